@@ -1,0 +1,80 @@
+"""The Faust application: topics, agents and the worker's settings.
+
+Agents are thin: each wires a topic to an engine function (see persist.py). The app is built
+by a factory rather than at import time because its broker, partitions and tansu workarounds
+come from the settings and the services module.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, cast
+
+import faust
+from faust.types import StreamT
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from platewatch.engine.config import Settings
+from platewatch.engine.services import TANSU_FAUST_SETTINGS
+
+from .deadletter import DeadLetterSink
+from .persist import ReadStore, persist_batches
+from .topics import Topics, declare_topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Wiring:
+    app: faust.App
+    topics: Topics
+
+
+def faust_settings(settings: Settings, broker_url: str, *, tansu: bool) -> dict[str, Any]:
+    """Worker settings; the tansu ones work around measured defects of the embedded broker."""
+    k = settings.kafka
+    options: dict[str, Any] = {
+        "broker": broker_url,
+        "processing_guarantee": "at_least_once",
+        "topic_partitions": k.partitions,
+        "topic_replication_factor": k.replication,
+        "topic_allow_declare": True,
+        "broker_session_timeout": k.session_timeout_s,
+        "broker_rebalance_timeout": k.rebalance_timeout_s,
+        "broker_heartbeat_interval": min(3.0, k.session_timeout_s / 3),
+        "producer_max_request_size": k.max_message_bytes,
+        "consumer_max_fetch_size": k.max_message_bytes,
+        "consumer_auto_offset_reset": "earliest",
+        "web_enabled": k.web_port != 0,
+        "web_port": k.web_port or 6066,
+        "web_bind": "127.0.0.1",
+        "web_in_thread": False,
+        "store": "memory://",
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "autodiscover": False,
+        "datadir": str(settings.data_dir / "faust"),
+    }
+    if tansu:
+        options.update(TANSU_FAUST_SETTINGS)  # why each one: engine/services/faust_tuning.py
+    return options
+
+
+def create_app(settings: Settings, broker_url: str, database_url: str, *, tansu: bool) -> Wiring:
+    app = faust.App(settings.kafka.app_id, **faust_settings(settings, broker_url, tansu=tansu))
+    k = settings.kafka
+    topics = declare_topics(app, k.partitions, k.replication, k.max_message_bytes)
+    sink = DeadLetterSink(topics.deadletter)
+    store = ReadStore(database_url)
+
+    @app.agent(topics.reads, name="persist")
+    async def persist(stream: StreamT[bytes]) -> None:
+        async for _ in persist_batches(cast(faust.Stream[bytes], stream), store, sink):
+            pass
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    return Wiring(app=app, topics=topics)

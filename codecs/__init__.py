@@ -1,0 +1,25 @@
+"""Versioned msgpack message schemas and codecs (installed as `platewatch.codecs`).
+
+Messages cross process and version boundaries (a worker may be older or newer than the
+producer), so each carries a schema version `v`, decoding is strict, and anything that does
+not decode becomes a `CodecError` that the agents send to `pw.deadletter` instead of crashing.
+"""
+
+from .deadletter import DeadLetter, decode_deadletter, encode_deadletter
+from .errors import CodecError
+from .messages import SCHEMA_VERSION, Alert, Read
+from .msgpack_codec import decode_alert, decode_read, encode_alert, encode_read
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Alert",
+    "CodecError",
+    "DeadLetter",
+    "Read",
+    "decode_alert",
+    "decode_deadletter",
+    "decode_read",
+    "encode_alert",
+    "encode_deadletter",
+    "encode_read",
+]

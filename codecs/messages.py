@@ -1,0 +1,52 @@
+"""The messages on the pw.* topics.
+
+Times are float seconds since the epoch (UTC): msgpack has no portable datetime and every
+consumer (Python, a browser's JavaScript) handles a float. Images are JPEG bytes, never arrays,
+because a read crosses the network and a JPEG crop is a few kB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One plate read of one vehicle pass (provisional while the pass goes on, then final)."""
+
+    read_id: str
+    camera_id: str
+    time: float
+    plate: str
+    confidence: float
+    region: str = ""
+    box: tuple[int, int, int, int] = (0, 0, 0, 0)
+    char_confidences: tuple[float, ...] = ()
+    candidates: tuple[tuple[str, float], ...] = ()
+    track_length: int = 1
+    provisional: bool = False
+    pass_id: str = ""
+    crop_jpeg: bytes | None = None
+    overview_jpeg: bytes | None = None
+    v: int = SCHEMA_VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A read that matched a hotlist entry. `verified` stays False until a dispatcher checks it (462.2(f))."""
+
+    alert_id: str
+    read: Read
+    hotlist: str
+    entry: str
+    match_kind: str
+    score: float
+    priority: int = 2
+    reason: str = ""
+    case_number: str = ""
+    time: float = 0.0
+    verified: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+    v: int = SCHEMA_VERSION

@@ -1,0 +1,3 @@
+"""platewatch engine: the library behind the `platewatch` command and the Faust agents."""
+
+__version__ = "0.1.0"

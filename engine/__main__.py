@@ -1,0 +1,3 @@
+from platewatch.engine.cli import main
+
+main()

@@ -1,0 +1,73 @@
+"""The `platewatch` command: the front door to every feature (DESIGN.md "Layout")."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from platewatch.engine.config import ConfigError, Settings, load_settings
+
+console = Console(stderr=True)
+app = typer.Typer(
+    name="platewatch",
+    help="Real-time licence plate reader (ALPR) alerting engine.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+class _State:
+    config: Path | None = None
+
+
+state = _State()
+
+
+def settings() -> Settings:
+    """Load settings once per command; a broken config ends the command with its readable lines."""
+    try:
+        return load_settings(state.config)
+    except ConfigError as exc:
+        for line in exc.lines:
+            console.print(f"[red]config error[/red] {line}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+@app.callback()
+def main_callback(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="Site configuration YAML (also PLATEWATCH_CONFIG).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    state.config = config
+
+
+def _register() -> None:
+    from .commands import doctor, migrate, run
+
+    app.command(help=doctor.__doc__)(doctor.doctor)
+    app.command(help=migrate.__doc__)(migrate.migrate)
+    app.command(help=run.worker.__doc__)(run.worker)
+    app.command(help=run.api.__doc__)(run.api)
+    app.command(help=run.up.__doc__)(run.up)
+    try:
+        from .bench import bench_app
+    except ImportError as exc:  # the bench needs the vision stack; say why rather than vanish
+        logging.getLogger(__name__).debug("bench commands unavailable: %s", exc)
+    else:
+        app.add_typer(bench_app, name="bench", help="Measure accuracy, speed and memory.")
+
+
+_register()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,112 @@
+"""Long-running commands: the Faust worker, the API, and `up` which runs everything."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from platewatch.engine.cli import settings, state
+from platewatch.engine.logs import setup_logging
+from platewatch.engine.services import Services, broker_is_tansu
+from platewatch.engine.store import migrate as run_migrations
+
+out = Console()
+
+
+def worker() -> None:
+    """Run a Faust worker: consumes the pw.* topics (add workers to scale out)."""
+    import faust
+
+    from platewatch.agents.app import create_app
+
+    s = settings()
+    setup_logging(s.logging.level)
+    (s.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    with Services(s) as endpoints:
+        run_migrations(endpoints.database_url)
+        wiring = create_app(s, endpoints.broker_url, endpoints.database_url, tansu=broker_is_tansu(endpoints))
+        faust.Worker(
+            wiring.app, loglevel=s.logging.level.lower(), override_logging=False
+        ).execute_from_commandline()
+
+
+def api(
+    host: Annotated[str | None, typer.Option(help="Listen address (default: api.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default: api.port).")] = None,
+) -> None:
+    """Serve the HTTP/websocket API."""
+    import uvicorn
+
+    from platewatch.engine.api import create_api
+
+    s = settings()
+    setup_logging(s.logging.level)
+    uvicorn.run(create_api(s), host=host or s.api.host, port=port or s.api.port, log_config=None)
+
+
+def _child(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "platewatch.engine"]
+    if state.config:
+        cmd += ["--config", str(state.config)]
+    return subprocess.Popen([*cmd, *args], env={**os.environ, **env})
+
+
+def up() -> None:
+    """Start everything on this machine: services (embedded where no URL is set), worker and API."""
+    s = settings()
+    setup_logging(s.logging.level)
+    with Services(s) as endpoints:
+        report = run_migrations(endpoints.database_url)
+        env = endpoints.as_env()
+        env["PLATEWATCH_SERVICES__BROKER_KIND"] = endpoints.broker_kind
+        children = {"worker": ["worker"], "api": ["api"]}
+        procs = {name: _child(args, env) for name, args in children.items()}
+        table = Table(title="platewatch is up", show_header=False)
+        table.add_row("API", f"http://{s.api.host}:{s.api.port}  (docs: /docs)")
+        table.add_row("worker web", f"http://127.0.0.1:{s.kafka.web_port}/metrics")
+        for name, url, origin in endpoints.describe():
+            table.add_row(name, f"{url}  [{origin}]")
+        table.add_row("database backend", report.backend)
+        out.print(table)
+        out.print("Press Ctrl-C to stop.")
+        stopping = False
+
+        def _stop(signum: int, _frame: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
+        restarts = dict.fromkeys(children, 0)
+        try:
+            while not stopping:
+                time.sleep(0.5)
+                for name, proc in list(procs.items()):
+                    if proc.poll() is not None and not stopping:
+                        restarts[name] += 1
+                        delay = min(30, 2 ** restarts[name])
+                        out.print(
+                            f"[yellow]{name} exited with {proc.returncode}; restarting in {delay}s[/yellow]"
+                        )
+                        time.sleep(delay)
+                        procs[name] = _child(children[name], env)
+        finally:
+            out.print("stopping…")
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            for proc in procs.values():
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()

@@ -1,0 +1,27 @@
+"""Configuration: one typed settings model (see settings.py for where values come from)."""
+
+from .sections import (
+    POLICY_MIN_RETENTION_DAYS,
+    ApiConfig,
+    CameraConfig,
+    HotlistConfig,
+    KafkaConfig,
+    RetentionConfig,
+    ServicesConfig,
+    VisionConfig,
+)
+from .settings import ConfigError, Settings, load_settings
+
+__all__ = [
+    "POLICY_MIN_RETENTION_DAYS",
+    "ApiConfig",
+    "CameraConfig",
+    "ConfigError",
+    "HotlistConfig",
+    "KafkaConfig",
+    "RetentionConfig",
+    "ServicesConfig",
+    "Settings",
+    "VisionConfig",
+    "load_settings",
+]

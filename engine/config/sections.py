@@ -1,0 +1,139 @@
+"""The settings sections. Every field carries a description so the config documents itself."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from .base import Section
+
+POLICY_MIN_RETENTION_DAYS = 365
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def _check_id(value: str, what: str) -> str:
+    if not _ID.match(value):
+        raise ValueError(f"{what} must be 1-64 of a-z 0-9 _ - starting with a letter or digit, got {value!r}")
+    return value
+
+
+class ServicesConfig(Section):
+    """Where the shared services are. An empty URL means: start an embedded one in the data directory."""
+
+    broker_url: str | None = Field(
+        None, title="Kafka-protocol bootstrap servers, e.g. kafka://host:9092 (empty: embedded tansu)"
+    )
+    redis_url: str | None = Field(
+        None, title="Redis URL, e.g. redis://host:6379/0 (empty: embedded redis-server)"
+    )
+    database_url: str | None = Field(
+        None, title="PostgreSQL/TimescaleDB URL, e.g. postgresql://user@host/db (empty: embedded PostgreSQL)"
+    )
+    broker_kind: Literal["auto", "kafka", "tansu"] = Field(
+        "auto", title="Broker implementation; tansu turns on workarounds for its defects (auto: detect)"
+    )
+    embedded_host: str = Field("127.0.0.1", title="Address embedded services listen on (loopback only)")
+    embedded_broker_port: int = Field(19092, ge=0, le=65535, title="Embedded broker port (0: any free port)")
+    embedded_redis_port: int = Field(16379, ge=0, le=65535, title="Embedded Redis port (0: any free port)")
+    embedded_postgres_port: int = Field(
+        15432, ge=0, le=65535, title="Embedded PostgreSQL port (0: any free port)"
+    )
+    start_timeout_s: float = Field(30.0, gt=0, title="How long to wait for a service to answer")
+
+    @field_validator("embedded_host")
+    @classmethod
+    def _loopback_only(cls, value: str) -> str:
+        if value not in {"127.0.0.1", "localhost", "::1"}:
+            raise ValueError("embedded services hold unauthenticated data and listen on loopback only")
+        return value
+
+
+class KafkaConfig(Section):
+    """Topics and consumer behaviour of the Faust app."""
+
+    app_id: str = Field("platewatch", title="Faust application id (consumer group)")
+    partitions: int = Field(
+        8, ge=1, le=1024, title="Partitions of pw.* topics: the most workers that share work"
+    )
+    replication: int = Field(1, ge=1, le=7, title="Replication factor of pw.* topics")
+    session_timeout_s: float = Field(10.0, gt=0, title="Consumer session timeout")
+    rebalance_timeout_s: float = Field(10.0, gt=0, title="Consumer rebalance timeout")
+    max_message_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, title="Largest message produced (reads carry JPEGs)"
+    )
+    web_port: int = Field(6066, ge=0, le=65535, title="Faust worker web port (0: disabled)")
+
+
+class RetentionConfig(Section):
+    """How long reads are kept (policy 462.3)."""
+
+    days: int = Field(
+        POLICY_MIN_RETENTION_DAYS,
+        title="Days reads are kept before they are purged (policy 462.3: at least one year)",
+    )
+
+    @field_validator("days")
+    @classmethod
+    def _policy_minimum(cls, value: int) -> int:
+        if value < POLICY_MIN_RETENTION_DAYS:
+            raise ValueError(
+                f"must be at least {POLICY_MIN_RETENTION_DAYS} days: policy 462.3 requires ALPR data "
+                "to be kept a minimum of one year (Government Code § 34090.6)"
+            )
+        return value
+
+
+class VisionConfig(Section):
+    """OpenVINO inference settings."""
+
+    device: Literal["AUTO", "CPU", "GPU", "NPU"] = Field("AUTO", title="OpenVINO device")
+    cache_dir: Path | None = Field(None, title="OpenVINO compiled-model cache (empty: <data_dir>/ov-cache)")
+    region: Literal["us", "eu", "br", "auto"] = Field("auto", title="Default plate region/format rules")
+
+
+class ApiConfig(Section):
+    """The dispatcher and investigator API."""
+
+    host: str = Field("127.0.0.1", title="Address the API listens on")
+    port: int = Field(8462, ge=0, le=65535, title="Port the API listens on")
+
+
+class CameraConfig(Section):
+    """One fixed-site camera."""
+
+    id: str = Field(title="Camera id (stable; used as the Kafka key)")
+    url: str = Field(title="Stream URL: rtsp://, whep+http(s)://, http(s):// MJPEG, or file path")
+    name: str = Field("", title="Human-readable location")
+    fps: float = Field(10.0, gt=0, le=60, title="Frames per second sampled for recognition")
+    region: Literal["us", "eu", "br", "auto"] | None = Field(
+        None, title="Plate region hint (empty: vision.region)"
+    )
+    enabled: bool = Field(True, title="Whether the camera is captured")
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        return _check_id(value, "camera id")
+
+
+class HotlistConfig(Section):
+    """A hotlist's defaults; entries themselves live in Redis (docs/hotlist.md)."""
+
+    name: str = Field(title="List name, used in Redis keys pw:hot:<name>:…")
+    priority: int = Field(2, ge=1, le=5, title="Alert priority (1 highest)")
+    fuzzy: Literal["off", "strict", "lenient"] = Field(
+        "strict", title="How far OCR confusions may stretch a match"
+    )
+    partial: bool = Field(False, title="Whether ? and * patterns are allowed (policy 462.2(c))")
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return _check_id(value, "hotlist name")
+
+
+class LoggingConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", title="Log level")

@@ -1,0 +1,227 @@
+"""`Services`: use the configured services, start embedded ones for the rest, and stop what we started.
+
+A user's clone runs `platewatch up` and its tests with nothing installed by hand; production points the
+URLs at real servers and nothing is started. Both go through here, so both are tested the same way.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import signal
+import threading
+from collections.abc import Callable, Collection
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+from platewatch.engine.config import Settings
+
+from . import registry
+from .broker import check_broker, start_embedded_broker
+from .embedded import Embedded
+from .endpoints import Endpoints
+from .errors import ServiceError
+from .postgres import check_database, start_embedded_postgres
+from .redis_server import check_redis, start_embedded_redis
+from .urls import normalise_broker_url
+
+log = logging.getLogger("platewatch.services")
+
+# A configured service is checked once and must answer promptly: it is either there or misconfigured,
+# and an operator should hear which at once, not after the embedded start timeout.
+CONFIGURED_CHECK_TIMEOUT_S = 5.0
+SERVICE_NAMES = ("broker", "redis", "database")
+
+_Starter = Callable[[Path, str, int, float], Embedded]
+
+
+class Services:
+    """Context manager: `with Services(settings) as endpoints:`.
+
+    Embedded services run as children in `settings.embedded_dir` and are stopped on leaving the block,
+    at interpreter exit, on SIGTERM (turned into SystemExit when nobody else handles it) and on Ctrl-C
+    (KeyboardInterrupt unwinds the block). If this process is SIGKILLed the kernel stops them.
+    Start it from the main thread (see `process.py` on why the starting thread matters).
+
+    `need` limits which services are checked or started (`platewatch migrate` needs only the database);
+    the others keep their configured URL, or an empty one and origin None.
+    """
+
+    def __init__(
+        self, settings: Settings, *, need: Collection[str] | None = None, handle_sigterm: bool = True
+    ) -> None:
+        unknown = set(need or ()) - set(SERVICE_NAMES)
+        if unknown:
+            raise ValueError(f"unknown services {sorted(unknown)}; choose from {', '.join(SERVICE_NAMES)}")
+        self.settings = settings
+        self.need = frozenset(SERVICE_NAMES if need is None else need)
+        self.handle_sigterm = handle_sigterm
+        self._embedded: dict[str, Embedded] = {}
+        self._endpoints: Endpoints | None = None
+        self._lock = threading.RLock()
+        self._previous_sigterm: Any = None
+
+    @property
+    def endpoints(self) -> Endpoints:
+        if self._endpoints is None:
+            raise RuntimeError("Services are not started")
+        return self._endpoints
+
+    @property
+    def embedded(self) -> dict[str, Embedded]:
+        """The embedded services now running, by name: `broker`, `redis`, `database`."""
+        return dict(self._embedded)
+
+    def pids(self) -> dict[str, int]:
+        return {name: e.pid for name, e in self._embedded.items()}
+
+    def start(self) -> Endpoints:
+        with self._lock:
+            if self._endpoints is None:
+                # Configured services first: a wrong URL fails in milliseconds, before anything starts.
+                fields = self._check_configured()
+                try:
+                    fields |= self._start_embedded()
+                except BaseException:
+                    self._stop_embedded()
+                    raise
+                atexit.register(self.stop)
+                self._install_sigterm()
+                self._endpoints = Endpoints(**fields)
+            return self._endpoints
+
+    def _check_configured(self) -> dict[str, Any]:
+        """Endpoints fields of the configured services; those not needed are passed on unchecked."""
+        cfg = self.settings.services
+        timeout = min(cfg.start_timeout_s, CONFIGURED_CHECK_TIMEOUT_S)
+        fields: dict[str, Any] = {
+            f"{name}_{key}": None for name in SERVICE_NAMES for key in ("origin", "version")
+        }
+        fields |= {
+            "broker_url": cfg.broker_url or "",
+            "redis_url": cfg.redis_url or "",
+            "database_url": cfg.database_url or "",
+            "broker_kind": "kafka" if cfg.broker_kind == "auto" else cfg.broker_kind,
+        }
+        fields |= {f"{name}_origin": "configured" for name in SERVICE_NAMES if fields[f"{name}_url"]}
+        if cfg.broker_url and "broker" in self.need:
+            broker = check_broker(cfg.broker_url, timeout, setting="services.broker_url")
+            fields["broker_url"] = normalise_broker_url(cfg.broker_url)
+            fields["broker_version"] = broker.description
+            if cfg.broker_kind == "auto":
+                fields["broker_kind"] = "tansu" if broker.is_tansu else "kafka"
+        if cfg.redis_url and "redis" in self.need:
+            redis_info = check_redis(cfg.redis_url, timeout, setting="services.redis_url")
+            fields["redis_version"] = f"Redis {redis_info.version}"
+        if cfg.database_url and "database" in self.need:
+            db = check_database(cfg.database_url, timeout, setting="services.database_url")
+            fields["database_version"] = db.version
+        return fields
+
+    def _start_embedded(self) -> dict[str, Any]:
+        """Endpoints fields of the embedded services, started one after the other."""
+        cfg = self.settings.services
+        host = "127.0.0.1" if cfg.embedded_host == "localhost" else cfg.embedded_host
+        wanted: list[tuple[str, _Starter, int, str | None]] = [
+            ("broker", start_embedded_broker, cfg.embedded_broker_port, cfg.broker_url),
+            ("redis", start_embedded_redis, cfg.embedded_redis_port, cfg.redis_url),
+            ("database", start_embedded_postgres, cfg.embedded_postgres_port, cfg.database_url),
+        ]
+        fields: dict[str, Any] = {}
+        joinable = registry.running(self.settings.embedded_dir)
+        for name, starter, port, url in wanted:
+            if url or name not in self.need:
+                continue
+            joined = self._join(name, joinable.get(name))
+            if joined:
+                fields |= joined
+                continue
+            service = starter(self.settings.embedded_dir, host, port, cfg.start_timeout_s)
+            self._embedded[name] = service
+            log.info(
+                "embedded %s (%s) answers at %s after %.0f ms",
+                name,
+                service.version,
+                service.url,
+                service.startup_s * 1000,
+            )
+            fields |= {
+                f"{name}_url": service.url,
+                f"{name}_origin": "embedded",
+                f"{name}_version": service.version,
+            }
+            if name == "broker":
+                fields["broker_kind"] = "tansu"  # whatever broker_kind says: that is what runs
+        if self._embedded:
+            registry.publish(
+                self.settings.embedded_dir,
+                {n: {"url": e.url, "version": e.version} for n, e in self._embedded.items()},
+            )
+        return fields
+
+    def _join(self, name: str, note: dict[str, Any] | None) -> dict[str, Any]:
+        """Endpoints fields of an embedded service another live platewatch owns, if it answers."""
+        if not note or not isinstance(note.get("url"), str):
+            return {}
+        checks = {"broker": check_broker, "redis": check_redis, "database": check_database}
+        try:
+            checks[name](note["url"], CONFIGURED_CHECK_TIMEOUT_S)
+        except ServiceError:
+            return {}
+        log.info("joined the embedded %s at %s owned by a running platewatch", name, note["url"])
+        fields = {
+            f"{name}_url": note["url"],
+            f"{name}_origin": "embedded",
+            f"{name}_version": note.get("version"),
+        }
+        if name == "broker":
+            fields["broker_kind"] = "tansu"
+        return fields
+
+    def stop(self) -> None:
+        """Stop the embedded services, newest first; safe to call twice and from atexit."""
+        with self._lock:
+            atexit.unregister(self.stop)
+            self._restore_sigterm()
+            self._stop_embedded()
+            self._endpoints = None
+
+    def _stop_embedded(self) -> None:
+        if self._embedded:
+            registry.withdraw(self.settings.embedded_dir)
+        for name in reversed(list(self._embedded)):
+            service = self._embedded.pop(name)
+            try:
+                service.stop()
+            except Exception:
+                log.exception("stopping embedded %s failed", name)
+            else:
+                log.info("embedded %s stopped", name)
+
+    def _install_sigterm(self) -> None:
+        # Only where nobody else handles SIGTERM: Faust, uvicorn or the caller's own loop know better.
+        if not self.handle_sigterm or threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            self._previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_to_exit)
+
+    def _restore_sigterm(self) -> None:
+        if self._previous_sigterm is None or threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) is _sigterm_to_exit:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+        self._previous_sigterm = None
+
+    def __enter__(self) -> Endpoints:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _sigterm_to_exit(signum: int, frame: FrameType | None) -> None:
+    """Unwind like Ctrl-C does, so `with` blocks and atexit stop the embedded services in order."""
+    raise SystemExit(128 + signum)

@@ -1,0 +1,103 @@
+"""Batched, idempotent writes of reads.
+
+One statement per batch (`INSERT … SELECT FROM unnest(…)`) rather than a round trip per row,
+and `ON CONFLICT DO NOTHING` on (read_id, time) so a replayed Kafka batch changes nothing.
+If a batch is refused because of one bad row, the rows are retried one by one so the good
+ones land and only the bad one is handed back for the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg
+
+from platewatch.codecs import Read
+
+log = logging.getLogger(__name__)
+_NOT_ALNUM = re.compile(r"[^0-9A-Z]")
+
+_INSERT = """
+INSERT INTO reads (read_id, time, camera_id, plate, plate_norm, confidence, region, box,
+                   char_confidences, candidates, track_length, provisional, pass_id)
+SELECT r.read_id, r.time, r.camera_id, r.plate, r.plate_norm, r.confidence, r.region,
+       ARRAY[r.bx, r.by, r.bw, r.bh], r.char_conf::real[], r.candidates, r.track_length,
+       r.provisional, r.pass_id
+FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::real[], %s::text[],
+            %s::int[], %s::int[], %s::int[], %s::int[], %s::text[], %s::jsonb[], %s::int[],
+            %s::bool[], %s::text[])
+     AS r(read_id, time, camera_id, plate, plate_norm, confidence, region, bx, by, bw, bh,
+          char_conf, candidates, track_length, provisional, pass_id)
+ON CONFLICT (read_id, time) DO NOTHING
+"""
+
+
+def normalise_plate(plate: str) -> str:
+    """Upper-case A–Z0–9 only: the form reads are indexed and searched by."""
+    return _NOT_ALNUM.sub("", plate.upper())
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    inserted: int
+    duplicates: int
+    rejected: list[tuple[Read, str]]
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=UTC)
+
+
+def _columns(reads: Sequence[Read]) -> list[list[object]]:
+    return [
+        [r.read_id for r in reads],
+        [_utc(r.time) for r in reads],
+        [r.camera_id for r in reads],
+        [r.plate for r in reads],
+        [normalise_plate(r.plate) for r in reads],
+        [r.confidence for r in reads],
+        [r.region for r in reads],
+        [r.box[0] for r in reads],
+        [r.box[1] for r in reads],
+        [r.box[2] for r in reads],
+        [r.box[3] for r in reads],
+        ["{" + ",".join(f"{c:.4f}" for c in r.char_confidences) + "}" for r in reads],
+        [json.dumps(r.candidates) for r in reads],
+        [r.track_length for r in reads],
+        [r.provisional for r in reads],
+        [r.pass_id for r in reads],
+    ]
+
+
+def ensure_partitions(conn: psycopg.Connection, reads: Sequence[Read]) -> None:
+    days = {_utc(r.time).date() for r in reads}
+    if days:
+        conn.execute("SELECT pw_ensure_read_partitions(%s, %s)", (min(days), max(days)))
+
+
+def write_reads(conn: psycopg.Connection, reads: Sequence[Read]) -> WriteResult:
+    """Write a batch; returns how many were new, how many were replays, and the rows refused."""
+    if not reads:
+        return WriteResult(0, 0, [])
+    try:
+        with conn.transaction():
+            ensure_partitions(conn, reads)
+            cur = conn.execute(_INSERT, _columns(reads))
+            inserted = cur.rowcount
+        return WriteResult(inserted, len(reads) - inserted, [])
+    except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
+        log.warning("batch of %d reads refused (%s); retrying row by row", len(reads), type(exc).__name__)
+    inserted, rejected = 0, []
+    for read in reads:
+        try:
+            with conn.transaction():
+                ensure_partitions(conn, [read])
+                inserted += conn.execute(_INSERT, _columns([read])).rowcount
+        except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
+            rejected.append((read, f"database refused the read: {type(exc).__name__}"))
+    return WriteResult(inserted, len(reads) - inserted - len(rejected), rejected)

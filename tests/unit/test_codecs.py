@@ -1,0 +1,114 @@
+"""msgpack codecs: round trips, and strict rejection of what must go to the dead-letter topic."""
+
+import uuid
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from platewatch.codecs import (
+    SCHEMA_VERSION,
+    Alert,
+    CodecError,
+    DeadLetter,
+    Read,
+    decode_alert,
+    decode_deadletter,
+    decode_read,
+    encode_alert,
+    encode_deadletter,
+    encode_read,
+)
+
+
+def make_read(**kw: object) -> Read:
+    base: dict[str, object] = {
+        "read_id": str(uuid.uuid4()),
+        "camera_id": "cam-1",
+        "time": 1_700_000_000.25,
+        "plate": "7ABC123",
+        "confidence": 0.93,
+        "box": (10, 20, 120, 40),
+        "char_confidences": (0.9, 0.95, 0.99, 0.9, 0.91, 0.97, 0.92),
+        "candidates": (("7ABC123", 0.93), ("7A8C123", 0.04)),
+        "crop_jpeg": b"\xff\xd8jpeg",
+    }
+    base.update(kw)
+    return Read(**base)  # type: ignore[arg-type]
+
+
+plates = st.text(alphabet="ABCDEFGHJKLMNPRSTUVWXYZ0123456789", min_size=1, max_size=10)
+
+
+@given(
+    plate=plates,
+    conf=st.floats(0, 1),
+    t=st.floats(0, 4e9),
+    cands=st.lists(st.tuples(plates, st.floats(0, 1)), max_size=5),
+)
+def test_read_round_trips(plate: str, conf: float, t: float, cands: list[tuple[str, float]]) -> None:
+    read = make_read(plate=plate, confidence=conf, time=t, candidates=tuple(cands))
+    assert decode_read(encode_read(read)) == read
+
+
+def test_alert_round_trips_with_its_read() -> None:
+    alert = Alert(
+        alert_id="a1", read=make_read(), hotlist="stolen", entry="7ABC123", match_kind="fuzzy", score=0.8
+    )
+    assert decode_alert(encode_alert(alert)) == alert
+
+
+def test_messages_carry_the_schema_version() -> None:
+    assert msgpack.unpackb(encode_read(make_read()))["v"] == SCHEMA_VERSION
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"", "not msgpack"),
+        (b"\xc1", "not msgpack"),
+        (msgpack.packb([1, 2, 3]), "expected a map"),
+        (msgpack.packb({"v": 99, "read_id": "x"}), "unknown schema version 99"),
+        (msgpack.packb({"read_id": "x"}), "unknown schema version None"),
+    ],
+)
+def test_undecodable_messages_raise_codec_error_with_a_reason(payload: bytes, reason: str) -> None:
+    with pytest.raises(CodecError, match=reason):
+        decode_read(payload)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("read_id", "not-a-uuid", "read_id must be a UUID"),
+        ("plate", "", "plate must be a non-empty string"),
+        ("camera_id", 5, "camera_id must be a non-empty string"),
+        ("time", float("nan"), "time must be a finite number"),
+        ("confidence", 1.5, "confidence must be within 0..1"),
+        ("box", [1, 2, 3], "box must have 4 numbers"),
+        ("candidates", [["A"]], "wrong shape"),
+        ("crop_jpeg", "text", "crop_jpeg must be bytes"),
+    ],
+)
+def test_bad_fields_are_rejected(field: str, value: object, reason: str) -> None:
+    data = msgpack.unpackb(encode_read(make_read()))
+    data[field] = value
+    with pytest.raises(CodecError, match=reason):
+        decode_read(msgpack.packb(data, use_bin_type=True))
+
+
+def test_fields_from_a_newer_producer_are_ignored() -> None:
+    read = make_read()
+    data = msgpack.unpackb(encode_read(read))
+    data["colour"] = "red"
+    assert decode_read(msgpack.packb(data, use_bin_type=True)) == read
+
+
+def test_deadletter_envelope_keeps_the_original_bytes() -> None:
+    letter = DeadLetter(
+        source_topic="pw.reads", partition=3, offset=42, reason="bad", payload=b"\x00\x01", key=b"k"
+    )
+    back = decode_deadletter(encode_deadletter(letter))
+    assert (back.payload, back.reason, back.offset, back.key) == (b"\x00\x01", "bad", 42, b"k")
+    assert back.time > 0

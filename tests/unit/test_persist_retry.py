@@ -1,0 +1,36 @@
+"""The persist agent holds a batch and retries while the database is down (a fake store stands in)."""
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+
+import psycopg
+import pytest
+
+from platewatch.agents import persist
+from platewatch.codecs import Read
+from platewatch.engine.store.reads import WriteResult
+
+
+class FlakyStore:
+    def __init__(self, failures: int) -> None:
+        self.failures, self.calls = failures, 0
+
+    async def write(self, reads: Sequence[Read]) -> WriteResult:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return WriteResult(len(reads), 0, [])
+
+
+@pytest.fixture(autouse=True)
+def _no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_sleep = asyncio.sleep
+    monkeypatch.setattr(persist.asyncio, "sleep", lambda _d: real_sleep(0))
+
+
+async def test_batch_is_written_once_the_database_is_back() -> None:
+    store = FlakyStore(failures=3)
+    reads = [Read(read_id=str(uuid.uuid4()), camera_id="c", time=1.0, plate="A", confidence=0.5)]
+    result = await persist._write_until_stored(store, reads)  # type: ignore[arg-type]
+    assert result.inserted == 1 and store.calls == 4
