@@ -1,0 +1,165 @@
+"""Parsing and validation of what admins write into Redis: entries and per-list settings.
+
+Everything here takes untrusted input (redis-cli, importers) and returns either a value or a reason
+that an admin can act on; nothing raises for bad data, because one bad entry must never stop matching.
+
+The state auditor asked that entries hold no criminal-history details, only a reason and a
+reference, so the fields are a closed set with short lengths: an unknown field (say `priors`) makes
+the whole entry malformed, reported and not matched, rather than silently stored and shown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from .confusion import ALPHABET
+
+MAX_PLATE = 10  # the longest plate the index packs (6 bits a character in a 64-bit key)
+MAX_PATTERN = 12
+MIN_PATTERN_LITERALS = 3  # "*7*" would alert on a large part of all traffic
+WILDCARDS = "?*"
+
+Fuzzy = Literal["off", "strict", "lenient"]
+FUZZY_LEVELS: tuple[str, ...] = ("off", "strict", "lenient")
+
+# field → longest value allowed. `case` and `ref` are the references; `reason` is one short line.
+ENTRY_FIELDS: dict[str, int] = {
+    "reason": 80,
+    "priority": 1,
+    "case": 32,
+    "ref": 64,
+    "source": 64,
+    "added_by": 64,
+    "added_at": 32,
+    "state": 3,
+    "vehicle": 64,
+}
+REQUIRED_FIELDS = ("reason",)
+LIST_FIELDS = ("fuzzy", "partial", "priority", "active", "description")
+
+_PLATE = re.compile(rf"^[0-9A-Z]{{1,{MAX_PLATE}}}$")
+_PATTERN = re.compile(rf"^[0-9A-Z?*]{{1,{MAX_PATTERN}}}$")
+_STATE = re.compile(r"^[A-Z]{2,3}$")
+_CONTROL = re.compile(r"[\x00-\x1f]")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True, slots=True)
+class ListSettings:
+    """How one list matches; Redis `pw:hot:<list>` overrides the config's HotlistConfig defaults."""
+
+    name: str
+    priority: int = 2
+    fuzzy: Fuzzy = "strict"
+    partial: bool = False
+    active: bool = True
+
+
+def is_pattern(text: str) -> bool:
+    return any(c in WILDCARDS for c in text)
+
+
+def clean_plate(text: str) -> str:
+    """A plate as typed or imported (`7abc-123`, `7 ABC 123`) in canonical form: A-Z 0-9 upper case."""
+    return "".join(c for c in text.upper() if c in ALPHABET)
+
+
+def clean_text(text: str) -> str:
+    """Like clean_plate but keeping the wildcards `?` and `*` of partial patterns."""
+    return "".join(c for c in text.upper() if c in ALPHABET or c in WILDCARDS)
+
+
+def check_text(text: str) -> str | None:
+    """Why an entry's plate or pattern (the last part of its key) is unusable, or None when fine."""
+    if not is_pattern(text):
+        if _PLATE.match(text):
+            return None
+        if clean_plate(text) and clean_plate(text) != text and len(clean_plate(text)) <= MAX_PLATE:
+            return f"plate must be A-Z 0-9 upper case; use {clean_plate(text)!r}"
+        return f"plate must be 1-{MAX_PLATE} characters A-Z 0-9"
+    if not _PATTERN.match(text):
+        return f"pattern must be 1-{MAX_PATTERN} characters of A-Z 0-9 ? *"
+    if "**" in text:
+        return "pattern has '**' (one * already matches any run)"
+    literals = sum(1 for c in text if c not in WILDCARDS)
+    if literals < MIN_PATTERN_LITERALS:
+        return f"pattern needs at least {MIN_PATTERN_LITERALS} known characters, has {literals}"
+    return None
+
+
+def check_fields(fields: Mapping[str, str]) -> str | None:
+    """Why an entry's hash fields are unusable (unknown field, missing reason, bad value), or None."""
+    unknown = sorted(set(fields) - set(ENTRY_FIELDS))
+    if unknown:
+        return (
+            f"unknown field(s) {', '.join(unknown)}: entries hold only "
+            f"{', '.join(ENTRY_FIELDS)} (no criminal-history details, docs/hotlist.md)"
+        )
+    for name in REQUIRED_FIELDS:
+        if not fields.get(name, "").strip():
+            return f"field {name!r} is required"
+    for name, value in fields.items():
+        if len(value) > ENTRY_FIELDS[name]:
+            return f"field {name!r} longer than {ENTRY_FIELDS[name]} characters"
+        if _CONTROL.search(value):
+            return f"field {name!r} has control characters"
+    priority = fields.get("priority")
+    if priority is not None and priority not in {"1", "2", "3", "4", "5"}:
+        return "field 'priority' must be 1-5 (1 highest)"
+    state = fields.get("state")
+    if state and not _STATE.match(state):
+        return "field 'state' must be 2-3 letters A-Z (issuing state or region)"
+    return None
+
+
+def decode_fields(flat: list[bytes]) -> tuple[dict[str, str] | None, str | None]:
+    """HGETALL's flat [field, value, ...] as text, or the reason it is not UTF-8."""
+    try:
+        items = [b.decode("utf-8") for b in flat]
+    except UnicodeDecodeError:
+        return None, "field or value is not UTF-8"
+    return dict(zip(items[0::2], items[1::2], strict=False)), None
+
+
+def parse_entry(text: str, fields: Mapping[str, str]) -> str | None:
+    """Why the entry (key text + hash) is malformed, or None. List-dependent rules come later."""
+    return check_text(text) or check_fields(fields)
+
+
+def parse_list_settings(
+    name: str, fields: Mapping[str, str], default: ListSettings
+) -> tuple[ListSettings, list[str]]:
+    """Settings from `pw:hot:<list>` over the defaults; bad fields are reported and the default kept."""
+    problems: list[str] = []
+    priority, fuzzy, partial, active = default.priority, default.fuzzy, default.partial, default.active
+    for field, raw in fields.items():
+        value = raw.strip().lower()
+        if field == "priority":
+            if value in {"1", "2", "3", "4", "5"}:
+                priority = int(value)
+            else:
+                problems.append("priority must be 1-5")
+        elif field == "fuzzy":
+            if value == "off":
+                fuzzy = "off"
+            elif value == "strict":
+                fuzzy = "strict"
+            elif value == "lenient":
+                fuzzy = "lenient"
+            else:
+                problems.append("fuzzy must be off, strict or lenient")
+        elif field in {"partial", "active"}:
+            if value in _TRUE or value in _FALSE:
+                if field == "partial":
+                    partial = value in _TRUE
+                else:
+                    active = value in _TRUE
+            else:
+                problems.append(f"{field} must be true or false")
+        elif field != "description":
+            problems.append(f"unknown list setting {field!r} (known: {', '.join(LIST_FIELDS)})")
+    return ListSettings(name, priority, fuzzy, partial, active), problems

@@ -1,0 +1,366 @@
+"""Matching a read against the index: the rules, the candidates of a read, and the match records.
+
+Rules (docs/hotlist.md, "Matching"), with costs in twentieths of an edit (confusion.UNIT = 20):
+
+- exact: a read candidate equals a plate entry.
+- fuzzy, `strict` lists: same length, every difference a confusion-class substitution, cost ≤ 10
+  (e.g. two B/8-type confusions).
+- fuzzy, `lenient` lists (plates of 5+ characters; shorter ones are treated as strict): weighted
+  Levenshtein distance ≤ 25, i.e. at most one arbitrary edit (a misread, a dropped or an extra
+  character) plus a confusion.
+- unknown characters (`?` in a read, or a character whose OCR confidence is very low): at most two, each
+  costing 5, same length, the rest equal or confused; never on `off` lists.
+- partial: `?` one character, `*` any run, on lists that allow partial entries (policy 462.2(c)); literals
+  compare exactly on `off` lists and up to confusions (within the list's budget) otherwise.
+
+Costs below two units mean at most one non-confusion edit, which is what makes the index's
+one-deletion neighbourhood complete (index.py).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .confusion import ALPHABET, NORMAL_ALPHABET, UNIT, UNKNOWN, cost, normalise, same_class
+from .entry import MAX_PLATE, WILDCARDS, Fuzzy, clean_plate
+from .index import DEL_TAG, POS_SHIFT, HotlistIndex, del_code, norm_code
+
+STRICT_MAX = 10
+LENIENT_MAX = 25
+LENIENT_MIN_LEN = 5
+MAX_UNKNOWN = 2
+MAX_CANDIDATE_LEN = 12
+MAX_CANDIDATES = 8
+LOW_CHAR_CONFIDENCE = 0.35
+KIND_RANK = {"exact": 2, "fuzzy": 1, "partial": 0}
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One reading of the plate to try: the OCR's text (or an alternative) and its weight 0..1."""
+
+    text: str
+    weight: float
+
+    @property
+    def unknowns(self) -> int:
+        return self.text.count(UNKNOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A read matched an entry: which list and entry, how (kind, cost, score) and through which text."""
+
+    list_name: str
+    entry: str
+    key: str
+    kind: str
+    score: float
+    cost: int
+    candidate: str
+    priority: int
+    fields: dict[str, str]
+
+
+_READ_CHARS = frozenset(ALPHABET + "?_")
+
+
+class _KeepTable(dict[int, int | None]):
+    """str.translate table: A-Z 0-9 and `?` kept, `_` → `?`, a-z upper-cased, all else dropped."""
+
+    def __missing__(self, key: int) -> None:
+        return None
+
+
+_CLEAN = _KeepTable({ord(c): ord(c) for c in ALPHABET + UNKNOWN})
+_CLEAN.update({ord(c.lower()): ord(c) for c in ALPHABET if c.isalpha()})
+_CLEAN[ord("_")] = ord(UNKNOWN)
+
+
+def _clean_read_text(text: str) -> str:
+    """OCR text as matched: A-Z 0-9, `?` or `_` for an unreadable character; anything else dropped."""
+    return text.translate(_CLEAN)
+
+
+def read_candidates(
+    plate: str,
+    confidence: float,
+    candidates: Sequence[tuple[str, float]] = (),
+    char_confidences: Sequence[float] = (),
+) -> list[Candidate]:
+    """The texts to try for one read, best first, each weighted by its score relative to the best.
+
+    A character read with very low confidence also yields a variant with that character unknown, so
+    a stolen plate is still found when the OCR guessed one character badly.
+    """
+    raw: list[tuple[str, float]] = [(plate, confidence), *candidates]
+    scores = [s for _, s in raw if isinstance(s, float | int) and math.isfinite(s) and s > 0]
+    top = max(scores) if scores else 0.0
+    out: dict[str, float] = {}
+
+    def add(text: str, score: float) -> None:
+        weight = min(1.0, max(0.0, score / top)) if top > 0 and math.isfinite(score) else 1.0
+        weight = round(weight, 4)
+        if (
+            text
+            and len(text) <= MAX_CANDIDATE_LEN
+            and text.count(UNKNOWN) <= MAX_UNKNOWN
+            and (text.count(UNKNOWN) < len(text))
+            and weight > out.get(text, -1.0)
+        ):
+            out[text] = weight
+
+    for i, (text, score) in enumerate(raw):
+        cleaned = _clean_read_text(text)
+        add(cleaned, score)
+        if i == 0 and char_confidences and len(char_confidences) == len(text):
+            kept = [(c, q) for c, q in zip(text.upper(), char_confidences, strict=True) if c in _READ_CHARS]
+            if len(kept) == len(cleaned):
+                masked = "".join(UNKNOWN if q < LOW_CHAR_CONFIDENCE or c == "_" else c for c, q in kept)
+                if masked != cleaned:
+                    add(masked, score)
+    ranked = sorted(out.items(), key=lambda item: -item[1])[:MAX_CANDIDATES]
+    return [Candidate(text, weight) for text, weight in ranked]
+
+
+def _limit(fuzzy: Fuzzy) -> int:
+    return LENIENT_MAX if fuzzy == "lenient" else STRICT_MAX
+
+
+def judge_plate(cand: str, entry: str, fuzzy: Fuzzy) -> tuple[str, int] | None:
+    """(kind, cost) when `cand` matches plate `entry` under the list's leniency, else None."""
+    if cand == entry:
+        return ("exact", 0)
+    if fuzzy == "off":
+        return None
+    n, m = len(cand), len(entry)
+    if UNKNOWN in cand:
+        if n != m:
+            return None
+        total = 0
+        for a, b in zip(cand, entry, strict=True):
+            c = cost(a, b)
+            if c >= UNIT:
+                return None
+            total += c
+        return ("fuzzy", total) if total <= _limit(fuzzy) else None
+    lenient = fuzzy == "lenient" and m >= LENIENT_MIN_LEN
+    limit = LENIENT_MAX if lenient else STRICT_MAX
+    if n == m:
+        total = 0
+        for a, b in zip(cand, entry, strict=True):
+            c = cost(a, b)
+            if c >= UNIT and not lenient:
+                return None
+            total += c
+            if total > limit:
+                return None
+        return ("fuzzy", total)
+    if not lenient or abs(n - m) != 1:
+        return None
+    # Exactly one insertion/deletion (a unit), the rest aligned position by position without another unit.
+    long, short = (cand, entry) if n > m else (entry, cand)
+    inf = 10**6
+    pre = [0] * (len(long))
+    acc = 0
+    for i in range(len(short)):
+        pre[i] = acc
+        c = cost(long[i], short[i])
+        acc = inf if c >= UNIT or acc >= inf else acc + c
+    pre[len(short)] = acc
+    best = inf
+    suf = 0
+    for i in range(len(long) - 1, -1, -1):
+        # drop long[i]: long[:i] ~ short[:i] and long[i+1:] ~ short[i:]
+        total = UNIT + pre[i] + suf
+        best = min(best, total)
+        if i > 0:
+            c = cost(long[i], short[i - 1])
+            suf = inf if c >= UNIT or suf >= inf else suf + c
+    return ("fuzzy", best) if best <= LENIENT_MAX else None
+
+
+@lru_cache(maxsize=65536)
+def _pattern_regex(pattern: str, fuzzy: bool) -> re.Pattern[str]:
+    text = normalise(pattern) if fuzzy else pattern
+    body = "".join("." if c == "?" else ".*" if c == "*" else re.escape(c) for c in text)
+    return re.compile(body)
+
+
+def judge_pattern(cand: str, pattern: str, fuzzy: Fuzzy) -> tuple[str, int] | None:
+    """(\"partial\", cost) when `cand` fits `pattern` (`?` one character, `*` any run), else None."""
+    loose = fuzzy != "off"
+    target = normalise(cand) if loose else cand
+    if not _pattern_regex(pattern, loose).fullmatch(target):
+        return None
+    if not loose:
+        return ("partial", 0)
+    # Cheapest alignment: with `*` several are possible and confusions cost differently.
+    inf = 10**6
+    n = len(cand)
+    row = [inf] * (n + 1)
+    row[0] = 0
+    for p in pattern:
+        new = [inf] * (n + 1)
+        if p == "*":
+            best = inf
+            for j in range(n + 1):
+                best = min(best, row[j])
+                new[j] = best
+        else:
+            for j in range(1, n + 1):
+                if row[j - 1] >= inf:
+                    continue
+                ch = cand[j - 1]
+                if p == "?":
+                    new[j] = row[j - 1]
+                elif ch != UNKNOWN and same_class(p, ch):
+                    new[j] = row[j - 1] + cost(p, ch)
+        row = new
+    total = row[n]
+    return ("partial", total) if total <= _limit(fuzzy) else None
+
+
+def score(kind: str, cost_: int, text: str, weight: float) -> float:
+    """0..1: how sure the match is, before the dispatcher verifies it (policy 462.2(f))."""
+    if kind == "exact":
+        value = 1.0
+    elif kind == "fuzzy":
+        value = max(0.0, 1.0 - cost_ / (UNIT * max(1, len(text))))
+    else:
+        # a pattern says less than a full plate: 7 known characters count as a full plate
+        literals = max(1, sum(1 for c in text if c not in WILDCARDS))
+        value = max(0.0, 1.0 - cost_ / (UNIT * literals)) * min(1.0, literals / 7)
+    return round(value * weight, 4)
+
+
+_LOW_MASKS = [(1 << (5 * p)) - 1 for p in range(MAX_PLATE + 2)]
+
+
+def _deletions(code: int, n: int) -> list[int]:
+    """Packed codes of the n one-character deletions of a packed string of length n (arithmetic)."""
+    return [(code & _LOW_MASKS[p]) | ((code >> (5 * (p + 1))) << (5 * p)) for p in range(n)]
+
+
+def plate_queries(cands: Sequence[Candidate], index: HotlistIndex) -> tuple[list[int], list[int], list[int]]:
+    """The index keys under which every plate entry that any candidate may match is found.
+
+    Returns the candidates' own normalised keys (what strict and exact-only lists can match), the
+    keys of their deletions (looked up among entries' normalised keys), and the position-tagged
+    deletion keys (looked up among entries' deletions).
+    """
+    full_q: list[int] = []
+    norm_q: list[int] = []
+    del_q: list[int] = []
+    lenient = index.any_lenient
+    seen: set[str] = set()
+    for cand in cands:
+        norm = normalise(cand.text)
+        if norm in seen:  # confusion variants of one reading share their keys
+            continue
+        seen.add(norm)
+        n = len(norm)
+        unknowns = norm.count(UNKNOWN)
+        if unknowns == 0:
+            if n > MAX_PLATE + 1:
+                continue
+            code = norm_code(norm)  # may hold 11 characters (55 bits): only its deletions are looked up
+            if n <= MAX_PLATE:
+                full_q.append(code)
+            if lenient:
+                dels = _deletions(code, n)
+                norm_q.extend(dels)
+                if n <= MAX_PLATE:
+                    del_q.extend(d | (p << POS_SHIFT) | DEL_TAG for p, d in enumerate(dels))
+                if n + 1 <= MAX_PLATE:
+                    del_q.extend(code | (p << POS_SHIFT) | DEL_TAG for p in range(n + 1))
+        elif index.any_fuzzy and n <= MAX_PLATE:
+            at = [i for i, c in enumerate(norm) if c == UNKNOWN]
+            if unknowns == 1:
+                del_q.append(del_code(norm, at[0]))
+            else:
+                for sym in NORMAL_ALPHABET:
+                    filled = norm[: at[1]] + sym + norm[at[1] + 1 :]
+                    del_q.append(del_code(filled, at[0]))
+    return full_q, norm_q, del_q
+
+
+def match_candidates(index: HotlistIndex, cands: Sequence[Candidate]) -> list[Match]:
+    """Every entry that some candidate matches, once, with its best (highest-scoring) way of matching."""
+    best: dict[int, tuple[float, int, int, str, int, str]] = {}
+
+    def offer(eid: int, kind: str, cost_: int, i: int, text: str, cand: Candidate) -> None:
+        value = score(kind, cost_, text, cand.weight)
+        rank = (value, KIND_RANK[kind], -i)
+        old = best.get(eid)
+        if old is None or rank > (old[0], old[1], old[2]):
+            best[eid] = (value, KIND_RANK[kind], -i, kind, cost_, cand.text)
+
+    lists = index.lists
+    full_q, norm_q, del_q = plate_queries(cands, index)
+    same, near = index.plate_ids(full_q, norm_q, del_q)
+    unknown = [i for i, cand in enumerate(cands) if UNKNOWN in cand.text]
+    every = range(len(cands))
+    for eid in same | near:
+        settings = lists[index.list_of(eid)]
+        if not settings.active:
+            continue
+        # Only lenient lists match across normalised forms; others only by unknown characters.
+        tried = every if eid in same or settings.fuzzy == "lenient" else unknown
+        if not tried:
+            continue
+        text = index.text_of(eid)
+        for i in tried:
+            cand = cands[i]
+            verdict = judge_plate(cand.text, text, settings.fuzzy)
+            if verdict:
+                offer(eid, verdict[0], verdict[1], i, text, cand)
+    if index.any_partial and index.has_patterns:
+        looked: dict[str, set[int]] = {}
+        for i, cand in enumerate(cands):
+            norm = normalise(cand.text)
+            ids = looked.get(norm)
+            if ids is None:
+                ids = looked[norm] = index.pattern_ids(norm)
+            for eid in ids:
+                settings = lists[index.list_of(eid)]
+                if not (settings.active and settings.partial):
+                    continue
+                text = index.text_of(eid)
+                verdict = judge_pattern(cand.text, text, settings.fuzzy)
+                if verdict:
+                    offer(eid, verdict[0], verdict[1], i, text, cand)
+    out = []
+    for eid, (value, _, _, kind, cost_, cand_text) in best.items():
+        entry = index.entry(eid)
+        settings = lists[entry.list_name]
+        priority = int(entry.fields["priority"]) if "priority" in entry.fields else settings.priority
+        out.append(
+            Match(
+                entry.list_name, entry.text, entry.key, kind, value, cost_, cand_text, priority, entry.fields
+            )
+        )
+    out.sort(key=lambda m: (m.priority, -m.score, m.key))
+    return out
+
+
+def match_plate(index: HotlistIndex, plate: str, candidates: Sequence[tuple[str, float]] = ()) -> list[Match]:
+    """Convenience for the CLI and tests: match a plate text (and alternatives) as a read would be."""
+    return match_candidates(index, read_candidates(plate, 1.0, candidates))
+
+
+__all__ = [
+    "Candidate",
+    "Match",
+    "clean_plate",
+    "judge_pattern",
+    "judge_plate",
+    "match_candidates",
+    "match_plate",
+    "read_candidates",
+    "score",
+]

@@ -1,0 +1,175 @@
+"""Reads in → alerts out through a real `platewatch worker`, a real broker and a real Redis.
+
+The hotlist lives in a Redis of this test's own (the worker uses the default `pw:hot` layout, which
+must not meet other tests' keys). Covered: a B/8 confusion, a witness's partial plate, a miss, a
+second read of the same pass, a replayed read, a live HSET, and a replay after a worker restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from platewatch.codecs import Alert, Read, decode_alert, encode_read
+from platewatch.engine.services import Embedded, start_embedded_redis
+
+pytestmark = pytest.mark.slow
+
+
+class WorkerProcess:
+    """`platewatch worker` as a child process, as in production (cf. test_faust_roundtrip.py)."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env, self.log = env, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "platewatch.engine", "worker"], env=self.env, stdout=out, stderr=out
+            )
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _worker_env(broker: str, database_url: str, redis_url: str, data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLATEWATCH_")}
+    env.update(
+        PLATEWATCH_SERVICES__BROKER_URL=broker,
+        PLATEWATCH_SERVICES__BROKER_KIND="tansu",
+        PLATEWATCH_SERVICES__DATABASE_URL=database_url,
+        PLATEWATCH_SERVICES__REDIS_URL=redis_url,
+        PLATEWATCH_DATA_DIR=str(data_dir),
+        PLATEWATCH_KAFKA__APP_ID=f"pwm-{uuid.uuid4().hex[:8]}",
+        PLATEWATCH_KAFKA__PARTITIONS="2",
+        PLATEWATCH_KAFKA__WEB_PORT="0",
+        PLATEWATCH_LOGGING__LEVEL="INFO",
+    )
+    return env
+
+
+async def _produce(bootstrap: str, items: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for key, value in items:
+            await producer.send_and_wait("pw.reads", value=value, key=key)
+    finally:
+        await producer.stop()
+
+
+def _bootstrap(broker_url: str) -> str:
+    return broker_url.removeprefix("kafka://")
+
+
+@pytest.fixture
+def hot_redis(tmp_path: Path) -> Iterator[Embedded]:
+    server = start_embedded_redis(tmp_path / "hot", "127.0.0.1", 0, 30.0)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def worker(
+    broker_url: str, database_url: str, hot_redis: Embedded, tmp_path: Path
+) -> Iterator[WorkerProcess]:
+    env = _worker_env(broker_url, database_url, hot_redis.url, tmp_path / "data")
+    process = WorkerProcess(env, tmp_path / "worker.log")
+    yield process
+    process.stop(signal.SIGKILL)
+    print(process.log.read_text(errors="replace")[-4000:])
+
+
+def read(plate: str, pass_id: str, **extra: object) -> Read:
+    return Read(
+        read_id=str(uuid.uuid4()),
+        camera_id="cam-1",
+        time=time.time(),
+        plate=plate,
+        confidence=0.9,
+        pass_id=pass_id,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+async def collect_alerts(bootstrap: str, expect: int, timeout: float, settle: float = 0.0) -> list[Alert]:
+    """Every alert on pw.alerts: waits for `expect`, then `settle` seconds more for any extra."""
+    consumer = AIOKafkaConsumer(
+        "pw.alerts", bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    got: list[Alert] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(got) >= expect:
+                deadline = min(deadline, time.monotonic() + settle)
+            batch = await consumer.getmany(timeout_ms=300)
+            got += [decode_alert(m.value) for msgs in batch.values() for m in msgs if m.value is not None]
+    finally:
+        await consumer.stop()
+    return got
+
+
+def produce(bootstrap: str, reads: list[Read]) -> None:
+    asyncio.run(_produce(bootstrap, [(r.camera_id.encode(), encode_read(r)) for r in reads]))
+
+
+def test_reads_become_alerts_once_per_pass(
+    worker: WorkerProcess, broker_url: str, hot_redis: Embedded
+) -> None:
+    bootstrap = _bootstrap(broker_url)
+    admin = redis.Redis.from_url(hot_redis.url, decode_responses=True)
+    admin.hset(
+        "pw:hot:stolen:7ABC123", mapping={"reason": "stolen vehicle", "case": "24-1187", "priority": "1"}
+    )
+    admin.hset("pw:hot:shooting", mapping={"partial": "true", "priority": "1"})
+    admin.hset("pw:hot:shooting:6?K*4", mapping={"reason": "witness: shooting", "case": "26-0042"})
+    worker.start()
+
+    confused = read("7A8C123", "pass-1", candidates=(("7A8C123", 0.9), ("7ABC128", 0.5)))
+    partial = read("6XK9934", "pass-2")
+    miss = read("1NOHIT1", "pass-3")
+    same_pass = read("7ABC123", "pass-1")  # the final read of pass-1: no second alert
+    produce(bootstrap, [confused, partial, miss, same_pass, partial])  # `partial` replayed
+    alerts = asyncio.run(collect_alerts(bootstrap, expect=2, timeout=90, settle=2))
+    assert sorted((a.hotlist, a.entry, a.match_kind, a.read.read_id) for a in alerts) == sorted(
+        [("stolen", "7ABC123", "fuzzy", confused.read_id), ("shooting", "6?K*4", "partial", partial.read_id)]
+    )
+    stolen = next(a for a in alerts if a.hotlist == "stolen")
+    assert (stolen.reason, stolen.case_number, stolen.priority) == ("stolen vehicle", "24-1187", 1)
+    assert 0.9 < stolen.score < 1.0 and not stolen.verified
+
+    # a live edit through a plain client is matched
+    admin.hset("pw:hot:stolen:9NEW999", "reason", "stolen plate")
+    time.sleep(0.5)
+    produce(bootstrap, [read("9NEW999", "pass-4")])
+    alerts = asyncio.run(collect_alerts(bootstrap, expect=3, timeout=30, settle=1))
+    assert [a.entry for a in alerts].count("9NEW999") == 1
+
+    # at-least-once replay after a restart: the ledger in Redis keeps it off pw.alerts
+    worker.stop(signal.SIGTERM)
+    worker.start()
+    produce(bootstrap, [confused, read("6ZK0014", "pass-5")])
+    alerts = asyncio.run(collect_alerts(bootstrap, expect=4, timeout=90, settle=2))
+    assert len(alerts) == 4, [(a.entry, a.read.plate) for a in alerts]
+    assert len({a.alert_id for a in alerts}) == 4
+    admin.close()
