@@ -1,4 +1,9 @@
-"""The `persist` agent: pw.reads → the reads table, in batches, at least once.
+"""The `persist` agent: pw.reads → the image store and the reads table, in batches, at least once.
+
+Images are written before the rows, so a stored row never points at images that are not there
+(a crash between the two leaves orphan images, which retention purges with their day). Rows go in
+through the store's fast path (binary COPY on two connections, the idempotent INSERT for replays:
+engine/store/copy_writer.py).
 
 Offsets are committed only after the batch is in the database. While the database is down
 the agent retries with backoff and holds the batch; if the worker is stopped meanwhile the
@@ -20,37 +25,39 @@ from faust.types import EventT
 from platewatch.codecs import CodecError, Read, decode_read
 from platewatch.engine import metrics
 from platewatch.engine.retry import backoff_delays
-from platewatch.engine.store.reads import WriteResult, write_reads
+from platewatch.engine.store.copy_writer import ReadWriter
+from platewatch.engine.store.images import ImageStore, store_read_images
+from platewatch.engine.store.reads import WriteResult
 
 from .deadletter import DeadLetterSink
 
 log = logging.getLogger(__name__)
 
 
-class ReadStore:
-    """A single database connection used from one thread, reconnected after failures."""
+# Large enough that a commit (one WAL flush) per batch is cheap next to the rows, small enough that
+# a batch of reads with their JPEGs stays a few tens of MB. The store bench writes in batches this size.
+PERSIST_BATCH = 2000
 
-    def __init__(self, database_url: str) -> None:
-        self._url = database_url
-        self._conn: psycopg.Connection | None = None
+
+class ReadStore:
+    """The write path used from one thread: images, then rows; connections reconnect after failures."""
+
+    def __init__(self, database_url: str, images: ImageStore | None = None, *, connections: int = 2) -> None:
+        self._writer = ReadWriter(database_url, connections=connections)
+        self._images = images
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="persist-db")
 
-    def _write(self, reads: Sequence[Read]) -> WriteResult:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
-        try:
-            return write_reads(self._conn, reads)
-        except psycopg.OperationalError:
-            self._conn.close()
-            self._conn = None
-            raise
+    def write_now(self, reads: Sequence[Read]) -> WriteResult:
+        """The synchronous write (the agent calls it in its thread; the store bench calls it directly)."""
+        if self._images is not None:
+            store_read_images(self._images, list(reads))
+        return self._writer.write(reads)
 
     async def write(self, reads: Sequence[Read]) -> WriteResult:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._write, reads)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.write_now, reads)
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+        self._writer.close()
         self._executor.shutdown(wait=False)
 
 
@@ -65,7 +72,11 @@ def _withhold_acks(events: Sequence[EventT[bytes]]) -> None:
 
 
 async def persist_batches(
-    stream: Stream[bytes], store: ReadStore, sink: DeadLetterSink, batch: int = 500, within: float = 0.5
+    stream: Stream[bytes],
+    store: ReadStore,
+    sink: DeadLetterSink,
+    batch: int = PERSIST_BATCH,
+    within: float = 0.5,
 ) -> AsyncIterator[int]:
     """Consume pw.reads forever; yields the number of new rows after each stored batch."""
     async for events in stream.take_events(batch, within=within):
@@ -94,7 +105,7 @@ async def _write_until_stored(store: ReadStore, reads: list[Read]) -> WriteResul
             result = await store.write(reads)
             metrics.DB_UP.set(1)
             return result
-        except psycopg.OperationalError as exc:
+        except (psycopg.OperationalError, OSError) as exc:  # database down, or image store full/unreachable
             metrics.DB_UP.set(0)
             metrics.DB_WRITE_RETRIES.inc()
             delay = next(delays)

@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
@@ -24,15 +24,15 @@ _NOT_ALNUM = re.compile(r"[^0-9A-Z]")
 
 _INSERT = """
 INSERT INTO reads (read_id, time, camera_id, plate, plate_norm, confidence, region, box,
-                   char_confidences, candidates, track_length, provisional, pass_id)
+                   char_confidences, candidates, track_length, provisional, pass_id, image_key)
 SELECT r.read_id, r.time, r.camera_id, r.plate, r.plate_norm, r.confidence, r.region,
        ARRAY[r.bx, r.by, r.bw, r.bh], r.char_conf::real[], r.candidates, r.track_length,
-       r.provisional, r.pass_id
+       r.provisional, r.pass_id, r.image_key
 FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::real[], %s::text[],
             %s::int[], %s::int[], %s::int[], %s::int[], %s::text[], %s::jsonb[], %s::int[],
-            %s::bool[], %s::text[])
+            %s::bool[], %s::text[], %s::text[])
      AS r(read_id, time, camera_id, plate, plate_norm, confidence, region, bx, by, bw, bh,
-          char_conf, candidates, track_length, provisional, pass_id)
+          char_conf, candidates, track_length, provisional, pass_id, image_key)
 ON CONFLICT (read_id, time) DO NOTHING
 """
 
@@ -42,6 +42,17 @@ def normalise_plate(plate: str) -> str:
     return _NOT_ALNUM.sub("", plate.upper())
 
 
+def image_key(read: Read) -> str | None:
+    """Where the read's images live in the image store, or None when it carries none.
+
+    Keys start with the read's UTC day so retention purges a whole day's images with one prefix,
+    the same unit it drops partitions (or chunks) in.
+    """
+    if not read.crop_jpeg and not read.overview_jpeg:
+        return None
+    return f"reads/{read_time(read.time):%Y/%m/%d}/{read.read_id}"
+
+
 @dataclass(frozen=True)
 class WriteResult:
     inserted: int
@@ -49,14 +60,24 @@ class WriteResult:
     rejected: list[tuple[Read, str]]
 
 
-def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_micros(ts: float) -> int:
+    """A read's time in whole microseconds since 1970. Every write path derives the stored time from
+    this one function: (read_id, time) is the idempotency key, so a replay must land on the very same
+    microsecond whichever path (binary COPY or INSERT) wrote the original."""
+    return round(ts * 1_000_000)
+
+
+def read_time(ts: float) -> datetime:
+    return _EPOCH + timedelta(microseconds=epoch_micros(ts))
 
 
 def _columns(reads: Sequence[Read]) -> list[list[object]]:
     return [
         [r.read_id for r in reads],
-        [_utc(r.time) for r in reads],
+        [read_time(r.time) for r in reads],
         [r.camera_id for r in reads],
         [r.plate for r in reads],
         [normalise_plate(r.plate) for r in reads],
@@ -71,11 +92,12 @@ def _columns(reads: Sequence[Read]) -> list[list[object]]:
         [r.track_length for r in reads],
         [r.provisional for r in reads],
         [r.pass_id for r in reads],
+        [image_key(r) for r in reads],
     ]
 
 
 def ensure_partitions(conn: psycopg.Connection, reads: Sequence[Read]) -> None:
-    days = {_utc(r.time).date() for r in reads}
+    days = {read_time(r.time).date() for r in reads}
     if days:
         conn.execute("SELECT pw_ensure_read_partitions(%s, %s)", (min(days), max(days)))
 

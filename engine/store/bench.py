@@ -1,0 +1,249 @@
+"""`platewatch bench store`: ingest rate of the persist path against a plain COPY, and search latency.
+
+Machines are noisy (this one shares two cores with model training), so an absolute rows/s figure
+alone says little. In the same run, chunk by chunk and in alternating order, the same rows go
+(1) through the persist agent's write path (`ReadStore.write_now`, batches of PERSIST_BATCH) into
+`reads`, and (2) through a plain psycopg text COPY, one per chunk, into `pw_bench_copy`, a bare
+table made `LIKE reads INCLUDING INDEXES` (same indexes, no partitions). Only the writes are timed;
+making the synthetic reads is not. The ratio of the two is the figure that holds across machines.
+
+The reads are synthetic but shaped like a deployment: a pool of vehicles that come back (one plate
+per four reads), US-style plates, 50 cameras, spread evenly over `days` days, arriving in time order.
+Search figures are medians over searches for plates and partial plates that exist, run newest first
+with a page of 50 over all history (no time range: the hardest case), after the trigram pending lists
+are merged and statistics taken, as the worker's hourly upkeep does; each search is planned afresh
+(no prepared statements), so planning over every partition is in the figure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import statistics
+import string
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import psycopg
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from platewatch.codecs import Read
+
+from .copy_writer import is_pglite
+from .migrate import migrate
+from .reads import image_key, normalise_plate
+from .retention import clean_gin_pending, store_backend
+from .search import SearchQuery, search_reads
+
+log = logging.getLogger(__name__)
+CHUNK = 50_000
+CAMERAS = 50
+_FORMATS = ("DLLLDDD", "LLLDDDD", "DDDLLLD", "LLDDDLL")
+
+
+def _plate(rng: random.Random) -> str:
+    fmt = rng.choice(_FORMATS)
+    return "".join(rng.choice(string.digits if c == "D" else string.ascii_uppercase) for c in fmt)
+
+
+def plate_pool(reads: int, seed: int = 462) -> list[str]:
+    rng = random.Random(seed)
+    return [_plate(rng) for _ in range(max(1000, reads // 4))]
+
+
+def synthetic_reads(
+    start: int, count: int, total: int, plates: list[str], *, end: float, days: float, seed: int = 462
+) -> list[Read]:
+    """Reads `start … start+count` of a deterministic stream of `total` reads ending at `end`."""
+    rng = random.Random(seed * 1_000_003 + start)
+    step = days * 86400 / total
+    t0 = end - days * 86400
+    out = []
+    for i in range(start, start + count):
+        plate = plates[rng.randrange(len(plates))]
+        conf = round(rng.uniform(0.6, 0.99), 3)
+        out.append(
+            Read(
+                read_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                camera_id=f"cam-{rng.randrange(CAMERAS):02d}",
+                time=t0 + i * step,
+                plate=plate,
+                confidence=conf,
+                region="us",
+                box=(rng.randrange(1600), rng.randrange(900), 120, 40),
+                char_confidences=tuple(conf for _ in plate),
+                candidates=((plate, conf), (_plate(rng), conf / 2)),
+                track_length=rng.randrange(1, 12),
+                pass_id=f"p{i}",
+            )
+        )
+    return out
+
+
+def _baseline_copy(conn: psycopg.Connection, reads: list[Read]) -> None:
+    """What a plain psycopg user writes: a text COPY of tuples, one transaction."""
+    cols = (
+        "read_id, time, camera_id, plate, plate_norm, confidence, region, box, char_confidences,"
+        " candidates, track_length, provisional, pass_id, image_key"
+    )
+    with conn.transaction(), conn.cursor() as cur, cur.copy(f"COPY pw_bench_copy ({cols}) FROM STDIN") as cp:
+        for r in reads:
+            cp.write_row(
+                (
+                    r.read_id,
+                    datetime.fromtimestamp(r.time, tz=UTC),
+                    r.camera_id,
+                    r.plate,
+                    normalise_plate(r.plate),
+                    r.confidence,
+                    r.region,
+                    list(r.box),
+                    list(r.char_confidences),
+                    json.dumps(r.candidates),
+                    r.track_length,
+                    r.provisional,
+                    r.pass_id,
+                    image_key(r),
+                )
+            )
+
+
+@contextlib.contextmanager
+def _scratch_database(url: str, keep: bool) -> Iterator[str]:
+    """A fresh database on the server at `url`, dropped afterwards; PGlite has one database only."""
+    with psycopg.connect(url, autocommit=True, prepare_threshold=None) as conn:
+        if is_pglite(conn):
+            yield url
+            return
+        name = f"pw_bench_{uuid.uuid4().hex[:8]}"
+        conn.execute(f'CREATE DATABASE "{name}"'.encode())
+    try:
+        yield psycopg.conninfo.make_conninfo(url, dbname=name)
+    finally:
+        if not keep:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+
+
+def _median_ms(conn: psycopg.Connection, queries: list[SearchQuery]) -> float:
+    times = []
+    for q in queries:
+        t = time.perf_counter()
+        page = search_reads(conn, q)
+        times.append((time.perf_counter() - t) * 1000)
+        if not page.rows:
+            log.warning("bench search found nothing for %s", q)
+    return round(statistics.median(times), 2)
+
+
+def run_store_bench(
+    reads: int,
+    json_out: Path | None = None,
+    *,
+    database_url: str | None = None,
+    days: float = 30.0,
+    searches: int = 25,
+    keep: bool = False,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Measure and return the bench figures (and write them to `json_out` as one JSON object)."""
+    from platewatch.agents.persist import PERSIST_BATCH, ReadStore
+
+    if database_url is None:
+        from platewatch.engine.config import load_settings
+        from platewatch.engine.services import Services
+
+        with Services(load_settings(), need={"database"}) as endpoints:
+            return run_store_bench(reads, json_out, database_url=endpoints.database_url, days=days)
+    with _scratch_database(database_url, keep) as url:
+        migrate(url)
+        conn = psycopg.connect(url, autocommit=True, prepare_threshold=None)
+        backend = store_backend(conn)
+        pglite = is_pglite(conn)
+        if not pglite:
+            conn.execute("CREATE TABLE pw_bench_copy (LIKE reads INCLUDING DEFAULTS INCLUDING INDEXES)")
+        else:
+            conn.close()  # PGlite has one session: the writer opens its own
+        store = ReadStore(url)
+        plates = plate_pool(reads)
+        end = time.time()
+        t_store = t_copy = 0.0
+        last: list[Read] = []
+        for n, start in enumerate(range(0, reads, CHUNK)):
+            chunk = synthetic_reads(start, min(CHUNK, reads - start), reads, plates, end=end, days=days)
+            for first in ("store", "copy") if n % 2 == 0 else ("copy", "store"):
+                t = time.perf_counter()
+                if first == "store":
+                    for b in range(0, len(chunk), PERSIST_BATCH):
+                        store.write_now(chunk[b : b + PERSIST_BATCH])
+                    t_store += time.perf_counter() - t
+                elif not pglite:
+                    _baseline_copy(conn, chunk)
+                    t_copy += time.perf_counter() - t
+            last = chunk
+            if progress:
+                done = start + len(chunk)
+                Console(stderr=True).print(
+                    f"{done}/{reads} reads: persist {done / t_store:,.0f}/s"
+                    + (f", plain COPY {done / t_copy:,.0f}/s" if t_copy else ""),
+                    highlight=False,
+                )
+        store.close()
+        if pglite:
+            conn = psycopg.connect(url, autocommit=True, prepare_threshold=None)
+        clean_gin_pending(conn)  # what the worker's hourly upkeep does (engine/store/jobs.py)
+        conn.execute("ANALYZE reads")
+        rng = random.Random(7)
+        sample = [r.plate for r in rng.sample(last, min(searches, len(last)))]
+        exact = [SearchQuery(plate=p) for p in sample]
+        partial = [SearchQuery(pattern=f"{p[:3]}?{p[4]}*") for p in sample]
+        _median_ms(conn, exact[:3])  # warm the caches the way a running server has them
+        figures: dict[str, Any] = {
+            "reads": reads,
+            "ingest_rows_per_s": round(reads / t_store),
+            "copy_baseline_rows_per_s": round(reads / t_copy) if t_copy else None,
+            "ratio": round(t_copy / t_store, 3) if t_copy else None,
+            "search_exact_ms": _median_ms(conn, exact),
+            "search_partial_ms": _median_ms(conn, partial),
+            "backend": backend + (" (PGlite)" if pglite else ""),
+            "batch": PERSIST_BATCH,
+            "days": days,
+        }
+        conn.close()
+    if json_out is not None:
+        json_out.write_text(json.dumps(figures, indent=2) + "\n")
+    return figures
+
+
+def store_bench(
+    reads: Annotated[int, typer.Option("--reads", min=1000, help="How many reads to write.")] = 100_000,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures to FILE.")] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Server to bench on (a scratch database is made there).",
+            show_default=False,
+        ),
+    ] = None,
+    days: Annotated[float, typer.Option(help="Days the reads are spread over.")] = 30.0,
+    keep: Annotated[bool, typer.Option(help="Keep the scratch database afterwards.")] = False,
+) -> None:
+    """Store ingest rate (persist path vs. a plain COPY, same run) and search latency."""
+    if database_url is None:
+        from platewatch.engine.cli import settings
+
+        database_url = settings().services.database_url
+    figures = run_store_bench(reads, json_out, database_url=database_url, days=days, keep=keep, progress=True)
+    table = Table(title=f"store bench ({figures['backend']})", show_header=False)
+    for key, value in figures.items():
+        table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+    Console().print(table)

@@ -1,0 +1,58 @@
+"""`platewatch retention|hold|search` end to end through the CLI on a real database."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from platewatch.codecs import Read
+from platewatch.engine.cli import app
+from platewatch.engine.store import migrate
+from platewatch.engine.store.copy_writer import ReadWriter
+
+
+@pytest.fixture
+def env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for key in ("PLATEWATCH_CONFIG",):
+        monkeypatch.delenv(key, raising=False)
+    migrate(database_url)
+    writer = ReadWriter(database_url, connections=1)
+    now = time.time()
+    try:
+        writer.write(
+            [
+                Read(read_id=str(uuid.uuid4()), camera_id="cam-9", time=now - i, plate=p, confidence=0.9)
+                for i, p in enumerate(["7ABC123", "7ABC123", "7ABD123", "XYZ999"])
+            ]
+        )
+    finally:
+        writer.close()
+    return {"PLATEWATCH_SERVICES__DATABASE_URL": database_url, "PLATEWATCH_DATA_DIR": str(tmp_path)}
+
+
+def test_search_hold_retention_commands(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    found = runner.invoke(app, ["search", "--case", "24-1", "--pattern", "7AB?123", "--json"], env=env)
+    assert found.exit_code == 0, found.output
+    rows = [json.loads(line) for line in found.output.splitlines() if line.startswith("{")]
+    assert sorted(r["plate"] for r in rows) == ["7ABC123", "7ABC123", "7ABD123"]
+    bad = runner.invoke(app, ["search", "--case", "24-1", "--pattern", "*"], env=env)
+    assert bad.exit_code == 2 and "known characters" in bad.output
+
+    placed = runner.invoke(
+        app, ["hold", "add", "--case", "24-1", "--by", "det", "--plate", "XYZ999"], env=env
+    )
+    assert placed.exit_code == 0, placed.output
+    listed = runner.invoke(app, ["hold", "list", "--active"], env=env)
+    assert "24-1" in listed.output and "XYZ999" in listed.output
+    ran = runner.invoke(app, ["retention", "run"], env=env)
+    assert ran.exit_code == 0 and "dropped 0 days" in ran.output, ran.output
+    status = runner.invoke(app, ["retention", "status"], env=env)
+    assert status.exit_code == 0 and "active_holds" in status.output
+    released = runner.invoke(app, ["hold", "release", "1", "--by", "cpt", "--reason", "closed"], env=env)
+    assert released.exit_code == 0 and "closed" in released.output, released.output
