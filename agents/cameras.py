@@ -1,0 +1,228 @@
+"""Camera ownership: pw.cameras → the capture runners of the worker that owns each camera.
+
+Wiring only; the logic is in engine/ingest (catalog, manager, registry, runner). Four pieces:
+
+- the `cameras` agent subscribes to pw.cameras, so Kafka's group protocol hands each worker a share
+  of its partitions: a camera is captured by the worker that holds the partition of its key;
+- a catalog reader (a plain consumer outside the group) reads all of pw.cameras from the start,
+  because a worker that takes over a partition must know the cameras defined in it long ago,
+  which the group's committed offsets would skip;
+- a reseeder writes the durable definitions (configs/ plus the database) to pw.cameras at start and
+  whenever they change, tombstones removed ones — the embedded broker forgets everything on restart;
+- a health publisher puts each running camera's health into Redis (`pw:camera:<id>:health`, JSON,
+  expiring), which `platewatch camera list` shows.
+
+It also registers the `frames` agent (agents/frames.py: edge gateways' JPEGs on pw.frames), so
+create_app needs one line for all of capture.
+
+A rebalance first revokes and then assigns partitions; cameras whose partition is revoked keep
+running for a grace period (a little longer than a rebalance) in case the same worker gets it
+back, so a rebalance does not interrupt every camera in the cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+import faust
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.types import StreamT
+
+from platewatch.codecs import CodecError, Read, encode_read
+from platewatch.engine import metrics
+from platewatch.engine.config import Settings
+from platewatch.engine.ingest.edge import MAX_FRAME_BYTES
+from platewatch.engine.ingest.manager import CameraManager
+from platewatch.engine.ingest.registry import desired_cameras
+from platewatch.engine.ingest.spec import encode_spec
+from platewatch.engine.retry import backoff_delays
+
+from .frames import register_frame_agent
+from .topics import CAMERAS, Topics
+
+log = logging.getLogger(__name__)
+
+HEALTH_KEY = "pw:camera:{}:health"
+HEALTH_TTL_S = 15
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _bootstrap(app: faust.App) -> str:
+    return ",".join(f"{url.host}:{url.port or 9092}" for url in app.conf.broker)
+
+
+def register_camera_agents(
+    app: faust.App,
+    topics: Topics,
+    settings: Settings,
+    database_url: str | None = None,
+    redis_url: str | None = None,
+    *,
+    reseed_s: float = 5.0,
+    health_s: float = 2.0,
+    revoke_grace_s: float | None = None,
+    max_frame_bytes: int = MAX_FRAME_BYTES,
+) -> CameraManager:
+    """Add camera capture to the app; returns the manager (its `health` and `running` are live)."""
+
+    async def publish(read: Read) -> None:
+        # Waits for the broker's ack: a final read sent while the worker stops must not sit in a
+        # buffer that is never flushed.
+        delivery: Any = await topics.reads.send(key=read.camera_id.encode(), value=encode_read(read))
+        await delivery
+
+    manager = CameraManager(publish)
+    # Longer than a rebalance: a worker normally gets its new assignment within the rebalance
+    # timeout, and only one that was dropped from the group stops its cameras after the grace.
+    grace = revoke_grace_s if revoke_grace_s is not None else settings.kafka.rebalance_timeout_s + 2
+    revoked_at: dict[int, float] = {}
+    pending: set[asyncio.Future[None]] = set()  # referenced until done (the loop keeps weak ones)
+
+    def soon(job: Awaitable[None]) -> None:
+        future = asyncio.ensure_future(job)
+        pending.add(future)
+        future.add_done_callback(pending.discard)
+
+    async def reconcile_after(delay: float) -> None:
+        await asyncio.sleep(delay)
+        now = time.monotonic()
+        expired = {p for p, t in revoked_at.items() if now - t >= grace}
+        manager.partitions -= expired
+        for p in expired:
+            revoked_at.pop(p, None)
+        await manager.reconcile()
+
+    def camera_partitions() -> set[int]:
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic == CAMERAS}
+
+    async def on_revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
+        now = time.monotonic()
+        for tp in revoked:
+            if tp.topic == CAMERAS:
+                revoked_at[tp.partition] = now
+        soon(reconcile_after(grace))
+
+    async def on_shutdown(sender: Any, **kwargs: Any) -> None:
+        # Before the producer stops: the runners' final reads of the passes under way go out.
+        await manager.stop_all()
+
+    async def on_assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
+        manager.partitions = camera_partitions()
+        revoked_at.clear()
+        log.info("camera partitions of this worker: %s", sorted(manager.partitions))
+        soon(manager.reconcile())
+
+    # Faust calls receivers as (sender, *args, signal=..., **kwargs); its stubs do not say so.
+    app.on_partitions_revoked.connect(cast(Any, on_revoked))
+    app.on_partitions_assigned.connect(cast(Any, on_assigned))
+    app.on_before_shutdown.connect(cast(Any, on_shutdown))
+
+    async def read_catalog() -> None:
+        """Follow every partition of pw.cameras from its beginning (outside the consumer group)."""
+        # Declared first: asking a broker about a missing topic may auto-create it with the wrong
+        # number of partitions (tansu does), which would scatter cameras differently.
+        await topics.cameras.maybe_declare()
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=_bootstrap(app), group_id=None, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            while not (parts := consumer.partitions_for_topic(CAMERAS)):
+                await consumer.force_metadata_update()  # the topic may not be declared yet
+                await asyncio.sleep(0.5)
+            tps = [TopicPartition(CAMERAS, p) for p in sorted(parts)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            while True:
+                batch = await consumer.getmany(timeout_ms=1000)
+                changed = False
+                for tp, records in batch.items():
+                    for record in records:
+                        try:
+                            changed |= manager.catalog.apply(record.key, record.value, tp.partition)
+                        except CodecError as exc:
+                            log.warning("pw.cameras[%d]@%d: %s", tp.partition, record.offset, exc.reason)
+                            metrics.DEADLETTERS.labels(source_topic=CAMERAS, reason="decode").inc()
+                if changed:
+                    await manager.reconcile()
+        finally:
+            await consumer.stop()
+
+    async def reseed() -> None:
+        """Make pw.cameras say what configs/ and the database say."""
+        while True:
+            try:
+                desired = await asyncio.to_thread(desired_cameras, settings.cameras, database_url)
+                current = {cid: e.spec for cid, e in manager.catalog.entries.items()}
+                for cid, spec in desired.items():
+                    if current.get(cid) != spec:
+                        await topics.cameras.send(key=cid.encode(), value=encode_spec(spec))
+                for cid in current.keys() - desired.keys():
+                    await topics.cameras.send(key=cid.encode(), value=None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database may be away for a while: try again later
+                log.warning("camera definitions not reseeded: %s: %s", type(exc).__name__, exc)
+            await asyncio.sleep(reseed_s)
+
+    async def publish_health() -> None:
+        if not redis_url:
+            return
+        client = aioredis.from_url(redis_url)
+        try:
+            while True:
+                await asyncio.sleep(health_s)
+                try:
+                    async with client.pipeline(transaction=False) as pipe:
+                        for cid in manager.running:
+                            snap = {**manager.health[cid].snapshot(), "worker": WORKER_ID, "at": time.time()}
+                            pipe.set(HEALTH_KEY.format(cid), json.dumps(snap), ex=HEALTH_TTL_S)
+                        await pipe.execute()
+                except (OSError, aioredis.RedisError) as exc:
+                    log.debug("camera health not published: %s", exc)
+        finally:
+            await client.aclose()
+
+    async def forever(name: str, job: Callable[[], Awaitable[None]]) -> None:
+        delays = backoff_delays(0.5, 10.0)
+        while True:
+            try:
+                await job()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a broker or Redis hiccup must not end camera ownership
+                delay = next(delays)
+                log.warning("%s failed (%s: %s); restarting in %.1fs", name, type(exc).__name__, exc, delay)
+                await asyncio.sleep(delay)
+
+    def region_of(camera_id: str) -> str | None:
+        entry = manager.catalog.entries.get(camera_id)
+        return entry.spec.region if entry else None
+
+    # Edge gateways' frames (pw.frames) take the same recognize → track → pw.reads path.
+    register_frame_agent(app, topics, publish, region_of, max_frame_bytes)
+
+    @app.agent(topics.cameras, name="cameras")
+    async def cameras(stream: StreamT[bytes]) -> None:
+        # The events themselves are read by `read_catalog`; subscribing is what assigns partitions.
+        jobs = {"camera catalog": read_catalog, "camera reseed": reseed, "camera health": publish_health}
+        background = [asyncio.create_task(forever(name, job)) for name, job in jobs.items()]
+        try:
+            async for _ in cast(faust.Stream[bytes], stream):
+                pass
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await manager.stop_all()
+
+    return manager

@@ -1,0 +1,139 @@
+"""Frames pushed by edge gateways on pw.frames: the envelope, its checks, and their recognition.
+
+A gateway that cannot run recognition sends JPEG frames (msgpack map `{v: 1, camera_id,
+captured_at, jpeg}`, key camera_id). The input is untrusted: an envelope over the size limit, one
+that does not decode, or a JPEG that is not a usable image is refused with a reason (the agent
+quarantines it on pw.deadletter and counts it), never a crash. Accepted frames go through the same
+recognize → track path as captured ones, with one tracker per camera.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import cast
+
+import msgpack
+from prometheus_client import Counter
+
+from platewatch.codecs import CodecError, Read
+from platewatch.engine.track import Tracker, TrackerConfig
+from platewatch.engine.vision.types import PlateRead, VisionError
+
+from .frame import Image
+from .runner import encode_jpeg
+
+#: Largest envelope accepted: a 4K JPEG at high quality is ~3 MB.
+MAX_FRAME_BYTES = 8 * 1024 * 1024
+
+EDGE_FRAMES = Counter("platewatch_edge_frames_total", "Frames received on pw.frames", ["camera"])
+EDGE_REJECTED = Counter(
+    "platewatch_edge_frames_rejected_total", "Frames quarantined from pw.frames", ["reason"]
+)
+
+Recognize = Callable[[Image, str | None], Awaitable[list[PlateRead]]]
+Publish = Callable[[Read], Awaitable[None]]
+
+
+class FrameRejected(Exception):
+    """An edge frame that is refused; `kind` is the metric label (oversize, envelope, image)."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind, self.reason = kind, reason
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeFrame:
+    camera_id: str
+    captured_at: float
+    jpeg: bytes
+
+
+def encode_edge_frame(frame: EdgeFrame) -> bytes:
+    data = {"v": 1, "camera_id": frame.camera_id, "captured_at": frame.captured_at, "jpeg": frame.jpeg}
+    return msgpack.packb(data, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def decode_edge_frame(data: bytes, max_bytes: int = MAX_FRAME_BYTES) -> EdgeFrame:
+    if not isinstance(data, bytes | bytearray):
+        raise FrameRejected("envelope", "frame message has no value")
+    if len(data) > max_bytes:
+        raise FrameRejected("oversize", f"frame of {len(data)} bytes exceeds the limit of {max_bytes}")
+    try:
+        obj = msgpack.unpackb(data, raw=False)
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise FrameRejected("envelope", f"not msgpack: {type(exc).__name__}") from None
+    if not isinstance(obj, dict) or obj.get("v") != 1:
+        raise FrameRejected("envelope", "frame envelope must be a v1 map")
+    camera_id, captured_at, jpeg = obj.get("camera_id"), obj.get("captured_at"), obj.get("jpeg")
+    if not isinstance(camera_id, str) or not camera_id:
+        raise FrameRejected("envelope", "frame.camera_id must be a non-empty string")
+    if (
+        not isinstance(captured_at, int | float)
+        or isinstance(captured_at, bool)
+        or not math.isfinite(captured_at)
+    ):
+        raise FrameRejected("envelope", "frame.captured_at must be a finite number")
+    if not isinstance(jpeg, bytes) or not jpeg:
+        raise FrameRejected("envelope", "frame.jpeg must be bytes")
+    return EdgeFrame(camera_id, float(captured_at), jpeg)
+
+
+def _decode_image(jpeg: bytes) -> Image:
+    from platewatch.engine.vision.image import as_frame
+
+    if jpeg[:3] != b"\xff\xd8\xff":
+        raise VisionError("not a JPEG")
+    return cast(Image, as_frame(jpeg))
+
+
+class EdgeFrameProcessor:
+    """Recognises and tracks edge frames, one tracker per camera."""
+
+    def __init__(
+        self,
+        recognize: Recognize,
+        publish: Publish,
+        region_of: Callable[[str], str | None] = lambda _: None,
+        tracker_config: TrackerConfig | None = None,
+    ) -> None:
+        self.recognize, self.publish, self.region_of = recognize, publish, region_of
+        self.tracker_config = tracker_config
+        self.trackers: dict[str, Tracker] = {}
+
+    async def process(self, data: bytes, max_bytes: int = MAX_FRAME_BYTES) -> list[Read]:
+        """Recognise one message of pw.frames; raises `FrameRejected` for a message to quarantine."""
+        try:
+            frame = decode_edge_frame(data, max_bytes)
+            image = await asyncio.to_thread(_decode_image, frame.jpeg)
+        except FrameRejected as exc:
+            EDGE_REJECTED.labels(exc.kind).inc()
+            raise
+        except (VisionError, CodecError) as exc:
+            EDGE_REJECTED.labels("image").inc()
+            raise FrameRejected("image", f"undecodable frame: {exc}") from None
+        EDGE_FRAMES.labels(frame.camera_id).inc()
+        region = self.region_of(frame.camera_id)
+        reads = await self.recognize(image, region)
+        tracker = self.trackers.get(frame.camera_id)
+        if tracker is None:
+            tracker = Tracker(
+                frame.camera_id, self.tracker_config, encode_jpeg=encode_jpeg, region=region or ""
+            )
+            self.trackers[frame.camera_id] = tracker
+        out: list[Read] = await asyncio.to_thread(tracker.update, reads, frame.captured_at, image)
+        for read in out:
+            await self.publish(read)
+        return out
+
+    async def tick(self, now: float) -> list[Read]:
+        """Close passes of cameras whose gateway went quiet (called every second or so)."""
+        out: list[Read] = []
+        for tracker in self.trackers.values():
+            out += tracker.update([], now)
+        for read in out:
+            await self.publish(read)
+        return out

@@ -1,0 +1,73 @@
+"""The durable camera list: configs/ plus the database, which `platewatch camera add|remove` edits.
+
+The embedded broker keeps nothing across restarts, so pw.cameras is re-seeded from here when a
+worker starts and reconciled with it every few seconds (agents/cameras.py). A camera defined in
+the configuration can be removed from the command line too: the database then holds a removal
+mark for its id, which wins over the configuration until the camera is added again.
+
+The table is created on first use (`CREATE TABLE IF NOT EXISTS`), so the registry works before a
+migration adds it; it holds msgpack specs, so new capture options need no schema change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import psycopg
+
+from .spec import CameraSpec, decode_spec, encode_spec
+
+TABLE = "camera_definitions"
+_DDL = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    camera_id  text PRIMARY KEY,
+    spec       bytea,
+    removed    boolean NOT NULL DEFAULT false,
+    updated_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+def _ensure(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(_DDL)
+
+
+def add_camera(database_url: str, spec: CameraSpec) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        _ensure(conn)
+        conn.execute(
+            f"INSERT INTO {TABLE} (camera_id, spec, removed) VALUES (%s, %s, false) "
+            "ON CONFLICT (camera_id) DO UPDATE SET spec = excluded.spec, removed = false, updated_at = now()",
+            (spec.id, encode_spec(spec)),
+        )
+
+
+def remove_camera(database_url: str, camera_id: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        _ensure(conn)
+        conn.execute(
+            f"INSERT INTO {TABLE} (camera_id, spec, removed) VALUES (%s, NULL, true) "
+            "ON CONFLICT (camera_id) DO UPDATE SET removed = true, updated_at = now()",
+            (camera_id,),
+        )
+
+
+def database_cameras(database_url: str) -> tuple[dict[str, CameraSpec], set[str]]:
+    """(cameras added in the database, ids removed there)."""
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as conn:
+        _ensure(conn)
+        rows = conn.execute(f"SELECT camera_id, spec, removed FROM {TABLE}").fetchall()
+    added = {cid: decode_spec(bytes(spec)) for cid, spec, removed in rows if not removed and spec is not None}
+    return added, {cid for cid, _, removed in rows if removed}
+
+
+def desired_cameras(configured: Iterable[Any], database_url: str | None) -> dict[str, CameraSpec]:
+    """Configuration cameras, overridden by database additions and removals."""
+    specs = {c.id: CameraSpec.from_config(c) for c in configured}
+    if database_url:
+        added, removed = database_cameras(database_url)
+        specs.update(added)
+        for cid in removed:
+            specs.pop(cid, None)
+    return specs

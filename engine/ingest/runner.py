@@ -1,0 +1,183 @@
+"""One camera's capture loop: source → sample → motion gate → recognize → ROI → track → reads out.
+
+Everything heavy runs off the event loop (decoding in the source's thread, inference in the
+recognizer's queue and threads, tracking and JPEG encoding in a thread), so one worker process
+can run many cameras next to its Kafka consumers. Recognition is pipelined: up to `in_flight`
+frames of a camera are being recognised at once, and their results are tracked in capture order.
+When recognition falls behind, the source drops the oldest frames (a live camera's newest frame is
+the one that matters). Cancelling `run()` (the camera was revoked or removed) ends every open pass
+with its final read, so a pass is never left without one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections import deque
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any, cast
+
+import cv2
+import numpy as np
+
+from platewatch.codecs import Read
+from platewatch.engine.track import Tracker, TrackerConfig
+from platewatch.engine.vision.types import PlateRead
+
+from .av_source import AvSource
+from .frame import Frame, Image
+from .gate import MotionGate, in_roi
+from .health import CameraHealth
+from .source import Source
+from .spec import CameraSpec
+from .urls import SourceKind, source_kind
+from .whep import WhepSource
+
+log = logging.getLogger(__name__)
+
+Recognize = Callable[[Image, str | None], Awaitable[list[PlateRead]]]
+Publish = Callable[[Read], Awaitable[None]]
+
+#: Overview images are scaled down to this width: enough to see the scene, a fraction of the bytes.
+OVERVIEW_WIDTH = 1280
+
+
+def encode_jpeg(image: Image, quality: int = 85) -> bytes | None:
+    """JPEG for reads: crops as they are, whole frames scaled to `OVERVIEW_WIDTH`."""
+    h, w = image.shape[:2]
+    if w > OVERVIEW_WIDTH:
+        size = (OVERVIEW_WIDTH, h * OVERVIEW_WIDTH // w)
+        image = cast(Image, cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+    if image.size == 0:
+        return None
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return buf.tobytes() if ok else None
+
+
+def make_source(spec: CameraSpec, health: CameraHealth, **options: Any) -> Source:
+    """The source for a camera's URL scheme, sampling at the camera's fps."""
+    common: dict[str, Any] = {"health": health, "stall_timeout_s": spec.stall_timeout_s, "max_fps": spec.fps}
+    common.update(options)
+    if source_kind(spec.url) is SourceKind.WHEP:
+        return WhepSource(spec.url, bearer_token=spec.bearer_token, **common)
+    return AvSource(spec.url, rtsp_transport=spec.rtsp_transport, **common)
+
+
+def default_recognize() -> Recognize:
+    """The shared OpenVINO recognizer's async form (THROUGHPUT queue, work in threads)."""
+    from platewatch.engine.vision.pipeline import default_recognizer
+
+    recognizer = default_recognizer()
+
+    async def recognize(image: Image, region: str | None) -> list[PlateRead]:
+        return cast(list[PlateRead], await recognizer.recognize_async(image, region))
+
+    return recognize
+
+
+class CameraRunner:
+    def __init__(
+        self,
+        spec: CameraSpec,
+        publish: Publish,
+        recognize: Recognize | None = None,
+        *,
+        source: Source | None = None,
+        tracker_config: TrackerConfig | None = None,
+        health: CameraHealth | None = None,
+        in_flight: int = 2,
+    ) -> None:
+        self.spec = spec
+        self.health = health or CameraHealth(spec.id)
+        self.publish = publish
+        self._recognize_fn = recognize
+        self.source = source or make_source(spec, self.health)
+        config = dataclasses.replace(tracker_config or TrackerConfig(), direction=spec.direction)
+        self.tracker = Tracker(spec.id, config, encode_jpeg=encode_jpeg, region=spec.region or "")
+        self.gate = MotionGate() if spec.motion_gate else None
+        self.in_flight = max(1, in_flight)
+
+    async def run(self) -> None:
+        """Capture until cancelled; never raises for a camera's or a frame's failure."""
+        recognize = self._recognize_fn
+        if recognize is None:
+            recognize = await asyncio.to_thread(default_recognize)
+        await self.warm_up(recognize)
+        pending: deque[tuple[Frame, asyncio.Task[list[PlateRead]]]] = deque()
+        frames = self.source.frames()
+        try:
+            async for frame in frames:
+                gate = self.gate if self.tracker.open_passes == 0 else None
+                if gate is not None and not await asyncio.to_thread(gate.moved, frame.image):
+                    self.health.skipped("no_motion")
+                    await self._track(frame, [], recognized=False)  # time passes: ended passes close
+                    continue
+                pending.append((frame, asyncio.create_task(self._read(recognize, frame))))
+                while pending and (len(pending) >= self.in_flight or pending[0][1].done()):
+                    done_frame, task = pending.popleft()
+                    await self._track(done_frame, await task)
+        finally:
+            # Shielded: a stop that cancels again (worker shutdown) must not cut the final reads off.
+            await asyncio.shield(self._close(pending, frames))
+
+    async def _close(
+        self, pending: deque[tuple[Frame, asyncio.Task[list[PlateRead]]]], frames: AsyncGenerator[Frame, None]
+    ) -> None:
+        """End every open pass with its final read, then release the stream.
+
+        Frames in inference finish first (~0.1 s; their reads belong to the passes, and an inference
+        request abandoned mid-flight can outlive its queue at interpreter exit).
+        """
+        try:
+            while pending:
+                frame, task = pending.popleft()
+                try:
+                    reads = await asyncio.wait_for(task, 2.0)
+                except (TimeoutError, asyncio.CancelledError):
+                    continue
+                await self._track(frame, reads)
+            for read in self.tracker.flush():
+                await self._publish(read)
+        except Exception as exc:  # never let a failing publisher keep the stream open
+            log.warning("camera %s: closing: %s: %s", self.spec.id, type(exc).__name__, exc)
+        finally:
+            await frames.aclose()  # here, in this task: the source's teardown must not be left to GC
+
+    async def warm_up(self, recognize: Recognize) -> None:
+        """Compile the models before the stream opens: the first inference takes seconds, and the
+        frames that arrive meanwhile (the first vehicle) would otherwise be dropped."""
+        try:
+            await recognize(np.zeros((64, 64, 3), np.uint8), self.spec.region)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.health.error("recognize", f"warm-up: {type(exc).__name__}: {exc}")
+
+    async def _read(self, recognize: Recognize, frame: Frame) -> list[PlateRead]:
+        try:
+            reads = await recognize(frame.image, self.spec.region)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a frame the recognizer cannot use is skipped, not fatal
+            self.health.error("recognize", f"{type(exc).__name__}: {exc}")
+            return []
+        h, w = frame.image.shape[:2]
+        return in_roi(reads, self.spec.roi, w, h)
+
+    async def _track(self, frame: Frame, reads: list[PlateRead], recognized: bool = True) -> None:
+        out = await asyncio.to_thread(self.tracker.update, reads, frame.captured_at, frame.image)
+        if recognized:
+            self.health.processed()
+        for read in out:
+            await self._publish(read)
+
+    async def _publish(self, read: Read) -> None:
+        try:
+            await self.publish(read)
+            self.health.read_out(read.provisional)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.health.error("publish", f"{type(exc).__name__}: {exc}")
+            log.warning("camera %s: could not publish read %s: %s", self.spec.id, read.read_id, exc)

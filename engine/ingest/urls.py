@@ -1,0 +1,75 @@
+"""Camera URLs: which source reads them, credentials from the environment, and safe display.
+
+Passwords do not belong in YAML or the database in the clear, so a URL may name environment
+variables (`rtsp://admin:${CAM1_PASSWORD}@10.0.0.5/stream1`) that are filled in only when the
+stream is opened. Everything that is shown or logged goes through `display_url`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from platewatch.engine.logs import redact
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class SourceKind(StrEnum):
+    RTSP = "rtsp"
+    WHEP = "whep"
+    MJPEG = "mjpeg"
+    FILE = "file"
+
+
+class CameraUrlError(ValueError):
+    """A camera URL that no source can read, or that names a missing environment variable."""
+
+
+def source_kind(url: str) -> SourceKind:
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in {"rtsp", "rtsps"}:
+        return SourceKind.RTSP
+    if scheme in {"whep+http", "whep+https", "whep"}:
+        return SourceKind.WHEP
+    if scheme in {"http", "https"}:
+        return SourceKind.MJPEG
+    if scheme in {"file", ""}:
+        return SourceKind.FILE
+    raise CameraUrlError(
+        f"unsupported camera URL scheme {scheme!r}: use rtsp://, whep+http(s)://, http(s)://, file://"
+    )
+
+
+def expand_credentials(url: str, env: dict[str, str] | None = None) -> str:
+    """Fill `${NAME}` from the environment; a missing variable is an error, never an empty password."""
+    source = os.environ if env is None else env
+
+    def fill(match: re.Match[str]) -> str:
+        name = match[1]
+        if name not in source:
+            raise CameraUrlError(f"camera URL needs environment variable {name}, which is not set")
+        return source[name]
+
+    return _ENV.sub(fill, url)
+
+
+def whep_endpoint(url: str) -> str:
+    """The HTTP URL to POST the offer to (`whep+https://h/x` -> `https://h/x`)."""
+    if url.startswith("whep+"):
+        return url[len("whep+") :]
+    if url.startswith("whep://"):
+        return "http://" + url[len("whep://") :]
+    return url
+
+
+def file_path(url: str) -> Path:
+    return Path(urlsplit(url).path if url.startswith("file://") else url)
+
+
+def display_url(url: str) -> str:
+    """The URL as it may be shown: passwords replaced (also unexpanded `${NAME}` stays as written)."""
+    return str(redact(url))

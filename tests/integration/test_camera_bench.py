@@ -1,0 +1,33 @@
+"""`platewatch bench pipeline` runs end to end and reports its keys (small and short here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from platewatch.engine.ingest.bench import run_pipeline_bench
+
+pytestmark = pytest.mark.slow
+
+KEYS = {
+    "frames_per_s",
+    "reads",
+    "alerts",
+    "alert_latency_p50_ms",
+    "alert_latency_p95_ms",
+    "lost",
+    "duplicated",
+}
+
+
+def test_pipeline_bench_reports_its_figures(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    figures = run_pipeline_bench(1, 12, width=640, height=360, fps=10, json_path=out, cache=tmp_path)
+    assert set(figures) >= KEYS
+    assert json.loads(out.read_text()) == figures
+    assert figures["frames_per_s"] > 2
+    assert figures["reads"] >= 2 and figures["alerts"] >= 2
+    assert figures["duplicated"] == 0
+    assert figures["alert_latency_p50_ms"] is not None and figures["alert_latency_p50_ms"] > 0

@@ -1,0 +1,78 @@
+"""Edge frames on pw.frames: the envelope's checks and the recognize → track path, without a broker."""
+
+from __future__ import annotations
+
+import asyncio
+
+import cv2
+import msgpack
+import numpy as np
+import pytest
+
+from platewatch.codecs import Read
+from platewatch.engine.ingest.edge import (
+    EDGE_REJECTED,
+    EdgeFrame,
+    EdgeFrameProcessor,
+    FrameRejected,
+    decode_edge_frame,
+    encode_edge_frame,
+)
+from platewatch.engine.ingest.frame import Image
+from platewatch.engine.vision.types import Box, PlateRead
+
+
+def _jpeg(h: int = 180, w: int = 320) -> bytes:
+    ok, buf = cv2.imencode(".jpg", np.full((h, w, 3), 120, np.uint8))
+    assert ok
+    return buf.tobytes()
+
+
+def test_envelope_round_trip_and_refusals() -> None:
+    frame = EdgeFrame("gw-1", 1000.5, _jpeg())
+    assert decode_edge_frame(encode_edge_frame(frame)) == frame
+    cases = {
+        "oversize": encode_edge_frame(EdgeFrame("gw-1", 1.0, b"\xff\xd8\xff" + b"x" * 2000)),
+        "envelope": b"\xc1garbage",
+    }
+    with pytest.raises(FrameRejected) as exc:
+        decode_edge_frame(cases["oversize"], max_bytes=1000)
+    assert exc.value.kind == "oversize"
+    with pytest.raises(FrameRejected) as exc:
+        decode_edge_frame(cases["envelope"])
+    assert exc.value.kind == "envelope"
+    for bad in ({"v": 2}, {"v": 1, "camera_id": "", "captured_at": 1.0, "jpeg": b"x"},
+                {"v": 1, "camera_id": "a", "captured_at": float("nan"), "jpeg": b"x"},
+                {"v": 1, "camera_id": "a", "captured_at": 1.0, "jpeg": "text"}):  # fmt: skip
+        with pytest.raises(FrameRejected):
+            decode_edge_frame(msgpack.packb(bad))
+
+
+def test_processor_reads_frames_and_quarantines_undecodable_ones() -> None:
+    out: list[Read] = []
+
+    async def recognize(image: Image, region: str | None) -> list[PlateRead]:
+        assert region == "eu"
+        return [PlateRead("AB123CD", 0.97, (0.97,) * 7, (), Box(10, 10, 60, 15), 0.9, "eu")]
+
+    async def publish(read: Read) -> None:
+        out.append(read)
+
+    processor = EdgeFrameProcessor(recognize, publish, region_of=lambda cid: "eu")
+
+    async def main() -> None:
+        before = EDGE_REJECTED.labels("image")._value.get()
+        for i in range(3):
+            await processor.process(encode_edge_frame(EdgeFrame("gw-1", 1000 + i / 10, _jpeg())))
+        with pytest.raises(FrameRejected) as exc:
+            await processor.process(encode_edge_frame(EdgeFrame("gw-1", 1000.3, b"\xff\xd8\xff\xe0broken")))
+        assert exc.value.kind == "image"
+        assert EDGE_REJECTED.labels("image")._value.get() == before + 1
+        await processor.tick(1010.0)  # the gateway went quiet: its pass ends
+
+    asyncio.run(main())
+    assert [(r.plate, r.provisional, r.camera_id) for r in out] == [
+        ("AB123CD", True, "gw-1"),
+        ("AB123CD", False, "gw-1"),
+    ]
+    assert out[1].track_length == 3 and out[1].region == "eu"

@@ -1,0 +1,278 @@
+"""The tracker: association, per-character voting, provisional/final emission, no duplicates."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from platewatch.codecs import Read, decode_read, encode_read
+from platewatch.engine.track import Tracker, TrackerConfig, vote
+from platewatch.engine.track.geometry import edit_distance, iou, text_similarity
+from platewatch.engine.vision.types import Box, Candidate, PlateRead
+
+
+def plate(
+    text: str, x: int, y: int = 100, conf: float = 0.9, chars: tuple[float, ...] | None = None
+) -> PlateRead:
+    cc = chars if chars is not None else (conf,) * len(text)
+    return PlateRead(
+        text=text,
+        confidence=conf,
+        char_confidences=cc,
+        candidates=(Candidate(text, conf),),
+        box=Box(x, y, 100, 40),
+        detection_score=0.9,
+        region="us",
+    )
+
+
+def drive(
+    tracker: Tracker, frames: list[list[PlateRead]], fps: float = 10.0, t0: float = 1000.0
+) -> list[Read]:
+    out: list[Read] = []
+    for i, reads in enumerate(frames):
+        out += tracker.update(reads, t0 + i / fps)
+    return out + tracker.flush()
+
+
+def test_geometry() -> None:
+    assert iou(Box(0, 0, 10, 10), Box(0, 0, 10, 10)) == 1.0
+    assert iou(Box(0, 0, 10, 10), Box(20, 0, 10, 10)) == 0.0
+    assert iou(Box(0, 0, 10, 10), Box(5, 0, 10, 10)) == pytest.approx(50 / 150)
+    assert edit_distance("7ABC123", "7A8C123") == 1
+    assert edit_distance("ABC", "") == 3
+    assert text_similarity("ABC123", "ABC123") == 1.0
+
+
+def test_vote_fixes_single_frame_confusions() -> None:
+    reads = [plate("7ABC123", 0), plate("7A8C123", 0, conf=0.6), plate("7ABC123", 0), plate("7ABC12", 0)]
+    result = vote(reads)
+    assert result.text == "7ABC123"
+    assert result.observations == 4
+    assert result.candidates[0][0] == "7ABC123"
+    assert "7A8C123" in [c for c, _ in result.candidates]
+    # position 2 is contested (B vs 8): its support is lower than the unanimous ones
+    assert result.char_confidences[2] < result.char_confidences[0]
+    assert result.confidence == min(result.char_confidences)
+
+
+def test_vote_weighs_by_character_confidence() -> None:
+    strong = plate("ABC123", 0, chars=(0.9, 0.95, 0.9, 0.9, 0.9, 0.9))
+    weak = [plate("A8C123", 0, chars=(0.9, 0.2, 0.9, 0.9, 0.9, 0.9)) for _ in range(2)]
+    assert vote([strong, *weak]).text == "ABC123"
+
+
+def test_one_car_gives_one_provisional_then_one_final() -> None:
+    tracker = Tracker("cam-1")
+    frames = [[plate("7ABC123", 50 + 30 * i)] for i in range(15)]
+    out = drive(tracker, frames)
+    assert [r.provisional for r in out] == [True, False]
+    provisional, final = out
+    assert provisional.plate == final.plate == "7ABC123"
+    assert provisional.pass_id == final.pass_id
+    assert provisional.read_id != final.read_id
+    assert final.track_length == 15
+    assert provisional.track_length == 2  # confident after two agreeing frames
+    assert final.camera_id == "cam-1"
+    uuid.UUID(final.read_id)
+    assert decode_read(encode_read(final)) == final
+
+
+def test_a_very_confident_first_read_is_provisional_at_once() -> None:
+    tracker = Tracker("cam-1")
+    assert [r.provisional for r in tracker.update([plate("7ABC123", 0, conf=0.99)], 0.0)] == [True]
+
+
+def test_provisional_waits_for_confidence() -> None:
+    tracker = Tracker("cam-1")
+    out = tracker.update([plate("7ABC123", 0, conf=0.5)], 0.0)
+    out += tracker.update([plate("7ABC123", 10, conf=0.5)], 0.1)
+    assert out == []
+    assert tracker.flush()[0].provisional is False
+
+
+def test_pass_ends_after_the_gap_and_its_final_comes_out_on_the_next_frame() -> None:
+    tracker = Tracker("cam-1", TrackerConfig(max_gap_s=0.5))
+    tracker.update([plate("7ABC123", 0)], 0.0)
+    tracker.update([plate("7ABC123", 10)], 0.1)
+    assert tracker.update([], 0.5) == []
+    out = tracker.update([], 0.7)
+    assert [(r.plate, r.provisional) for r in out] == [("7ABC123", False)]
+    assert tracker.open_passes == 0
+
+
+def test_two_cars_in_one_frame_are_two_passes() -> None:
+    tracker = Tracker("cam-1")
+    frames = [[plate("AAA111", 50 + 20 * i, 100), plate("BBB222", 600 - 20 * i, 300)] for i in range(10)]
+    finals = [r for r in drive(tracker, frames) if not r.provisional]
+    assert sorted(r.plate for r in finals) == ["AAA111", "BBB222"]
+    assert len({r.pass_id for r in finals}) == 2
+    assert all(r.track_length == 10 for r in finals)
+
+
+def test_crossing_cars_keep_their_identity_by_text() -> None:
+    tracker = Tracker("cam-1")
+    # two cars on one row moving towards each other; their boxes overlap in the middle frames
+    frames = [[plate("AAA111", 100 + 40 * i), plate("BBB222", 700 - 40 * i)] for i in range(12)]
+    finals = [r for r in drive(tracker, frames) if not r.provisional]
+    assert sorted((r.plate, r.track_length) for r in finals) == [("AAA111", 12), ("BBB222", 12)]
+
+
+def test_fast_car_jumping_past_its_box_is_followed_by_motion() -> None:
+    tracker = Tracker("cam-1")
+    frames = [[plate("FAST99", 120 * i)] for i in range(6)]  # 120 px a frame, box 100 px wide
+    finals = [r for r in drive(tracker, frames) if not r.provisional]
+    assert len(finals) == 1 and finals[0].track_length == 6
+
+
+def test_a_car_hidden_for_a_moment_is_not_read_twice() -> None:
+    tracker = Tracker("cam-1", TrackerConfig(max_gap_s=0.3, dedupe_s=3.0))
+    frames: list[list[PlateRead]] = [[plate("7ABC123", 100)] for _ in range(5)]
+    frames += [[] for _ in range(8)]  # occluded by a truck: the pass ends
+    frames += [[plate("7ABC123", 100)] for _ in range(5)]  # same car, still there
+    out = drive(tracker, frames)
+    assert [(r.plate, r.provisional) for r in out] == [("7ABC123", True), ("7ABC123", False)]
+
+
+def test_same_plate_much_later_is_a_new_pass() -> None:
+    tracker = Tracker("cam-1", TrackerConfig(dedupe_s=2.0))
+    first = drive(tracker, [[plate("7ABC123", 100)] for _ in range(3)], t0=0.0)
+    second = drive(tracker, [[plate("7ABC123", 100)] for _ in range(3)], t0=100.0)
+    assert len([r for r in first + second if not r.provisional]) == 2
+
+
+def test_weak_single_garbage_read_emits_nothing() -> None:
+    tracker = Tracker("cam-1")
+    assert drive(tracker, [[plate("X1", 0, conf=0.1)]]) == []
+
+
+def test_pass_and_read_ids_are_deterministic() -> None:
+    frames = [[plate("7ABC123", 50 + 30 * i)] for i in range(5)]
+    a, b = drive(Tracker("cam-1"), frames), drive(Tracker("cam-1"), frames)
+    assert [r.read_id for r in a] == [r.read_id for r in b]
+    c = drive(Tracker("cam-2"), frames)
+    assert {r.read_id for r in a}.isdisjoint(r.read_id for r in c)
+
+
+def test_crops_and_overview_come_from_the_best_frame() -> None:
+    encoded: list[tuple[int, ...]] = []
+
+    def encoder(image: np.ndarray) -> bytes:
+        encoded.append(image.shape)
+        return b"\xff\xd8jpeg"
+
+    tracker = Tracker("cam-1", encode_jpeg=encoder)
+    frame = np.zeros((360, 640, 3), np.uint8)
+    tracker.update([plate("7ABC123", 100, conf=0.6)], 0.0, frame)
+    tracker.update([plate("7ABC123", 120, conf=0.8)], 0.1, frame)
+    final = tracker.flush()[-1]
+    assert final.crop_jpeg == final.overview_jpeg == b"\xff\xd8jpeg"
+    assert final.box == (120, 100, 100, 40)  # the best read's box
+    assert (360, 640, 3) in encoded and any(s[0] < 100 for s in encoded)
+
+
+# -- properties ----------------------------------------------------------------------------------
+
+TEXTS = st.text(alphabet="0123456789ABCDEFGHJKLMNPRSTUVWXYZ", min_size=5, max_size=8)
+
+
+@st.composite
+def scenes(draw: st.DrawFn) -> list[tuple[str, int, int, int, float]]:
+    """Cars as (text, lane, first frame, frames seen, confidence); lanes keep cars apart."""
+    cars = draw(
+        st.lists(
+            st.tuples(TEXTS, st.integers(0, 3), st.integers(0, 30), st.integers(1, 25), st.floats(0.35, 1.0)),
+            max_size=6,
+            unique_by=lambda c: c[0],
+        )
+    )
+    # at most one car per lane at a time, so every car is one pass by construction
+    kept: list[tuple[str, int, int, int, float]] = []
+    for car in cars:
+        _text, lane, start, length, _conf = car
+        if all(not (lane == k[1] and start < k[2] + k[3] + 20 and k[2] < start + length + 20) for k in kept):
+            kept.append(car)
+    return kept
+
+
+@settings(max_examples=60, deadline=None)
+@given(scenes())
+def test_each_pass_emits_exactly_one_final_and_at_most_one_provisional(
+    cars: list[tuple[str, int, int, int, float]],
+) -> None:
+    tracker = Tracker("cam-p", TrackerConfig(final_min_confidence=0.0))
+    total = max((s + n for _, _, s, n, _ in cars), default=0) + 30
+    out: list[Read] = []
+    for f in range(total):
+        reads = [
+            plate(text, 20 + 15 * (f - s), 60 + 150 * lane, conf)
+            for text, lane, s, n, conf in cars
+            if s <= f < s + n
+        ]
+        out += tracker.update(reads, f / 10)
+    out += tracker.flush()
+    finals = [r for r in out if not r.provisional]
+    provisionals = [r for r in out if r.provisional]
+    assert sorted(r.plate for r in finals) == sorted(c[0] for c in cars)
+    assert len({r.pass_id for r in finals}) == len(finals)
+    per_pass = [r.pass_id for r in provisionals]
+    assert len(per_pass) == len(set(per_pass))
+    assert set(per_pass) <= {r.pass_id for r in finals}
+    assert len({r.read_id for r in out}) == len(out)
+    for r in finals:
+        assert r.track_length == next(n for t, _, _, n, _ in cars if t == r.plate)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(TEXTS, st.integers(0, 600), st.integers(0, 300), st.floats(0, 1)), max_size=4),
+        max_size=30,
+    )
+)
+def test_arbitrary_input_never_crashes_and_never_repeats_a_read(
+    frames: list[list[tuple[str, int, int, float]]],
+) -> None:
+    tracker = Tracker("cam-f")
+    out: list[Read] = []
+    for i, reads in enumerate(frames):
+        out += tracker.update([plate(t, x, y, c) for t, x, y, c in reads], i / 10)
+    out += tracker.flush()
+    assert len({r.read_id for r in out}) == len(out)
+    assert sum(not r.provisional for r in out) == len({r.pass_id for r in out if not r.provisional})
+    assert all(0.0 <= r.confidence <= 1.0 for r in out)
+
+
+def test_a_plate_boxed_twice_in_one_frame_is_one_pass() -> None:
+    tracker = Tracker("cam-1")
+    frames = [[plate("7ABC123", 50 + 30 * i), plate("7ABC123", 52 + 30 * i, conf=0.8)] for i in range(5)]
+    finals = [r for r in drive(tracker, frames) if not r.provisional]
+    assert len(finals) == 1 and finals[0].track_length == 5
+
+
+@pytest.mark.parametrize(
+    ("direction", "step", "grow", "expected"),
+    [
+        ("any", -30, 0, 1),
+        ("left", -30, 0, 1),
+        ("left", 30, 0, 0),
+        ("right", 30, 0, 1),
+        ("towards", 0, 4, 1),
+        ("away", 0, 4, 0),
+    ],
+)
+def test_direction_of_travel_drops_passes_going_the_other_way(
+    direction: str, step: int, grow: int, expected: int
+) -> None:
+    tracker = Tracker("cam-1", TrackerConfig(direction=direction))
+    frames = [
+        [PlateRead("7ABC123", 0.9, (0.9,) * 7, (), Box(300 + step * i, 100, 100 + grow * i, 40), 0.9, "us")]
+        for i in range(8)
+    ]
+    out = drive(tracker, frames)
+    assert len([r for r in out if not r.provisional]) == expected
+    assert len([r for r in out if r.provisional]) == expected
