@@ -1,0 +1,89 @@
+"""Continue training on a CUDA GPU: train.py's data, model and loss, with a large batch.
+
+The synthetic renderer is CPU-bound, so the data loader uses every core but one; on a 16-core
+H200 machine this trains ~2,300 samples/s, about 25x the 2-core CPU run. Checkpoints go to
+$OUT/gpu_last.pt every minute and at the end.
+
+    PLATEWATCH_DATA=packed/ OUT=out/ python3 models/training/train_gpu.py INIT.pt SECONDS [PEAK_LR]
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import train as T
+from torch.utils.data import DataLoader
+
+
+def main() -> None:
+    init, seconds = sys.argv[1], float(sys.argv[2])
+    peak = float(sys.argv[3]) if len(sys.argv) > 3 else 1e-3
+    out = Path(os.environ.get("OUT", "."))
+    dev = torch.device("cuda")
+    model = T.PlateNet()
+    sd = torch.load(init, map_location="cpu")
+    model.load_state_dict(sd.get("model", sd))
+    model.to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=peak, weight_decay=0.01)
+    ctc = torch.nn.CTCLoss(blank=T.BLANK, zero_infinity=True)
+    sets = T.load_eval_sets()
+
+    def evaluate() -> dict[str, float]:
+        model.eval()
+        res = {}
+        with torch.no_grad():
+            for name, (x, ys) in sets.items():
+                preds: list[str] = []
+                for i in range(0, len(x), 512):
+                    preds += T.greedy(model(torch.from_numpy(x[i : i + 512]).to(dev)).float().cpu())
+                f = T.norm_o0 if name.startswith("eu") else (lambda s: s)
+                res[name] = sum(f(p) == f(y) for p, y in zip(preds, ys, strict=True)) / len(ys)
+        model.train()
+        return res
+
+    workers = max(1, (os.cpu_count() or 2) - 1)
+    dl = DataLoader(
+        T.Mixed(0.35, 7),
+        batch_size=256,
+        num_workers=workers,
+        collate_fn=T.collate,
+        prefetch_factor=8,
+        persistent_workers=True,
+    )
+    print("start", evaluate(), flush=True)
+    t0 = last_save = time.time()
+    step = seen = 0
+    for imgs, targets, lengths in dl:
+        frac = min(1.0, (time.time() - t0) / seconds)
+        lr = peak * min(1.0, (step + 1) / 200) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        imgs = imgs.to(dev, non_blocking=True)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            logits = model(imgs)
+        logp = logits.float().log_softmax(-1).transpose(0, 1)
+        in_len = torch.full((imgs.shape[0],), logp.shape[0], dtype=torch.long)
+        loss = ctc(logp, targets.to(dev), in_len.to(dev), lengths.to(dev))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        step += 1  # noqa: SIM113  (an endless DataLoader stream)
+        seen += imgs.shape[0]
+        if time.time() - last_save > 60 or frac >= 1.0:
+            last_save = time.time()
+            res = evaluate()
+            print("EVAL", step, seen, res, flush=True)
+            state = {k: v.cpu() for k, v in model.state_dict().items()}
+            torch.save({"model": state, "seen": seen, "eval": res}, out / "gpu_last.pt")
+        if frac >= 1.0:
+            break
+
+
+if __name__ == "__main__":
+    main()
