@@ -17,8 +17,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from platewatch.engine.config import Settings
 from platewatch.engine.services import TANSU_FAUST_SETTINGS
+from platewatch.engine.store.images import image_store_for
+from platewatch.engine.store.jobs import register_store_jobs
 
+from .cameras import register_camera_agents
 from .deadletter import DeadLetterSink
+from .match import register_match_agent
 from .persist import ReadStore, persist_batches
 from .topics import Topics, declare_topics
 
@@ -61,17 +65,32 @@ def faust_settings(settings: Settings, broker_url: str, *, tansu: bool) -> dict[
     return options
 
 
-def create_app(settings: Settings, broker_url: str, database_url: str, *, tansu: bool) -> Wiring:
+def create_app(
+    settings: Settings, broker_url: str, database_url: str, *, tansu: bool, redis_url: str = ""
+) -> Wiring:
     app = faust.App(settings.kafka.app_id, **faust_settings(settings, broker_url, tansu=tansu))
     k = settings.kafka
     topics = declare_topics(app, k.partitions, k.replication, k.max_message_bytes)
     sink = DeadLetterSink(topics.deadletter)
-    store = ReadStore(database_url)
+    store = ReadStore(database_url, image_store_for(settings), connections=settings.store.writer_connections)
+    register_store_jobs(app, settings, database_url)  # partitions ahead, aggregate, daily retention
 
     @app.agent(topics.reads, name="persist")
     async def persist(stream: StreamT[bytes]) -> None:
         async for _ in persist_batches(cast(faust.Stream[bytes], stream), store, sink):
             pass
+
+    if redis_url:  # the hotlist matcher (agents/match.py) needs Redis; without it, persist only
+        register_match_agent(app, topics, settings, redis_url)
+    register_camera_agents(app, topics, settings, database_url, redis_url or None)  # agents/cameras.py
+
+    async def create_missing_topics() -> None:
+        # Agents only declare the topics they consume; producers need the others to exist on
+        # brokers that do not auto-create topics (production Kafka usually does not).
+        for topic in (topics.cameras, topics.frames, topics.reads, topics.alerts, topics.deadletter):
+            await topic.maybe_declare()
+
+    app.task(create_missing_topics)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

@@ -52,12 +52,22 @@ def main_callback(
 
 def _register() -> None:
     from .commands import doctor, migrate, run
+    from .commands.hotlist import hotlist_app
 
-    app.command(help=doctor.__doc__)(doctor.doctor)
-    app.command(help=migrate.__doc__)(migrate.migrate)
-    app.command(help=run.worker.__doc__)(run.worker)
-    app.command(help=run.api.__doc__)(run.api)
-    app.command(help=run.up.__doc__)(run.up)
+    app.command()(run.up)
+    app.command()(doctor.doctor)
+    app.command()(run.worker)
+    app.command()(run.api)
+    app.command()(migrate.migrate)
+    app.add_typer(hotlist_app, name="hotlist", help="Hotlists in Redis: import, add, remove, show, errors.")
+    from .commands.camera import camera_app
+
+    app.add_typer(camera_app, name="camera", help="Cameras: add, remove, list (with health).")
+    from .commands import store
+
+    app.add_typer(store.retention_app, name="retention")
+    app.add_typer(store.hold_app, name="hold")
+    app.command()(store.search)
     try:
         from .bench import bench_app
     except ImportError as exc:  # the bench needs the vision stack; say why rather than vanish

@@ -32,7 +32,13 @@ def worker() -> None:
     (s.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     with Services(s) as endpoints:
         run_migrations(endpoints.database_url)
-        wiring = create_app(s, endpoints.broker_url, endpoints.database_url, tansu=broker_is_tansu(endpoints))
+        wiring = create_app(
+            s,
+            endpoints.broker_url,
+            endpoints.database_url,
+            tansu=broker_is_tansu(endpoints),
+            redis_url=endpoints.redis_url,
+        )
         faust.Worker(
             wiring.app, loglevel=s.logging.level.lower(), override_logging=False
         ).execute_from_commandline()
@@ -65,6 +71,9 @@ def up() -> None:
     setup_logging(s.logging.level)
     with Services(s) as endpoints:
         report = run_migrations(endpoints.database_url)
+        from platewatch.engine.ingest.demo import ensure_demo_camera
+
+        demo = ensure_demo_camera(s, endpoints.database_url)  # fresh install: a camera that shows reads
         env = endpoints.as_env()
         env["PLATEWATCH_SERVICES__BROKER_KIND"] = endpoints.broker_kind
         children = {"worker": ["worker"], "api": ["api"]}
@@ -75,6 +84,8 @@ def up() -> None:
         for name, url, origin in endpoints.describe():
             table.add_row(name, f"{url}  [{origin}]")
         table.add_row("database backend", report.backend)
+        if demo:
+            table.add_row("demo camera", f"{demo.url}  (platewatch camera remove demo)")
         out.print(table)
         out.print("Press Ctrl-C to stop.")
         stopping = False

@@ -8,6 +8,7 @@ from .sections import (
     KafkaConfig,
     RetentionConfig,
     ServicesConfig,
+    StoreConfig,
     VisionConfig,
 )
 from .settings import ConfigError, Settings, load_settings
@@ -22,6 +23,7 @@ __all__ = [
     "RetentionConfig",
     "ServicesConfig",
     "Settings",
+    "StoreConfig",
     "VisionConfig",
     "load_settings",
 ]

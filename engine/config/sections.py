@@ -86,6 +86,15 @@ class RetentionConfig(Section):
         return value
 
 
+class StoreConfig(Section):
+    """Where read images go and how reads are written."""
+
+    images: str | None = Field(
+        None, title="Image store: a directory or s3://bucket/prefix?endpoint=… (empty: <data_dir>/images)"
+    )
+    writer_connections: int = Field(2, ge=1, le=4, title="Database connections the persist path writes on")
+
+
 class VisionConfig(Section):
     """OpenVINO inference settings."""
 
@@ -112,6 +121,28 @@ class CameraConfig(Section):
         None, title="Plate region hint (empty: vision.region)"
     )
     enabled: bool = Field(True, title="Whether the camera is captured")
+    roi: list[tuple[float, float]] | None = Field(
+        None, title="Region of interest polygon, as fractions of the frame (0..1); empty: the whole frame"
+    )
+    motion_gate: bool = Field(False, title="Skip frames in which nothing moves")
+    rtsp_transport: Literal["tcp", "udp"] = Field("tcp", title="RTSP transport")
+    stall_timeout_s: float = Field(10.0, gt=0, title="Seconds without a frame before reconnecting")
+    direction: Literal["any", "left", "right", "towards", "away"] = Field(
+        "any", title="Direction of travel; passes going the other way are ignored"
+    )
+    bearer_token: str | None = Field(
+        None, title="WHEP bearer token; write ${ENV} to keep it out of the file (never logged)"
+    )
+
+    @field_validator("roi")
+    @classmethod
+    def _roi_in_frame(cls, value: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
+        if value is not None:
+            if len(value) < 3:
+                raise ValueError("a region of interest needs at least 3 points")
+            if any(not (0.0 <= c <= 1.0) for point in value for c in point):
+                raise ValueError("region of interest points are fractions of the frame, 0..1")
+        return value
 
     @field_validator("id")
     @classmethod

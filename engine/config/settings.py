@@ -27,6 +27,7 @@ from .sections import (
     LoggingConfig,
     RetentionConfig,
     ServicesConfig,
+    StoreConfig,
     VisionConfig,
 )
 
@@ -76,6 +77,7 @@ class Settings(BaseSettings):
     services: ServicesConfig = Field(default_factory=ServicesConfig)  # type: ignore[arg-type]
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)  # type: ignore[arg-type]
     retention: RetentionConfig = Field(default_factory=RetentionConfig)  # type: ignore[arg-type]
+    store: StoreConfig = Field(default_factory=StoreConfig)  # type: ignore[arg-type]
     vision: VisionConfig = Field(default_factory=VisionConfig)  # type: ignore[arg-type]
     api: ApiConfig = Field(default_factory=ApiConfig)  # type: ignore[arg-type]
     logging: LoggingConfig = Field(default_factory=LoggingConfig)  # type: ignore[arg-type]

@@ -30,7 +30,7 @@ def test_default_yaml_lists_the_model_defaults() -> None:
         _yaml_data.reset(token)
     assert from_yaml == from_code
     documented = yaml.safe_load(default_config_path().read_text())
-    for section in ("services", "kafka", "retention", "vision", "api", "logging"):
+    for section in ("services", "kafka", "retention", "store", "vision", "api", "logging"):
         assert set(documented[section]) == set(type(getattr(from_code, section)).model_fields), section
 
 

@@ -1,0 +1,302 @@
+"""`platewatch bench accuracy DIR`: how well plates are found and read on labelled photos.
+
+Why a user feature: a department measures accuracy on its own cameras' photos before trusting
+alerts, with the same command the project uses for its targets. DIR is in the openalpr benchmark
+format: IMAGE plus IMAGE.txt holding ``name<TAB>x<TAB>y<TAB>w<TAB>h<TAB>PLATE`` (one line per
+plate). Each image goes through the public pipeline (`Recognizer.analyse`, the same code as
+`recognize`) from its encoded bytes, so `p50_ms` includes JPEG decoding as a real request would.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import html
+import json
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..vision.image import Frame
+from ..vision.pipeline import Recognizer, crop_box
+from ..vision.types import Box, PlateRead, VisionError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+#: A read belongs to a label when its box overlaps that much, or either box's centre is in the other.
+MIN_IOU = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    box: Box
+    plate: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    image: Path
+    labels: tuple[Label, ...]
+
+
+@dataclass(slots=True)
+class Misread:
+    image: str
+    truth: str
+    read: str
+    candidates: list[str]
+    detected: bool
+    crop_png: str = field(default="", repr=False)  # base64, for the HTML report only
+
+
+def read_name_list(path: Path) -> set[str]:
+    """Image names, one a line (``#`` comments allowed); matched by file name or stem."""
+    names = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            names.update({line, Path(line).stem})
+    return names
+
+
+def load_samples(
+    directory: Path, only: set[str] | None = None, exclude: set[str] | None = None, limit: int | None = None
+) -> list[Sample]:
+    """The labelled images of an openalpr-format directory, sorted by name."""
+    if not directory.is_dir():
+        raise VisionError(f"{directory} is not a directory")
+    samples = []
+    for txt in sorted(directory.glob("*.txt")):
+        labels: list[Label] = []
+        image: Path | None = None
+        for line in txt.read_text(encoding="utf-8", errors="replace").splitlines():
+            parts = line.strip().split("\t")
+            if len(parts) < 6:
+                continue
+            name, x, y, w, h, plate = parts[:6]
+            try:
+                box = Box(int(x), int(y), int(w), int(h))
+            except ValueError:
+                continue
+            image = image or _find_image(directory, name, txt)
+            labels.append(Label(box, plate.strip().upper()))
+        if image is None or not labels:
+            continue
+        keys = {image.name, image.stem}
+        if (only is not None and not keys & only) or (exclude is not None and keys & exclude):
+            continue
+        samples.append(Sample(image, tuple(labels)))
+    return samples[:limit] if limit else samples
+
+
+def _find_image(directory: Path, name: str, txt: Path) -> Path | None:
+    candidates = [directory / name, *(txt.with_suffix(s) for s in IMAGE_SUFFIXES)]
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def normalise(text: str, region: str) -> str:
+    """Compare plates by their characters only; in EU plates O and 0 are one character."""
+    out = "".join(c for c in text.upper() if c.isascii() and c.isalnum())
+    return out.replace("O", "0") if region == "eu" else out
+
+
+def edit_distance(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def iou(a: Box, b: Box) -> float:
+    ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+    iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+    inter = ix * iy
+    union = a.w * a.h + b.w * b.h - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _centre_in(a: Box, b: Box) -> bool:
+    cx, cy = a.x + a.w / 2, a.y + a.h / 2
+    return b.x <= cx <= b.x + b.w and b.y <= cy <= b.y + b.h
+
+
+def overlaps(found: Box, label: Box) -> bool:
+    return iou(found, label) >= MIN_IOU or _centre_in(found, label) or _centre_in(label, found)
+
+
+def _png_b64(crop: Frame) -> str:
+    ok, buf = cv2.imencode(".png", crop)
+    return base64.b64encode(buf.tobytes()).decode("ascii") if ok and crop.size else ""
+
+
+@dataclass(slots=True)
+class _Tally:
+    plates: int = 0
+    detected: int = 0
+    exact: int = 0
+    within_one: int = 0
+    unmatched_reads: int = 0
+    times_ms: list[float] = field(default_factory=list)
+    misreads: list[Misread] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+def _score(
+    tally: _Tally, sample: Sample, frame: Frame, boxes: list[Box], reads: list[PlateRead], region: str
+) -> None:
+    for label in sample.labels:
+        tally.plates += 1
+        detected = any(overlaps(b, label.box) for b in boxes)
+        tally.detected += detected
+        matching = [r for r in reads if overlaps(r.box, label.box)]
+        best = max(matching, key=lambda r: iou(r.box, label.box), default=None)
+        truth, read = normalise(label.plate, region), normalise(best.text if best else "", region)
+        tally.exact += read == truth
+        tally.within_one += edit_distance(read, truth) <= 1
+        if read != truth:
+            tally.misreads.append(
+                Misread(
+                    image=sample.image.name,
+                    truth=label.plate,
+                    read=best.text if best else "",
+                    candidates=[c.text for c in best.candidates] if best else [],
+                    detected=detected,
+                    crop_png=_png_b64(crop_box(frame, best.box if best else label.box)),
+                )
+            )
+
+
+def run_accuracy(
+    directory: Path,
+    region: str = "auto",
+    json_out: Path | None = None,
+    report_html: Path | None = None,
+    limit: int | None = None,
+    only_list: Path | None = None,
+    exclude_list: Path | None = None,
+    recognizer: Recognizer | None = None,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Run the pipeline over DIR and return (and optionally write) the figures.
+
+    With `json_out` and no `report_html`, the HTML report is written beside the JSON.
+    """
+    console = console or Console(stderr=True)
+    only = read_name_list(only_list) if only_list else None
+    exclude = read_name_list(exclude_list) if exclude_list else None
+    samples = load_samples(directory, only, exclude, limit)
+    if not samples:
+        raise VisionError(f"no labelled images (IMAGE + IMAGE.txt) found in {directory}")
+    recognizer = recognizer or Recognizer(region=region)
+    with contextlib.suppress(VisionError):  # warm-up: the first inference allocates
+        recognizer.recognize(samples[0].image.read_bytes(), region)
+    tally = _Tally()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(f"bench accuracy {directory.name}", total=len(samples))
+        for sample in samples:
+            data = sample.image.read_bytes()
+            start = time.perf_counter()
+            try:
+                result = recognizer.analyse(data, region)
+            except VisionError as exc:  # counted as missed plates, and listed
+                tally.errors.append({"image": sample.image.name, "error": str(exc)})
+                tally.plates += len(sample.labels)
+                progress.advance(task)
+                continue
+            tally.times_ms.append((time.perf_counter() - start) * 1000.0)
+            _score(tally, sample, result.frame, [d.box for d in result.detections], result.reads, region)
+            progress.advance(task)
+    figures = _figures(tally, len(samples), directory, region, recognizer)
+    _print_table(console, figures)
+    if json_out:
+        json_out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        report_html = report_html or json_out.with_suffix(".html")
+    if report_html:
+        report_html.write_text(_html(figures, tally.misreads), encoding="utf-8")
+    return figures
+
+
+def _figures(
+    tally: _Tally, images: int, directory: Path, region: str, recognizer: Recognizer
+) -> dict[str, Any]:
+    plates = max(tally.plates, 1)
+    runtime = recognizer.runtime
+    times = tally.times_ms or [0.0]
+    return {
+        "directory": str(directory),
+        "region": region,
+        "images": images,
+        "plates": tally.plates,
+        "detected": round(tally.detected / plates, 4),
+        "exact": round(tally.exact / plates, 4),
+        "within_one": round(tally.within_one / plates, 4),
+        "unmatched_reads": tally.unmatched_reads,
+        "p50_ms": round(statistics.median(times), 2),
+        "p90_ms": round(statistics.quantiles(times, n=10)[-1], 2) if len(times) > 1 else round(times[0], 2),
+        "device": runtime.device,
+        "precision": runtime.effective_precision(recognizer.detector.compiled),
+        "errors": tally.errors,
+        "misreads": [{k: v for k, v in asdict(m).items() if k != "crop_png"} for m in tally.misreads],
+    }
+
+
+def _print_table(console: Console, figures: dict[str, Any]) -> None:
+    table = Table(title=f"bench accuracy: {figures['directory']} (region {figures['region']})")
+    for name in ("images", "detected", "exact", "within one", "p50 ms", "p90 ms", "device / precision"):
+        table.add_column(name, justify="right")
+    pct = "{:.1%}".format
+    table.add_row(
+        str(figures["images"]),
+        pct(figures["detected"]),
+        pct(figures["exact"]),
+        pct(figures["within_one"]),
+        f"{figures['p50_ms']:.1f}",
+        f"{figures['p90_ms']:.1f}",
+        f"{figures['device']} / {figures['precision']}",
+    )
+    console.print(table)
+    if figures["errors"]:
+        console.print(
+            f"[yellow]{len(figures['errors'])} image(s) could not be read; see 'errors' in the JSON"
+        )
+
+
+def _html(figures: dict[str, Any], misreads: list[Misread]) -> str:
+    esc = html.escape
+    rows = []
+    for m in misreads:
+        img = f'<img src="data:image/png;base64,{m.crop_png}" alt="crop">' if m.crop_png else "(no crop)"
+        candidates = ", ".join(esc(c) for c in m.candidates) or "&mdash;"
+        rows.append(
+            f"<tr><td>{img}</td><td>{esc(m.image)}</td><td class=t>{esc(m.truth)}</td>"
+            f"<td class=r>{esc(m.read) or '<i>nothing</i>'}</td><td>{candidates}</td>"
+            f"<td>{'yes' if m.detected else '<b>no</b>'}</td></tr>"
+        )
+    summary = ", ".join(
+        f"{k} {figures[k]:.1%}" if isinstance(figures[k], float) and k != "p50_ms" else f"{k} {figures[k]}"
+        for k in ("images", "detected", "exact", "within_one", "p50_ms")
+    )
+    device = f"{figures['device']} / {figures['precision']}"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>platewatch bench accuracy</title>
+<style>body{{font-family:sans-serif}}
+td,th{{border-bottom:1px solid #ddd;padding:4px 8px;vertical-align:middle}}
+img{{max-height:80px;image-rendering:pixelated}} .t{{color:#060;font-family:monospace;font-size:1.3em}}
+.r{{color:#a00;font-family:monospace;font-size:1.3em}}</style></head><body>
+<h1>bench accuracy: {esc(figures["directory"])}</h1>
+<p>region {esc(figures["region"])}; {esc(summary)}; {esc(device)}</p>
+<h2>{len(misreads)} misread plate(s)</h2>
+<table><tr><th>crop</th><th>image</th><th>truth</th><th>read</th><th>candidates</th><th>detected</th></tr>
+{"".join(rows)}
+</table></body></html>
+"""

@@ -1,0 +1,272 @@
+"""The public recognition API: an image in, the plates read in it out.
+
+`recognize(image)` is the whole stack for one image (API uploads, the accuracy bench):
+decode/validate -> detect (LATENCY) -> crop each plate -> OCR top-k -> pick by region rules.
+`Recognizer.recognize_async(frame)` and `recognize_stream(frames)` are the same for camera
+streams: the detector runs compiled for THROUGHPUT behind an `AsyncInferQueue`, and the CPU work
+(decoding, letterboxing, cropping, the OCR call) runs in worker threads, so the event loop that
+also serves Kafka and websockets is never blocked by inference.
+
+The plate OCR and the region rules are another engineer's modules (`ocr.py`, `regions.py`);
+this module depends only on the small `PlateReader` interface below, so either side can be
+swapped (a different OCR, a test double) without touching the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from .detector import DetectorStream, PlateDetector
+from .image import Frame, as_frame
+from .runtime import Runtime, get_runtime, model_path
+from .types import Box, Detection, OcrResult, PlateRead, VisionError
+
+#: Crops for the OCR are the detector's (tightened) box grown by these factors about its centre,
+#: i.e. the model's own loose box, which the OCR was trained on (label boxes grown 0.97-1.35x
+#: wide, 1.0-1.7x tall). Measured on openalpr us/eu/br (exact reads): 1.0x1.0 gives 54/58/80 %,
+#: 1.08x1.2 71/91/93 %, 1.14x1.4 74/94/95 %, 1.2x1.6 68/96/92 %, 1.3x1.8 60/92/76 %.
+CROP_GROW: Final = (1.14, 1.4)
+#: Smallest crop handed to the OCR; a sliver at the frame edge cannot hold a legible plate.
+MIN_CROP: Final = (8, 4)
+OCR_MODEL: Final = "plate_ocr.xml"
+REGIONS: Final = ("us", "eu", "br", "auto")
+
+Image = Frame | bytes | bytearray | memoryview
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """One image's way through the pipeline: the decoded frame, every detection, the reads."""
+
+    frame: Frame
+    detections: list[Detection]
+    reads: list[PlateRead]
+
+
+class PlateReader(Protocol):
+    """What the pipeline needs from a plate OCR: top-k readings for a batch of BGR crops."""
+
+    def read_batch(self, crops: Sequence[Frame]) -> list[OcrResult]: ...
+
+
+RegionChooser = Callable[[OcrResult, str], OcrResult]
+
+
+def crop_box(frame: Frame, box: Box, grow: tuple[float, float] = CROP_GROW) -> Frame:
+    """The OCR crop around a plate box: a view into the frame (no copy), clipped to it."""
+    cx, cy = box.x + box.w / 2, box.y + box.h / 2
+    half_w, half_h = box.w * grow[0] / 2, box.h * grow[1] / 2
+    height, width = frame.shape[:2]
+    x0, x1 = max(0, round(cx - half_w)), min(width, round(cx + half_w))
+    y0, y1 = max(0, round(cy - half_h)), min(height, round(cy + half_h))
+    return frame[y0:y1, x0:x1]
+
+
+def _default_reader(runtime: Runtime) -> PlateReader:
+    """The project's plate OCR, compiled on the same `Core`, device and precision as the detector."""
+    from .ocr import PlateOCR  # imported late: the detector works (and is tested) without it
+
+    try:
+        path = model_path(OCR_MODEL)
+    except VisionError:
+        raise VisionError(
+            f"the plate OCR model ({OCR_MODEL}) is not installed; train and export it "
+            "(models/README.md) or pass a reader to Recognizer"
+        ) from None
+    reader: PlateReader = PlateOCR(
+        path, runtime.device, core=runtime.core, inference_precision=runtime.precision
+    )
+    return reader
+
+
+def _default_chooser() -> RegionChooser:
+    from .regions import choose
+
+    return choose
+
+
+def _check_region(region: str) -> str:
+    if region not in REGIONS:
+        raise VisionError(f"unknown plate region {region!r}; choose one of {', '.join(REGIONS)}")
+    return region
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000.0, 3)
+
+
+class Recognizer:
+    """Detector + OCR + region rules, compiled once and reused for every image.
+
+    Thread-safe (detections use a request per call; the OCR serialises its own). The streaming
+    detector is compiled on first use of `recognize_async`, so single-image users never pay for it.
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime | None = None,
+        region: str | None = None,
+        reader: PlateReader | None = None,
+        chooser: RegionChooser | None = None,
+        detector: PlateDetector | None = None,
+        crop_grow: tuple[float, float] = CROP_GROW,
+    ) -> None:
+        self.runtime = runtime or get_runtime()
+        self.crop_grow = crop_grow
+        if region is None:
+            from platewatch.engine.config import load_settings
+
+            region = load_settings().vision.region
+        self.region = _check_region(region)
+        self.detector = detector or PlateDetector(self.runtime)
+        self.reader = reader or _default_reader(self.runtime)
+        self.chooser = chooser or _default_chooser()
+        self._stream: DetectorStream | None = None
+        self._stream_lock = threading.Lock()
+
+    def read_plates(
+        self,
+        frame: Frame,
+        detections: Sequence[Detection],
+        region: str | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> list[PlateRead]:
+        """OCR every detection (one batch) and apply the region rules.
+
+        `timings` (decode and detect ms so far) is completed with ``ocr`` and given to each read.
+        """
+        start = time.perf_counter()
+        region = _check_region(region) if region else self.region
+        pairs = [(d, crop_box(frame, d.box, self.crop_grow)) for d in detections]
+        pairs = [(d, c) for d, c in pairs if c.shape[1] >= MIN_CROP[0] and c.shape[0] >= MIN_CROP[1]]
+        results = self.reader.read_batch([c for _, c in pairs]) if pairs else []
+        chosen = [(d, self.chooser(raw, region)) for (d, _), raw in zip(pairs, results, strict=True)]
+        timings = {**(timings or {}), "ocr": _ms(start)}
+        reads = []
+        for detection, ocr in chosen:
+            if not ocr.text:  # nothing legible: a false detection or an unreadable plate
+                continue
+            reads.append(
+                PlateRead(
+                    text=ocr.text,
+                    confidence=ocr.confidence,
+                    char_confidences=ocr.char_confidences,
+                    candidates=ocr.candidates,
+                    box=detection.box,
+                    detection_score=detection.score,
+                    region=region,
+                    timings_ms=dict(timings),
+                )
+            )
+        return reads
+
+    def analyse(self, image: Image, region: str | None = None) -> Analysis:
+        """`recognize` keeping the intermediate results (the accuracy bench scores detections too)."""
+        start = time.perf_counter()
+        frame = as_frame(image)
+        decode_ms = _ms(start)
+        start = time.perf_counter()
+        detections = self.detector.detect(frame)
+        timings = {"decode": decode_ms, "detect": _ms(start)}
+        return Analysis(frame, detections, self.read_plates(frame, detections, region, timings))
+
+    def recognize(self, image: Image, region: str | None = None) -> list[PlateRead]:
+        """Plates read in one image (BGR array or JPEG/PNG bytes), best detection first."""
+        return self.analyse(image, region).reads
+
+    def stream(self) -> DetectorStream:
+        with self._stream_lock:
+            if self._stream is None:
+                self._stream = self.detector.stream()
+            return self._stream
+
+    async def recognize_async(self, image: Image, region: str | None = None) -> list[PlateRead]:
+        """`recognize` for asyncio code: concurrent calls share the THROUGHPUT detector queue."""
+        stream = self._stream
+        if stream is None:
+            stream = await asyncio.to_thread(self.stream)  # compiling takes a while: not on the loop
+        start = time.perf_counter()
+        frame = await asyncio.to_thread(as_frame, image)
+        decode_ms = _ms(start)
+        start = time.perf_counter()
+        detections = await stream.detect_async(frame)
+        timings = {"decode": decode_ms, "detect": _ms(start)}
+        return await asyncio.to_thread(self.read_plates, frame, detections, region, timings)
+
+    async def recognize_stream(
+        self, frames: AsyncIterable[Image], region: str | None = None, in_flight: int | None = None
+    ) -> AsyncIterator[list[PlateRead]]:
+        """Reads for each frame of an async stream, in order, with several frames in flight.
+
+        Bad frames raise `VisionError` out of the iterator at their position; a caller that
+        wants to skip them should validate upstream or catch and restart.
+        """
+        limit = in_flight or (await asyncio.to_thread(self.stream)).jobs + 1
+        pending: asyncio.Queue[asyncio.Task[list[PlateRead]] | None] = asyncio.Queue(maxsize=limit)
+
+        async def feed() -> None:
+            try:
+                async for frame in frames:
+                    await pending.put(asyncio.create_task(self.recognize_async(frame, region)))
+            finally:
+                await pending.put(None)
+
+        feeder = asyncio.create_task(feed())
+        try:
+            while (task := await pending.get()) is not None:
+                yield await task
+            await feeder
+        finally:
+            feeder.cancel()
+            while not pending.empty():
+                leftover = pending.get_nowait()
+                if leftover is not None:
+                    leftover.cancel()
+
+
+_default: Recognizer | None = None
+_default_lock = threading.Lock()
+
+
+def default_recognizer() -> Recognizer:
+    """The process's shared recognizer, built from the settings on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Recognizer()
+        return _default
+
+
+def recognize(image: Image, region: str | None = None) -> list[PlateRead]:
+    """Read the plates in one image: a BGR uint8 array, or JPEG/PNG bytes.
+
+    Raises `VisionError` for input that is not a usable image (empty, corrupt, truncated, of
+    the wrong dtype/shape, too large) and when the models are missing.
+    """
+    return default_recognizer().recognize(image, region)
+
+
+async def recognize_stream(
+    frames: AsyncIterable[Image], region: str | None = None
+) -> AsyncIterator[list[PlateRead]]:
+    """`Recognizer.recognize_stream` on the shared recognizer."""
+    async for reads in default_recognizer().recognize_stream(frames, region):
+        yield reads
+
+
+__all__ = [
+    "CROP_GROW",
+    "Analysis",
+    "PlateReader",
+    "Recognizer",
+    "VisionError",
+    "crop_box",
+    "default_recognizer",
+    "recognize",
+    "recognize_stream",
+]

@@ -1,0 +1,170 @@
+"""The OpenVINO runtime: one `Core` per process, the device choice, the compiled-model cache.
+
+Why a wrapper: every model (plate detector, plate OCR) must be compiled the same way: on the
+configured device (falling back to the CPU, with a log line, when that device is absent), with the
+compiled-model cache on disk so a worker restarts in milliseconds rather than recompiling, and with
+the performance hint that suits the caller: LATENCY for one image at a time (API uploads, the
+accuracy bench), THROUGHPUT with an `AsyncInferQueue` for camera streams. Model files are found
+through the installed package (`platewatch.models`), never through the working directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from enum import Enum
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import openvino as ov
+import openvino.properties as props
+import openvino.properties.hint as hints
+
+from .types import VisionError
+
+log = logging.getLogger(__name__)
+
+Device = Literal["AUTO", "CPU", "GPU", "NPU"]
+Precision = Literal["f32", "bf16"]
+DEVICES: Final[tuple[str, ...]] = ("AUTO", "CPU", "GPU", "NPU")
+_PRECISIONS: Final = {"f32": ov.Type.f32, "bf16": ov.Type.bf16}
+
+
+class Mode(Enum):
+    """What a compiled model is for; picks the OpenVINO performance hint."""
+
+    LATENCY = "latency"  # one image at a time, answer as soon as possible
+    THROUGHPUT = "throughput"  # many frames in flight (streams), most frames per second
+
+
+def model_path(name: str) -> Path:
+    """Path of a model file shipped in `platewatch.models` (e.g. ``plate_det.xml``)."""
+    path = Path(str(resources.files("platewatch.models").joinpath(name)))
+    if not path.is_file():
+        raise VisionError(f"model file {name} is missing from the installed package ({path})")
+    return path
+
+
+def has_model(name: str) -> bool:
+    """Whether a model file is shipped (the OCR model appears only once it has been trained)."""
+    return Path(str(resources.files("platewatch.models").joinpath(name))).is_file()
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """One inference device as `platewatch doctor` shows it."""
+
+    name: str
+    full_name: str
+    capabilities: tuple[str, ...]
+
+
+class Runtime:
+    """One OpenVINO `Core` with the device, cache directory and precision every model shares."""
+
+    def __init__(
+        self, device: str = "AUTO", cache_dir: Path | None = None, precision: str | None = None
+    ) -> None:
+        if device not in DEVICES:
+            raise VisionError(f"unknown OpenVINO device {device!r}; choose one of {', '.join(DEVICES)}")
+        if precision is not None and precision not in _PRECISIONS:
+            raise VisionError(f"unknown inference precision {precision!r}; choose f32 or bf16")
+        self.core = ov.Core()
+        self.requested_device = device
+        self.device = self._resolve(device)
+        self.precision = precision
+        self.cache_dir = self._enable_cache(cache_dir)
+
+    def _resolve(self, device: str) -> str:
+        available = self.core.available_devices
+        if device == "AUTO":
+            # AUTO over a lone CPU only adds a scheduling layer; compile on the CPU directly.
+            return "CPU" if available == ["CPU"] else "AUTO"
+        if any(name == device or name.startswith(f"{device}.") for name in available):
+            return device
+        log.warning(
+            "OpenVINO device %s is not available (found: %s); falling back to CPU",
+            device,
+            ", ".join(available) or "none",
+        )
+        return "CPU"
+
+    def _enable_cache(self, cache_dir: Path | None) -> Path | None:
+        if cache_dir is None:
+            return None
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            log.warning("OpenVINO model cache disabled: cannot create %s (%s)", cache_dir, exc.strerror)
+            return None
+        self.core.set_property({props.cache_dir: str(cache_dir)})
+        return cache_dir
+
+    def config(self, mode: Mode) -> dict[str, Any]:
+        """Compile properties for a mode (exposed so benches can show what was used)."""
+        hint = hints.PerformanceMode.LATENCY if mode is Mode.LATENCY else hints.PerformanceMode.THROUGHPUT
+        config: dict[str, Any] = {hints.performance_mode: hint}
+        if self.precision is not None:
+            config[hints.inference_precision] = _PRECISIONS[self.precision]
+        return config
+
+    def read_model(self, name: str) -> ov.Model:
+        """Read a shipped model (``.xml`` name relative to `platewatch.models`)."""
+        return self.core.read_model(model_path(name))
+
+    def compile(self, model: ov.Model | str, mode: Mode = Mode.LATENCY) -> ov.CompiledModel:
+        """Compile a model (or a shipped model by file name) for the runtime's device."""
+        source = self.read_model(model) if isinstance(model, str) else model
+        return self.core.compile_model(source, self.device, self.config(mode))
+
+    def effective_precision(self, compiled: ov.CompiledModel) -> str:
+        """The precision the device actually runs at (bf16 on CPUs with AMX/AVX512-BF16 by default)."""
+        try:
+            return str(compiled.get_property(hints.inference_precision).to_string())
+        except RuntimeError:
+            return self.precision or "default"
+
+    def devices(self) -> list[DeviceInfo]:
+        return available_devices(self.core)
+
+
+def available_devices(core: ov.Core | None = None) -> list[DeviceInfo]:
+    """The inference devices OpenVINO sees here, for `platewatch doctor`."""
+    core = core or ov.Core()
+    found = []
+    for name in core.available_devices:
+        try:
+            full = str(core.get_property(name, props.device.full_name))
+            caps = tuple(str(c) for c in core.get_property(name, props.device.capabilities))
+        except RuntimeError:
+            full, caps = name, ()
+        found.append(DeviceInfo(name=name, full_name=full, capabilities=caps))
+    return found
+
+
+_runtimes: dict[tuple[str, Path | None, str | None], Runtime] = {}
+_lock = threading.Lock()
+
+
+def get_runtime(
+    device: str | None = None, cache_dir: Path | None = None, precision: str | None = None
+) -> Runtime:
+    """The process's shared runtime for these options; defaults come from the settings.
+
+    One `Core` per option set (in practice one per process): a `Core` holds plugins and thread
+    pools, and making one per model would compile and cache each model separately.
+    """
+    if device is None or cache_dir is None:
+        from platewatch.engine.config import load_settings
+
+        settings = load_settings()
+        device = device or settings.vision.device
+        cache_dir = cache_dir or settings.vision.cache_dir or settings.data_dir / "ov-cache"
+    key = (device, cache_dir, precision)
+    with _lock:
+        runtime = _runtimes.get(key)
+        if runtime is None:
+            runtime = _runtimes[key] = Runtime(device, cache_dir, precision)
+        return runtime

@@ -1,0 +1,137 @@
+"""The shipped plate detector, run for real: rendered plates pasted into synthetic frames are found.
+
+Scenes come from `platewatch.engine.bench.scenes` (plates drawn by `engine/vision/synth.py` on a
+crude car rear); each case is a fixed seed, so the figures are reproducible. Scores on these
+drawings sit between 0.5 and 0.8, well above the 0.15 threshold, in f32 and in bf16.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from platewatch.engine.bench.accuracy import iou
+from platewatch.engine.bench.scenes import road, scene
+from platewatch.engine.vision.detector import SCORE_THRESHOLD, PlateDetector, letterbox
+from platewatch.engine.vision.runtime import Runtime
+from platewatch.engine.vision.types import Detection, VisionError
+
+
+@pytest.fixture(scope="module")
+def detector() -> PlateDetector:
+    return PlateDetector(Runtime("CPU"))
+
+
+def _best(found: list[Detection], frame_box: object) -> tuple[float, float]:
+    scored = [(iou(d.box, frame_box), d.score) for d in found]  # type: ignore[arg-type]
+    return max(scored, default=(0.0, 0.0))
+
+
+CASES = [
+    # style, text, plate width (px), seed: near, mid and far plates in a 1080p frame
+    ("us", "7ABC123", 260, 1),
+    ("us", "8DEF456", 180, 2),
+    ("br_old", "ABC1234", 120, 2),
+    ("eu", "KM482PL", 120, 2),
+    ("us", "4GHJ789", 90, 7),  # far: 90 px wide, ~30 px after letterboxing
+]
+
+
+@pytest.mark.parametrize(("style", "text", "width", "seed"), CASES, ids=[f"{c[0]}-{c[2]}px" for c in CASES])
+def test_plate_found_at_known_position(
+    detector: PlateDetector, style: str, text: str, width: int, seed: int
+) -> None:
+    frame, placed = scene([(text, style, width, (700 + seed * 60, 500 + seed * 40))], seed=seed)
+    assert frame.shape == (1080, 1920, 3)
+    overlap, score = _best(detector.detect(frame), placed[0].box)
+    assert overlap >= 0.5, f"best IoU {overlap:.2f} (score {score:.2f}) for {placed[0]}"
+    assert score >= SCORE_THRESHOLD
+
+
+def test_empty_scene_has_no_detection(detector: PlateDetector) -> None:
+    assert detector.detect(road()) == []
+    assert detector.detect(np.full((720, 1280, 3), 127, np.uint8)) == []
+
+
+@pytest.mark.parametrize(
+    ("width", "height"), [(1280, 720), (3840, 2160), (1080, 1920)], ids=["720p", "4k", "portrait"]
+)
+def test_boxes_map_back_to_any_frame_size(detector: PlateDetector, width: int, height: int) -> None:
+    frame, placed = scene([("7ABC123", "us", 180, (1000, 500))], seed=2)  # 1080p, plate 180 px
+    resized = cv2.resize(
+        frame, (width, height), interpolation=cv2.INTER_AREA if width < 1920 else cv2.INTER_LINEAR
+    )
+    sx, sy = width / 1920, height / 1080
+    box = placed[0].box
+    expected = type(box)(round(box.x * sx), round(box.y * sy), round(box.w * sx), round(box.h * sy))
+    overlap, _ = _best(detector.detect(resized), expected)
+    assert overlap >= 0.5
+
+
+def test_letterbox_geometry() -> None:
+    canvas, box = letterbox(np.zeros((1080, 1920, 3), np.uint8))
+    assert canvas.shape == (1, 640, 640, 3) and canvas.dtype == np.uint8
+    assert box.scale == pytest.approx(1 / 3) and box.pad_x == 0 and box.pad_y == 140
+
+
+def test_stream_paths_agree_with_single_detection(detector: PlateDetector) -> None:
+    frames = [
+        scene([(t, s, w, (700 + seed * 60, 500 + seed * 40))], seed=seed)[0] for s, t, w, seed in CASES[:3]
+    ]
+    single = [detector.detect(f) for f in frames]
+    stream = detector.stream(jobs=2)
+    assert list(stream.detect_many(frames)) == single
+
+    async def concurrently() -> list[list[Detection]]:
+        return list(await asyncio.gather(*(stream.detect_async(f) for f in frames)))
+
+    assert asyncio.run(concurrently()) == single
+    assert asyncio.run(concurrently()) == single  # a second event loop works too
+
+
+def test_bad_frame_is_a_vision_error(detector: PlateDetector) -> None:
+    with pytest.raises(VisionError):
+        detector.detect(np.zeros((1080, 1920, 4), np.uint8))
+
+
+def test_missing_device_falls_back_to_cpu(caplog: pytest.LogCaptureFixture) -> None:
+    runtime = Runtime("NPU")
+    if any(d.name.startswith("NPU") for d in runtime.devices()):
+        pytest.skip("this machine has an NPU")
+    assert runtime.device == "CPU"
+    assert "falling back to CPU" in caplog.text
+    assert "CPU" in [d.name for d in runtime.devices()]
+
+
+def test_compiled_models_are_cached(tmp_path: Path) -> None:
+    PlateDetector(Runtime("CPU", cache_dir=tmp_path / "ov-cache"))
+    assert any((tmp_path / "ov-cache").iterdir())
+
+
+def test_unknown_device_or_precision_is_refused() -> None:
+    with pytest.raises(VisionError, match="device"):
+        Runtime("TPU")
+    with pytest.raises(VisionError, match="precision"):
+        Runtime("CPU", precision="f8")
+
+
+def test_bench_vision_command_writes_its_keys(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from platewatch.engine.bench import bench_app
+
+    out = tmp_path / "vision.json"
+    result = CliRunner().invoke(
+        bench_app, ["vision", "--seconds", "1", "--precision", "f32", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(out.read_text())
+    for key in ("detector_fps", "ocr_per_s", "e2e_1080p_fps", "single_image_p50_ms", "device", "precision"):
+        assert key in figures
+    assert figures["detector_fps"] > 0 and figures["single_image_p50_ms"] > 0
+    assert figures["precision"] == "f32"
