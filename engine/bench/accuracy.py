@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ..track.geometry import edit_distance, iou
 from ..vision.image import Frame
 from ..vision.pipeline import Recognizer, crop_box
 from ..vision.types import Box, PlateRead, VisionError
@@ -104,24 +105,6 @@ def normalise(text: str, region: str) -> str:
     """Compare plates by their characters only; in EU plates O and 0 are one character."""
     out = "".join(c for c in text.upper() if c.isascii() and c.isalnum())
     return out.replace("O", "0") if region == "eu" else out
-
-
-def edit_distance(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
-
-
-def iou(a: Box, b: Box) -> float:
-    ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
-    iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
-    inter = ix * iy
-    union = a.w * a.h + b.w * b.h - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _centre_in(a: Box, b: Box) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import pytest
 import redis
 from aiokafka import AIOKafkaConsumer
 from aiokafka.partitioner import DefaultPartitioner
+from workers import WorkerProcess, worker_env
 
 from platewatch.codecs import Read, decode_read
 from platewatch.engine.ingest.demo import generate
@@ -30,24 +30,6 @@ from platewatch.engine.ingest.demo import generate
 pytestmark = pytest.mark.slow
 
 PARTITIONS = 2
-
-
-def _env(broker: str, database_url: str, redis_url: str, data_dir: Path, app_id: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PLATEWATCH_")}
-    env.update(
-        PLATEWATCH_SERVICES__BROKER_URL=broker,
-        PLATEWATCH_SERVICES__BROKER_KIND="tansu",
-        PLATEWATCH_SERVICES__DATABASE_URL=database_url,
-        PLATEWATCH_SERVICES__REDIS_URL=redis_url,
-        PLATEWATCH_DATA_DIR=str(data_dir),
-        PLATEWATCH_KAFKA__APP_ID=app_id,
-        PLATEWATCH_KAFKA__PARTITIONS=str(PARTITIONS),
-        PLATEWATCH_KAFKA__WEB_PORT="0",
-        PLATEWATCH_LOGGING__LEVEL="INFO",
-        PLATEWATCH_VISION__REGION="us",
-        OMP_NUM_THREADS="1",
-    )
-    return env
 
 
 def _ids_on_each_partition() -> list[str]:
@@ -62,42 +44,23 @@ def _ids_on_each_partition() -> list[str]:
     raise AssertionError("no spread of ids found")
 
 
-class Worker:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["nice", sys.executable, "-m", "platewatch.engine", "worker"],
-            env=self.env,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 @pytest.fixture
 def env(broker_url: str, database_url: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
-    return _env(broker_url, database_url, redis_url, tmp_path / "data", f"pwcam-{uuid.uuid4().hex[:8]}")
+    return worker_env(
+        broker_url,
+        database_url,
+        redis_url,
+        tmp_path / "data",
+        f"pwcam-{uuid.uuid4().hex[:8]}",
+        PLATEWATCH_KAFKA__PARTITIONS=str(PARTITIONS),
+        PLATEWATCH_VISION__REGION="us",
+        OMP_NUM_THREADS="1",
+    )
 
 
 @pytest.fixture
-def workers(env: dict[str, str], tmp_path: Path) -> Iterator[list[Worker]]:
-    ws = [Worker(env, tmp_path / f"worker{i}.log") for i in range(2)]
+def workers(env: dict[str, str], tmp_path: Path) -> Iterator[list[WorkerProcess]]:
+    ws = [WorkerProcess(env, tmp_path / f"worker{i}.log", nice=True) for i in range(2)]
     yield ws
     for w in ws:
         w.stop(signal.SIGKILL)
@@ -120,7 +83,7 @@ def _owners(redis_url: str, ids: list[str]) -> dict[str, int]:
         client.close()
 
 
-def _wait(cond: object, timeout: float, what: str, workers: list[Worker]) -> None:
+def _wait(cond: object, timeout: float, what: str, workers: list[WorkerProcess]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cond():  # type: ignore[operator]
@@ -164,7 +127,7 @@ class ReadCollector:
 
 
 def test_two_workers_split_the_cameras_and_take_over_when_one_stops(
-    workers: list[Worker], env: dict[str, str], broker_url: str, redis_url: str, tmp_path: Path
+    workers: list[WorkerProcess], env: dict[str, str], broker_url: str, redis_url: str, tmp_path: Path
 ) -> None:
     video = generate(tmp_path / "demo.mp4", width=640, height=360, fps=10, seconds=12, lead_s=0.5)
     ids = _ids_on_each_partition()

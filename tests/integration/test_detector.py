@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
-from platewatch.engine.bench.accuracy import iou
 from platewatch.engine.bench.scenes import road, scene
+from platewatch.engine.track.geometry import iou
 from platewatch.engine.vision.detector import SCORE_THRESHOLD, PlateDetector, letterbox
 from platewatch.engine.vision.runtime import Runtime
 from platewatch.engine.vision.types import Detection, VisionError

@@ -7,10 +7,7 @@ the CLI, the services wiring, the migrations and the agent together.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,61 +17,18 @@ import msgpack
 import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from workers import WorkerProcess, worker_env
 
 from platewatch.codecs import Read, decode_deadletter, encode_read
 
 pytestmark = pytest.mark.slow
 
 
-def _worker_env(
-    broker: str, database_url: str, redis_url: str, data_dir: Path, app_id: str
-) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PLATEWATCH_")}
-    env.update(
-        PLATEWATCH_SERVICES__BROKER_URL=broker,
-        PLATEWATCH_SERVICES__BROKER_KIND="tansu",
-        PLATEWATCH_SERVICES__DATABASE_URL=database_url,
-        PLATEWATCH_SERVICES__REDIS_URL=redis_url,
-        PLATEWATCH_DATA_DIR=str(data_dir),
-        PLATEWATCH_KAFKA__APP_ID=app_id,
-        PLATEWATCH_KAFKA__PARTITIONS="2",
-        PLATEWATCH_KAFKA__WEB_PORT="0",
-        PLATEWATCH_LOGGING__LEVEL="INFO",
-    )
-    return env
-
-
-class WorkerProcess:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        out = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "platewatch.engine", "worker"],
-            env=self.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 @pytest.fixture
 def worker_factory(
     broker_url: str, database_url: str, redis_url: str, tmp_path: Path
 ) -> Iterator[WorkerProcess]:
-    env = _worker_env(
-        broker_url, database_url, redis_url, tmp_path / "data", f"pwtest-{uuid.uuid4().hex[:8]}"
-    )
+    env = worker_env(broker_url, database_url, redis_url, tmp_path / "data", f"pwtest-{uuid.uuid4().hex[:8]}")
     worker = WorkerProcess(env, tmp_path / "worker.log")
     yield worker
     worker.stop(signal.SIGKILL)

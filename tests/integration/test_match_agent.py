@@ -8,10 +8,7 @@ second read of the same pass, a replayed read, a live HSET, and a replay after a
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,50 +17,12 @@ from pathlib import Path
 import pytest
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from workers import WorkerProcess, worker_env
 
 from platewatch.codecs import Alert, Read, decode_alert, encode_read
 from platewatch.engine.services import Embedded, start_embedded_redis
 
 pytestmark = pytest.mark.slow
-
-
-class WorkerProcess:
-    """`platewatch worker` as a child process, as in production (cf. test_faust_roundtrip.py)."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "platewatch.engine", "worker"], env=self.env, stdout=out, stderr=out
-            )
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def _worker_env(broker: str, database_url: str, redis_url: str, data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PLATEWATCH_")}
-    env.update(
-        PLATEWATCH_SERVICES__BROKER_URL=broker,
-        PLATEWATCH_SERVICES__BROKER_KIND="tansu",
-        PLATEWATCH_SERVICES__DATABASE_URL=database_url,
-        PLATEWATCH_SERVICES__REDIS_URL=redis_url,
-        PLATEWATCH_DATA_DIR=str(data_dir),
-        PLATEWATCH_KAFKA__APP_ID=f"pwm-{uuid.uuid4().hex[:8]}",
-        PLATEWATCH_KAFKA__PARTITIONS="2",
-        PLATEWATCH_KAFKA__WEB_PORT="0",
-        PLATEWATCH_LOGGING__LEVEL="INFO",
-    )
-    return env
 
 
 async def _produce(bootstrap: str, items: list[tuple[bytes, bytes]]) -> None:
@@ -91,7 +50,9 @@ def hot_redis(tmp_path: Path) -> Iterator[Embedded]:
 def worker(
     broker_url: str, database_url: str, hot_redis: Embedded, tmp_path: Path
 ) -> Iterator[WorkerProcess]:
-    env = _worker_env(broker_url, database_url, hot_redis.url, tmp_path / "data")
+    env = worker_env(
+        broker_url, database_url, hot_redis.url, tmp_path / "data", f"pwm-{uuid.uuid4().hex[:8]}"
+    )
     process = WorkerProcess(env, tmp_path / "worker.log")
     yield process
     process.stop(signal.SIGKILL)

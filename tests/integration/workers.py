@@ -1,0 +1,56 @@
+"""`platewatch worker` as a child process, as in production, for the integration tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+
+def worker_env(
+    broker_url: str, database_url: str, redis_url: str, data_dir: Path, app_id: str, **extra: str
+) -> dict[str, str]:
+    """The environment of a worker on the test's services (and nothing from the caller's PLATEWATCH_*)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLATEWATCH_")}
+    env.update(
+        PLATEWATCH_SERVICES__BROKER_URL=broker_url,
+        PLATEWATCH_SERVICES__BROKER_KIND="tansu",
+        PLATEWATCH_SERVICES__DATABASE_URL=database_url,
+        PLATEWATCH_SERVICES__REDIS_URL=redis_url,
+        PLATEWATCH_DATA_DIR=str(data_dir),
+        PLATEWATCH_KAFKA__APP_ID=app_id,
+        PLATEWATCH_KAFKA__PARTITIONS="2",
+        PLATEWATCH_KAFKA__WEB_PORT="0",
+        PLATEWATCH_LOGGING__LEVEL="INFO",
+    )
+    env.update(extra)
+    return env
+
+
+class WorkerProcess:
+    def __init__(self, env: dict[str, str], log: Path, *, nice: bool = False) -> None:
+        self.env, self.log, self.nice = env, log, nice
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        cmd = [sys.executable, "-m", "platewatch.engine", "worker"]
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                ["nice", *cmd] if self.nice else cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
