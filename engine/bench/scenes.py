@@ -58,7 +58,7 @@ def add_car(
     colour = rng.integers(40, 200, 3).astype(np.float32)
     shade = np.linspace(1.15, 0.75, body_h, dtype=np.float32)[:, None, None]
     body = np.clip(colour[None, None, :] * shade, 0, 255).astype(np.uint8)
-    _paste(frame, np.broadcast_to(body, (body_h, body_w, 3)), x0, y0)
+    paste_clipped(frame, np.broadcast_to(body, (body_h, body_w, 3)), x0, y0)
     cv2.rectangle(frame, (x0 + body_w // 7, y0 - body_h // 3), (x0 + body_w * 6 // 7, y0), (45, 45, 50), -1)
     bumper_y = cy + plate_h * 3 // 4
     cv2.rectangle(frame, (x0 - 4, bumper_y), (x0 + body_w + 4, bumper_y + plate_h), (30, 30, 30), -1)
@@ -79,7 +79,7 @@ def add_car(
     return PlacedPlate(text, style, Box(px, py, plate_w, plate_h))
 
 
-def _paste(frame: Frame, patch: Frame, x: int, y: int) -> None:
+def paste_clipped(frame: Frame, patch: Frame, x: int, y: int) -> None:
     """Copy `patch` into `frame` at (x, y), clipped to the frame."""
     h, w = patch.shape[:2]
     fx0, fy0 = max(0, x), max(0, y)

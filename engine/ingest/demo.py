@@ -18,7 +18,7 @@ from typing import Any, cast
 import av
 import numpy as np
 
-from platewatch.engine.bench.scenes import add_car, road
+from platewatch.engine.bench.scenes import add_car, paste_clipped, road
 from platewatch.engine.vision.synth import random_plate_text
 
 from .frame import Image
@@ -120,7 +120,7 @@ def generate(
                     progress = (t - p.enter_s) / (p.leave_s - p.enter_s)
                     x = round(progress * (width - sw * 0.2) - sw * 0.4)
                     y = lane_y[p.lane] - sh // 2
-                    _paste(frame, sprite, x, y)
+                    paste_clipped(frame, sprite, x, y)
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")):
                 container.mux(packet)
         for packet in stream.encode():
@@ -133,14 +133,6 @@ def generate(
 def _stable(text: str) -> int:
     """A seed from the plate text: the same plate is drawn the same way in every demo."""
     return sum((i + 1) * ord(ch) for i, ch in enumerate(text)) % 1000
-
-
-def _paste(frame: Image, patch: Image, x: int, y: int) -> None:
-    h, w = patch.shape[:2]
-    fx0, fy0 = max(0, x), max(0, y)
-    fx1, fy1 = min(frame.shape[1], x + w), min(frame.shape[0], y + h)
-    if fx1 > fx0 and fy1 > fy0:
-        frame[fy0:fy1, fx0:fx1] = patch[fy0 - y : fy1 - y, fx0 - x : fx1 - x]
 
 
 def ensure_demo_camera(
