@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 bench_app = typer.Typer(help="Measure accuracy and speed (figures as a table, or JSON with --json).")
 
 Region = Literal["us", "eu", "br", "auto"]
-PrecisionOpt = Literal["f32", "bf16"]
+PrecisionOpt = Literal["f32", "bf16", "int8"]
 DeviceOpt = Literal["AUTO", "CPU", "GPU", "NPU"]
 
 

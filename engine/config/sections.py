@@ -101,6 +101,16 @@ class VisionConfig(Section):
     device: Literal["AUTO", "CPU", "GPU", "NPU"] = Field("AUTO", title="OpenVINO device")
     cache_dir: Path | None = Field(None, title="OpenVINO compiled-model cache (empty: <data_dir>/ov-cache)")
     region: Literal["us", "eu", "br", "auto"] = Field("auto", title="Default plate region/format rules")
+    precision: Literal["default", "f32", "bf16", "int8"] = Field(
+        "default",
+        title="Inference precision: the device's default (bf16 where the CPU has it), f32, bf16, "
+        "or the INT8-quantized models",
+    )
+    thorough: Literal["single", "always", "never"] = Field(
+        "single",
+        title="Re-detect each plate zoomed in and read it from three crops: for single images, "
+        "camera frames too, or never",
+    )
 
 
 class ApiConfig(Section):

@@ -67,6 +67,15 @@ def prefix_beam_search(
         row = probs[t]
         p_blank = float(row[BLANK])
         cand = np.nonzero(row > prune)[0].tolist()
+        if cand == [BLANK]:
+            # Nothing but the blank is likely here (most frames of a plate): no prefix can be
+            # extended, so the beams stay the same ones and only their mass moves; updating them
+            # in place gives the same result as the general step below, without building and
+            # sorting a new beam set.
+            for prefix, v in beams.items():
+                pnb = v[1] * float(row[prefix[-1]]) if prefix else 0.0
+                v[0], v[1] = (v[0] + v[1]) * p_blank, pnb
+            continue
         nxt: defaultdict[tuple[int, ...], list[float]] = defaultdict(lambda: [0.0, 0.0])
         for prefix, (pb, pnb) in beams.items():
             total = pb + pnb

@@ -27,9 +27,13 @@ from .types import VisionError
 log = logging.getLogger(__name__)
 
 Device = Literal["AUTO", "CPU", "GPU", "NPU"]
-Precision = Literal["f32", "bf16"]
+Precision = Literal["f32", "bf16", "int8"]
 DEVICES: Final[tuple[str, ...]] = ("AUTO", "CPU", "GPU", "NPU")
-_PRECISIONS: Final = {"f32": ov.Type.f32, "bf16": ov.Type.bf16}
+#: Float precisions are an OpenVINO hint on the same FP16 model files; "int8" picks the
+#: NNCF-quantized files (``*_int8.xml``, models/training/quantize.py), whose few float layers run
+#: at the device's default precision.
+_PRECISIONS: Final = {"f32": ov.Type.f32, "bf16": ov.Type.bf16, "int8": None}
+INT8_SUFFIX: Final = "_int8"
 
 
 class Mode(Enum):
@@ -70,7 +74,7 @@ class Runtime:
         if device not in DEVICES:
             raise VisionError(f"unknown OpenVINO device {device!r}; choose one of {', '.join(DEVICES)}")
         if precision is not None and precision not in _PRECISIONS:
-            raise VisionError(f"unknown inference precision {precision!r}; choose f32 or bf16")
+            raise VisionError(f"unknown inference precision {precision!r}; choose f32, bf16 or int8")
         self.core = ov.Core()
         self.requested_device = device
         self.device = self._resolve(device)
@@ -106,13 +110,24 @@ class Runtime:
         """Compile properties for a mode (exposed so benches can show what was used)."""
         hint = hints.PerformanceMode.LATENCY if mode is Mode.LATENCY else hints.PerformanceMode.THROUGHPUT
         config: dict[str, Any] = {hints.performance_mode: hint}
-        if self.precision is not None:
-            config[hints.inference_precision] = _PRECISIONS[self.precision]
+        if self.inference_precision is not None:
+            config[hints.inference_precision] = _PRECISIONS[self.inference_precision]
         return config
 
+    @property
+    def inference_precision(self) -> str | None:
+        """The OpenVINO precision hint to compile with (None: the device's default)."""
+        return None if self.precision in (None, "int8") else self.precision
+
+    def model_file(self, name: str) -> Path:
+        """The file to load for a shipped model at this runtime's precision."""
+        if self.precision == "int8":
+            return model_path(name.replace(".xml", f"{INT8_SUFFIX}.xml"))
+        return model_path(name)
+
     def read_model(self, name: str) -> ov.Model:
-        """Read a shipped model (``.xml`` name relative to `platewatch.models`)."""
-        return self.core.read_model(model_path(name))
+        """Read a shipped model (``.xml`` name relative to `platewatch.models`) at this precision."""
+        return self.core.read_model(self.model_file(name))
 
     def compile(self, model: ov.Model | str, mode: Mode = Mode.LATENCY) -> ov.CompiledModel:
         """Compile a model (or a shipped model by file name) for the runtime's device."""
@@ -122,9 +137,10 @@ class Runtime:
     def effective_precision(self, compiled: ov.CompiledModel) -> str:
         """The precision the device actually runs at (bf16 on CPUs with AMX/AVX512-BF16 by default)."""
         try:
-            return str(compiled.get_property(hints.inference_precision).to_string())
+            found = str(compiled.get_property(hints.inference_precision).to_string())
         except RuntimeError:
-            return self.precision or "default"
+            found = self.precision or "default"
+        return f"int8+{found}" if self.precision == "int8" else found
 
     def devices(self) -> list[DeviceInfo]:
         return available_devices(self.core)
@@ -156,12 +172,14 @@ def get_runtime(
     One `Core` per option set (in practice one per process): a `Core` holds plugins and thread
     pools, and making one per model would compile and cache each model separately.
     """
-    if device is None or cache_dir is None:
+    if device is None or cache_dir is None or precision is None:
         from platewatch.engine.config import load_settings
 
         settings = load_settings()
         device = device or settings.vision.device
         cache_dir = cache_dir or settings.vision.cache_dir or settings.data_dir / "ov-cache"
+        if precision is None and settings.vision.precision != "default":
+            precision = settings.vision.precision
     key = (device, cache_dir, precision)
     with _lock:
         runtime = _runtimes.get(key)

@@ -7,9 +7,9 @@ runs in a separate training virtualenv, never in the runtime one:
     YOLO_OFFLINE=1 /work/train-venv/bin/python models/training/export_detector.py
 
 Steps: locate ``best.pt`` inside the installed ``fastanpr`` wheel, export it with ultralytics to ONNX
-(opset 17, 640x640, static shape, batch 1, no NMS), convert with ``openvino.convert_model`` and save
-as FP16 IR next to this directory's parent. The script prints the versions and the SHA-256 of every file,
-which go into the licence/provenance file.
+(opset 17, trained at 640x640, dynamic batch and input size, no NMS), convert with
+``openvino.convert_model`` and save as FP16 IR next to this directory's parent. The script prints
+the versions and the SHA-256 of every file, which go into the licence/provenance file.
 """
 
 from __future__ import annotations
@@ -69,7 +69,15 @@ def export(out_dir: Path, imgsz: int = 640, opset: int = 17) -> Path:
         shutil.copyfile(source, pt)
         onnx_path = Path(
             YOLO(str(pt)).export(
-                format="onnx", opset=opset, imgsz=imgsz, dynamic=False, simplify=True, nms=False, batch=1
+                # Dynamic input: the runtime fixes it at compile time, 640 for full frames and
+                # 320 for the zoomed re-detection of single plates (engine/vision/views.py).
+                format="onnx",
+                opset=opset,
+                imgsz=imgsz,
+                dynamic=True,
+                simplify=True,
+                nms=False,
+                batch=1,
             )
         )
         model = ov.convert_model(onnx_path)

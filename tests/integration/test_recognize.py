@@ -15,11 +15,13 @@ import numpy as np
 import pytest
 
 from platewatch.engine.bench.scenes import road, scene
+from platewatch.engine.track.geometry import iou
 from platewatch.engine.vision.detector import PlateDetector
 from platewatch.engine.vision.image import Frame
 from platewatch.engine.vision.pipeline import Recognizer
 from platewatch.engine.vision.runtime import Runtime, has_model
-from platewatch.engine.vision.types import Candidate, OcrResult, PlateRead, VisionError
+from platewatch.engine.vision.types import Box, Candidate, Detection, OcrResult, PlateRead, VisionError
+from platewatch.engine.vision.views import VIEWS, BoxRefiner
 
 needs_ocr = pytest.mark.skipif(
     not has_model("plate_ocr.xml"),
@@ -37,17 +39,16 @@ PLATES = [
 class EchoOCR:
     """Stand-in OCR: reads every crop as its size, so tests can see which crops it was given."""
 
-    def __init__(self) -> None:
+    def __init__(self, confidence: float = 0.9) -> None:
         self.crops: list[Frame] = []
+        self.confidence = confidence
 
     def read_batch(self, crops: Sequence[Frame]) -> list[OcrResult]:
         self.crops.extend(crops)
+        p = self.confidence
         return [
             OcrResult(
-                f"W{c.shape[1]}H{c.shape[0]}",
-                0.9,
-                (0.9,) * 4,
-                (Candidate(f"W{c.shape[1]}H{c.shape[0]}", 0.9),),
+                f"W{c.shape[1]}H{c.shape[0]}", p, (p,) * 4, (Candidate(f"W{c.shape[1]}H{c.shape[0]}", p),)
             )
             for c in crops
         ]
@@ -84,7 +85,9 @@ def test_pipeline_plumbing_with_stand_in_ocr(
     runtime: Runtime, detector: PlateDetector, frame: tuple[Frame, list[str]]
 ) -> None:
     ocr = EchoOCR()
-    recognizer = Recognizer(runtime, region="auto", reader=ocr, chooser=_identity, detector=detector)
+    recognizer = Recognizer(
+        runtime, region="auto", reader=ocr, chooser=_identity, detector=detector, thorough="never"
+    )
     _, jpeg = cv2.imencode(".jpg", frame[0])
     reads = recognizer.recognize(jpeg.tobytes())
     assert len(reads) == len(PLATES) == len(ocr.crops)
@@ -117,10 +120,81 @@ def test_unknown_region_is_a_vision_error(runtime: Runtime, detector: PlateDetec
         recognizer.recognize(road(), region="mars")
 
 
+def _views_of(box: Box, crops: list[Frame]) -> bool:
+    return all(
+        abs(c.shape[1] - box.w * gw) <= 2 and abs(c.shape[0] - box.h * gh) <= 2
+        for (gw, gh), c in zip(VIEWS, crops, strict=True)
+    )
+
+
+def test_thorough_reading_of_sure_plates_is_three_crops(
+    runtime: Runtime, detector: PlateDetector, frame: tuple[Frame, list[str]]
+) -> None:
+    ocr = EchoOCR(confidence=0.95)
+    recognizer = Recognizer(runtime, region="auto", reader=ocr, chooser=_identity, detector=detector)
+    assert recognizer.thorough == "single"  # the default: single images get the thorough reading
+    reads = recognizer.recognize(frame[0])
+    assert len(reads) == len(PLATES)
+    assert len(ocr.crops) == len(PLATES) * len(VIEWS)
+    for n, read in enumerate(reads):
+        assert _views_of(read.box, ocr.crops[n * len(VIEWS) : (n + 1) * len(VIEWS)])
+        assert set(read.timings_ms) == {"decode", "detect", "ocr"}  # no second look needed
+
+
+def test_thorough_reading_of_unsure_plates_refines_their_boxes(
+    runtime: Runtime, detector: PlateDetector, frame: tuple[Frame, list[str]]
+) -> None:
+    ocr = EchoOCR(confidence=0.5)
+    recognizer = Recognizer(runtime, region="auto", reader=ocr, chooser=_identity, detector=detector)
+    reads = recognizer.recognize(frame[0])
+    first = detector.detect(frame[0])
+    assert len(reads) == len(PLATES) == len(first)
+    # Three crops of the detector's box, then three of the refined box where it differs.
+    assert len(ocr.crops) % len(VIEWS) == 0
+    assert len(PLATES) * len(VIEWS) < len(ocr.crops) <= 2 * len(PLATES) * len(VIEWS)
+    groups = [ocr.crops[i : i + len(VIEWS)] for i in range(0, len(ocr.crops), len(VIEWS))]
+    for read, detection in zip(reads, first, strict=True):
+        assert _views_of(detection.box, groups[first.index(detection)])
+        assert any(_views_of(read.box, g) for g in groups)  # the read carries the box it was read from
+        assert {"decode", "detect", "refine", "ocr"} == set(read.timings_ms)
+    assert any(read.box != detection.box for read, detection in zip(reads, first, strict=True))
+
+
+def test_stream_path_follows_the_thorough_setting(
+    runtime: Runtime, detector: PlateDetector, frame: tuple[Frame, list[str]]
+) -> None:
+    for setting, per_plate in (("single", (1,)), ("always", (len(VIEWS), 2 * len(VIEWS)))):
+        ocr = EchoOCR(confidence=0.5)
+        recognizer = Recognizer(
+            runtime, region="auto", reader=ocr, chooser=_identity, detector=detector, thorough=setting
+        )
+        reads = asyncio.run(recognizer.recognize_async(frame[0]))
+        assert len(reads) == len(PLATES)
+        assert min(per_plate) * len(PLATES) <= len(ocr.crops) <= max(per_plate) * len(PLATES), setting
+    with pytest.raises(VisionError, match="thorough"):
+        Recognizer(runtime, region="us", reader=EchoOCR(), detector=detector, thorough="sometimes")
+
+
+def test_refiner_tightens_a_loose_box(runtime: Runtime) -> None:
+    """A box twice the plate's width (bumper included) comes back close to the plate."""
+    image, placed = scene([("6LSU216", "us", 90, (700, 500))], seed=3)
+    plate = placed[0].box
+    loose = Box(plate.x - plate.w // 2, plate.y - 2, plate.w * 2, plate.h + 4)
+    refined = BoxRefiner(runtime).refine(image, Detection(loose, 0.3))
+    assert iou(loose, plate) < 0.55
+    assert iou(refined.box, plate) > 0.7
+    assert refined.score == 0.3
+    # Nothing plate-like near the box: the box is kept as it was.
+    empty = Detection(Box(100, 100, 80, 30), 0.2)
+    assert BoxRefiner(runtime).refine(road(), empty) == empty
+
+
 def test_async_stream_keeps_order(
     runtime: Runtime, detector: PlateDetector, frame: tuple[Frame, list[str]]
 ) -> None:
-    recognizer = Recognizer(runtime, region="auto", reader=EchoOCR(), chooser=_identity, detector=detector)
+    recognizer = Recognizer(
+        runtime, region="auto", reader=EchoOCR(), chooser=_identity, detector=detector, thorough="never"
+    )
     frames = [frame[0], road(), frame[0]]
 
     async def source() -> AsyncIterator[Frame]:
@@ -167,3 +241,14 @@ def test_module_level_recognize_accepts_png_bytes() -> None:
     image, _ = scene([("5LMN678", "us", 240, (960, 560))], seed=4)
     _, png = cv2.imencode(".png", image)
     assert [r.text for r in recognize(png.tobytes(), region="us")] == ["5LMN678"]
+
+
+@needs_ocr
+def test_int8_models_read_rendered_plates(frame: tuple[Frame, list[str]]) -> None:
+    """`vision.precision: int8` loads the quantized files, and they still read the plates exactly."""
+    runtime = Runtime("CPU", precision="int8")
+    assert runtime.model_file("plate_det.xml").name == "plate_det_int8.xml"
+    assert runtime.inference_precision is None  # the float layers left run at the device default
+    recognizer = Recognizer(runtime, region="auto")
+    assert recognizer.runtime.effective_precision(recognizer.detector.compiled).startswith("int8+")
+    assert sorted(r.text for r in recognizer.recognize(frame[0])) == sorted(frame[1])
