@@ -82,7 +82,9 @@ def create_app(
 
     if redis_url:  # the hotlist matcher (agents/match.py) needs Redis; without it, persist only
         register_match_agent(app, topics, settings, redis_url)
-    register_camera_agents(app, topics, settings, database_url, redis_url or None)  # agents/cameras.py
+    register_camera_agents(  # agents/cameras.py
+        app, topics, settings, database_url, redis_url or None, max_frame_bytes=settings.kafka.max_frame_bytes
+    )
 
     async def create_missing_topics() -> None:
         # Agents only declare the topics they consume; producers need the others to exist on

@@ -64,6 +64,9 @@ class KafkaConfig(Section):
     max_message_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, title="Largest message produced (reads carry JPEGs)"
     )
+    max_frame_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, title="Largest edge frame accepted on pw.frames (bigger: quarantined)"
+    )
     web_port: int = Field(6066, ge=0, le=65535, title="Faust worker web port (0: disabled)")
 
 

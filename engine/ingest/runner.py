@@ -3,7 +3,8 @@
 Everything heavy runs off the event loop (decoding in the source's thread, inference in the
 recognizer's queue and threads, tracking and JPEG encoding in a thread), so one worker process
 can run many cameras next to its Kafka consumers. Recognition is pipelined: up to `in_flight`
-frames of a camera are being recognised at once, and their results are tracked in capture order.
+frames of a camera are being recognised at once, and their results are tracked in capture order
+by a task of their own the moment each is ready.
 When recognition falls behind, the source drops the oldest frames (a live camera's newest frame is
 the one that matters). Cancelling `run()` (the camera was revoked or removed) ends every open pass
 with its final read, so a pass is never left without one.
@@ -104,25 +105,61 @@ class CameraRunner:
         if recognize is None:
             recognize = await asyncio.to_thread(default_recognize)
         await self.warm_up(recognize)
-        pending: deque[tuple[Frame, asyncio.Task[list[PlateRead]]]] = deque()
+        pending: deque[tuple[Frame, asyncio.Task[list[PlateRead]] | None]] = deque()
+        slots = asyncio.Semaphore(self.in_flight)
+        arrived = asyncio.Event()
+        consumer = asyncio.create_task(self._consume(pending, slots, arrived))
         frames = self.source.frames()
         try:
             async for frame in frames:
                 gate = self.gate if self.tracker.open_passes == 0 else None
                 if gate is not None and not await asyncio.to_thread(gate.moved, frame.image):
                     self.health.skipped("no_motion")
-                    await self._track(frame, [], recognized=False)  # time passes: ended passes close
-                    continue
-                pending.append((frame, asyncio.create_task(self._read(recognize, frame))))
-                while pending and (len(pending) >= self.in_flight or pending[0][1].done()):
-                    done_frame, task = pending.popleft()
-                    await self._track(done_frame, await task)
+                    pending.append((frame, None))  # time passes: ended passes close
+                else:
+                    await slots.acquire()
+                    pending.append((frame, asyncio.create_task(self._read(recognize, frame))))
+                arrived.set()
         finally:
             # Shielded: a stop that cancels again (worker shutdown) must not cut the final reads off.
-            await asyncio.shield(self._close(pending, frames))
+            await asyncio.shield(self._close(pending, consumer, frames))
+
+    async def _consume(
+        self,
+        pending: deque[tuple[Frame, asyncio.Task[list[PlateRead]] | None]],
+        slots: asyncio.Semaphore,
+        arrived: asyncio.Event,
+    ) -> None:
+        """Track each frame's reads as soon as they are ready, in capture order.
+
+        Its own task, so a frame's reads (and a provisional read from them) go out the moment its
+        recognition ends, not when the next frame arrives (up to 1/fps later: 100 ms at 10 fps).
+        """
+        while True:
+            if not pending:
+                arrived.clear()
+                await arrived.wait()
+                continue
+            frame, task = pending[0]
+            try:
+                reads = await task if task is not None else []
+                await self._track(frame, reads, recognized=task is not None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a tracking failure costs one frame, never the camera
+                self.health.error("track", f"{type(exc).__name__}: {exc}")
+                log.exception("camera %s: tracking a frame failed", self.spec.id)
+            finally:
+                if pending and pending[0][0] is frame:
+                    pending.popleft()
+                    if task is not None:
+                        slots.release()
 
     async def _close(
-        self, pending: deque[tuple[Frame, asyncio.Task[list[PlateRead]]]], frames: AsyncGenerator[Frame, None]
+        self,
+        pending: deque[tuple[Frame, asyncio.Task[list[PlateRead]] | None]],
+        consumer: asyncio.Task[None],
+        frames: AsyncGenerator[Frame, None],
     ) -> None:
         """End every open pass with its final read, then release the stream.
 
@@ -130,13 +167,14 @@ class CameraRunner:
         request abandoned mid-flight can outlive its queue at interpreter exit).
         """
         try:
-            while pending:
-                frame, task = pending.popleft()
-                try:
-                    reads = await asyncio.wait_for(task, 2.0)
-                except (TimeoutError, asyncio.CancelledError):
-                    continue
-                await self._track(frame, reads)
+            deadline = asyncio.get_running_loop().time() + 2.0
+            while pending and not consumer.done() and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.01)
+            consumer.cancel()
+            await asyncio.gather(consumer, return_exceptions=True)
+            for _frame, task in pending:  # still in flight after the deadline: abandoned
+                if task is not None:
+                    task.cancel()
             for read in self.tracker.flush():
                 await self._publish(read)
         except Exception as exc:  # never let a failing publisher keep the stream open

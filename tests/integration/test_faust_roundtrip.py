@@ -16,8 +16,8 @@ from pathlib import Path
 import msgpack
 import psycopg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from workers import WorkerProcess, worker_env
+from aiokafka import AIOKafkaConsumer
+from workers import WorkerProcess, produce, worker_env
 
 from platewatch.codecs import Read, decode_deadletter, encode_read
 
@@ -47,16 +47,6 @@ def _reads(n: int) -> list[Read]:
         )
         for i in range(n)
     ]
-
-
-async def _produce(bootstrap: str, items: list[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_batch_size=16384)
-    await producer.start()
-    try:
-        for key, value in items:
-            await producer.send_and_wait("pw.reads", value=value, key=key)
-    finally:
-        await producer.stop()
 
 
 async def _dead_letters(bootstrap: str, expect: int, timeout: float = 30) -> list[bytes]:
@@ -106,11 +96,13 @@ def test_reads_land_in_postgres_and_survive_a_killed_worker(
     first, second = _reads(40), _reads(40)
     garbage = [(b"cam-x", b"\xc1not msgpack"), (b"cam-y", msgpack.packb({"v": 99}))]
     asyncio.run(
-        _produce(
+        produce(
             bootstrap,
+            "pw.reads",
             [(r.camera_id.encode(), encode_read(r)) for r in first[:20]]
             + garbage
             + [(r.camera_id.encode(), encode_read(r)) for r in first[20:]],
+            max_batch_size=16384,
         )
     )
     assert _wait_rows(database_url, 40, worker_factory) == (40, 40)
@@ -125,7 +117,14 @@ def test_reads_land_in_postgres_and_survive_a_killed_worker(
     # A worker killed without warning may leave offsets uncommitted: the next one re-reads them,
     # and the idempotent write absorbs the replay.
     worker_factory.stop(signal.SIGKILL)
-    asyncio.run(_produce(bootstrap, [(r.camera_id.encode(), encode_read(r)) for r in second]))
+    asyncio.run(
+        produce(
+            bootstrap,
+            "pw.reads",
+            [(r.camera_id.encode(), encode_read(r)) for r in second],
+            max_batch_size=16384,
+        )
+    )
     worker_factory.start()
     assert _wait_rows(database_url, 80, worker_factory) == (80, 80)
     time.sleep(2)  # anything replayed late would show up as extra rows
@@ -142,7 +141,14 @@ def test_a_worker_stopped_while_the_database_is_down_loses_nothing(
     bootstrap = _bootstrap(broker_url)
     worker_factory.start()
     before = _reads(10)
-    asyncio.run(_produce(bootstrap, [(r.camera_id.encode(), encode_read(r)) for r in before]))
+    asyncio.run(
+        produce(
+            bootstrap,
+            "pw.reads",
+            [(r.camera_id.encode(), encode_read(r)) for r in before],
+            max_batch_size=16384,
+        )
+    )
     assert _wait_rows(database_url, 10, worker_factory) == (10, 10)
 
     dbname = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
@@ -158,7 +164,14 @@ def test_a_worker_stopped_while_the_database_is_down_loses_nothing(
 
     allow(False)
     during = _reads(15)
-    asyncio.run(_produce(bootstrap, [(r.camera_id.encode(), encode_read(r)) for r in during]))
+    asyncio.run(
+        produce(
+            bootstrap,
+            "pw.reads",
+            [(r.camera_id.encode(), encode_read(r)) for r in during],
+            max_batch_size=16384,
+        )
+    )
     time.sleep(4)  # the worker is now retrying the held batch
     worker_factory.stop(signal.SIGTERM)  # a clean stop commits what was acked: the held batch must not be
     allow(True)

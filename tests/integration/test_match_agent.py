@@ -16,23 +16,13 @@ from pathlib import Path
 
 import pytest
 import redis
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from workers import WorkerProcess, worker_env
+from aiokafka import AIOKafkaConsumer
+from workers import WorkerProcess, produce, worker_env
 
 from platewatch.codecs import Alert, Read, decode_alert, encode_read
 from platewatch.engine.services import Embedded, start_embedded_redis
 
 pytestmark = pytest.mark.slow
-
-
-async def _produce(bootstrap: str, items: list[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        for key, value in items:
-            await producer.send_and_wait("pw.reads", value=value, key=key)
-    finally:
-        await producer.stop()
 
 
 def _bootstrap(broker_url: str) -> str:
@@ -90,8 +80,8 @@ async def collect_alerts(bootstrap: str, expect: int, timeout: float, settle: fl
     return got
 
 
-def produce(bootstrap: str, reads: list[Read]) -> None:
-    asyncio.run(_produce(bootstrap, [(r.camera_id.encode(), encode_read(r)) for r in reads]))
+def produce_reads(bootstrap: str, reads: list[Read]) -> None:
+    asyncio.run(produce(bootstrap, "pw.reads", [(r.camera_id.encode(), encode_read(r)) for r in reads]))
 
 
 def test_reads_become_alerts_once_per_pass(
@@ -110,7 +100,7 @@ def test_reads_become_alerts_once_per_pass(
     partial = read("6XK9934", "pass-2")
     miss = read("1NOHIT1", "pass-3")
     same_pass = read("7ABC123", "pass-1")  # the final read of pass-1: no second alert
-    produce(bootstrap, [confused, partial, miss, same_pass, partial])  # `partial` replayed
+    produce_reads(bootstrap, [confused, partial, miss, same_pass, partial])  # `partial` replayed
     alerts = asyncio.run(collect_alerts(bootstrap, expect=2, timeout=90, settle=2))
     assert sorted((a.hotlist, a.entry, a.match_kind, a.read.read_id) for a in alerts) == sorted(
         [("stolen", "7ABC123", "fuzzy", confused.read_id), ("shooting", "6?K*4", "partial", partial.read_id)]
@@ -122,14 +112,14 @@ def test_reads_become_alerts_once_per_pass(
     # a live edit through a plain client is matched
     admin.hset("pw:hot:stolen:9NEW999", "reason", "stolen plate")
     time.sleep(0.5)
-    produce(bootstrap, [read("9NEW999", "pass-4")])
+    produce_reads(bootstrap, [read("9NEW999", "pass-4")])
     alerts = asyncio.run(collect_alerts(bootstrap, expect=3, timeout=30, settle=1))
     assert [a.entry for a in alerts].count("9NEW999") == 1
 
     # at-least-once replay after a restart: the ledger in Redis keeps it off pw.alerts
     worker.stop(signal.SIGTERM)
     worker.start()
-    produce(bootstrap, [confused, read("6ZK0014", "pass-5")])
+    produce_reads(bootstrap, [confused, read("6ZK0014", "pass-5")])
     alerts = asyncio.run(collect_alerts(bootstrap, expect=4, timeout=90, settle=2))
     assert len(alerts) == 4, [(a.entry, a.read.plate) for a in alerts]
     assert len({a.alert_id for a in alerts}) == 4
