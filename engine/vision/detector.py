@@ -139,15 +139,18 @@ class PlateDetector:
         """Validate and letterbox (the CPU work before inference; safe to run in a worker thread)."""
         return letterbox(validate_frame(frame))
 
-    def decode(self, output: NDArray[np.float32], box: Letterbox) -> list[Detection]:
-        return decode(output, box, self.score_threshold, self.nms_threshold)
+    def decode(
+        self, output: NDArray[np.float32], box: Letterbox, score_threshold: float | None = None
+    ) -> list[Detection]:
+        threshold = self.score_threshold if score_threshold is None else score_threshold
+        return decode(output, box, threshold, self.nms_threshold)
 
-    def detect(self, frame: Frame) -> list[Detection]:
-        """Plates in one BGR frame, best first."""
+    def detect(self, frame: Frame, score_threshold: float | None = None) -> list[Detection]:
+        """Plates in one BGR frame, best first (down to `score_threshold`, default the detector's)."""
         canvas, box = self.prepare(frame)
         request = self.compiled.create_infer_request()
         result = request.infer(canvas, share_inputs=True)
-        return self.decode(result[0], box)
+        return self.decode(result[0], box, score_threshold)
 
     def stream(self, jobs: int | None = None) -> DetectorStream:
         """A THROUGHPUT-compiled sibling for many frames in flight."""

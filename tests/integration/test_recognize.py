@@ -252,3 +252,63 @@ def test_int8_models_read_rendered_plates(frame: tuple[Frame, list[str]]) -> Non
     recognizer = Recognizer(runtime, region="auto")
     assert recognizer.runtime.effective_precision(recognizer.detector.compiled).startswith("int8+")
     assert sorted(r.text for r in recognizer.recognize(frame[0])) == sorted(frame[1])
+
+
+class StubDetector:
+    """Fixed detections (strong and weak), for the pipeline's handling of weak boxes."""
+
+    score_threshold = 0.15
+
+    def __init__(self, detections: list[Detection]) -> None:
+        self.detections = detections
+        self.thresholds: list[float | None] = []
+
+    def detect(self, frame: Frame, score_threshold: float | None = None) -> list[Detection]:
+        self.thresholds.append(score_threshold)
+        floor = self.score_threshold if score_threshold is None else score_threshold
+        return [d for d in self.detections if d.score >= floor]
+
+
+class BrightnessOCR:
+    """Reads bright crops as a confident plate and dark ones as unsure noise."""
+
+    def read_batch(self, crops: Sequence[Frame]) -> list[OcrResult]:
+        out = []
+        for crop in crops:
+            text, p = ("7ABC123", 0.97) if crop.mean() > 150 else ("XQ1", 0.5)
+            out.append(OcrResult(text, p, (p,) * len(text), (Candidate(text, p),)))
+        return out
+
+
+def test_weak_boxes_are_kept_only_when_they_read_as_a_confident_plate(runtime: Runtime) -> None:
+    image = np.full((720, 1280, 3), 40, np.uint8)
+    image[100:140, 100:220] = 230  # strong box: bright
+    image[400:440, 600:720] = 230  # weak, bright: a plate the detector barely saw
+    image[600:640, 900:1020] = 90  # weak, dark: noise
+    strong = Detection(Box(100, 100, 120, 40), 0.6)
+    weak_plate = Detection(Box(600, 400, 120, 40), 0.05)
+    weak_noise = Detection(Box(900, 600, 120, 40), 0.03)
+    weak_twin = Detection(Box(104, 102, 118, 38), 0.02)  # the strong plate again
+    detector = StubDetector([strong, weak_plate, weak_noise, weak_twin])
+    recognizer = Recognizer(
+        runtime,
+        region="us",
+        reader=BrightnessOCR(),
+        chooser=_identity,
+        detector=detector,  # type: ignore[arg-type]
+    )
+    analysis = recognizer.analyse(image)
+    assert detector.thresholds == [0.01]
+    assert [(r.box, r.text) for r in analysis.reads] == [(strong.box, "7ABC123"), (weak_plate.box, "7ABC123")]
+    assert [d.box for d in analysis.detections] == [strong.box, weak_plate.box]
+
+    fast = Recognizer(
+        runtime,
+        region="us",
+        reader=BrightnessOCR(),
+        chooser=_identity,
+        detector=detector,
+        thorough="never",  # type: ignore[arg-type]
+    )
+    assert [r.box for r in fast.recognize(image)] == [strong.box]  # one look: weak boxes are not read
+    assert detector.thresholds[-1] is None
