@@ -16,6 +16,7 @@ PGlite (the TimescaleDB test server) crashes on COPY FROM, so there the writer u
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import struct
@@ -74,6 +75,12 @@ def _text(value: str) -> bytes:
     return _LEN.pack(len(data)) + data
 
 
+#: Camera ids and regions repeat on every read of a site: encode each once.
+_known_text = functools.lru_cache(maxsize=4096)(_text)
+#: One encoder for all rows: `json.dumps` with options builds a new encoder per call.
+_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _float4_array(values: tuple[float, ...]) -> bytes:
     n = len(values)
     if n == 0:
@@ -81,9 +88,8 @@ def _float4_array(values: tuple[float, ...]) -> bytes:
     fmt = _float_arrays.get(n)
     if fmt is None:
         fmt = _float_arrays[n] = struct.Struct("!iiiIii" + "if" * n)
-    args: list[float] = []
-    for v in values:
-        args += (4, v)
+    args: list[float] = [4] * (2 * n)  # each element: its length (4), then the value
+    args[1::2] = values
     return fmt.pack(20 + 8 * n, 1, 0, _OID_FLOAT4, n, 1, *args)
 
 
@@ -93,7 +99,7 @@ def encode_binary(reads: Sequence[Read]) -> bytes:
     append = out.append
     for r in reads:
         x, y, w, h = r.box
-        cands = json.dumps(r.candidates, separators=(",", ":")).encode()
+        cands = _json(r.candidates).encode()
         key = image_key(r)
         append(
             b"".join(
@@ -101,11 +107,11 @@ def encode_binary(reads: Sequence[Read]) -> bytes:
                     _HEAD.pack(len(COPY_COLUMNS), 16),
                     bytes.fromhex(r.read_id.replace("-", "")),
                     _TIME.pack(8, epoch_micros(r.time) - _PG_EPOCH_US),
-                    _text(r.camera_id),
+                    _known_text(r.camera_id),
                     _text(r.plate),
                     _text(normalise_plate(r.plate)),
                     _FLOAT4.pack(4, r.confidence),
-                    _text(r.region),
+                    _known_text(r.region),
                     _BOX.pack(52, 1, 0, _OID_INT4, 4, 1, 4, x, 4, y, 4, w, 4, h),
                     _float4_array(r.char_confidences),
                     _LEN.pack(len(cands) + 1) + b"\x01" + cands,
