@@ -175,6 +175,19 @@ def norm_o0(s: str) -> str:
     return s.replace("O", "0")
 
 
+FREEZE_BN = False
+
+
+def train_mode(model: torch.nn.Module) -> None:
+    """Training mode; with --freeze-bn the BatchNorms keep their running statistics (a network
+    recovered from an IR has them folded into the convolutions, see ir_to_checkpoint.py)."""
+    model.train()
+    if FREEZE_BN:
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.eval()
+
+
 def evaluate(model: torch.nn.Module, sets: dict[str, tuple[np.ndarray, list[str]]]) -> dict[str, float]:
     model.eval()
     res = {}
@@ -188,7 +201,7 @@ def evaluate(model: torch.nn.Module, sets: dict[str, tuple[np.ndarray, list[str]
             else:
                 ok = sum(p == y for p, y in zip(preds, ys, strict=True))
             res[name] = ok / len(ys)
-    model.train()
+    train_mode(model)
     return res
 
 
@@ -205,7 +218,10 @@ def main() -> None:
     ap.add_argument("--init", default="")
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--freeze-bn", action="store_true", help="keep BatchNorm statistics (recovered nets)")
     args = ap.parse_args()
+    global FREEZE_BN
+    FREEZE_BN = args.freeze_bn
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -216,6 +232,7 @@ def main() -> None:
         sd = torch.load(args.init, map_location="cpu")
         model.load_state_dict(sd.get("model", sd))
         print("init from", args.init, flush=True)
+    train_mode(model)
     print("params", sum(p.numel() for p in model.parameters()), flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     ctc = torch.nn.CTCLoss(blank=BLANK, zero_infinity=True)

@@ -28,6 +28,8 @@ def main() -> None:
     model = T.PlateNet()
     sd = torch.load(init, map_location="cpu")
     model.load_state_dict(sd.get("model", sd))
+    # FREEZE_BN=1 for a checkpoint recovered from the IR (ir_to_checkpoint.py): BatchNorm folded.
+    T.FREEZE_BN = os.environ.get("FREEZE_BN") == "1"
     model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=peak, weight_decay=0.01)
     ctc = torch.nn.CTCLoss(blank=T.BLANK, zero_infinity=True)
@@ -43,7 +45,7 @@ def main() -> None:
                     preds += T.greedy(model(torch.from_numpy(x[i : i + 512]).to(dev)).float().cpu())
                 f = T.norm_o0 if name.startswith("eu") else (lambda s: s)
                 res[name] = sum(f(p) == f(y) for p, y in zip(preds, ys, strict=True)) / len(ys)
-        model.train()
+        T.train_mode(model)
         return res
 
     workers = max(1, (os.cpu_count() or 2) - 1)
