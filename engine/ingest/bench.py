@@ -90,7 +90,10 @@ def _score(video: DemoVideo, cam: _Camera, elapsed: float) -> tuple[int, int, in
     return lost, duplicated, unmatched
 
 
-async def _run(cameras: int, seconds: float, video: DemoVideo, fps: float) -> dict[str, Any]:
+async def _run(
+    cameras: int, seconds: float, video: DemoVideo, fps: float
+) -> tuple[dict[str, Any], list[float], list[dict[str, Any]]]:
+    """The figures, every alert latency, and one summary per camera (for the HTML report)."""
     from .runner import CameraRunner, default_recognize
     from .spec import CameraSpec
 
@@ -128,7 +131,18 @@ async def _run(cameras: int, seconds: float, video: DemoVideo, fps: float) -> di
         lo, du, un = _score(video, cam, elapsed)
         lost, duplicated, unmatched = lost + lo, duplicated + du, unmatched + un
     latencies = [ms for cam in cams for ms in cam.latencies_ms]
-    return {
+    per_camera = [
+        {
+            "id": cam.runner.spec.id,
+            "frames_processed": cam.runner.health.frames_processed,
+            "reads": len(cam.finals),
+            "alerts": cam.provisionals,
+            "latency_p50_ms": _percentile(cam.latencies_ms, 0.5),
+            "latency_p95_ms": _percentile(cam.latencies_ms, 0.95),
+        }
+        for cam in cams
+    ]
+    figures = {
         "cameras": cameras,
         "seconds": round(elapsed, 1),
         "resolution": f"{video.width}x{video.height}",
@@ -143,6 +157,7 @@ async def _run(cameras: int, seconds: float, video: DemoVideo, fps: float) -> di
         "unmatched": unmatched,
         "cpus": os.cpu_count(),
     }
+    return figures, latencies, per_camera
 
 
 def run_pipeline_bench(
@@ -154,14 +169,21 @@ def run_pipeline_bench(
     fps: int = 10,
     json_path: Path | None = None,
     cache: Path | None = None,
+    html_path: Path | None = None,
 ) -> dict[str, Any]:
-    """Run the bench and return its figures (also written to `json_path` when given)."""
+    """Run the bench and return its figures (also written to `json_path` when given, with the HTML
+    report beside it unless `html_path` names another place)."""
+    from .bench_report import render
+
     if cameras < 1 or seconds <= 0:
         raise ValueError("need at least one camera and a positive duration")
     video = _video(width, height, fps, cache)
-    figures = asyncio.run(_run(cameras, seconds, video, float(fps)))
+    figures, latencies, per_camera = asyncio.run(_run(cameras, seconds, video, float(fps)))
     if json_path is not None:
         json_path.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        html_path = html_path or json_path.with_suffix(".html")
+    if html_path is not None:
+        html_path.write_text(render(figures, latencies, per_camera), encoding="utf-8")
     return figures
 
 
@@ -172,13 +194,19 @@ def pipeline_bench(
     width: Annotated[int, typer.Option(help="camera frame width")] = 1920,
     height: Annotated[int, typer.Option(help="camera frame height")] = 1080,
     fps: Annotated[int, typer.Option(min=1, max=30, help="camera frame rate (all frames recognised)")] = 10,
+    html_out: Annotated[
+        Path | None,
+        typer.Option("--html", help="HTML report: latency histogram, cameras (default: beside --json)"),
+    ] = None,
 ) -> None:
     """Cameras through recognition and tracking (keys frames_per_s, reads, alerts, alert_latency_p50_ms,
     alert_latency_p95_ms, lost, duplicated)."""
     from rich.console import Console
     from rich.table import Table
 
-    figures = run_pipeline_bench(cameras, seconds, width=width, height=height, fps=fps, json_path=json_out)
+    figures = run_pipeline_bench(
+        cameras, seconds, width=width, height=height, fps=fps, json_path=json_out, html_path=html_out
+    )
     table = Table(title="bench pipeline", show_header=False)
     for key, value in figures.items():
         table.add_row(key, "-" if value is None else str(value))

@@ -31,3 +31,5 @@ def test_pipeline_bench_reports_its_figures(tmp_path: Path) -> None:
     assert figures["reads"] >= 2 and figures["alerts"] >= 2
     assert figures["duplicated"] == 0
     assert figures["alert_latency_p50_ms"] is not None and figures["alert_latency_p50_ms"] > 0
+    page = out.with_suffix(".html").read_text()  # the picture beside the figures
+    assert page.count('<rect class="bar"') >= 1 and "bench-0" in page

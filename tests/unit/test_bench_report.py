@@ -1,0 +1,33 @@
+"""The HTML report of `bench pipeline`: the latency histogram and the per-camera table."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from platewatch.engine.ingest.bench_report import BIN_MS, histogram, render
+
+
+@given(st.lists(st.floats(min_value=0, max_value=5000, allow_nan=False), max_size=200))
+def test_histogram_counts_every_latency_once_in_its_bin(latencies: list[float]) -> None:
+    bins = histogram(latencies)
+    assert sum(n for _, n in bins) == len(latencies)
+    assert [start for start, _ in bins] == [i * BIN_MS for i in range(len(bins))]
+    for value in latencies:
+        start = min(bins[-1][0], (value // BIN_MS) * BIN_MS)
+        assert any(s == start and n > 0 for s, n in bins)
+
+
+def test_report_shows_the_histogram_the_figures_and_each_camera() -> None:
+    figures = {"cameras": 2, "resolution": "1920x1080", "camera_fps": 10.0, "alert_latency_p50_ms": 78.0}
+    cameras = [
+        {"id": "gate-north", "frames_processed": 600, "reads": 15, "alerts": 15, "latency_p50_ms": 77.0},
+        {"id": "<yard>", "frames_processed": 590, "reads": 15, "alerts": 15, "latency_p50_ms": None},
+    ]
+    page = render(figures, [71.0, 75.5, 79.0, 152.0], cameras)
+    assert page.count('<rect class="bar"') == 2  # 70-80 ms holds three, 150-160 ms one
+    assert "70-80 ms: 3" in page and "150-160 ms: 1" in page
+    assert "target 150 ms" in page
+    assert "alert_latency_p50_ms" in page and "gate-north" in page
+    assert "&lt;yard&gt;" in page and "<yard>" not in page  # camera ids are escaped
+    assert "No alerts" in render(figures, [], cameras)
