@@ -89,7 +89,14 @@ def create_app(
     async def create_missing_topics() -> None:
         # Agents only declare the topics they consume; producers need the others to exist on
         # brokers that do not auto-create topics (production Kafka usually does not).
-        for topic in (topics.cameras, topics.frames, topics.reads, topics.alerts, topics.deadletter):
+        for topic in (
+            topics.cameras,
+            topics.frames,
+            topics.reads,
+            topics.match_pending,
+            topics.alerts,
+            topics.deadletter,
+        ):
             await topic.maybe_declare()
 
     app.task(create_missing_topics)

@@ -14,6 +14,10 @@ than once. Two guards, because each alone is not enough:
    a crash in between causes a duplicate (absorbed by 1), never a lost alert. If Redis is away the
    ledger fails open — the alert goes out — for the same reason.
 
+Redis down when a worker starts: until the hotlist is first loaded, reads are parked on
+pw.match-pending (a topic of their own, consumed by the `match-pending` agent once the index is
+ready) instead of being held on pw.reads, which would stall the persist agent too.
+
 A read that does not decode is skipped here and counted: the persist agent on the same topic already
 quarantines it on pw.deadletter, and a second dead letter for the same message would only mislead.
 """
@@ -172,21 +176,35 @@ def register_match_agent(app: faust.App, topics: Topics, settings: Settings, red
         delivery: Any = await topics.alerts.send(key=alert.read.camera_id.encode(), value=encode_alert(alert))
         await delivery  # delivered before the ledger says so (see the module docstring)
 
+    async def handle(value: bytes) -> None:
+        try:
+            read = decode_read(value)
+        except CodecError:
+            return  # the persist agent quarantines it
+        await process_read(read, sync, ledger, send)
+
     @app.agent(topics.reads, name="match")
     async def match(stream: StreamT[bytes]) -> None:
         await sync.start()
         try:
-            # Reads wait (in Kafka) until the index is loaded: matching against an empty index would
-            # silently miss alerts.
-            await sync.wait_ready()
+            # Until the index is first loaded (Redis down when the worker started), reads are parked
+            # on pw.match-pending: matching against an empty index would silently miss alerts, and
+            # holding them here would stall pw.reads for the persist agent too once Faust's buffer
+            # is full. A read's offset is committed only after it is safely parked.
             async for value in cast(faust.Stream[bytes], stream):
-                try:
-                    read = decode_read(value)
-                except CodecError:
-                    continue  # the persist agent quarantines it
-                await process_read(read, sync, ledger, send)
+                if sync.ready.is_set():
+                    await handle(value)
+                    continue
+                delivery: Any = await topics.match_pending.send(value=value)
+                await delivery
         finally:
             await sync.stop()
             await ledger.close()
+
+    @app.agent(topics.match_pending, name="match-pending")
+    async def match_pending(stream: StreamT[bytes]) -> None:
+        await sync.wait_ready()  # only this topic waits; pw.reads flows on
+        async for value in cast(faust.Stream[bytes], stream):
+            await handle(value)
 
     return sync

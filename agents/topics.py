@@ -15,6 +15,9 @@ from faust.types import TopicT
 CAMERAS = "pw.cameras"
 FRAMES = "pw.frames"
 READS = "pw.reads"
+#: Reads that arrived before the hotlist was first loaded (Redis down at a worker's start): the
+#: match agent parks them here instead of holding pw.reads, which the persist agent shares.
+MATCH_PENDING = "pw.match-pending"
 ALERTS = "pw.alerts"
 DEADLETTER = "pw.deadletter"
 
@@ -24,6 +27,7 @@ class Topics:
     cameras: TopicT
     frames: TopicT
     reads: TopicT
+    match_pending: TopicT
     alerts: TopicT
     deadletter: TopicT
 
@@ -44,6 +48,7 @@ def declare_topics(app: faust.App, partitions: int, replicas: int, max_message_b
         cameras=topic(CAMERAS, **{"cleanup.policy": "compact"}),
         frames=topic(FRAMES),
         reads=topic(READS),
+        match_pending=topic(MATCH_PENDING),
         alerts=topic(ALERTS),
         deadletter=topic(DEADLETTER),
     )

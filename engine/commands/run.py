@@ -30,7 +30,11 @@ def worker() -> None:
     s = settings()
     setup_logging(s.logging.level)
     (s.data_dir / "faust").mkdir(parents=True, exist_ok=True)
-    with Services(s) as endpoints:
+    # A configured Redis is not required to answer at start: reads must still be stored while it
+    # is away, and the match agent parks them on pw.match-pending until the hotlist is loaded. An
+    # embedded Redis (no URL) is started or joined as usual.
+    need = {"broker", "database"} | (set() if s.services.redis_url else {"redis"})
+    with Services(s, need=need) as endpoints:
         run_migrations(endpoints.database_url)
         wiring = create_app(
             s,

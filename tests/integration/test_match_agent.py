@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 from aiokafka import AIOKafkaConsumer
@@ -124,3 +126,62 @@ def test_reads_become_alerts_once_per_pass(
     assert len(alerts) == 4, [(a.entry, a.read.plate) for a in alerts]
     assert len({a.alert_id for a in alerts}) == 4
     admin.close()
+
+
+def test_redis_down_at_start_parks_reads_and_persist_flows_on(
+    broker_url: str, database_url: str, tmp_path: Path
+) -> None:
+    """Reads keep landing in the database while Redis is away; the hot one alerts once it is back."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    redis_url = f"redis://127.0.0.1:{port}/0"  # nothing listens there yet
+    env = worker_env(broker_url, database_url, redis_url, tmp_path / "data", f"pwp-{uuid.uuid4().hex[:8]}")
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    server: Embedded | None = None
+    try:
+        worker.start()
+        bootstrap = _bootstrap(broker_url)
+        hot = read("7ABC123", "pass-hot")
+        # More reads than Faust buffers per agent (4096): a match agent holding pw.reads would
+        # stall the persist agent on the same topic before the last of them.
+        filler = [read(f"F{i:06d}", f"pass-f{i}") for i in range(4500)]
+        produce_reads(bootstrap, [hot, *filler])
+        deadline = time.monotonic() + 120
+        stored = 0
+        while stored < len(filler) + 1 and time.monotonic() < deadline:
+            assert worker.proc is not None and worker.proc.poll() is None, "worker died"
+            time.sleep(1)
+            with psycopg.connect(database_url) as conn:
+                stored = conn.execute("SELECT count(*) FROM reads").fetchone()[0]  # type: ignore[index]
+        assert stored == len(filler) + 1  # all stored with Redis still down
+        parked = asyncio.run(_count_topic(bootstrap, "pw.match-pending"))
+        assert parked == len(filler) + 1
+
+        server = start_embedded_redis(tmp_path / "redis", "127.0.0.1", port, 30.0)
+        admin = redis.Redis.from_url(server.url, decode_responses=True)
+        admin.hset("pw:hot:stolen:7ABC123", mapping={"reason": "stolen vehicle", "priority": "1"})
+        admin.close()
+        alerts = asyncio.run(collect_alerts(bootstrap, expect=1, timeout=120, settle=2))
+        assert [(a.entry, a.read.read_id) for a in alerts] == [("7ABC123", hot.read_id)]
+    finally:
+        worker.stop(signal.SIGKILL)
+        print(worker.log.read_text(errors="replace")[-4000:])
+        if server is not None:
+            server.stop()
+
+
+async def _count_topic(bootstrap: str, topic: str) -> int:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    n = 0
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=2000)
+            if not batch:
+                return n
+            n += sum(len(msgs) for msgs in batch.values())
+    finally:
+        await consumer.stop()
