@@ -84,6 +84,11 @@ def _wait_rows(database_url: str, n: int, worker: WorkerProcess, timeout: float 
     return count
 
 
+def _send(bootstrap: str, reads: list[Read]) -> None:
+    items = [(r.camera_id.encode(), encode_read(r)) for r in reads]
+    asyncio.run(produce(bootstrap, "pw.reads", items, max_batch_size=16384))
+
+
 def _bootstrap(broker_url: str) -> str:
     return broker_url.removeprefix("kafka://")
 
@@ -117,14 +122,7 @@ def test_reads_land_in_postgres_and_survive_a_killed_worker(
     # A worker killed without warning may leave offsets uncommitted: the next one re-reads them,
     # and the idempotent write absorbs the replay.
     worker_factory.stop(signal.SIGKILL)
-    asyncio.run(
-        produce(
-            bootstrap,
-            "pw.reads",
-            [(r.camera_id.encode(), encode_read(r)) for r in second],
-            max_batch_size=16384,
-        )
-    )
+    _send(bootstrap, second)
     worker_factory.start()
     assert _wait_rows(database_url, 80, worker_factory) == (80, 80)
     time.sleep(2)  # anything replayed late would show up as extra rows
@@ -141,14 +139,7 @@ def test_a_worker_stopped_while_the_database_is_down_loses_nothing(
     bootstrap = _bootstrap(broker_url)
     worker_factory.start()
     before = _reads(10)
-    asyncio.run(
-        produce(
-            bootstrap,
-            "pw.reads",
-            [(r.camera_id.encode(), encode_read(r)) for r in before],
-            max_batch_size=16384,
-        )
-    )
+    _send(bootstrap, before)
     assert _wait_rows(database_url, 10, worker_factory) == (10, 10)
 
     dbname = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
@@ -164,14 +155,7 @@ def test_a_worker_stopped_while_the_database_is_down_loses_nothing(
 
     allow(False)
     during = _reads(15)
-    asyncio.run(
-        produce(
-            bootstrap,
-            "pw.reads",
-            [(r.camera_id.encode(), encode_read(r)) for r in during],
-            max_batch_size=16384,
-        )
-    )
+    _send(bootstrap, during)
     time.sleep(4)  # the worker is now retrying the held batch
     worker_factory.stop(signal.SIGTERM)  # a clean stop commits what was acked: the held batch must not be
     allow(True)
