@@ -1,9 +1,11 @@
 """The public recognition API: an image in, the plates read in it out.
 
 `recognize(image)` is the whole stack for one image (API uploads, the accuracy bench):
-decode/validate -> detect (LATENCY) -> re-detect each plate zoomed in -> OCR top-k of three crops
-per plate, fused -> pick by region rules. The zoomed re-detection and the extra crops (`views.py`)
-are the "thorough" reading; whether camera frames get it too is `vision.thorough` in the settings.
+decode/validate -> detect (LATENCY, weak boxes too) -> OCR top-k of three crops per plate, fused
+-> for plates still unsure, re-detect zoomed in and read three more crops -> pick by region rules
+-> keep weak boxes only if they read as a confident plate. The extra crops and the zoomed
+re-detection (`views.py`) are the "thorough" reading; camera frames get one crop per plate unless
+`vision.thorough` is `always`.
 `Recognizer.recognize_async(frame)` and `recognize_stream(frames)` are the same for camera
 streams: the detector runs compiled for THROUGHPUT behind an `AsyncInferQueue`, and the CPU work
 (decoding, letterboxing, cropping, the OCR call) runs in worker threads, so the event loop that
