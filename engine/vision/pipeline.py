@@ -187,10 +187,11 @@ class Recognizer:
         views = VIEWS if thorough else (self.crop_grow,)
         readings = self._read_views(frame, [d.box for d in detections], views)
         plates = list(zip(detections, readings, strict=True))
-        chosen = [(d, self.chooser(fuse_views(results), region)) for d, results in plates]
+        fused = [fuse_views(results) for _, results in plates]
+        chosen = [(d, self.chooser(f, region)) for (d, _), f in zip(plates, fused, strict=True)]
         timings["ocr"] = _ms(start)
         if thorough:
-            unsure = [i for i, (d, results) in enumerate(plates) if not self._sure(results, chosen[i][1])]
+            unsure = [i for i, f in enumerate(fused) if not self._sure(f, chosen[i][1])]
             if unsure:
                 start = time.perf_counter()
                 refined = self.refiner().refine_all(frame, [detections[i] for i in unsure])
@@ -236,11 +237,11 @@ class Recognizer:
         return [[next(results) for _ in cs] for cs in crops]
 
     @staticmethod
-    def _sure(results: Sequence[OcrResult], chosen: OcrResult) -> bool:
+    def _sure(fused: OcrResult, chosen: OcrResult) -> bool:
         """Whether a plate's reading needs no second look: every character confident and the
         region rules agreeing with the OCR's own best reading (measured on the openalpr sets: the
         zoomed re-detection then changed no read, and only one plate in ten needed it)."""
-        return chosen.confidence >= SURE_CONFIDENCE and chosen.text == fuse_views(results).text
+        return chosen.confidence >= SURE_CONFIDENCE and chosen.text == fused.text
 
     def analyse(self, image: Image, region: str | None = None) -> Analysis:
         """`recognize` keeping the intermediate results (the accuracy bench scores detections too).
