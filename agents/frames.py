@@ -7,7 +7,6 @@ passes of gateways that stopped sending.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -51,7 +50,7 @@ def register_frame_agent(
                 await sink.quarantine(event, exc.reason, kind=f"frame_{exc.kind}")
 
     async def close_quiet_passes() -> None:
-        await processor.tick(time.time())
+        await processor.tick()
 
     cast(Any, app.timer(1.0))(close_quiet_passes)  # faust's decorators are untyped
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import cast
@@ -99,10 +100,16 @@ class EdgeFrameProcessor:
         publish: Publish,
         region_of: Callable[[str], str | None] = lambda _: None,
         tracker_config: TrackerConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.recognize, self.publish, self.region_of = recognize, publish, region_of
         self.tracker_config = tracker_config
+        self.clock = clock
         self.trackers: dict[str, Tracker] = {}
+        #: per camera: the last frame's captured_at and when (on `clock`) it was tracked
+        self.last_frame: dict[str, tuple[float, float]] = {}
+        #: the tracker runs in a thread for frames; the timer must not update it at the same time
+        self._tracking = asyncio.Lock()
 
     async def process(self, data: bytes, max_bytes: int = MAX_FRAME_BYTES) -> list[Read]:
         """Recognise one message of pw.frames; raises `FrameRejected` for a message to quarantine."""
@@ -124,16 +131,27 @@ class EdgeFrameProcessor:
                 frame.camera_id, self.tracker_config, encode_jpeg=encode_jpeg, region=region or ""
             )
             self.trackers[frame.camera_id] = tracker
-        out: list[Read] = await asyncio.to_thread(tracker.update, reads, frame.captured_at, image)
+        async with self._tracking:
+            out: list[Read] = await asyncio.to_thread(tracker.update, reads, frame.captured_at, image)
+            self.last_frame[frame.camera_id] = (frame.captured_at, self.clock())
         for read in out:
             await self.publish(read)
         return out
 
-    async def tick(self, now: float) -> list[Read]:
-        """Close passes of cameras whose gateway went quiet (called every second or so)."""
+    async def tick(self) -> list[Read]:
+        """Close passes of cameras whose gateway went quiet (called every second or so).
+
+        A camera's passes live on its gateway's clock (captured_at), so its silence is measured
+        on the worker's own clock since its last frame was tracked, and added to that frame's
+        captured_at. Comparing wall time with captured_at instead would cut every pass short
+        while a worker catches up on a backlog (or when the gateway's clock is behind).
+        """
         out: list[Read] = []
-        for tracker in self.trackers.values():
-            out += tracker.update([], now)
+        async with self._tracking:
+            now = self.clock()
+            for camera_id, tracker in self.trackers.items():
+                captured_at, tracked_at = self.last_frame.get(camera_id, (0.0, now))
+                out += tracker.update([], captured_at + max(0.0, now - tracked_at))
         for read in out:
             await self.publish(read)
         return out

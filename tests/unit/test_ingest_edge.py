@@ -58,7 +58,8 @@ def test_processor_reads_frames_and_quarantines_undecodable_ones() -> None:
     async def publish(read: Read) -> None:
         out.append(read)
 
-    processor = EdgeFrameProcessor(recognize, publish, region_of=lambda cid: "eu")
+    clock = [50.0]
+    processor = EdgeFrameProcessor(recognize, publish, region_of=lambda cid: "eu", clock=lambda: clock[0])
 
     async def main() -> None:
         before = EDGE_REJECTED.labels("image")._value.get()
@@ -68,7 +69,10 @@ def test_processor_reads_frames_and_quarantines_undecodable_ones() -> None:
             await processor.process(encode_edge_frame(EdgeFrame("gw-1", 1000.3, b"\xff\xd8\xff\xe0broken")))
         assert exc.value.kind == "image"
         assert EDGE_REJECTED.labels("image")._value.get() == before + 1
-        await processor.tick(1010.0)  # the gateway went quiet: its pass ends
+        await processor.tick()  # the gateway sent a frame a moment ago: the pass goes on
+        assert [r.provisional for r in out] == [True]
+        clock[0] += 10.0
+        await processor.tick()  # the gateway went quiet: its pass ends
 
     asyncio.run(main())
     assert [(r.plate, r.provisional, r.camera_id) for r in out] == [
@@ -76,3 +80,31 @@ def test_processor_reads_frames_and_quarantines_undecodable_ones() -> None:
         ("AB123CD", False, "gw-1"),
     ]
     assert out[1].track_length == 3 and out[1].region == "eu"
+
+
+def test_a_backlog_of_old_frames_is_one_pass_however_late_it_is_read() -> None:
+    """A worker catching up on frames captured long ago (or a gateway whose clock is behind) must
+    not have each pass cut by the timer: silence counts on the worker's clock, from the last frame."""
+    out: list[Read] = []
+    clock = [5_000_000.0]
+
+    async def recognize(image: Image, region: str | None) -> list[PlateRead]:
+        clock[0] += 0.4  # slower than the frames came: the backlog grows
+        return [PlateRead("7ABC123", 0.95, (0.95,) * 7, (), Box(10, 10, 60, 15), 0.9, "us")]
+
+    async def publish(read: Read) -> None:
+        out.append(read)
+
+    processor = EdgeFrameProcessor(recognize, publish, clock=lambda: clock[0])
+
+    async def main() -> None:
+        for i in range(8):
+            await processor.process(encode_edge_frame(EdgeFrame("gw-2", 1000 + i / 10, _jpeg())))
+            await processor.tick()
+        assert not [r for r in out if not r.provisional]
+        clock[0] += 10.0
+        await processor.tick()
+
+    asyncio.run(main())
+    finals = [r for r in out if not r.provisional]
+    assert [(r.plate, r.track_length) for r in finals] == [("7ABC123", 8)]
