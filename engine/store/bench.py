@@ -36,6 +36,8 @@ from rich.console import Console
 from rich.table import Table
 
 from platewatch.codecs import Read
+from platewatch.engine.track.ids import time_ordered_id
+from platewatch.engine.track.tracker import PASS_NAMESPACE
 
 from .copy_writer import is_pglite
 from .migrate import migrate
@@ -68,13 +70,14 @@ def synthetic_reads(
     t0 = end - days * 86400
     out = []
     for i in range(start, start + count):
+        t = t0 + i * step
         plate = plates[rng.randrange(len(plates))]
         conf = round(rng.uniform(0.6, 0.99), 3)
         out.append(
             Read(
-                read_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                read_id=time_ordered_id(PASS_NAMESPACE, f"p{i}|final", t),  # as the tracker makes them
                 camera_id=f"cam-{rng.randrange(CAMERAS):02d}",
-                time=t0 + i * step,
+                time=t,
                 plate=plate,
                 confidence=conf,
                 region="us",

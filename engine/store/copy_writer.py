@@ -50,6 +50,7 @@ COPY_COLUMNS = (
     "image_key",
 )
 MIN_SPLIT = 256  # below this a second connection costs more round trips than it saves
+STREAM_ROWS = 200  # rows encoded per message of a COPY (about 40 kB)
 
 # Binary COPY, encoded here rather than by psycopg's per-value dumpers: encoding dominated the
 # write path (about 20 µs a row through `write_row`, against a few µs packed with struct).
@@ -95,7 +96,12 @@ def _float4_array(values: tuple[float, ...]) -> bytes:
 
 def encode_binary(reads: Sequence[Read]) -> bytes:
     """A complete binary COPY stream (signature, rows, trailer) of `reads` in COPY_COLUMNS order."""
-    out = [_SIGNATURE]
+    return _SIGNATURE + encode_rows(reads) + _TRAILER
+
+
+def encode_rows(reads: Sequence[Read]) -> bytes:
+    """The binary COPY rows of `reads` (no signature or trailer), in COPY_COLUMNS order."""
+    out: list[bytes] = []
     append = out.append
     for r in reads:
         x, y, w, h = r.box
@@ -122,7 +128,6 @@ def encode_binary(reads: Sequence[Read]) -> bytes:
                 )
             )
         )
-    append(_TRAILER)
     return b"".join(out)
 
 
@@ -133,11 +138,18 @@ def is_pglite(conn: psycopg.Connection) -> bool:
 
 
 def copy_reads(conn: psycopg.Connection, reads: Sequence[Read]) -> None:
-    """One binary COPY of `reads` into the reads table, in the caller's transaction."""
+    """One binary COPY of `reads` into the reads table, in the caller's transaction.
+
+    The rows are encoded and sent STREAM_ROWS at a time, so the server inserts (and maintains the
+    indexes for) one slice while this thread encodes the next: encoding a whole part before
+    sending it kept the server idle for a third of the time.
+    """
     cols = ", ".join(COPY_COLUMNS)
-    data = encode_binary(reads)
     with conn.cursor() as cur, cur.copy(f"COPY reads ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.write(data)
+        copy.write(_SIGNATURE)
+        for k in range(0, len(reads), STREAM_ROWS):
+            copy.write(encode_rows(reads[k : k + STREAM_ROWS]))
+        copy.write(_TRAILER)
 
 
 class ReadWriter:

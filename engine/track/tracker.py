@@ -24,6 +24,7 @@ from platewatch.codecs import Read
 from platewatch.engine.vision.types import Box, PlateRead
 
 from .geometry import centre, centre_distance, iou, shifted, text_similarity
+from .ids import time_ordered_id
 from .vote import Vote, vote
 
 Image = npt.NDArray[np.uint8]
@@ -280,7 +281,7 @@ class Tracker:
             crop = self._encode(track.best_crop) if track.best_crop is not None else None
             overview = self._encode(track.best_frame) if track.best_frame is not None else None
         return Read(
-            read_id=str(uuid.uuid5(PASS_NAMESPACE, f"{track.pass_id}|{kind}")),
+            read_id=time_ordered_id(PASS_NAMESPACE, f"{track.pass_id}|{kind}", track.best_time),
             camera_id=self.camera_id,
             time=track.best_time,
             plate=result.text,
