@@ -51,6 +51,16 @@ FUSION_FLOOR: Final = 1e-2
 REFINE_MIN_IOU: Final = 0.2
 
 
+def tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """Regions (x0, y0, x1, y1) of the closer look at an image in which nothing was found: a 3x3
+    grid of half-size tiles overlapping by half, so a plate is whole in at least one, seen by the
+    detector at twice the scale of the full frame."""
+    tw, th = -(-width // 2), -(-height // 2)
+    xs = sorted({0, (width - tw) // 2, width - tw})
+    ys = sorted({0, (height - th) // 2, height - th})
+    return [(x, y, x + tw, y + th) for y in ys for x in xs]
+
+
 def neighbourhood(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
     """The region (x0, y0, x1, y1) re-detected around `box`: 2:1, clipped to the frame."""
     cx, cy = box.x + box.w / 2, box.y + box.h / 2

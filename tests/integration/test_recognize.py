@@ -312,3 +312,66 @@ def test_weak_boxes_are_kept_only_when_they_read_as_a_confident_plate(runtime: R
     )
     assert [r.box for r in fast.recognize(image)] == [strong.box]  # one look: weak boxes are not read
     assert detector.thresholds[-1] is None
+
+
+class PatchDetector:
+    """Sees the bright patch only when shown a region smaller than the whole image (a tile), weakly."""
+
+    score_threshold = 0.15
+
+    def __init__(self, full_shape: tuple[int, ...]) -> None:
+        self.full_shape = full_shape
+        self.calls: list[tuple[int, ...]] = []
+
+    def detect(self, frame: Frame, score_threshold: float | None = None) -> list[Detection]:
+        self.calls.append(frame.shape)
+        ys, xs = np.nonzero(frame[:, :, 0] > 200)
+        if frame.shape == self.full_shape or not len(xs):
+            return []
+        x0, y0 = int(xs.min()), int(ys.min())
+        box = Box(x0, y0, int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1)
+        return [Detection(box, 0.04)] if box.w > 60 else []  # a plate cut by the tile's edge is no plate
+
+
+def test_an_image_with_nothing_found_is_searched_again_in_tiles(runtime: Runtime) -> None:
+    image = np.full((720, 1280, 3), 40, np.uint8)
+    image[500:540, 900:1020] = 230  # a plate only a closer look finds
+    detector = PatchDetector(image.shape)
+    recognizer = Recognizer(
+        runtime,
+        region="us",
+        reader=BrightnessOCR(),
+        chooser=_identity,
+        detector=detector,  # type: ignore[arg-type]
+    )
+    analysis = recognizer.analyse(image)
+    assert [(r.box, r.text) for r in analysis.reads] == [
+        (Box(900, 500, 120, 40), "7ABC123")
+    ]  # once, in frame coordinates
+    assert len(detector.calls) == 1 + 9 and all(s[:2] == (360, 640) for s in detector.calls[1:])
+    assert "tiles" in analysis.reads[0].timings_ms
+
+    detector.calls.clear()
+    fast = Recognizer(
+        runtime,
+        region="us",
+        reader=BrightnessOCR(),
+        chooser=_identity,
+        detector=detector,
+        thorough="never",  # type: ignore[arg-type]
+    )
+    assert fast.recognize(image) == [] and len(detector.calls) == 1  # one look only
+
+    detector.calls.clear()
+    image[500:540:2, 900:1020] = 40  # found in a tile but reads as noise: not kept
+    assert recognizer.recognize(image) == [] and len(detector.calls) == 10
+
+
+@needs_ocr
+def test_a_plate_too_small_for_the_full_frame_is_read_from_a_tile(recognizer: Recognizer) -> None:
+    image, placed = scene([("7ABC123", "us", 90, (2500, 1400))], width=3840, height=2160, seed=4)
+    truth = placed[0].box
+    # What makes this case: at 640 px the detector sees the plate 15 px wide and finds nothing.
+    assert not [d for d in recognizer.detector.detect(image, 0.01) if iou(d.box, truth) > 0.1]
+    reads = recognizer.recognize(image, "us")
+    assert [r.text for r in reads] == ["7ABC123"] and iou(reads[0].box, truth) > 0.3

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from platewatch.engine.vision.types import Box, Candidate, OcrResult
-from platewatch.engine.vision.views import FUSION_FLOOR, REFINE_CONTEXT, fuse_views, neighbourhood
+from platewatch.engine.vision.views import FUSION_FLOOR, REFINE_CONTEXT, fuse_views, neighbourhood, tiles
 
 
 def _result(*cands: tuple[str, float]) -> OcrResult:
@@ -63,3 +63,19 @@ def test_neighbourhood_is_around_the_box_and_inside_the_frame(x: int, y: int, w:
         assert x0 <= cx <= x1 and y0 <= cy <= y1
     side = max(w * REFINE_CONTEXT[0], h * REFINE_CONTEXT[1])
     assert x1 - x0 <= side + 1 and y1 - y0 <= side / 2 + 1
+
+
+@given(width=st.integers(16, 4000), height=st.integers(16, 3000), data=st.data())
+def test_tiles_are_half_size_and_hold_every_box_a_quarter_of_the_frame_whole(
+    width: int, height: int, data: st.DataObject
+) -> None:
+    regions = tiles(width, height)
+    assert 1 <= len(regions) <= 9
+    for x0, y0, x1, y1 in regions:
+        assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
+        assert x1 - x0 == -(-width // 2) and y1 - y0 == -(-height // 2)
+    w = data.draw(st.integers(1, width // 4 or 1))
+    h = data.draw(st.integers(1, height // 4 or 1))
+    x = data.draw(st.integers(0, width - w))
+    y = data.draw(st.integers(0, height - h))
+    assert any(x0 <= x and x + w <= x1 and y0 <= y and y + h <= y1 for x0, y0, x1, y1 in regions)
