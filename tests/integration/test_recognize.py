@@ -280,6 +280,18 @@ class BrightnessOCR:
         return out
 
 
+def _stub_recognizer(runtime: Runtime, detector: object, thorough: str = "single") -> Recognizer:
+    """The pipeline with a stand-in detector and the brightness OCR, region rules left out."""
+    return Recognizer(
+        runtime,
+        region="us",
+        reader=BrightnessOCR(),
+        chooser=_identity,
+        detector=detector,  # type: ignore[arg-type]
+        thorough=thorough,
+    )
+
+
 def test_weak_boxes_are_kept_only_when_they_read_as_a_confident_plate(runtime: Runtime) -> None:
     image = np.full((720, 1280, 3), 40, np.uint8)
     image[100:140, 100:220] = 230  # strong box: bright
@@ -290,26 +302,13 @@ def test_weak_boxes_are_kept_only_when_they_read_as_a_confident_plate(runtime: R
     weak_noise = Detection(Box(900, 600, 120, 40), 0.03)
     weak_twin = Detection(Box(104, 102, 118, 38), 0.02)  # the strong plate again
     detector = StubDetector([strong, weak_plate, weak_noise, weak_twin])
-    recognizer = Recognizer(
-        runtime,
-        region="us",
-        reader=BrightnessOCR(),
-        chooser=_identity,
-        detector=detector,  # type: ignore[arg-type]
-    )
+    recognizer = _stub_recognizer(runtime, detector)
     analysis = recognizer.analyse(image)
     assert detector.thresholds == [0.01]
     assert [(r.box, r.text) for r in analysis.reads] == [(strong.box, "7ABC123"), (weak_plate.box, "7ABC123")]
     assert [d.box for d in analysis.detections] == [strong.box, weak_plate.box]
 
-    fast = Recognizer(
-        runtime,
-        region="us",
-        reader=BrightnessOCR(),
-        chooser=_identity,
-        detector=detector,
-        thorough="never",  # type: ignore[arg-type]
-    )
+    fast = _stub_recognizer(runtime, detector, thorough="never")
     assert [r.box for r in fast.recognize(image)] == [strong.box]  # one look: weak boxes are not read
     assert detector.thresholds[-1] is None
 
@@ -337,29 +336,15 @@ def test_an_image_with_nothing_found_is_searched_again_in_tiles(runtime: Runtime
     image = np.full((720, 1280, 3), 40, np.uint8)
     image[500:540, 900:1020] = 230  # a plate only a closer look finds
     detector = PatchDetector(image.shape)
-    recognizer = Recognizer(
-        runtime,
-        region="us",
-        reader=BrightnessOCR(),
-        chooser=_identity,
-        detector=detector,  # type: ignore[arg-type]
-    )
+    recognizer = _stub_recognizer(runtime, detector)
     analysis = recognizer.analyse(image)
-    assert [(r.box, r.text) for r in analysis.reads] == [
-        (Box(900, 500, 120, 40), "7ABC123")
-    ]  # once, in frame coordinates
+    # once (it is whole in two tiles), in the frame's coordinates
+    assert [(r.box, r.text) for r in analysis.reads] == [(Box(900, 500, 120, 40), "7ABC123")]
     assert len(detector.calls) == 1 + 9 and all(s[:2] == (360, 640) for s in detector.calls[1:])
     assert "tiles" in analysis.reads[0].timings_ms
 
     detector.calls.clear()
-    fast = Recognizer(
-        runtime,
-        region="us",
-        reader=BrightnessOCR(),
-        chooser=_identity,
-        detector=detector,
-        thorough="never",  # type: ignore[arg-type]
-    )
+    fast = _stub_recognizer(runtime, detector, thorough="never")
     assert fast.recognize(image) == [] and len(detector.calls) == 1  # one look only
 
     detector.calls.clear()
