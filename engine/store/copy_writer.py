@@ -29,7 +29,7 @@ import psycopg
 
 from platewatch.codecs import Read
 
-from .reads import WriteResult, epoch_micros, image_key, normalise_plate, read_time, write_reads
+from .reads import WriteResult, epoch_micros, image_key, normalise_plate, read_days, write_reads
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class ReadWriter:
     def _ensure_partitions(self, conn: psycopg.Connection, reads: Sequence[Read]) -> None:
         # Outside the COPY's transaction: the function takes an advisory lock when it creates a
         # partition, and holding it through a COPY would serialise the two connections.
-        days = {read_time(r.time).date() for r in reads}
+        days = read_days(reads)
         with self._days_lock:
             missing = days - self._days
         if missing:

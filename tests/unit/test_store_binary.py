@@ -5,9 +5,12 @@ from __future__ import annotations
 import struct
 import uuid
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from platewatch.codecs import Read
 from platewatch.engine.store.copy_writer import COPY_COLUMNS, encode_binary
-from platewatch.engine.store.reads import epoch_micros, read_time
+from platewatch.engine.store.reads import epoch_micros, read_days, read_time
 
 
 def test_stream_layout() -> None:
@@ -26,3 +29,9 @@ def test_stream_layout() -> None:
 def test_times_are_the_same_microsecond_on_every_path() -> None:
     for t in (1764288000.123456, 1764288000.9999995, 0.1 + 0.2):
         assert int(read_time(t).timestamp() * 1_000_000 + 0.5) == epoch_micros(t)
+
+
+@given(st.lists(st.floats(min_value=0, max_value=4_000_000_000, allow_nan=False), min_size=1, max_size=20))
+def test_partition_days_are_the_days_of_the_stored_times(times: list[float]) -> None:
+    reads = [Read(str(uuid.uuid4()), "cam", t, "7ABC123", 0.9) for t in times]
+    assert read_days(reads) == {read_time(t).date() for t in times}
