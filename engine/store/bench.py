@@ -13,6 +13,9 @@ Search figures are medians over searches for plates and partial plates that exis
 with a page of 50 over all history (no time range: the hardest case), after the trigram pending lists
 are merged and statistics taken, as the worker's hourly upkeep does; each search is planned afresh
 (no prepared statements), so planning over every partition is in the figure.
+
+With `--json F` the run also writes `F.html`: both rates after every chunk against the target
+(`bench_report.py`), which shows whether a path slowed down as its indexes grew.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from platewatch.codecs import Read
 from platewatch.engine.track.ids import time_ordered_id
 from platewatch.engine.track.tracker import PASS_NAMESPACE
 
+from .bench_report import Point, render
 from .copy_writer import is_pglite
 from .migrate import migrate
 from .reads import image_key, normalise_plate
@@ -180,6 +184,7 @@ def run_store_bench(
         end = time.time()
         t_store = t_copy = 0.0
         last: list[Read] = []
+        curve: list[Point] = []
         for n, start in enumerate(range(0, reads, CHUNK)):
             chunk = synthetic_reads(start, min(CHUNK, reads - start), reads, plates, end=end, days=days)
             for first in ("store", "copy") if n % 2 == 0 else ("copy", "store"):
@@ -192,8 +197,9 @@ def run_store_bench(
                     _baseline_copy(conn, chunk)
                     t_copy += time.perf_counter() - t
             last = chunk
+            done = start + len(chunk)
+            curve.append((done, done / t_store, done / t_copy if t_copy else None))
             if progress:
-                done = start + len(chunk)
                 Console(stderr=True).print(
                     f"{done}/{reads} reads: persist {done / t_store:,.0f}/s"
                     + (f", plain COPY {done / t_copy:,.0f}/s" if t_copy else ""),
@@ -223,12 +229,16 @@ def run_store_bench(
         conn.close()
     if json_out is not None:
         json_out.write_text(json.dumps(figures, indent=2) + "\n")
+        json_out.with_suffix(".html").write_text(render(figures, curve), encoding="utf-8")
     return figures
 
 
 def store_bench(
     reads: Annotated[int, typer.Option("--reads", min=1000, help="How many reads to write.")] = 100_000,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures to FILE.")] = None,
+    json_out: Annotated[
+        Path | None,
+        typer.Option("--json", help="Write the figures to FILE, and a chart of the rates to FILE.html."),
+    ] = None,
     database_url: Annotated[
         str | None,
         typer.Option(
