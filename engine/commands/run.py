@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -15,10 +16,11 @@ from rich.table import Table
 
 from platewatch.engine.cli import settings, state
 from platewatch.engine.logs import setup_logging
-from platewatch.engine.services import Services, broker_is_tansu
+from platewatch.engine.services import ServiceError, Services, broker_is_tansu
 from platewatch.engine.store import migrate as run_migrations
 
 out = Console()
+log = logging.getLogger(__name__)
 
 
 def worker() -> None:
@@ -73,7 +75,8 @@ def up() -> None:
     """Start everything on this machine: services (embedded where no URL is set), worker and API."""
     s = settings()
     setup_logging(s.logging.level)
-    with Services(s) as endpoints:
+    services = Services(s)
+    with services as endpoints:
         report = run_migrations(endpoints.database_url)
         from platewatch.engine.ingest.demo import ensure_demo_camera
 
@@ -104,6 +107,13 @@ def up() -> None:
         try:
             while not stopping:
                 time.sleep(0.5)
+                try:
+                    for name in services.adopt_orphans():
+                        out.print(
+                            f"[yellow]the platewatch that ran the embedded {name} stopped; it runs here now"
+                        )
+                except ServiceError as exc:  # its port not free yet: the next round tries again
+                    log.warning("could not take over an embedded service: %s", exc)
                 for name, proc in list(procs.items()):
                     if proc.poll() is not None and not stopping:
                         restarts[name] += 1

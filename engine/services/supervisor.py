@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 from platewatch.engine.config import Settings
 
@@ -58,6 +59,8 @@ class Services:
         self.need = frozenset(SERVICE_NAMES if need is None else need)
         self.handle_sigterm = handle_sigterm
         self._embedded: dict[str, Embedded] = {}
+        #: embedded services another platewatch owns that this one joined: name → URL
+        self._joined: dict[str, str] = {}
         self._endpoints: Endpoints | None = None
         self._lock = threading.RLock()
         self._previous_sigterm: Any = None
@@ -136,6 +139,7 @@ class Services:
             joined = self._join(name, joinable.get(name))
             if joined:
                 fields |= joined
+                self._joined[name] = joined[f"{name}_url"]
                 continue
             service = starter(self.settings.embedded_dir, host, port, cfg.start_timeout_s)
             self._embedded[name] = service
@@ -159,6 +163,40 @@ class Services:
                 {n: {"url": e.url, "version": e.version} for n, e in self._embedded.items()},
             )
         return fields
+
+    def adopt_orphans(self) -> list[str]:
+        """Start again, here, the joined services whose owner has stopped; returns their names.
+
+        A second `platewatch up` (or worker) joins the embedded services the first one started; when
+        the first one stops, it stops them, and everything still running on them would retry for
+        ever. They are started again on the same address and data directory, so clients that retry
+        (the worker, the API) carry on with the same data and configuration.
+        """
+        with self._lock:
+            if not self._joined or self._endpoints is None:
+                return []
+            still_owned = registry.running(self.settings.embedded_dir)
+            starters = {"broker": start_embedded_broker, "redis": start_embedded_redis}
+            starters["database"] = start_embedded_postgres
+            adopted = []
+            for name, url in list(self._joined.items()):
+                if name in still_owned:
+                    continue
+                address = urlsplit(url)
+                host, port = address.hostname or "127.0.0.1", address.port or 0
+                timeout = self.settings.services.start_timeout_s
+                self._embedded[name] = starters[name](self.settings.embedded_dir, host, port, timeout)
+                del self._joined[name]
+                adopted.append(name)
+                log.warning(
+                    "the platewatch owning the embedded %s stopped; started it again at %s", name, url
+                )
+            if adopted:
+                registry.publish(
+                    self.settings.embedded_dir,
+                    {n: {"url": e.url, "version": e.version} for n, e in self._embedded.items()},
+                )
+            return adopted
 
     def _join(self, name: str, note: dict[str, Any] | None) -> dict[str, Any]:
         """Endpoints fields of an embedded service another live platewatch owns, if it answers."""

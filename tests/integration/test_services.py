@@ -244,6 +244,44 @@ def test_a_killed_parent_leaves_no_orphans(data_dir: Path, sig: signal.Signals) 
     assert "fast shutdown request" in tail and "database system is shut down" in tail
 
 
+def test_a_joiner_takes_over_the_services_when_their_owner_stops(tmp_path: Path) -> None:
+    """A second platewatch joins the first one's embedded services; when the first stops (and stops
+    them), the second starts them again at the same addresses, on the same data."""
+    owner = subprocess.Popen(
+        [sys.executable, "-c", _CHILD_SCRIPT, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    joiner = Services(make_settings(tmp_path))
+    try:
+        assert owner.stdout is not None
+        assert owner.stdout.readline(), owner.stderr.read().decode() if owner.stderr else "no output"
+        endpoints = joiner.start()
+        assert joiner.embedded == {} and joiner.adopt_orphans() == []  # joined, owner alive: nothing to do
+        with psycopg.connect(endpoints.database_url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE kept (x int)")
+            conn.execute("INSERT INTO kept VALUES (462)")
+        redis.Redis.from_url(endpoints.redis_url).ping()
+
+        owner.send_signal(signal.SIGTERM)
+        owner.wait(20)
+        with pytest.raises(ServiceUnavailable):
+            check_database(endpoints.database_url, 2.0)
+
+        assert joiner.adopt_orphans() == ["broker", "redis", "database"]
+        assert check_database(endpoints.database_url, 5.0).version
+        assert check_redis(endpoints.redis_url, 5.0).version
+        assert probe_broker(endpoints.broker_url).reachable
+        with psycopg.connect(endpoints.database_url) as conn:
+            assert conn.execute("SELECT x FROM kept").fetchall() == [(462,)]
+        assert joiner.adopt_orphans() == []  # its own now
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+        pids = [pid for root in joiner.pids().values() for pid in process_tree(root)]
+        joiner.stop()
+    assert wait_gone(pids, 10.0) == []
+
+
 def test_a_stale_postmaster_pid_does_not_block_the_next_start(data_dir: Path) -> None:
     settings = make_settings(data_dir)
     lock = settings.embedded_dir / "postgres" / "postmaster.pid"
