@@ -13,6 +13,12 @@ than once. Two guards, because each alone is not enough:
    keeps replays and later reads of the pass off the topic at all. It is written *after* the send:
    a crash in between causes a duplicate (absorbed by 1), never a lost alert. If Redis is away the
    ledger fails open — the alert goes out — for the same reason.
+3. A pass split in two is still one vehicle: a camera handed to another worker mid-pass, or a car
+   hidden longer than the tracker waits, gives two pass ids. A read of an entry at a camera within
+   `alerts.repeat_window_s` (read time) of that camera's last sighting of that entry does not alert
+   again (`pw:alerted:repeat:<camera>:<entry key>`, `…:<entry key>|<plate>` for a partial entry,
+   which matches many vehicles, holds that read time). Reads are keyed by camera, so one match agent
+   sees all of a camera's reads in order.
 
 Redis down when a worker starts: until the hotlist is first loaded, reads are parked on
 pw.match-pending (a topic of their own, consumed by the `match-pending` agent once the index is
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections import OrderedDict
@@ -94,6 +101,8 @@ class AlertLedger:
         self._prefix = prefix
         self._ttl = ttl_s
         self._local: OrderedDict[str, None] = OrderedDict()
+        #: (camera, entry key) → read time of the last alert (the repeat window's local copy)
+        self._repeats: OrderedDict[tuple[str, str], float] = OrderedDict()
 
     def _remember(self, aid: str) -> None:
         self._local[aid] = None
@@ -122,6 +131,29 @@ class AlertLedger:
         with contextlib.suppress(redis.RedisError, OSError):
             await self._client.set(f"{self._prefix}:{aid}", b"1", ex=self._ttl)
 
+    async def repeated(self, camera: str, entry_key: str, t: float, window_s: float) -> bool:
+        """Whether `camera` alerted on `entry_key` for a read within `window_s` of time `t`."""
+        last = self._repeats.get((camera, entry_key))
+        if last is None:
+            try:
+                raw = await self._client.get(f"{self._prefix}:repeat:{camera}:{entry_key}")
+                last = float(raw) if raw is not None else None
+            except (redis.RedisError, OSError, ValueError):
+                last = None  # fail open, like the ledger: an extra alert, never a missing one
+        return last is not None and abs(t - last) < window_s
+
+    async def record_repeat(self, camera: str, entry_key: str, t: float, window_s: float) -> None:
+        """The camera saw the entry at `t`: the window runs from its latest sighting, so a car
+        standing in view for an hour (its pass split many times) alerts once."""
+        t = max(t, self._repeats.get((camera, entry_key), t))
+        self._repeats[(camera, entry_key)] = t
+        self._repeats.move_to_end((camera, entry_key))
+        while len(self._repeats) > 100_000:
+            self._repeats.popitem(last=False)
+        with contextlib.suppress(redis.RedisError, OSError):
+            key = f"{self._prefix}:repeat:{camera}:{entry_key}"
+            await self._client.set(key, repr(t).encode(), ex=max(1, math.ceil(window_s * 2)))
+
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self._client.aclose()
@@ -133,8 +165,10 @@ async def process_read(
     ledger: AlertLedger,
     send: Callable[[Alert], Awaitable[None]],
     now: Callable[[], float] = time.time,
+    repeat_window_s: float = 0.0,
 ) -> list[Alert]:
-    """Match one read and send an alert for each entry this pass has not alerted on yet."""
+    """Match one read and send an alert for each entry this pass (or, within `repeat_window_s`,
+    this camera) has not alerted on yet."""
     matches = match_read(sync, read)
     if not matches:
         return []
@@ -142,11 +176,20 @@ async def process_read(
     done = await ledger.delivered([a.alert_id for a in alerts])
     sent = []
     for alert in alerts:
+        # A partial entry matches many vehicles: there the read's plate is part of the repeat key.
+        key = str(alert.extra["entry_key"]) + (f"|{read.plate}" if alert.match_kind == "partial" else "")
         if alert.alert_id in done:
             hm.ALERTS_SUPPRESSED.inc()
             continue
+        if repeat_window_s and await ledger.repeated(read.camera_id, key, read.time, repeat_window_s):
+            hm.ALERTS_SUPPRESSED.inc()
+            log.info("no second alert for %s at %s: a pass split in two", alert.entry, read.camera_id)
+            await ledger.record_repeat(read.camera_id, key, read.time, repeat_window_s)  # still in view
+            continue
         await send(alert)
         await ledger.record(alert.alert_id)
+        if repeat_window_s:
+            await ledger.record_repeat(read.camera_id, key, read.time, repeat_window_s)
         hm.ALERTS.labels(hotlist=alert.hotlist, kind=alert.match_kind).inc()
         log.info(
             "alert %s: %s on %s/%s (%s, score %.2f) at %s",
@@ -181,7 +224,7 @@ def register_match_agent(app: faust.App, topics: Topics, settings: Settings, red
             read = decode_read(value)
         except CodecError:
             return  # the persist agent quarantines it
-        await process_read(read, sync, ledger, send)
+        await process_read(read, sync, ledger, send, repeat_window_s=settings.alerts.repeat_window_s)
 
     @app.agent(topics.reads, name="match")
     async def match(stream: StreamT[bytes]) -> None:

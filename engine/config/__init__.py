@@ -2,6 +2,7 @@
 
 from .sections import (
     POLICY_MIN_RETENTION_DAYS,
+    AlertsConfig,
     ApiConfig,
     CameraConfig,
     HotlistConfig,
@@ -15,6 +16,7 @@ from .settings import ConfigError, Settings, load_settings
 
 __all__ = [
     "POLICY_MIN_RETENTION_DAYS",
+    "AlertsConfig",
     "ApiConfig",
     "CameraConfig",
     "ConfigError",

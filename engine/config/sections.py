@@ -116,6 +116,19 @@ class VisionConfig(Section):
     )
 
 
+class AlertsConfig(Section):
+    """How alerts reach dispatchers (the once-per-pass rules: docs/hotlist.md)."""
+
+    repeat_window_s: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        title="A camera's reads of one hotlist entry this close in time alert once (0: every pass alerts)",
+        description="A pass split in two (a camera handed to another worker mid-pass, a car hidden "
+        "longer than the tracker waits) is the same vehicle: its second half does not alert again.",
+    )
+
+
 class ApiConfig(Section):
     """The dispatcher and investigator API."""
 

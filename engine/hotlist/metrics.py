@@ -23,5 +23,6 @@ MATCH_SECONDS = Histogram(
 )
 ALERTS = Counter("platewatch_alerts_total", "Alerts produced to pw.alerts", ["hotlist", "kind"])
 ALERTS_SUPPRESSED = Counter(
-    "platewatch_alerts_suppressed_total", "Alerts not sent because that pass already alerted on that entry"
+    "platewatch_alerts_suppressed_total",
+    "Alerts not sent: that pass (or that camera, within alerts.repeat_window_s) already alerted on it",
 )

@@ -118,13 +118,17 @@ def test_reads_become_alerts_once_per_pass(
     alerts = asyncio.run(collect_alerts(bootstrap, expect=3, timeout=30, settle=1))
     assert [a.entry for a in alerts].count("9NEW999") == 1
 
-    # at-least-once replay after a restart: the ledger in Redis keeps it off pw.alerts
+    # at-least-once replay after a restart: the ledger in Redis keeps it off pw.alerts; so does the
+    # repeat window for the stolen car's pass split in two (pass-6); another car matching the
+    # partial entry alerts
     worker.stop(signal.SIGTERM)
     worker.start()
-    produce_reads(bootstrap, [confused, read("6ZK0014", "pass-5")])
+    produce_reads(bootstrap, [confused, read("6ZK0014", "pass-5"), read("7ABC123", "pass-6")])
     alerts = asyncio.run(collect_alerts(bootstrap, expect=4, timeout=90, settle=2))
     assert len(alerts) == 4, [(a.entry, a.read.plate) for a in alerts]
     assert len({a.alert_id for a in alerts}) == 4
+    assert admin.get("pw:alerted:repeat:cam-1:pw:hot:stolen:7ABC123") is not None
+    assert 0 < admin.ttl("pw:alerted:repeat:cam-1:pw:hot:shooting:6?K*4|6ZK0014") <= 60
     admin.close()
 
 

@@ -71,3 +71,44 @@ async def test_the_ledger_fails_open_when_redis_is_away() -> None:
     await ledger.record("a")  # swallowed error, remembered locally
     assert await ledger.delivered(["a", "b"]) == {"a"}
     await ledger.close()
+
+
+def _at(plate: str, pass_id: str, t: float, camera: str = "cam-1") -> Read:
+    return Read(
+        read_id=str(uuid.uuid4()), camera_id=camera, time=t, plate=plate, confidence=0.9, pass_id=pass_id
+    )
+
+
+async def test_a_pass_split_in_two_alerts_once_per_camera_within_the_window() -> None:
+    sync, ledger, sent = _sync(), MemoryLedger(), []
+
+    async def send(alert: Alert) -> None:
+        sent.append(alert)
+
+    async def read(plate: str, pass_id: str, t: float, camera: str = "cam-1", window: float = 30.0) -> None:
+        await process_read(_at(plate, pass_id, t, camera), sync, ledger, send, repeat_window_s=window)
+
+    await read("7ABC123", "p1", 100.0)
+    await read("7ABC123", "p2", 104.0)  # the same car, its pass split (handover, long occlusion)
+    await read("7A8C123", "p3", 120.0)  # still in view, read fuzzily: the window runs from here
+    await read("7ABC123", "p4", 145.0)  # 25 s after the last sighting: still the same stop
+    await read("7ABC123", "p5", 104.0, camera="cam-2")  # another camera alerts on its own
+    assert [(a.read.pass_id, a.read.camera_id) for a in sent] == [("p1", "cam-1"), ("p5", "cam-2")]
+
+    await read("7ABC123", "p6", 176.0)  # 31 s after the car was last seen: it came back
+    await read("7ABC123", "p7", 177.0, window=0.0)  # window off: every pass alerts
+    assert [a.read.pass_id for a in sent[2:]] == ["p6", "p7"]
+
+
+async def test_a_partial_entry_alerts_for_each_vehicle_it_matches() -> None:
+    sync, ledger, sent = HotlistSync("redis://127.0.0.1:1/0"), MemoryLedger(), []
+    index = HotlistIndex({"shooting": ListSettings("shooting", priority=1, partial=True)}, "pw:hot")
+    index.upsert("shooting", "6?K*4", {"reason": "witness"})
+    sync.index = index
+
+    async def send(alert: Alert) -> None:
+        sent.append(alert)
+
+    for plate, pass_id, t in (("6XK9934", "p1", 10.0), ("6ZK0014", "p2", 12.0), ("6XK9934", "p3", 14.0)):
+        await process_read(_at(plate, pass_id, t), sync, ledger, send, repeat_window_s=30.0)
+    assert [(a.read.plate, a.match_kind) for a in sent] == [("6XK9934", "partial"), ("6ZK0014", "partial")]
