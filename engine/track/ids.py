@@ -25,8 +25,3 @@ def time_ordered_id(namespace: uuid.UUID, name: str, t: float) -> str:
     value = (value & ~(0xF << 76)) | (0x8 << 76)  # version 8
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
     return str(uuid.UUID(int=value))
-
-
-def id_time(read_id: str) -> float:
-    """Unix time (to the millisecond) a time-ordered id was made for; only meaningful for version 8."""
-    return (uuid.UUID(read_id).int >> 80) / 1000
