@@ -101,7 +101,7 @@ class AlertLedger:
         self._prefix = prefix
         self._ttl = ttl_s
         self._local: OrderedDict[str, None] = OrderedDict()
-        #: (camera, entry key) → read time of the last alert (the repeat window's local copy)
+        #: (camera, entry key) → read time of its last sighting (the repeat window's local copy)
         self._repeats: OrderedDict[tuple[str, str], float] = OrderedDict()
 
     def _remember(self, aid: str) -> None:

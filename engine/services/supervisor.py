@@ -35,6 +35,11 @@ CONFIGURED_CHECK_TIMEOUT_S = 5.0
 SERVICE_NAMES = ("broker", "redis", "database")
 
 _Starter = Callable[[Path, str, int, float], Embedded]
+_STARTERS: dict[str, _Starter] = {
+    "broker": start_embedded_broker,
+    "redis": start_embedded_redis,
+    "database": start_embedded_postgres,
+}
 
 
 class Services:
@@ -126,14 +131,14 @@ class Services:
         """Endpoints fields of the embedded services, started one after the other."""
         cfg = self.settings.services
         host = "127.0.0.1" if cfg.embedded_host == "localhost" else cfg.embedded_host
-        wanted: list[tuple[str, _Starter, int, str | None]] = [
-            ("broker", start_embedded_broker, cfg.embedded_broker_port, cfg.broker_url),
-            ("redis", start_embedded_redis, cfg.embedded_redis_port, cfg.redis_url),
-            ("database", start_embedded_postgres, cfg.embedded_postgres_port, cfg.database_url),
+        wanted: list[tuple[str, int, str | None]] = [
+            ("broker", cfg.embedded_broker_port, cfg.broker_url),
+            ("redis", cfg.embedded_redis_port, cfg.redis_url),
+            ("database", cfg.embedded_postgres_port, cfg.database_url),
         ]
         fields: dict[str, Any] = {}
         joinable = registry.running(self.settings.embedded_dir)
-        for name, starter, port, url in wanted:
+        for name, port, url in wanted:
             if url or name not in self.need:
                 continue
             joined = self._join(name, joinable.get(name))
@@ -141,7 +146,7 @@ class Services:
                 fields |= joined
                 self._joined[name] = joined[f"{name}_url"]
                 continue
-            service = starter(self.settings.embedded_dir, host, port, cfg.start_timeout_s)
+            service = _STARTERS[name](self.settings.embedded_dir, host, port, cfg.start_timeout_s)
             self._embedded[name] = service
             log.info(
                 "embedded %s (%s) answers at %s after %.0f ms",
@@ -158,45 +163,47 @@ class Services:
             if name == "broker":
                 fields["broker_kind"] = "tansu"  # whatever broker_kind says: that is what runs
         if self._embedded:
-            registry.publish(
-                self.settings.embedded_dir,
-                {n: {"url": e.url, "version": e.version} for n, e in self._embedded.items()},
-            )
+            self._publish()
         return fields
 
     def adopt_orphans(self) -> list[str]:
         """Start again, here, the joined services whose owner has stopped; returns their names.
 
-        A second `platewatch up` (or worker) joins the embedded services the first one started; when
-        the first one stops, it stops them, and everything still running on them would retry for
-        ever. They are started again on the same address and data directory, so clients that retry
-        (the worker, the API) carry on with the same data and configuration.
+        A second `platewatch up` (a restart overlapping the old one's shutdown, say) joins the
+        embedded services the first one started; when the first one stops, it stops them, and
+        everything still running on them would retry for ever. They are started again on the same
+        address and data directory, so clients that retry (the worker, the API) carry on with the
+        same data and configuration.
         """
         with self._lock:
             if not self._joined or self._endpoints is None:
                 return []
             still_owned = registry.running(self.settings.embedded_dir)
-            starters = {"broker": start_embedded_broker, "redis": start_embedded_redis}
-            starters["database"] = start_embedded_postgres
             adopted = []
-            for name, url in list(self._joined.items()):
-                if name in still_owned:
-                    continue
-                address = urlsplit(url)
-                host, port = address.hostname or "127.0.0.1", address.port or 0
-                timeout = self.settings.services.start_timeout_s
-                self._embedded[name] = starters[name](self.settings.embedded_dir, host, port, timeout)
-                del self._joined[name]
-                adopted.append(name)
-                log.warning(
-                    "the platewatch owning the embedded %s stopped; started it again at %s", name, url
-                )
-            if adopted:
-                registry.publish(
-                    self.settings.embedded_dir,
-                    {n: {"url": e.url, "version": e.version} for n, e in self._embedded.items()},
-                )
+            try:
+                for name, url in list(self._joined.items()):
+                    if name in still_owned:
+                        continue
+                    address = urlsplit(url)
+                    host, port = address.hostname or "127.0.0.1", address.port or 0
+                    timeout = self.settings.services.start_timeout_s
+                    self._embedded[name] = _STARTERS[name](self.settings.embedded_dir, host, port, timeout)
+                    del self._joined[name]
+                    adopted.append(name)
+                    log.warning(
+                        "the platewatch owning the embedded %s stopped; started it again at %s", name, url
+                    )
+            finally:
+                if adopted:
+                    self._publish()
             return adopted
+
+    def _publish(self) -> None:
+        """Tell later platewatch commands which embedded services this process owns."""
+        registry.publish(
+            self.settings.embedded_dir,
+            {n: {"url": e.url, "version": e.version} for n, e in self._embedded.items()},
+        )
 
     def _join(self, name: str, note: dict[str, Any] | None) -> dict[str, Any]:
         """Endpoints fields of an embedded service another live platewatch owns, if it answers."""
