@@ -230,6 +230,7 @@ class Services:
             atexit.unregister(self.stop)
             self._restore_sigterm()
             self._stop_embedded()
+            self._joined.clear()  # a later start() joins or starts afresh
             self._endpoints = None
 
     def _stop_embedded(self) -> None:
