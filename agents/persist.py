@@ -56,9 +56,27 @@ class ReadStore:
     async def write(self, reads: Sequence[Read]) -> WriteResult:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self.write_now, reads)
 
+    async def decode(self, events: Sequence[EventT[bytes]]) -> tuple[list[Read], list[tuple[int, str]]]:
+        """Decode a batch in the store's thread: at tens of thousands of reads a second, msgpack
+        decoding in the event loop took most of a core from the consumer's heartbeats and fetches.
+        Returns the reads and, for the events that did not decode, (index in `events`, reason)."""
+        values = [event.value for event in events]
+        return await asyncio.get_running_loop().run_in_executor(self._executor, _decode_all, values)
+
     def close(self) -> None:
         self._writer.close()
         self._executor.shutdown(wait=False)
+
+
+def _decode_all(values: Sequence[bytes]) -> tuple[list[Read], list[tuple[int, str]]]:
+    reads: list[Read] = []
+    bad: list[tuple[int, str]] = []
+    for i, value in enumerate(values):
+        try:
+            reads.append(decode_read(value))
+        except CodecError as exc:
+            bad.append((i, exc.reason))
+    return reads, bad
 
 
 def _withhold_acks(events: Sequence[EventT[bytes]]) -> None:
@@ -80,12 +98,9 @@ async def persist_batches(
 ) -> AsyncIterator[int]:
     """Consume pw.reads forever; yields the number of new rows after each stored batch."""
     async for events in stream.take_events(batch, within=within):
-        reads: list[Read] = []
-        for event in events:
-            try:
-                reads.append(decode_read(event.value))
-            except CodecError as exc:
-                await sink.quarantine(event, exc.reason, kind="decode")
+        reads, bad = await store.decode(events)
+        for index, reason in bad:
+            await sink.quarantine(events[index], reason, kind="decode")
         try:
             result = await _write_until_stored(store, reads)
         except BaseException:

@@ -34,3 +34,30 @@ async def test_batch_is_written_once_the_database_is_back() -> None:
     reads = [Read(read_id=str(uuid.uuid4()), camera_id="c", time=1.0, plate="A", confidence=0.5)]
     result = await persist._write_until_stored(store, reads)  # type: ignore[arg-type]
     assert result.inserted == 1 and store.calls == 4
+
+
+async def test_batch_decodes_off_the_event_loop_and_names_the_bad_events() -> None:
+    import threading
+    from types import SimpleNamespace
+
+    from platewatch.codecs import encode_read
+
+    good = Read(read_id=str(uuid.uuid4()), camera_id="c", time=1.0, plate="7ABC123", confidence=0.9)
+    events = [SimpleNamespace(value=v) for v in (b"\xc1junk", encode_read(good), b"", encode_read(good))]
+    store = persist.ReadStore("postgresql://127.0.0.1:1/never-connected")
+    seen: list[str] = []
+    real = persist._decode_all
+
+    def spy(values: Sequence[bytes]) -> tuple[list[Read], list[tuple[int, str]]]:
+        seen.append(threading.current_thread().name)
+        return real(values)
+
+    persist._decode_all, saved = spy, real  # type: ignore[assignment]
+    try:
+        reads, bad = await store.decode(events)  # type: ignore[arg-type]
+    finally:
+        persist._decode_all = saved  # type: ignore[assignment]
+        store.close()
+    assert reads == [good, good]
+    assert [i for i, _ in bad] == [0, 2] and all(reason for _, reason in bad)
+    assert seen and seen[0].startswith("persist-db")
