@@ -33,6 +33,7 @@ def test_store_bench_measures_both_paths_and_searches_and_cleans_up(
         figures["ingest_rows_per_s"] / figures["copy_baseline_rows_per_s"], rel=0.01
     )
     assert 0 < figures["search_exact_ms"] < 5000 and 0 < figures["search_partial_ms"] < 5000
+    assert figures["partitions"] >= 365 + figures["days"]  # searched over a year of partitions, as deployed
     page = out.with_suffix(".html").read_text()
     assert page.count("<polyline") == 2 and "target 50,000/s" in page and "3000 reads" in page
     assert _bench_databases(database_url) == before  # the scratch database is dropped
