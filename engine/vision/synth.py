@@ -23,6 +23,7 @@ OpenCV's built-in Hershey fonts, so no Pillow/FreeType is needed at run time.
 
 from __future__ import annotations
 
+import itertools
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -298,6 +299,67 @@ _DECO_FONTS: Final = (
 )
 
 
+#: Share of registrations drawn with the shallow M and W of condensed plate fonts (`_plate_glyphs`).
+#: Off by default: the one fine-tune with it at 0.35 (2 CPU cores, 2026-11-29) fixed the Texas
+#: `M` read as `H` but began reading a `W` as `M` (models/README.md); `train.py --shallow-mw` sets it.
+SHALLOW_MW_RATE = 0.0
+
+
+def _shallow_glyph(h_glyph: Image, ch: str, depth: float) -> Image | None:
+    """An M or W built on a font's H: its two stems, the crossbar removed, and a V (M) or an
+    inverted V (W) reaching only `depth` of the cap height into the letter.
+
+    Why: condensed plate fonts (Texas, and many other US states) draw M with a V that stops far
+    above the baseline, and W likewise, so at plate resolution they sit next to H; DejaVu's M and W
+    reach down (up) to the middle or further, and a network trained on them read a real Texas `M`
+    as `H` with the truth second. None when the H has no two clear stems (then the font's own
+    glyph is kept)."""
+    ink = h_glyph > 127
+    rows = np.nonzero(ink.any(axis=1))[0]
+    if len(rows) < 8:
+        return None
+    top, bottom = int(rows[0]), int(rows[-1])
+    stems = np.nonzero(ink[top : bottom + 1].mean(axis=0) > 0.85)[0]
+    if len(stems) < 2:
+        return None
+    gaps = np.nonzero(np.diff(stems) > 1)[0]
+    if len(gaps) == 0:
+        return None
+    left_end, right_start = int(stems[gaps[0]]), int(stems[gaps[-1] + 1])
+    stroke = max(1, left_end - int(stems[0]) + 1)
+    counter = right_start - left_end - 1
+    if counter < stroke:
+        return None
+    out = h_glyph.copy()
+    out[:, left_end + 1 : right_start] = 0
+    mid = (left_end + right_start) / 2
+    reach = depth * (bottom - top)
+    if ch == "M":
+        points = [(left_end - stroke / 2, top), (mid, top + reach), (right_start + stroke / 2, top)]
+    else:
+        points = [(left_end - stroke / 2, bottom), (mid, bottom - reach), (right_start + stroke / 2, bottom)]
+    shift = 4  # sub-pixel coordinates for cv2.line
+    pts = [(round(x * (1 << shift)), round(y * (1 << shift))) for x, y in points]
+    for a, b in itertools.pairwise(pts):
+        cv2.line(out, a, b, 255, max(1, round(min(0.9 * stroke, 0.45 * counter))), cv2.LINE_AA, shift)
+    out[: max(0, top), :] = 0
+    out[bottom + 1 :, :] = 0
+    return out
+
+
+def _plate_glyphs(font: _Font, rng: np.random.Generator) -> _Font:
+    """`font`, sometimes (`SHALLOW_MW_RATE`) with a shallow M and W (`_shallow_glyph`)."""
+    h_glyph = font.glyphs.get("H")
+    if h_glyph is None or SHALLOW_MW_RATE <= 0 or rng.random() >= SHALLOW_MW_RATE:
+        return font
+    glyphs = dict(font.glyphs)
+    for ch in "MW":
+        glyph = _shallow_glyph(h_glyph, ch, float(rng.uniform(0.3, 0.7)))
+        if glyph is not None:
+            glyphs[ch] = glyph
+    return _Font(font.name, glyphs, font.cap)
+
+
 def _pick_font(rng: np.random.Generator, fonts: tuple[tuple[str, int], ...] = _REG_FONTS) -> _Font:
     avail = _fonts()
     cands = [(n, w) for n, w in fonts if n in avail]
@@ -438,7 +500,7 @@ def _registration(
 ) -> None:
     """Draw the registration centred in box (x, y, w, h) with separators between groups."""
     x, y, w, h = box
-    font = font or _pick_font(rng)
+    font = _plate_glyphs(font or _pick_font(rng), rng)
     squeeze = (
         float(rng.uniform(0.6, 1.0)) if font.name.startswith("sans_bold") else float(rng.uniform(0.75, 1.1))
     )

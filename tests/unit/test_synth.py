@@ -80,3 +80,44 @@ def test_paste_plate_into_scene() -> None:
     assert out.shape == scene.shape and not np.array_equal(out, scene)
     assert out[:90].max() == 0 and out[150:].max() == 0  # only the quad was drawn
     assert scene.max() == 0  # input untouched
+
+
+def _ink_rows(glyph: np.ndarray, column: int) -> np.ndarray:
+    return np.nonzero(glyph[:, column] > 127)[0]
+
+
+@pytest.mark.parametrize("font", ["sans_cond_bold", "sans_bold", "hershey_duplex_5"])
+@pytest.mark.parametrize("depth", [0.3, 0.7])
+def test_shallow_m_and_w_reach_only_their_depth(font: str, depth: float) -> None:
+    h = synth._fonts()[font].glyphs["H"]
+    rows = np.nonzero((h > 127).any(axis=1))[0]
+    top, bottom = rows[0], rows[-1]
+    cap = bottom - top
+    m = synth._shallow_glyph(h, "M", depth)
+    w = synth._shallow_glyph(h, "W", depth)
+    assert m is not None and w is not None
+    mid = h.shape[1] // 2
+    # The H's crossbar is gone: M's V hangs from the top, W's inverted V stands on the baseline.
+    m_mid, w_mid = _ink_rows(m, mid), _ink_rows(w, mid)
+    assert abs(m_mid.max() - (top + depth * cap)) <= 0.2 * cap
+    assert abs(w_mid.min() - (bottom - depth * cap)) <= 0.2 * cap
+    assert m[top, mid] < 128 and w[bottom, mid] < 128  # a V's point in the middle, not a bar
+    # The stems are the H's own.
+    stems = (h[top : bottom + 1] > 127).mean(axis=0) > 0.85
+    assert stems.sum() >= 2
+    for glyph in (m, w):
+        assert ((glyph[top : bottom + 1, stems] > 127).mean(axis=0) > 0.85).all()
+
+
+def test_plate_glyphs_swap_m_and_w_at_the_set_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    font = synth._fonts()["sans_cond_bold"]
+    rng = np.random.default_rng(3)
+    monkeypatch.setattr(synth, "SHALLOW_MW_RATE", 0.0)
+    state = rng.bit_generator.state
+    assert all(synth._plate_glyphs(font, rng) is font for _ in range(50))
+    assert rng.bit_generator.state == state  # off: renders stay as they were, draw for draw
+    monkeypatch.setattr(synth, "SHALLOW_MW_RATE", 0.35)
+    swapped = [synth._plate_glyphs(font, rng) for _ in range(400)]
+    changed = [f for f in swapped if f is not font]
+    assert 0.25 < len(changed) / len(swapped) < 0.45
+    assert all(f.glyphs["H"] is font.glyphs["H"] and f.glyphs["M"] is not font.glyphs["M"] for f in changed)
