@@ -342,7 +342,7 @@ def _shallow_glyph(h_glyph: Image, ch: str, depth: float) -> Image | None:
     pts = [(round(x * (1 << shift)), round(y * (1 << shift))) for x, y in points]
     for a, b in itertools.pairwise(pts):
         cv2.line(out, a, b, 255, max(1, round(min(0.9 * stroke, 0.45 * counter))), cv2.LINE_AA, shift)
-    out[: max(0, top), :] = 0
+    out[:top, :] = 0
     out[bottom + 1 :, :] = 0
     return out
 
