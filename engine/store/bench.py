@@ -180,6 +180,7 @@ def run_store_bench(
         backend = store_backend(conn)
         pglite = is_pglite(conn)
         if not pglite:
+            conn.prepare_threshold = 5  # psycopg's default: searches may prepare, as the API's would
             conn.execute("CREATE TABLE pw_bench_copy (LIKE reads INCLUDING DEFAULTS INCLUDING INDEXES)")
             # What a deployment holds: the policy's year of daily partitions before the bench's days
             # (searches plan over all of them; ingest writes only today's few).
@@ -221,14 +222,11 @@ def run_store_bench(
             conn = psycopg.connect(url, autocommit=True, prepare_threshold=None)
         clean_gin_pending(conn)  # what the worker's hourly upkeep does (engine/store/jobs.py)
         conn.execute("ANALYZE reads")
-        partitions = (
+        row = (
             conn.execute("SELECT count(*) FROM pw_read_partitions()").fetchone()
             if backend == "postgres"
             else None
         )
-        if not pglite:  # searches run as the API's would: one long-lived connection that may prepare
-            conn.close()
-            conn = psycopg.connect(url, autocommit=True)
         rng = random.Random(7)
         sample = [r.plate for r in rng.sample(last, min(searches, len(last)))]
         exact = [SearchQuery(plate=p) for p in sample]
@@ -242,7 +240,7 @@ def run_store_bench(
             "search_exact_ms": _median_ms(conn, exact),
             "search_partial_ms": _median_ms(conn, partial),
             "backend": backend + (" (PGlite)" if pglite else ""),
-            "partitions": partitions[0] if partitions else None,
+            "partitions": row[0] if row else None,
             "batch": PERSIST_BATCH,
             "days": days,
         }
