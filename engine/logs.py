@@ -8,19 +8,13 @@ can bypass it, not at each call site.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 
 from rich.logging import RichHandler
 
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
-_KEYVALUE = re.compile(r"(?i)\b(password|passwd|pwd|secret|token|api_key)=([^\s&;,]+)")
+from .redaction import redact
 
-
-def redact(text: str) -> str:
-    """Remove passwords from URLs and key=value pairs."""
-    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
-    return _KEYVALUE.sub(lambda m: f"{m[1]}=***", text)
+__all__ = ["RedactingFilter", "redact", "setup_logging"]
 
 
 class RedactingFilter(logging.Filter):

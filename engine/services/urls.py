@@ -10,24 +10,13 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
+from ..redaction import SECRET_KEYS
+
 DEFAULT_KAFKA_PORT = 9092
-_SECRET_PARAMS = frozenset(
-    {
-        "password",
-        "passwd",
-        "pass",
-        "pwd",
-        "sslpassword",
-        "secret",
-        "token",
-        "access_token",
-        "sasl_plain_password",
-    }
-)
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 # libpq also takes `host=h user=u password='p w'`; operators paste that into database_url too.
 _DSN_SECRET = re.compile(
-    r"\b(" + "|".join(sorted(_SECRET_PARAMS)) + r")(\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE
+    r"\b(" + "|".join(sorted(SECRET_KEYS)) + r")(\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE
 )
 
 
@@ -46,10 +35,8 @@ def redact_url(url: str) -> str:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        if any(key.lower() in _SECRET_PARAMS for key, _ in pairs):
-            query = urlencode(
-                [(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in pairs], safe="*/:"
-            )
+        if any(key.lower() in SECRET_KEYS for key, _ in pairs):
+            query = urlencode([(k, "***" if k.lower() in SECRET_KEYS else v) for k, v in pairs], safe="*/:")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
@@ -63,7 +50,7 @@ def url_secrets(url: str) -> list[str]:
     userinfo, at, _ = parts.netloc.rpartition("@")
     if at and ":" in userinfo:
         found.append(userinfo.split(":", 1)[1])
-    found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() in _SECRET_PARAMS]
+    found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() in SECRET_KEYS]
     found += [unquote(s) for s in found] + [quote(s, safe="") for s in found]
     return sorted({s for s in found if s}, key=len, reverse=True)
 

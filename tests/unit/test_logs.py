@@ -14,6 +14,10 @@ from platewatch.engine.logs import RedactingFilter, redact
         ("postgresql://pw:hunter2@db:5432/x refused", "hunter2"),
         ("retry with password=topsecret&user=a", "topsecret"),
         ("token=abc.def.ghi expired", "abc.def.ghi"),
+        # the keys service URLs hide are hidden in free text too (one list: engine/redaction.py)
+        ("dsn host=db sslpassword=keyphrase user=a", "keyphrase"),
+        ("GET /x?access_token=tok123&n=1", "tok123"),
+        ("libpq: password = 'two words' rejected", "two words"),
     ],
 )
 def test_redact_removes_secrets_but_keeps_context(text: str, secret: str) -> None:
