@@ -30,18 +30,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import is_holdout_scene, is_val_crop, loose_crop, ocr_crops, scene_boxes
 
+from platewatch.engine.track.geometry import edit_distance as lev
 from platewatch.engine.vision import regions
 from platewatch.engine.vision.ocr import PlateOCR
-
-
-def lev(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 def load_sets() -> dict[str, tuple[list[np.ndarray], list[str], str]]:
