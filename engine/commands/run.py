@@ -36,7 +36,10 @@ def worker() -> None:
     # is away, and the match agent parks them on pw.match-pending until the hotlist is loaded. An
     # embedded Redis (no URL) is started or joined as usual.
     need = {"broker", "database"} | (set() if s.services.redis_url else {"redis"})
-    with Services(s, need=need) as endpoints:
+    services = Services(s, need=need)
+    with services as endpoints:
+        # Joined to a `platewatch up`'s embedded services, the worker takes them over if up stops first.
+        services.adopt_in_background()
         run_migrations(endpoints.database_url)
         wiring = create_app(
             s,

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Collection
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -197,6 +199,33 @@ class Services:
                 if adopted:
                     self._publish()
             return adopted
+
+    def adopt_in_background(self, every_s: float = 1.0) -> threading.Thread:
+        """Call `adopt_orphans` every `every_s` seconds from a daemon thread, for a process whose main
+        thread is busy elsewhere (a Faust worker's event loop); `up` polls from its own main loop.
+
+        Why the thread never returns: an embedded server gets its parent-death signal when the
+        *thread* that started it exits (`process.py`), so a thread that starts servers must live as
+        long as the process. After `stop()` it only waits; errors (a port not free yet) are logged and
+        tried again on the next round.
+        """
+
+        def _run() -> None:
+            while True:
+                time.sleep(every_s)
+                if self._endpoints is None:
+                    continue
+                try:
+                    for name in self.adopt_orphans():
+                        log.warning("embedded %s runs in this process now (pid %d)", name, os.getpid())
+                except ServiceError as exc:
+                    log.warning("could not take over an embedded service yet: %s", exc)
+                except Exception:
+                    log.exception("taking over the embedded services failed; trying again")
+
+        thread = threading.Thread(target=_run, name="adopt-embedded-services", daemon=True)
+        thread.start()
+        return thread
 
     def _publish(self) -> None:
         """Tell later platewatch commands which embedded services this process owns."""

@@ -282,6 +282,38 @@ def test_a_joiner_takes_over_the_services_when_their_owner_stops(tmp_path: Path)
     assert wait_gone(pids, 10.0) == []
 
 
+def test_a_busy_joiner_takes_over_from_a_background_thread(tmp_path: Path) -> None:
+    """A worker's main thread runs Faust's loop, so it takes over from `adopt_in_background`; the
+    server it starts there must survive that thread's next rounds (parent-death signals follow the
+    starting thread)."""
+    owner = subprocess.Popen(
+        [sys.executable, "-c", _CHILD_SCRIPT, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    joiner = Services(make_settings(tmp_path), need={"redis"})
+    try:
+        assert owner.stdout is not None
+        assert owner.stdout.readline(), owner.stderr.read().decode() if owner.stderr else "no output"
+        endpoints = joiner.start()
+        assert joiner.embedded == {}
+        thread = joiner.adopt_in_background(every_s=0.1)
+        owner.send_signal(signal.SIGTERM)
+        owner.wait(20)
+        deadline = time.monotonic() + 20
+        while "redis" not in joiner.embedded and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert set(joiner.embedded) == {"redis"}
+        time.sleep(0.5)  # several more rounds: nothing else to adopt, and the server stays up
+        assert thread.is_alive()
+        assert check_redis(endpoints.redis_url, 5.0).version
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+        pids = [pid for root in joiner.pids().values() for pid in process_tree(root)]
+        joiner.stop()
+    assert wait_gone(pids, 10.0) == []
+
+
 def test_a_stale_postmaster_pid_does_not_block_the_next_start(data_dir: Path) -> None:
     settings = make_settings(data_dir)
     lock = settings.embedded_dir / "postgres" / "postmaster.pid"
