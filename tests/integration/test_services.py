@@ -7,6 +7,7 @@ initdb runs once (about 2 s here) and every later start reuses the cluster, as `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -244,18 +245,37 @@ def test_a_killed_parent_leaves_no_orphans(data_dir: Path, sig: signal.Signals) 
     assert "fast shutdown request" in tail and "database system is shut down" in tail
 
 
-def test_a_joiner_takes_over_the_services_when_their_owner_stops(tmp_path: Path) -> None:
-    """A second platewatch joins the first one's embedded services; when the first stops (and stops
-    them), the second starts them again at the same addresses, on the same data."""
+@contextlib.contextmanager
+def owner_and_joiner(
+    data_dir: Path, need: set[str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], Services]]:
+    """A child process owning all three embedded services, and a started `Services` here joined to
+    them; afterwards every server either of them ran must be gone."""
     owner = subprocess.Popen(
-        [sys.executable, "-c", _CHILD_SCRIPT, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-c", _CHILD_SCRIPT, str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    joiner = Services(make_settings(tmp_path))
+    joiner = Services(make_settings(data_dir), need=need)
     try:
         assert owner.stdout is not None
         assert owner.stdout.readline(), owner.stderr.read().decode() if owner.stderr else "no output"
-        endpoints = joiner.start()
-        assert joiner.embedded == {} and joiner.adopt_orphans() == []  # joined, owner alive: nothing to do
+        joiner.start()
+        assert joiner.embedded == {}  # joined, nothing of its own
+        yield owner, joiner
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+        pids = [pid for root in joiner.pids().values() for pid in process_tree(root)]
+        joiner.stop()
+    assert wait_gone(pids, 10.0) == []
+
+
+def test_a_joiner_takes_over_the_services_when_their_owner_stops(tmp_path: Path) -> None:
+    """A second platewatch joins the first one's embedded services; when the first stops (and stops
+    them), the second starts them again at the same addresses, on the same data."""
+    with owner_and_joiner(tmp_path) as (owner, joiner):
+        endpoints = joiner.endpoints
+        assert joiner.adopt_orphans() == []  # owner alive: nothing to do
         with psycopg.connect(endpoints.database_url, autocommit=True) as conn:
             conn.execute("CREATE TABLE kept (x int)")
             conn.execute("INSERT INTO kept VALUES (462)")
@@ -273,28 +293,13 @@ def test_a_joiner_takes_over_the_services_when_their_owner_stops(tmp_path: Path)
         with psycopg.connect(endpoints.database_url) as conn:
             assert conn.execute("SELECT x FROM kept").fetchall() == [(462,)]
         assert joiner.adopt_orphans() == []  # its own now
-    finally:
-        if owner.poll() is None:
-            owner.kill()
-            owner.wait()
-        pids = [pid for root in joiner.pids().values() for pid in process_tree(root)]
-        joiner.stop()
-    assert wait_gone(pids, 10.0) == []
 
 
 def test_a_busy_joiner_takes_over_from_a_background_thread(tmp_path: Path) -> None:
     """A worker's main thread runs Faust's loop, so it takes over from `adopt_in_background`; the
     server it starts there must survive that thread's next rounds (parent-death signals follow the
     starting thread)."""
-    owner = subprocess.Popen(
-        [sys.executable, "-c", _CHILD_SCRIPT, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    joiner = Services(make_settings(tmp_path), need={"redis"})
-    try:
-        assert owner.stdout is not None
-        assert owner.stdout.readline(), owner.stderr.read().decode() if owner.stderr else "no output"
-        endpoints = joiner.start()
-        assert joiner.embedded == {}
+    with owner_and_joiner(tmp_path, need={"redis"}) as (owner, joiner):
         thread = joiner.adopt_in_background(every_s=0.1)
         owner.send_signal(signal.SIGTERM)
         owner.wait(20)
@@ -304,14 +309,7 @@ def test_a_busy_joiner_takes_over_from_a_background_thread(tmp_path: Path) -> No
         assert set(joiner.embedded) == {"redis"}
         time.sleep(0.5)  # several more rounds: nothing else to adopt, and the server stays up
         assert thread.is_alive()
-        assert check_redis(endpoints.redis_url, 5.0).version
-    finally:
-        if owner.poll() is None:
-            owner.kill()
-            owner.wait()
-        pids = [pid for root in joiner.pids().values() for pid in process_tree(root)]
-        joiner.stop()
-    assert wait_gone(pids, 10.0) == []
+        assert check_redis(joiner.endpoints.redis_url, 5.0).version
 
 
 def test_a_stale_postmaster_pid_does_not_block_the_next_start(data_dir: Path) -> None:
