@@ -228,6 +228,11 @@ def _figures(
         "p90_ms": round(statistics.quantiles(times, n=10)[-1], 2) if len(times) > 1 else round(times[0], 2),
         "device": runtime.device,
         "precision": runtime.effective_precision(recognizer.detector.compiled),
+        # which files were read: a retrained model (vision.models_dir) against the shipped one
+        "models": {
+            "detector": str(getattr(recognizer.detector, "model_file", "?")),
+            "ocr": str(getattr(recognizer.reader, "model_path", "?")),
+        },
         "errors": tally.errors,
         "misreads": [{k: v for k, v in asdict(m).items() if k != "crop_png"} for m in tally.misreads],
     }

@@ -114,6 +114,13 @@ class VisionConfig(Section):
         title="Re-detect each plate zoomed in and read it from three crops: for single images, "
         "camera frames too, or never",
     )
+    models_dir: Path | None = Field(
+        None,
+        title="Directory of the department's own retrained models (plate_det.xml, plate_ocr.xml, "
+        "their _int8 files); a file it lacks is taken from the shipped models",
+        description="Made with models/training (models/README.md). `platewatch bench accuracy` "
+        "lists the files it used, so a retrained model can be compared with the shipped one.",
+    )
 
 
 class AlertsConfig(Section):

@@ -129,7 +129,8 @@ class PlateDetector:
         self.runtime = runtime or get_runtime()
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
-        model = self.runtime.read_model(MODEL_FILE)
+        self.model_file = self.runtime.model_file(MODEL_FILE)
+        model = self.runtime.core.read_model(self.model_file)
         # The shipped IR has a dynamic input (the zoomed re-detection runs it at 320); a static
         # shape compiles to faster code on the CPU.
         model.reshape([1, 3, INPUT_SIZE, INPUT_SIZE])

@@ -5,7 +5,8 @@ configured device (falling back to the CPU, with a log line, when that device is
 compiled-model cache on disk so a worker restarts in milliseconds rather than recompiling, and with
 the performance hint that suits the caller: LATENCY for one image at a time (API uploads, the
 accuracy bench), THROUGHPUT with an `AsyncInferQueue` for camera streams. Model files are found
-through the installed package (`platewatch.models`), never through the working directory.
+through the installed package (`platewatch.models`), never through the working directory, unless
+`vision.models_dir` names a directory of the department's own retrained files.
 """
 
 from __future__ import annotations
@@ -69,7 +70,11 @@ class Runtime:
     """One OpenVINO `Core` with the device, cache directory and precision every model shares."""
 
     def __init__(
-        self, device: str = "AUTO", cache_dir: Path | None = None, precision: str | None = None
+        self,
+        device: str = "AUTO",
+        cache_dir: Path | None = None,
+        precision: str | None = None,
+        models_dir: Path | None = None,
     ) -> None:
         if device not in DEVICES:
             raise VisionError(f"unknown OpenVINO device {device!r}; choose one of {', '.join(DEVICES)}")
@@ -79,6 +84,7 @@ class Runtime:
         self.requested_device = device
         self.device = self._resolve(device)
         self.precision = precision
+        self.models_dir = models_dir
         self.cache_dir = self._enable_cache(cache_dir)
 
     def _resolve(self, device: str) -> str:
@@ -120,9 +126,14 @@ class Runtime:
         return None if self.precision in (None, "int8") else self.precision
 
     def model_file(self, name: str) -> Path:
-        """The file to load for a shipped model at this runtime's precision."""
+        """The file to load for a model at this runtime's precision: the department's own from
+        `models_dir` where it has one (a model retrained on its region's plates), the shipped one
+        otherwise. Each file is looked up on its own, so a retrained OCR runs beside the shipped
+        detector."""
         if self.precision == "int8":
-            return model_path(name.replace(".xml", f"{INT8_SUFFIX}.xml"))
+            name = name.replace(".xml", f"{INT8_SUFFIX}.xml")
+        if self.models_dir is not None and (self.models_dir / name).is_file():
+            return self.models_dir / name
         return model_path(name)
 
     def read_model(self, name: str) -> ov.Model:
@@ -160,19 +171,22 @@ def available_devices(core: ov.Core | None = None) -> list[DeviceInfo]:
     return found
 
 
-_runtimes: dict[tuple[str, Path | None, str | None], Runtime] = {}
+_runtimes: dict[tuple[str, Path | None, str | None, Path | None], Runtime] = {}
 _lock = threading.Lock()
 
 
 def get_runtime(
-    device: str | None = None, cache_dir: Path | None = None, precision: str | None = None
+    device: str | None = None,
+    cache_dir: Path | None = None,
+    precision: str | None = None,
+    models_dir: Path | None = None,
 ) -> Runtime:
     """The process's shared runtime for these options; defaults come from the settings.
 
     One `Core` per option set (in practice one per process): a `Core` holds plugins and thread
     pools, and making one per model would compile and cache each model separately.
     """
-    if device is None or cache_dir is None or precision is None:
+    if device is None or cache_dir is None or precision is None or models_dir is None:
         from platewatch.engine.config import load_settings
 
         settings = load_settings()
@@ -180,9 +194,10 @@ def get_runtime(
         cache_dir = cache_dir or settings.vision.cache_dir or settings.data_dir / "ov-cache"
         if precision is None and settings.vision.precision != "default":
             precision = settings.vision.precision
-    key = (device, cache_dir, precision)
+        models_dir = models_dir or settings.vision.models_dir
+    key = (device, cache_dir, precision, models_dir)
     with _lock:
         runtime = _runtimes.get(key)
         if runtime is None:
-            runtime = _runtimes[key] = Runtime(device, cache_dir, precision)
+            runtime = _runtimes[key] = Runtime(device, cache_dir, precision, models_dir)
         return runtime

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -118,6 +119,27 @@ def test_unknown_device_or_precision_is_refused() -> None:
         Runtime("TPU")
     with pytest.raises(VisionError, match="precision"):
         Runtime("CPU", precision="f8")
+
+
+def test_a_models_dir_replaces_only_the_files_it_holds(tmp_path: Path) -> None:
+    """A department's retrained detector in `vision.models_dir` is the one compiled; a model it lacks
+    (the OCR here) still comes from the package, and a broken file there is an error, not a silent
+    fallback to the shipped one."""
+    shipped = Runtime("CPU").model_file("plate_det.xml")
+    own = tmp_path / "models"
+    own.mkdir()
+    for suffix in (".xml", ".bin"):
+        shutil.copy(shipped.with_suffix(suffix), own / f"plate_det{suffix}")
+    runtime = Runtime("CPU", models_dir=own)
+    detector = PlateDetector(runtime)
+    assert detector.model_file == own / "plate_det.xml"
+    assert runtime.model_file("plate_ocr.xml") == Runtime("CPU").model_file("plate_ocr.xml")
+    frame, placed = scene([("7ABC123", "us", 260, (760, 540))], seed=1)
+    assert _best(detector.detect(frame), placed[0].box)[0] >= 0.5
+
+    (own / "plate_det.bin").write_bytes(b"not weights")
+    with pytest.raises(RuntimeError):
+        PlateDetector(Runtime("CPU", models_dir=own))
 
 
 def test_bench_vision_command_writes_its_keys(tmp_path: Path) -> None:

@@ -73,6 +73,8 @@ def test_bench_accuracy_scores_and_reports(tmp_path: Path) -> None:
     assert figures["exact"] == pytest.approx(1 / 3, abs=1e-3)
     assert figures["within_one"] == pytest.approx(2 / 3, abs=1e-3)
     assert figures["errors"][0]["image"] == "broken.jpg"
+    assert Path(figures["models"]["detector"]).name == "plate_det.xml"
+    assert figures["models"]["ocr"] == "?"  # a stand-in reader has no model file
     assert [m["truth"] for m in figures["misreads"]] == ["7ABC128"]
     assert json.loads((tmp_path / "acc.json").read_text())["exact"] == figures["exact"]
     html = (tmp_path / "acc.html").read_text()
