@@ -34,6 +34,21 @@ class Wiring:
     app: faust.App
     topics: Topics
 
+    async def declare_topics_again(self) -> None:
+        """Create every topic again, on a broker that has lost them.
+
+        Why: the embedded broker keeps nothing on disk, so when a worker takes it over from a
+        stopped `platewatch up` (`Services.adopt_in_background`) it comes back empty, and the
+        consumer would try to commit offsets of partitions that no longer exist for ever. Faust
+        declares a topic once per process (`maybe_declare` caches its first result and the aiokafka
+        transport keeps a waiter per created topic), so both are bypassed here.
+        """
+        waiters = getattr(self.app.transport, "_topic_waiters", None)  # faust's aiokafka transport
+        if isinstance(waiters, dict):
+            waiters.clear()
+        for topic in self.topics.all():
+            await topic.declare()
+
 
 def faust_settings(settings: Settings, broker_url: str, *, tansu: bool) -> dict[str, Any]:
     """Worker settings; the tansu ones work around measured defects of the embedded broker."""
@@ -89,14 +104,7 @@ def create_app(
     async def create_missing_topics() -> None:
         # Agents only declare the topics they consume; producers need the others to exist on
         # brokers that do not auto-create topics (production Kafka usually does not).
-        for topic in (
-            topics.cameras,
-            topics.frames,
-            topics.reads,
-            topics.match_pending,
-            topics.alerts,
-            topics.deadletter,
-        ):
+        for topic in topics.all():
             await topic.maybe_declare()
 
     app.task(create_missing_topics)

@@ -7,7 +7,7 @@ stream inside Faust's deserialiser, where it could only be logged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import faust
 from faust.types import TopicT
@@ -30,6 +30,9 @@ class Topics:
     match_pending: TopicT
     alerts: TopicT
     deadletter: TopicT
+
+    def all(self) -> tuple[TopicT, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self))
 
 
 def declare_topics(app: faust.App, partitions: int, replicas: int, max_message_bytes: int) -> Topics:

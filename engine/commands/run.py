@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -38,8 +39,6 @@ def worker() -> None:
     need = {"broker", "database"} | (set() if s.services.redis_url else {"redis"})
     services = Services(s, need=need)
     with services as endpoints:
-        # Joined to a `platewatch up`'s embedded services, the worker takes them over if up stops first.
-        services.adopt_in_background()
         run_migrations(endpoints.database_url)
         wiring = create_app(
             s,
@@ -48,6 +47,16 @@ def worker() -> None:
             tansu=broker_is_tansu(endpoints),
             redis_url=endpoints.redis_url,
         )
+
+        def _after_takeover(names: list[str]) -> None:
+            if "broker" not in names:
+                return
+            # The embedded broker keeps nothing: it comes back without topics or offsets.
+            asyncio.run_coroutine_threadsafe(wiring.declare_topics_again(), wiring.app.loop).result(60)
+            log.warning("topics declared again on the restarted embedded broker (what it held is gone)")
+
+        # Joined to a `platewatch up`'s embedded services, the worker takes them over if up stops first.
+        services.adopt_in_background(on_adopted=_after_takeover)
         faust.Worker(
             wiring.app, loglevel=s.logging.level.lower(), override_logging=False
         ).execute_from_commandline()
@@ -72,6 +81,18 @@ def _child(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     if state.config:
         cmd += ["--config", str(state.config)]
     return subprocess.Popen([*cmd, *args], env={**os.environ, **env})
+
+
+def _stop_child(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """SIGTERM, and SIGKILL if it has not exited within `timeout_s`."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def up() -> None:
@@ -111,10 +132,14 @@ def up() -> None:
             while not stopping:
                 time.sleep(0.5)
                 try:
-                    for name in services.adopt_orphans():
+                    adopted = services.adopt_orphans()
+                    for name in adopted:
                         out.print(
                             f"[yellow]the platewatch that ran the embedded {name} stopped; it runs here now"
                         )
+                    if "broker" in adopted:
+                        # The restarted embedded broker is empty; a fresh worker declares the topics.
+                        _stop_child(procs["worker"], timeout_s=20)
                 except ServiceError as exc:  # its port not free yet: the next round tries again
                     log.warning("could not take over an embedded service: %s", exc)
                 for name, proc in list(procs.items()):

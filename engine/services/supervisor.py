@@ -200,14 +200,17 @@ class Services:
                     self._publish()
             return adopted
 
-    def adopt_in_background(self, every_s: float = 1.0) -> threading.Thread:
+    def adopt_in_background(
+        self, every_s: float = 1.0, on_adopted: Callable[[list[str]], None] | None = None
+    ) -> threading.Thread:
         """Call `adopt_orphans` every `every_s` seconds from a daemon thread, for a process whose main
         thread is busy elsewhere (a Faust worker's event loop); `up` polls from its own main loop.
 
         Why the thread never returns: an embedded server gets its parent-death signal when the
         *thread* that started it exits (`process.py`), so a thread that starts servers must live as
         long as the process. After `stop()` it only waits; errors (a port not free yet) are logged and
-        tried again on the next round.
+        tried again on the next round. `on_adopted` gets the names taken over each time (a restarted
+        embedded broker is empty: the caller declares its topics again).
         """
 
         def _run() -> None:
@@ -216,8 +219,11 @@ class Services:
                 if self._endpoints is None:
                     continue
                 try:
-                    for name in self.adopt_orphans():
+                    adopted = self.adopt_orphans()
+                    for name in adopted:
                         log.warning("embedded %s runs in this process now (pid %d)", name, os.getpid())
+                    if adopted and on_adopted is not None:
+                        on_adopted(adopted)
                 except ServiceError as exc:
                     log.warning("could not take over an embedded service yet: %s", exc)
                 except Exception:

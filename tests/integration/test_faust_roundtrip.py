@@ -7,13 +7,18 @@ the CLI, the services wiring, the migrations and the agent together.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import msgpack
+import psutil
 import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -161,3 +166,72 @@ def test_a_worker_stopped_while_the_database_is_down_loses_nothing(
     allow(True)
     worker_factory.start()
     assert _wait_rows(database_url, 25, worker_factory) == (25, 25)
+
+
+_OWNER_SCRIPT = """
+import json, sys, time
+from pathlib import Path
+from platewatch.engine.config import load_settings
+from platewatch.engine.services import Services
+ports = {f"embedded_{s}_port": 0 for s in ("broker", "redis", "postgres")}
+urls = {"broker_url": None, "redis_url": None, "database_url": None}
+endpoints = Services(load_settings(data_dir=Path(sys.argv[1]), services=ports | urls)).start()
+print(json.dumps({"broker": endpoints.broker_url, "database": endpoints.database_url}), flush=True)
+time.sleep(300)
+"""
+
+
+def _wait_log(worker: WorkerProcess, text: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in worker.log.read_text(errors="replace"):
+        assert worker.proc is not None and worker.proc.poll() is None, "worker died"
+        assert time.monotonic() < deadline, f"no {text!r} in the worker's log"
+        time.sleep(0.5)
+
+
+def test_a_worker_carries_on_after_taking_over_the_embedded_services(tmp_path: Path) -> None:
+    """`platewatch worker` joined to another platewatch's embedded services: when that one stops
+    them, the worker starts them again itself, declares its topics on the (empty, in-memory) broker
+    again and goes on storing reads in the same database."""
+    data_dir = tmp_path / "data"
+    owner = subprocess.Popen(
+        [sys.executable, "-c", _OWNER_SCRIPT, str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLATEWATCH_")}
+    env.update(
+        PLATEWATCH_DATA_DIR=str(data_dir),
+        PLATEWATCH_KAFKA__PARTITIONS="2",
+        PLATEWATCH_KAFKA__WEB_PORT="0",
+        PLATEWATCH_LOGGING__LEVEL="INFO",
+    )
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    try:
+        assert owner.stdout is not None
+        line = owner.stdout.readline()
+        assert line, owner.stderr.read().decode() if owner.stderr else "no output"
+        urls = json.loads(line)
+        bootstrap, database_url = _bootstrap(urls["broker"]), urls["database"]
+        worker.start()
+        _wait_log(worker, "Worker ready")
+        assert "joined the embedded broker" in worker.log.read_text(errors="replace")
+        first, second = _reads(20), _reads(20)
+        _send(bootstrap, first)
+        assert _wait_rows(database_url, 20, worker) == (20, 20)
+
+        owner.send_signal(signal.SIGTERM)
+        owner.wait(30)
+        _wait_log(worker, "embedded broker runs in this process now")
+        _send(bootstrap, second)
+        assert _wait_rows(database_url, 40, worker) == (40, 40)
+        assert "UnknownTopicOrPartition" not in worker.log.read_text(errors="replace")
+        children = psutil.Process(worker.pid).children(recursive=True)
+        assert children  # the servers run under the worker now
+        worker.stop(signal.SIGTERM)
+        assert worker.proc is not None and worker.proc.returncode is not None
+        assert psutil.wait_procs(children, timeout=10)[1] == []  # and stop with it
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+        worker.stop(signal.SIGKILL)
+        print(worker.log.read_text(errors="replace")[-4000:])
