@@ -283,6 +283,7 @@ img{{max-height:80px;image-rendering:pixelated}} .t{{color:#060;font-family:mono
 .r{{color:#a00;font-family:monospace;font-size:1.3em}}</style></head><body>
 <h1>bench accuracy: {esc(figures["directory"])}</h1>
 <p>region {esc(figures["region"])}; {esc(summary)}; {esc(device)}</p>
+<p>models: detector {esc(figures["models"]["detector"])}, OCR {esc(figures["models"]["ocr"])}</p>
 <h2>{len(misreads)} misread plate(s)</h2>
 <table><tr><th>crop</th><th>image</th><th>truth</th><th>read</th><th>candidates</th><th>detected</th></tr>
 {"".join(rows)}

@@ -79,6 +79,7 @@ def test_bench_accuracy_scores_and_reports(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "acc.json").read_text())["exact"] == figures["exact"]
     html = (tmp_path / "acc.html").read_text()
     assert "7ABC128" in html and "data:image/png;base64," in html
+    assert f"detector {figures['models']['detector']}" in html
 
     (tmp_path / "only.txt").write_text("# just one\ncar2.jpg\n")
     only = run_accuracy(data, "us", only_list=tmp_path / "only.txt", recognizer=recognizer)
