@@ -71,6 +71,8 @@ def test_bench_accuracy_scores_and_reports(tmp_path: Path) -> None:
     assert figures["images"] == 3 and figures["plates"] == 3
     assert figures["detected"] == pytest.approx(2 / 3, abs=1e-3)  # the corrupt image counts as a miss
     assert figures["exact"] == pytest.approx(1 / 3, abs=1e-3)
+    low, high = figures["exact_ci95"]
+    assert 0.0 < low < 1 / 3 < high < 1.0  # one of three plates: the interval is wide
     assert figures["within_one"] == pytest.approx(2 / 3, abs=1e-3)
     assert figures["errors"][0]["image"] == "broken.jpg"
     assert Path(figures["models"]["detector"]).name == "plate_det.xml"
