@@ -5,6 +5,10 @@ H200 machine this trains ~2,300 samples/s, about 25x the 2-core CPU run. Checkpo
 $OUT/gpu_last.pt every minute and at the end.
 
     PLATEWATCH_DATA=packed/ OUT=out/ python3 models/training/train_gpu.py INIT.pt SECONDS [PEAK_LR]
+
+Environment: FREEZE_BN=1 for a checkpoint recovered from the IR; SHALLOW_MW=0.35 draws that share
+of synthetic registrations with condensed-font M and W (train.py --shallow-mw); SEED=n is mixed into
+the data stream's seed with the start time (default 7), so parallel runs draw different samples.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ def main() -> None:
     model.load_state_dict(sd.get("model", sd))
     # FREEZE_BN=1 for a checkpoint recovered from the IR (ir_to_checkpoint.py): BatchNorm folded.
     T.FREEZE_BN = os.environ.get("FREEZE_BN") == "1"
+    # Set before the DataLoader forks its workers, which render with the module's value.
+    T.synth.SHALLOW_MW_RATE = float(os.environ.get("SHALLOW_MW", T.synth.SHALLOW_MW_RATE))
     model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=peak, weight_decay=0.01)
     ctc = torch.nn.CTCLoss(blank=T.BLANK, zero_infinity=True)
@@ -50,7 +56,7 @@ def main() -> None:
 
     workers = max(1, (os.cpu_count() or 2) - 1)
     dl = DataLoader(
-        T.Mixed(0.35, 7),
+        T.Mixed(0.35, int(os.environ.get("SEED", "7"))),
         batch_size=256,
         num_workers=workers,
         collate_fn=T.collate,
