@@ -226,8 +226,8 @@ class Services:
                         on_adopted(adopted)
                 except ServiceError as exc:
                     log.warning("could not take over an embedded service yet: %s", exc)
-                except Exception:
-                    log.exception("taking over the embedded services failed; trying again")
+                except Exception:  # a crash here would end the thread, and with it the servers
+                    log.exception("taking over the embedded services, or what follows it, failed")
 
         thread = threading.Thread(target=_run, name="adopt-embedded-services", daemon=True)
         thread.start()
