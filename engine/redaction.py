@@ -24,9 +24,17 @@ SECRET_KEYS = frozenset(
         "sasl_plain_password",
     }
 )
-_KEYS = "|".join(sorted(SECRET_KEYS, key=len, reverse=True))
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
-_KEYVALUE = re.compile(r"(?i)\b(" + _KEYS + r")(\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&;,]+)")
+
+
+def secret_assignment(unquoted_value: str) -> re.Pattern[str]:
+    """`key = value` for any secret key, groups (key, `=` with its spaces, value); a value is
+    'quoted' (libpq style) or a run of `unquoted_value` (free text stops at `&;,`, a DSN does not)."""
+    keys = "|".join(sorted(SECRET_KEYS, key=len, reverse=True))
+    return re.compile(r"(?i)\b(" + keys + r")(\s*=\s*)('(?:[^'\\]|\\.)*'|" + unquoted_value + ")")
+
+
+_KEYVALUE = secret_assignment(r"[^\s&;,]+")
 
 
 def redact(text: str) -> str:

@@ -10,14 +10,12 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-from ..redaction import SECRET_KEYS
+from ..redaction import SECRET_KEYS, secret_assignment
 
 DEFAULT_KAFKA_PORT = 9092
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 # libpq also takes `host=h user=u password='p w'`; operators paste that into database_url too.
-_DSN_SECRET = re.compile(
-    r"\b(" + "|".join(sorted(SECRET_KEYS)) + r")(\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE
-)
+_DSN_SECRET = secret_assignment(r"\S+")
 
 
 def redact_url(url: str) -> str:

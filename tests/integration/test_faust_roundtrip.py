@@ -7,11 +7,7 @@ the CLI, the services wiring, the migrations and the agent together.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,7 +18,7 @@ import psutil
 import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer
-from workers import WorkerProcess, produce, worker_env
+from workers import WorkerProcess, embedded_worker_env, produce, read_owner, start_owner, worker_env
 
 from platewatch.codecs import Read, decode_deadletter, encode_read
 
@@ -168,19 +164,6 @@ def test_a_worker_stopped_while_the_database_is_down_loses_nothing(
     assert _wait_rows(database_url, 25, worker_factory) == (25, 25)
 
 
-_OWNER_SCRIPT = """
-import json, sys, time
-from pathlib import Path
-from platewatch.engine.config import load_settings
-from platewatch.engine.services import Services
-ports = {f"embedded_{s}_port": 0 for s in ("broker", "redis", "postgres")}
-urls = {"broker_url": None, "redis_url": None, "database_url": None}
-endpoints = Services(load_settings(data_dir=Path(sys.argv[1]), services=ports | urls)).start()
-print(json.dumps({"broker": endpoints.broker_url, "database": endpoints.database_url}), flush=True)
-time.sleep(300)
-"""
-
-
 def _wait_log(worker: WorkerProcess, text: str, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while text not in worker.log.read_text(errors="replace"):
@@ -194,22 +177,10 @@ def test_a_worker_carries_on_after_taking_over_the_embedded_services(tmp_path: P
     them, the worker starts them again itself, declares its topics on the (empty, in-memory) broker
     again and goes on storing reads in the same database."""
     data_dir = tmp_path / "data"
-    owner = subprocess.Popen(
-        [sys.executable, "-c", _OWNER_SCRIPT, str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PLATEWATCH_")}
-    env.update(
-        PLATEWATCH_DATA_DIR=str(data_dir),
-        PLATEWATCH_KAFKA__PARTITIONS="2",
-        PLATEWATCH_KAFKA__WEB_PORT="0",
-        PLATEWATCH_LOGGING__LEVEL="INFO",
-    )
-    worker = WorkerProcess(env, tmp_path / "worker.log")
+    owner = start_owner(data_dir)
+    worker = WorkerProcess(embedded_worker_env(data_dir), tmp_path / "worker.log")
     try:
-        assert owner.stdout is not None
-        line = owner.stdout.readline()
-        assert line, owner.stderr.read().decode() if owner.stderr else "no output"
-        urls = json.loads(line)
+        urls = read_owner(owner)
         bootstrap, database_url = _bootstrap(urls["broker"]), urls["database"]
         worker.start()
         _wait_log(worker, "Worker ready")

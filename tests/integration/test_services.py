@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +22,7 @@ import psycopg
 import pytest
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from workers import read_owner, start_owner
 
 from platewatch.engine.config import Settings, load_settings
 from platewatch.engine.services import (
@@ -200,34 +199,11 @@ def test_stop_leaves_no_process(data_dir: Path) -> None:
     running.stop()  # twice is harmless
 
 
-_CHILD_SCRIPT = """
-import json, sys, time
-from pathlib import Path
-import psutil
-from platewatch.engine.config import load_settings
-from platewatch.engine.services import Services
-ports = {f"embedded_{s}_port": 0 for s in ("broker", "redis", "postgres")}
-urls = {"broker_url": None, "redis_url": None, "database_url": None}
-services = Services(load_settings(data_dir=Path(sys.argv[1]), services=ports | urls))
-services.start()
-pids = []
-for root in services.pids().values():
-    pids += [root, *(c.pid for c in psutil.Process(root).children(recursive=True))]
-print(json.dumps(pids), flush=True)
-time.sleep(120)
-"""
-
-
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_a_killed_parent_leaves_no_orphans(data_dir: Path, sig: signal.Signals) -> None:
-    parent = subprocess.Popen(
-        [sys.executable, "-c", _CHILD_SCRIPT, str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    parent = start_owner(data_dir)
     try:
-        assert parent.stdout is not None
-        line = parent.stdout.readline()
-        assert line, parent.stderr.read().decode() if parent.stderr else "no output"
-        pids = json.loads(line)
+        pids = read_owner(parent)["pids"]
         assert len(pids) > 3
         log_size = (data_dir / "services" / "postgres.log").stat().st_size
         parent.send_signal(sig)
@@ -251,13 +227,10 @@ def owner_and_joiner(
 ) -> Iterator[tuple[subprocess.Popen[bytes], Services]]:
     """A child process owning all three embedded services, and a started `Services` here joined to
     them; afterwards every server either of them ran must be gone."""
-    owner = subprocess.Popen(
-        [sys.executable, "-c", _CHILD_SCRIPT, str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    owner = start_owner(data_dir)
     joiner = Services(make_settings(data_dir), need=need)
     try:
-        assert owner.stdout is not None
-        assert owner.stdout.readline(), owner.stderr.read().decode() if owner.stderr else "no output"
+        read_owner(owner)
         joiner.start()
         assert joiner.embedded == {}  # joined, nothing of its own
         yield owner, joiner

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,25 +10,71 @@ import sys
 from pathlib import Path
 from typing import Any
 
+#: A child process that starts all three embedded services (any free ports) in the data directory
+#: given as its argument, prints {"pids": every server process, "broker": URL, "database": URL} as
+#: one JSON line, and keeps them until it is stopped.
+OWNER_SCRIPT = """
+import json, sys, time
+from pathlib import Path
+import psutil
+from platewatch.engine.config import load_settings
+from platewatch.engine.services import Services
+ports = {f"embedded_{s}_port": 0 for s in ("broker", "redis", "postgres")}
+urls = {"broker_url": None, "redis_url": None, "database_url": None}
+services = Services(load_settings(data_dir=Path(sys.argv[1]), services=ports | urls))
+endpoints = services.start()
+pids = []
+for root in services.pids().values():
+    pids += [root, *(c.pid for c in psutil.Process(root).children(recursive=True))]
+found = {"pids": pids, "broker": endpoints.broker_url, "database": endpoints.database_url}
+print(json.dumps(found), flush=True)
+time.sleep(300)
+"""
 
-def worker_env(
-    broker_url: str, database_url: str, redis_url: str, data_dir: Path, app_id: str, **extra: str
-) -> dict[str, str]:
-    """The environment of a worker on the test's services (and nothing from the caller's PLATEWATCH_*)."""
+
+def start_owner(data_dir: Path) -> subprocess.Popen[bytes]:
+    """`OWNER_SCRIPT` running on `data_dir`."""
+    return subprocess.Popen(
+        [sys.executable, "-c", OWNER_SCRIPT, str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def read_owner(owner: subprocess.Popen[bytes]) -> dict[str, Any]:
+    """The owner's JSON line, once its services answer."""
+    assert owner.stdout is not None
+    line = owner.stdout.readline()
+    assert line, owner.stderr.read().decode() if owner.stderr else "no output"
+    found: dict[str, Any] = json.loads(line)
+    return found
+
+
+def embedded_worker_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a worker with no service URLs (it joins or starts embedded ones), and
+    nothing from the caller's PLATEWATCH_*."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLATEWATCH_")}
     env.update(
-        PLATEWATCH_SERVICES__BROKER_URL=broker_url,
-        PLATEWATCH_SERVICES__BROKER_KIND="tansu",
-        PLATEWATCH_SERVICES__DATABASE_URL=database_url,
-        PLATEWATCH_SERVICES__REDIS_URL=redis_url,
         PLATEWATCH_DATA_DIR=str(data_dir),
-        PLATEWATCH_KAFKA__APP_ID=app_id,
         PLATEWATCH_KAFKA__PARTITIONS="2",
         PLATEWATCH_KAFKA__WEB_PORT="0",
         PLATEWATCH_LOGGING__LEVEL="INFO",
     )
     env.update(extra)
     return env
+
+
+def worker_env(
+    broker_url: str, database_url: str, redis_url: str, data_dir: Path, app_id: str, **extra: str
+) -> dict[str, str]:
+    """The environment of a worker on the test's services (and nothing from the caller's PLATEWATCH_*)."""
+    return embedded_worker_env(
+        data_dir,
+        PLATEWATCH_SERVICES__BROKER_URL=broker_url,
+        PLATEWATCH_SERVICES__BROKER_KIND="tansu",
+        PLATEWATCH_SERVICES__DATABASE_URL=database_url,
+        PLATEWATCH_SERVICES__REDIS_URL=redis_url,
+        PLATEWATCH_KAFKA__APP_ID=app_id,
+        **extra,
+    )
 
 
 class WorkerProcess:
