@@ -6,10 +6,15 @@ fine-tuning of zero-shot models" (CVPR 2022), showed that the straight line betw
 own fine-tune keeps most of the fine-tune's gain and most of the original's robustness, best near the
 middle; `--alpha 0.5` is their default and ours, fixed before looking at any held-out score (choosing
 alpha by the held-out score would make that set a training set). Both checkpoints must come from the
-same starting weights (a fine-tune of the other), otherwise the average of two networks is noise.
+same starting weights (a fine-tune of the other, or two fine-tunes of one network: `--alpha 0.5` is
+then their uniform soup, Wortsman et al., "Model soups", ICML 2022), otherwise the average of two
+networks is noise.
 
     /work/train-venv/bin/python models/training/interpolate.py /tmp/ocr_ir.pt \
         /work/ocr_runs/ft2/last.pt /tmp/wise.pt --alpha 0.5
+    # two seeds' soup, then halfway back to the shipped network (weights 0.5 / 0.25 / 0.25):
+    python interpolate.py /work/ocr_runs/s1/last.pt /work/ocr_runs/s2/last.pt /tmp/soup.pt
+    python interpolate.py /tmp/ocr_ir.pt /tmp/soup.pt /tmp/cand.pt
 """
 
 from __future__ import annotations
