@@ -106,8 +106,8 @@ class VisionConfig(Section):
     region: Literal["us", "eu", "br", "auto"] = Field("auto", title="Default plate region/format rules")
     precision: Literal["default", "f32", "bf16", "int8"] = Field(
         "default",
-        title="Inference precision: the device's default (bf16 where the CPU has it), f32, bf16, "
-        "or the INT8-quantized models",
+        title="Inference precision: default (bf16 or f32, whichever this CPU runs faster, timed once "
+        "and remembered in the model cache), f32, bf16, or the INT8-quantized models",
     )
     thorough: Literal["single", "always", "never"] = Field(
         "single",

@@ -78,7 +78,8 @@ class PlateOCR:
         beam_width: prefix beam search width (more = better candidates, slower).
         top_k: number of candidates kept in each `OcrResult`.
         performance_hint: "LATENCY" (default; one crop at a time on the live path) or "THROUGHPUT".
-        inference_precision: e.g. "f32" or "bf16"; None lets OpenVINO choose (bf16 on CPUs with AMX).
+        inference_precision: e.g. "f32" or "bf16"; None lets OpenVINO choose (bf16 on any CPU with
+            AVX512-BF16); the pipeline passes its runtime's choice (`Runtime.inference_precision`).
         core: an existing `openvino.Core` to share with the detector.
     """
 

@@ -11,14 +11,18 @@ through the installed package (`platewatch.models`), never through the working d
 
 from __future__ import annotations
 
+import json
 import logging
+import statistics
 import threading
+import time
 from dataclasses import dataclass
 from enum import Enum
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final, Literal
 
+import numpy as np
 import openvino as ov
 import openvino.properties as props
 import openvino.properties.hint as hints
@@ -35,6 +39,11 @@ DEVICES: Final[tuple[str, ...]] = ("AUTO", "CPU", "GPU", "NPU")
 #: at the device's default precision.
 _PRECISIONS: Final = {"f32": ov.Type.f32, "bf16": ov.Type.bf16, "int8": None}
 INT8_SUFFIX: Final = "_int8"
+#: Where a CPU's measured float precision is remembered, inside the compiled-model cache.
+PRECISION_CHOICE_FILE: Final = "float-precision.json"
+#: f32 replaces the device's bf16 default only when it is at least this much faster: on a tie bf16
+#: stays (half the memory traffic), and a noisy measurement does not flip the choice.
+F32_MARGIN: Final = 0.9
 
 
 class Mode(Enum):
@@ -86,6 +95,9 @@ class Runtime:
         self.precision = precision
         self.models_dir = models_dir
         self.cache_dir = self._enable_cache(cache_dir)
+        self._float_default: str | None = None
+        self._float_default_known = False
+        self._choice_lock = threading.Lock()
 
     def _resolve(self, device: str) -> str:
         available = self.core.available_devices
@@ -123,7 +135,87 @@ class Runtime:
     @property
     def inference_precision(self) -> str | None:
         """The OpenVINO precision hint to compile with (None: the device's default)."""
-        return None if self.precision in (None, "int8") else self.precision
+        if self.precision == "int8":
+            return None
+        if self.precision is None:
+            return self.default_float_precision()
+        return self.precision
+
+    def default_float_precision(self) -> str | None:
+        """For `precision: default`: None (the device's own default) or "f32" where the CPU's
+        bf16 default turned out slower.
+
+        Why measured: OpenVINO runs bf16 on every CPU with AVX512-BF16, and whether that pays
+        depends on the chip. On an AMD EPYC (AVX512-BF16, no AMX) bf16 ran the pipeline 1.6 times
+        as fast as f32; on an Intel Xeon whose hypervisor hides AMX it ran at three quarters of
+        f32's speed (docs/measuring.md). Both read plates the same, so the default takes whichever
+        is faster here: the detector (most of the time per frame) is timed once at each precision,
+        and the answer is kept in the compiled-model cache for every later start.
+        """
+        with self._choice_lock:
+            if not self._float_default_known:
+                self._float_default = self._choose_float_default()
+                self._float_default_known = True
+            return self._float_default
+
+    def _choose_float_default(self) -> str | None:
+        if self.device != "CPU":
+            return None
+        try:
+            native = self.core.get_property("CPU", hints.inference_precision)
+        except RuntimeError:
+            return None
+        if native != ov.Type.bf16:
+            return None  # no bf16 here: f32 already, nothing to choose
+        detector = self.model_file("plate_det.xml")
+        key = "|".join((self._cpu_name(), ov.get_version(), str(detector)))
+        stored = _stored_choices(self.cache_dir)
+        if key in stored:
+            return "f32" if stored[key] == "f32" else None
+        if key in _process_choices:  # measured by another runtime of this process: keep it here too
+            _remember_choice(self.cache_dir, key, _process_choices[key])
+            return "f32" if _process_choices[key] == "f32" else None
+        try:
+            timings = {p: self._time_detector(detector, p) for p in ("bf16", "f32")}
+        except (RuntimeError, OSError) as exc:  # the detector itself fails to load: its own error follows
+            log.warning("could not time the precisions (%s); keeping the device's default", exc)
+            return None
+        choice = pick_float_precision(timings)
+        log.info(
+            "default precision on this CPU: %s (detector %.1f ms at bf16, %.1f ms at f32; remembered in %s)",
+            choice,
+            timings["bf16"] * 1e3,
+            timings["f32"] * 1e3,
+            self.cache_dir or "this process only",
+        )
+        _remember_choice(self.cache_dir, key, choice)
+        return "f32" if choice == "f32" else None
+
+    def _cpu_name(self) -> str:
+        try:
+            return str(self.core.get_property("CPU", props.device.full_name))
+        except RuntimeError:
+            return "CPU"
+
+    def _time_detector(self, path: Path, precision: str, runs: int = 7) -> float:
+        """Median seconds of one 640x640 detector inference at `precision` (after warm-up)."""
+        model = self.core.read_model(path)
+        model.reshape([1, 3, 640, 640])
+        config = {
+            hints.performance_mode: hints.PerformanceMode.LATENCY,
+            hints.inference_precision: _PRECISIONS[precision],
+        }
+        compiled = self.core.compile_model(model, "CPU", config)
+        request = compiled.create_infer_request()
+        frame = np.zeros([1, 3, 640, 640], dtype=np.float32)
+        for _ in range(3):
+            request.infer({0: frame})
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            request.infer({0: frame})
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
 
     def model_file(self, name: str) -> Path:
         """The file to load for a model at this runtime's precision: the department's own from
@@ -146,7 +238,7 @@ class Runtime:
         return self.core.compile_model(source, self.device, self.config(mode))
 
     def effective_precision(self, compiled: ov.CompiledModel) -> str:
-        """The precision the device actually runs at (bf16 on CPUs with AMX/AVX512-BF16 by default)."""
+        """The precision the device actually runs at (by default bf16 or f32, whichever is faster here)."""
         try:
             found = str(compiled.get_property(hints.inference_precision).to_string())
         except RuntimeError:
@@ -155,6 +247,48 @@ class Runtime:
 
     def devices(self) -> list[DeviceInfo]:
         return available_devices(self.core)
+
+
+def pick_float_precision(timings: dict[str, float]) -> str:
+    """ "f32" when it is clearly faster than bf16 (by `F32_MARGIN`), "bf16" otherwise."""
+    return "f32" if timings["f32"] < F32_MARGIN * timings["bf16"] else "bf16"
+
+
+_choices_lock = threading.Lock()
+#: Choices measured in this process when there is no cache directory to keep them in.
+_process_choices: dict[str, str] = {}
+
+
+def _stored_choices(cache_dir: Path | None) -> dict[str, str]:
+    """The choices remembered in a cache directory ({} when there is none or it is unreadable)."""
+    if cache_dir is None:
+        return {}
+    with _choices_lock:
+        try:
+            stored = json.loads((cache_dir / PRECISION_CHOICE_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+    return {k: v for k, v in stored.items() if isinstance(v, str)} if isinstance(stored, dict) else {}
+
+
+def _remember_choice(cache_dir: Path | None, key: str, choice: str) -> None:
+    with _choices_lock:
+        _process_choices[key] = choice
+        if cache_dir is None:
+            return
+        path = cache_dir / PRECISION_CHOICE_FILE
+        try:
+            stored = json.loads(path.read_text()) if path.exists() else {}
+        except (OSError, ValueError):
+            stored = {}
+        stored = stored if isinstance(stored, dict) else {}
+        stored[key] = choice
+        try:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(stored, indent=1, sort_keys=True))
+            tmp.replace(path)
+        except OSError as exc:
+            log.warning("could not remember the measured precision in %s (%s)", path, exc.strerror)
 
 
 def available_devices(core: ov.Core | None = None) -> list[DeviceInfo]:

@@ -157,3 +157,50 @@ def test_bench_vision_command_writes_its_keys(tmp_path: Path) -> None:
         assert key in figures
     assert figures["detector_fps"] > 0 and figures["single_image_p50_ms"] > 0
     assert figures["precision"] == "f32"
+
+
+def test_the_default_precision_is_the_faster_one_measured_once_and_remembered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`precision: default` on a CPU whose OpenVINO default is bf16 times the detector at bf16 and
+    f32 once, keeps the faster (f32 only when clearly faster) and remembers it in the cache, so a
+    later start neither measures again nor changes its mind; a corrupt record is measured anew."""
+    import openvino.properties.hint as hints
+
+    from platewatch.engine.vision import runtime as rt
+
+    cache = tmp_path / "ov-cache"
+    first = Runtime("CPU", cache_dir=cache)
+    if first.core.get_property("CPU", hints.inference_precision) != rt.ov.Type.bf16:
+        assert first.inference_precision is None  # f32 is the default already: nothing to measure
+        assert not (cache / rt.PRECISION_CHOICE_FILE).exists()
+        return
+    chosen = first.inference_precision
+    assert chosen in (None, "f32")
+    record = json.loads((cache / rt.PRECISION_CHOICE_FILE).read_text())
+    assert list(record.values()) == ["f32" if chosen else "bf16"]
+    compiled = PlateDetector(first).compiled
+    assert compiled.get_property(hints.inference_precision) == rt._PRECISIONS[chosen or "bf16"]
+
+    def no_timing(*_args: object, **_kwargs: object) -> float:
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(rt, "_process_choices", {})
+    monkeypatch.setattr(Runtime, "_time_detector", no_timing)
+    assert Runtime("CPU", cache_dir=cache).inference_precision == chosen
+
+    (cache / rt.PRECISION_CHOICE_FILE).write_text("{not json")
+    timings = {"bf16": 0.05, "f32": 0.03}
+    monkeypatch.setattr(Runtime, "_time_detector", lambda _self, _path, precision: timings[precision])
+    assert Runtime("CPU", cache_dir=cache).inference_precision == "f32"
+    assert list(json.loads((cache / rt.PRECISION_CHOICE_FILE).read_text()).values()) == ["f32"]
+
+
+@pytest.mark.parametrize(
+    ("bf16_ms", "f32_ms", "chosen"),
+    [(61.3, 42.6, "f32"), (20.0, 32.0, "bf16"), (50.0, 47.0, "bf16"), (50.0, 44.0, "f32")],
+)
+def test_f32_replaces_bf16_only_when_clearly_faster(bf16_ms: float, f32_ms: float, chosen: str) -> None:
+    from platewatch.engine.vision.runtime import pick_float_precision
+
+    assert pick_float_precision({"bf16": bf16_ms / 1e3, "f32": f32_ms / 1e3}) == chosen
