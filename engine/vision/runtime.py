@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import statistics
 import threading
 import time
@@ -250,7 +251,7 @@ class Runtime:
 
 
 def pick_float_precision(timings: dict[str, float]) -> str:
-    """ "f32" when it is clearly faster than bf16 (by `F32_MARGIN`), "bf16" otherwise."""
+    """Returns f32 when it is clearly faster than bf16 (by `F32_MARGIN`), bf16 otherwise."""
     return "f32" if timings["f32"] < F32_MARGIN * timings["bf16"] else "bf16"
 
 
@@ -284,7 +285,7 @@ def _remember_choice(cache_dir: Path | None, key: str, choice: str) -> None:
         stored = stored if isinstance(stored, dict) else {}
         stored[key] = choice
         try:
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")  # the worker and the API may start together
             tmp.write_text(json.dumps(stored, indent=1, sort_keys=True))
             tmp.replace(path)
         except OSError as exc:
