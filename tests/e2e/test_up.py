@@ -65,18 +65,7 @@ def test_up_runs_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     up = subprocess.Popen(_cli("up"), env=env, stdout=log, stderr=subprocess.STDOUT)
     family: set[int] = set()
     try:
-        api = f"http://127.0.0.1:{env['PLATEWATCH_API__PORT']}"
-        deadline = time.monotonic() + 120
-        while True:
-            assert up.poll() is None, (tmp_path / "up.log").read_text()
-            try:
-                if httpx.get(f"{api}/healthz", timeout=2).json()["status"] == "ok":
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "API did not come up"
-            time.sleep(1)
-
+        _wait_up(up, env, tmp_path / "up.log")
         doctor = subprocess.run(_cli("doctor"), env=env, capture_output=True, text=True, timeout=120)
         assert doctor.returncode == 0, doctor.stdout + doctor.stderr
         assert doctor.stdout.count("embedded") >= 3 and "✘" not in doctor.stdout
