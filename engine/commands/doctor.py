@@ -63,13 +63,16 @@ def doctor() -> None:
         backend = "TimescaleDB hypertables" if state == "installed" else "PostgreSQL partitions"
         table.add_row("[green]✔[/green]", "store backend", "", "", f"{backend} (timescaledb: {state})")
     try:
-        from platewatch.engine.vision.runtime import available_devices
+        from platewatch.engine.vision.runtime import available_devices, get_runtime
 
         devices = available_devices()
         device_text = ", ".join(f"{d.name} ({d.full_name})" for d in devices) or "none"
         table.add_row(
             "[green]✔[/green]" if devices else "[red]✘[/red]", "OpenVINO", "", s.vision.device, device_text
         )
+        if devices:
+            precision = get_runtime().describe_precision()
+            table.add_row("[green]✔[/green]", "inference precision", "", s.vision.precision, precision)
     except Exception as exc:  # a broken OpenVINO install is exactly what doctor is for
         problems.append(f"OpenVINO: {exc}")
     out.print(table)

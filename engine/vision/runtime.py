@@ -192,6 +192,20 @@ class Runtime:
         _remember_choice(self.cache_dir, key, choice)
         return "f32" if choice == "f32" else None
 
+    def describe_precision(self) -> str:
+        """What `platewatch doctor` shows: the precision models compile at here, and why."""
+        if self.precision == "int8":
+            return "int8 (the quantized models)"
+        if self.precision is not None:
+            return f"{self.precision} (set)"
+        if self.default_float_precision() == "f32":
+            return "f32 (timed faster than bf16 on this CPU)"
+        try:
+            native = self.core.get_property(self.device, hints.inference_precision)
+        except RuntimeError:
+            return "the device's default"
+        return f"{native.to_string()} (the device's default)"
+
     def _cpu_name(self) -> str:
         try:
             return str(self.core.get_property("CPU", props.device.full_name))

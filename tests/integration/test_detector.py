@@ -119,6 +119,8 @@ def test_unknown_device_or_precision_is_refused() -> None:
         Runtime("TPU")
     with pytest.raises(VisionError, match="precision"):
         Runtime("CPU", precision="f8")
+    assert Runtime("CPU", precision="int8").describe_precision().startswith("int8")
+    assert Runtime("CPU", precision="f32").describe_precision() == "f32 (set)"
 
 
 def test_a_models_dir_replaces_only_the_files_it_holds(tmp_path: Path) -> None:
@@ -177,6 +179,7 @@ def test_the_default_precision_is_the_faster_one_measured_once_and_remembered(
         return
     chosen = first.inference_precision
     assert chosen in (None, "f32")
+    assert first.describe_precision().startswith(chosen or "bf16")  # what `platewatch doctor` shows
     record = json.loads((cache / rt.PRECISION_CHOICE_FILE).read_text())
     assert list(record.values()) == ["f32" if chosen else "bf16"]
     compiled = PlateDetector(first).compiled
