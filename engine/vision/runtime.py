@@ -274,16 +274,20 @@ _choices_lock = threading.Lock()
 _process_choices: dict[str, str] = {}
 
 
+def _read_choices(path: Path) -> dict[str, str]:
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in stored.items() if isinstance(v, str)} if isinstance(stored, dict) else {}
+
+
 def _stored_choices(cache_dir: Path | None) -> dict[str, str]:
     """The choices remembered in a cache directory ({} when there is none or it is unreadable)."""
     if cache_dir is None:
         return {}
     with _choices_lock:
-        try:
-            stored = json.loads((cache_dir / PRECISION_CHOICE_FILE).read_text())
-        except (OSError, ValueError):
-            return {}
-    return {k: v for k, v in stored.items() if isinstance(v, str)} if isinstance(stored, dict) else {}
+        return _read_choices(cache_dir / PRECISION_CHOICE_FILE)
 
 
 def _remember_choice(cache_dir: Path | None, key: str, choice: str) -> None:
@@ -292,12 +296,7 @@ def _remember_choice(cache_dir: Path | None, key: str, choice: str) -> None:
         if cache_dir is None:
             return
         path = cache_dir / PRECISION_CHOICE_FILE
-        try:
-            stored = json.loads(path.read_text()) if path.exists() else {}
-        except (OSError, ValueError):
-            stored = {}
-        stored = stored if isinstance(stored, dict) else {}
-        stored[key] = choice
+        stored = _read_choices(path) | {key: choice}
         try:
             tmp = path.with_suffix(f".{os.getpid()}.tmp")  # the worker and the API may start together
             tmp.write_text(json.dumps(stored, indent=1, sort_keys=True))
