@@ -168,28 +168,30 @@ class Runtime:
             return None
         if native != ov.Type.bf16:
             return None  # no bf16 here: f32 already, nothing to choose
-        detector = self.model_file("plate_det.xml")
+        from .detector import MODEL_FILE  # the detector module builds on this one
+
+        detector = self.model_file(MODEL_FILE)
         key = "|".join((self._cpu_name(), ov.get_version(), str(detector)))
         stored = _stored_choices(self.cache_dir)
-        if key in stored:
-            return "f32" if stored[key] == "f32" else None
-        if key in _process_choices:  # measured by another runtime of this process: keep it here too
-            _remember_choice(self.cache_dir, key, _process_choices[key])
-            return "f32" if _process_choices[key] == "f32" else None
-        try:
-            timings = {p: self._time_detector(detector, p) for p in ("bf16", "f32")}
-        except (RuntimeError, OSError) as exc:  # the detector itself fails to load: its own error follows
-            log.warning("could not time the precisions (%s); keeping the device's default", exc)
-            return None
-        choice = pick_float_precision(timings)
-        log.info(
-            "default precision on this CPU: %s (detector %.1f ms at bf16, %.1f ms at f32; remembered in %s)",
-            choice,
-            timings["bf16"] * 1e3,
-            timings["f32"] * 1e3,
-            self.cache_dir or "this process only",
-        )
-        _remember_choice(self.cache_dir, key, choice)
+        # Measured by another runtime of this process when it is not stored yet.
+        choice = stored.get(key) or _process_choices.get(key)
+        if choice is None:
+            try:
+                timings = {p: self._time_detector(detector, p) for p in ("bf16", "f32")}
+            except (RuntimeError, OSError) as exc:  # the detector fails to load: its own error follows
+                log.warning("could not time the precisions (%s); keeping the device's default", exc)
+                return None
+            choice = pick_float_precision(timings)
+            log.info(
+                "default precision on this CPU: %s (detector %.1f ms at bf16, %.1f ms at f32; "
+                "remembered in %s)",
+                choice,
+                timings["bf16"] * 1e3,
+                timings["f32"] * 1e3,
+                self.cache_dir or "this process only",
+            )
+        if stored.get(key) != choice:
+            _remember_choice(self.cache_dir, key, choice)
         return "f32" if choice == "f32" else None
 
     def describe_precision(self) -> str:
@@ -213,16 +215,19 @@ class Runtime:
             return "CPU"
 
     def _time_detector(self, path: Path, precision: str, runs: int = 7) -> float:
-        """Median seconds of one 640x640 detector inference at `precision` (after warm-up)."""
+        """Median seconds of one detector inference on a frame at `precision` (after warm-up)."""
+        from .detector import INPUT_SIZE
+
+        shape = [1, 3, INPUT_SIZE, INPUT_SIZE]
         model = self.core.read_model(path)
-        model.reshape([1, 3, 640, 640])
+        model.reshape(shape)
         config = {
             hints.performance_mode: hints.PerformanceMode.LATENCY,
             hints.inference_precision: _PRECISIONS[precision],
         }
         compiled = self.core.compile_model(model, "CPU", config)
         request = compiled.create_infer_request()
-        frame = np.zeros([1, 3, 640, 640], dtype=np.float32)
+        frame = np.zeros(shape, dtype=np.float32)
         for _ in range(3):
             request.infer({0: frame})
         times = []
