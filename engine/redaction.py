@@ -28,16 +28,34 @@ _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]
 
 
 def secret_assignment(unquoted_value: str) -> re.Pattern[str]:
-    """`key = value` for any secret key, groups (key, `=` with its spaces, value); a value is
-    'quoted' (libpq style) or a run of `unquoted_value` (free text stops at `&;,`, a DSN does not)."""
+    """`key = value` for any secret key, groups (key, `=` with its spaces, value).
+
+    The key may carry a dotted, dashed or underscored prefix (`db_password`, `redis.password`):
+    settings are named that way, and a bare word boundary would let them through. A value is
+    'quoted' (libpq style; only when the quote closes the value, so `'ab'cd` is not cut at the
+    second quote) or a run of `unquoted_value`.
+    """
     keys = "|".join(sorted(SECRET_KEYS, key=len, reverse=True))
-    return re.compile(r"(?i)\b(" + keys + r")(\s*=\s*)('(?:[^'\\]|\\.)*'|" + unquoted_value + ")")
+    return re.compile(
+        r"(?i)(?<![a-z0-9])((?:[a-z0-9]+[._-])*(?:" + keys + r"))(\s*=\s*)"
+        r"('(?:[^'\\]|\\.)*'(?=[\s&]|$)|" + unquoted_value + ")"
+    )
 
 
-_KEYVALUE = secret_assignment(r"[^\s&;,]+")
+# Free text: a value runs to whitespace or `&` (the query separator; inside a URL a literal `&` is
+# `%26`). Commas and semicolons are kept in the value: they are legal in passwords, and cutting too
+# much of a log line is harmless where cutting too little leaks the rest of the secret.
+_KEYVALUE = secret_assignment(r"[^\s&]+")
+# Mapping reprs and JSON (`{'password': 'x'}`, `"token": "x"`): settings dumps end up in log lines.
+_QUOTED_KEY = re.compile(
+    r"(?i)(['\"])((?:[a-z0-9]+[._-])*(?:" + "|".join(sorted(SECRET_KEYS, key=len, reverse=True)) + r"))\1"
+    r"(\s*:\s*)('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,}]+)"
+)
 
 
 def redact(text: str) -> str:
-    """`text` with the passwords of URLs (`scheme://user:pw@`) and of key=value pairs replaced by `***`."""
+    """`text` with the passwords of URLs (`scheme://user:pw@`), of key=value pairs and of quoted
+    `'key': value` pairs replaced by `***`."""
     text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    text = _QUOTED_KEY.sub(lambda m: f"{m[1]}{m[2]}{m[1]}{m[3]}'***'", text)
     return _KEYVALUE.sub(lambda m: f"{m[1]}{m[2]}***", text)

@@ -3,6 +3,8 @@
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from platewatch.engine.logs import RedactingFilter, redact
 
@@ -18,6 +20,17 @@ from platewatch.engine.logs import RedactingFilter, redact
         ("dsn host=db sslpassword=keyphrase user=a", "keyphrase"),
         ("GET /x?access_token=tok123&n=1", "tok123"),
         ("libpq: password = 'two words' rejected", "two words"),
+        # commas and semicolons are legal in passwords: the whole value goes, not its first part
+        ("retry with password=p,ss;w0rd now", "ss;w0rd"),
+        # settings are named with prefixes
+        ("loaded DB_PASSWORD=hunter22 from env", "hunter22"),
+        ("kafka.sasl_plain_password = k4fk4 set", "k4fk4"),
+        # a quote that does not close the value does not end it
+        ("password='ab'cdefg failed", "cdefg"),
+        # mapping reprs and JSON
+        ("settings {'user': 'a', 'password': 'sw0rdfish'} loaded", "sw0rdfish"),
+        ('body {"api_key": "k-123-xyz", "n": 1}', "k-123-xyz"),
+        ("{'token': abc123}", "abc123"),
     ],
 )
 def test_redact_removes_secrets_but_keeps_context(text: str, secret: str) -> None:
@@ -31,6 +44,33 @@ def test_redact_leaves_urls_without_passwords_alone() -> None:
         redact("rtsp://10.0.0.5:554/stream and redis://cache:6379/0")
         == "rtsp://10.0.0.5:554/stream and redis://cache:6379/0"
     )
+
+
+def test_redact_keeps_what_only_looks_like_a_secret_key() -> None:
+    text = "bypass=1 compass=north passenger=3 {'tokens_used': 4} user=bob&n=1"
+    assert redact(text) == text
+
+
+def test_redact_keeps_the_query_after_a_secret() -> None:
+    assert redact("GET /x?token=abc&camera=gate-3 200") == "GET /x?token=***&camera=gate-3 200"
+
+
+@given(
+    secret=st.text(
+        alphabet=st.characters(blacklist_categories=("Cs", "Zs", "Zl", "Zp", "Cc"), blacklist_characters="&"),
+        min_size=8,
+    ),
+    key=st.sampled_from(["password", "PASSWORD", "db_password", "token", "api_key", "secret"]),
+)
+def test_no_secret_survives_in_a_key_value_pair(secret: str, key: str) -> None:
+    cleaned = redact(f"login failed {key}={secret} for user bob")
+    assert secret not in cleaned
+    assert cleaned.endswith(" for user bob")
+
+
+@given(secret=st.text(alphabet=st.characters(blacklist_characters="'\\", min_codepoint=33), min_size=8))
+def test_no_secret_survives_in_a_mapping_repr(secret: str) -> None:
+    assert secret not in redact(str({"camera": "gate", "password": secret}))
 
 
 def test_filter_scrubs_arguments_and_exception_text() -> None:
