@@ -10,6 +10,8 @@ Sets (held-out lists in models/training/):
 - us_holdout / eu_holdout / br_holdout: the third of the scene images never trained on, cropped
   from the label boxes with detector-like loose margins (1.14x wide, 1.4x tall).
 - eu_all / br_all: every EU/BR scene (two thirds were trained on: optimistic, for reference).
+`--sets crops_val` reads only the named sets: the way to compare candidates without seeing (and so
+without choosing by) their held-out scores.
 EU exact-match counts O and 0 alike (the openalpr EU labels mix them).
 Reports exact and within-one-character (Levenshtein <= 1), raw (best path/beam) and after the
 region rules, the most frequent character confusions, and throughput f32 vs bf16.
@@ -116,11 +118,22 @@ def main() -> None:
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--show-errors", type=int, default=0)
     ap.add_argument("--synth", type=int, default=200, help="synthetic crops per style (0: none)")
+    ap.add_argument(
+        "--sets",
+        default="",
+        help="comma-separated set names to read (e.g. crops_val), so that picking among candidates"
+        " never shows their held-out scores; default: all",
+    )
     args = ap.parse_args()
     ocr = PlateOCR(args.model, inference_precision="f32")
     sets = load_sets()
     if args.synth:
         sets |= synth_sets(args.synth)
+    if args.sets:
+        wanted = args.sets.split(",")
+        if unknown := set(wanted) - sets.keys():
+            raise SystemExit(f"unknown sets {sorted(unknown)}; known: {sorted(sets)}")
+        sets = {name: sets[name] for name in wanted}
     report: dict[str, dict[str, float]] = {}
     all_pairs: list[tuple[str, str]] = []
     print(f"{'set':12} {'n':>4} {'exact':>7} {'<=1':>7} {'exact+rules':>12} {'<=1+rules':>10}")
