@@ -24,7 +24,14 @@ SECRET_KEYS = frozenset(
         "sasl_plain_password",
     }
 )
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
+# The look-behinds let a match start only where a word starts: from inside a word every start
+# would rescan the rest of it, and a long line (hostile input is logged too) would cost seconds.
+_USERINFO = re.compile(
+    r"(?<![a-zA-Z0-9+.-])(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@"
+)
+
+#: A secret key, with any dotted, dashed or underscored prefix (`DB_PASSWORD`, `redis.password`).
+_KEY = r"(?:[a-z0-9]+[._-])*(?:" + "|".join(sorted(SECRET_KEYS, key=len, reverse=True)) + ")"
 
 
 def secret_assignment(unquoted_value: str) -> re.Pattern[str]:
@@ -35,9 +42,8 @@ def secret_assignment(unquoted_value: str) -> re.Pattern[str]:
     'quoted' (libpq style; only when the quote closes the value, so `'ab'cd` is not cut at the
     second quote) or a run of `unquoted_value`.
     """
-    keys = "|".join(sorted(SECRET_KEYS, key=len, reverse=True))
     return re.compile(
-        r"(?i)(?<![a-z0-9])((?:[a-z0-9]+[._-])*(?:" + keys + r"))(\s*=\s*)"
+        r"(?i)(?<![a-z0-9._-])(" + _KEY + r")(\s*=\s*)"
         r"('(?:[^'\\]|\\.)*'(?=[\s&]|$)|" + unquoted_value + ")"
     )
 
@@ -48,7 +54,7 @@ def secret_assignment(unquoted_value: str) -> re.Pattern[str]:
 _KEYVALUE = secret_assignment(r"[^\s&]+")
 # Mapping reprs and JSON (`{'password': 'x'}`, `"token": "x"`): settings dumps end up in log lines.
 _QUOTED_KEY = re.compile(
-    r"(?i)(['\"])((?:[a-z0-9]+[._-])*(?:" + "|".join(sorted(SECRET_KEYS, key=len, reverse=True)) + r"))\1"
+    r"(?i)(['\"])(" + _KEY + r")\1"
     r"(\s*:\s*)('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,}]+)"
 )
 
