@@ -301,9 +301,8 @@ _DECO_FONTS: Final = (
 
 #: Share of registrations drawn with the shallow M and W of condensed plate fonts (`_plate_glyphs`).
 #: Off by default: four fine-tunes with it at 0.35 (up to 1.2 M samples, 2026-11-29) learnt the
-#: rendered shallow M and W, but on real plates three traded the Texas `M` read as `H` for a blurred
-#: plain `W` read as `M`, and none met both US targets (models/README.md); `train.py --shallow-mw`
-#: sets it.
+#: rendered shallow M and W, but no model built from them met both US targets on real plates, and
+#: three of them read a blurred plain `W` as `M` (models/README.md); `train.py --shallow-mw` sets it.
 SHALLOW_MW_RATE = 0.0
 
 
