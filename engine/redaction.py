@@ -32,19 +32,18 @@ _USERINFO = re.compile(
 
 #: A secret key, with any dotted, dashed or underscored prefix (`DB_PASSWORD`, `redis.password`).
 _KEY = r"(?:[a-z0-9]+[._-])*(?:" + "|".join(sorted(SECRET_KEYS, key=len, reverse=True)) + ")"
+#: A libpq-style 'quoted value' (backslash escapes).
+_SINGLE_QUOTED = r"'(?:[^'\\]|\\.)*'"
 
 
 def secret_assignment(unquoted_value: str) -> re.Pattern[str]:
-    """`key = value` for any secret key, groups (key, `=` with its spaces, value).
-
-    The key may carry a dotted, dashed or underscored prefix (`db_password`, `redis.password`):
-    settings are named that way, and a bare word boundary would let them through. A value is
-    'quoted' (libpq style; only when the quote closes the value, so `'ab'cd` is not cut at the
-    second quote) or a run of `unquoted_value`.
-    """
+    """`key = value` for any secret key (`_KEY`: settings carry prefixes, which a bare word
+    boundary would let through), groups (key, `=` with its spaces, value). A value is 'quoted'
+    (only when the quote closes the value, so `'ab'cd` is not cut at the second quote) or a run of
+    `unquoted_value`."""
     return re.compile(
         r"(?i)(?<![a-z0-9._-])(" + _KEY + r")(\s*=\s*)"
-        r"('(?:[^'\\]|\\.)*'(?=[\s&]|$)|" + unquoted_value + ")"
+        r"(" + _SINGLE_QUOTED + r"(?=[\s&]|$)|" + unquoted_value + ")"
     )
 
 
@@ -55,7 +54,7 @@ _KEYVALUE = secret_assignment(r"[^\s&]+")
 # Mapping reprs and JSON (`{'password': 'x'}`, `"token": "x"`): settings dumps end up in log lines.
 _QUOTED_KEY = re.compile(
     r"(?i)(['\"])(" + _KEY + r")\1"
-    r"(\s*:\s*)('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,}]+)"
+    r"(\s*:\s*)(" + _SINGLE_QUOTED + r"|\"(?:[^\"\\]|\\.)*\"|[^\s,}]+)"
 )
 
 
