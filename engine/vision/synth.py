@@ -304,6 +304,10 @@ _DECO_FONTS: Final = (
 #: rendered shallow M and W, but no model built from them met both US targets on real plates, and
 #: three of them read a blurred plain `W` as `M` (models/README.md); `train.py --shallow-mw` sets it.
 SHALLOW_MW_RATE = 0.0
+#: Which of M and W are drawn shallow at that rate. The fifth attempt draws only the M: the real
+#: Texas `M` matches the rendered one, but the `W` the earlier models misread was a blurred plain W
+#: that looks like no shallow W (models/README.md); `train.py --shallow-letters` sets it.
+SHALLOW_LETTERS = "MW"
 
 
 def _shallow_glyph(h_glyph: Image, ch: str, depth: float) -> Image | None:
@@ -349,12 +353,12 @@ def _shallow_glyph(h_glyph: Image, ch: str, depth: float) -> Image | None:
 
 
 def _plate_glyphs(font: _Font, rng: np.random.Generator) -> _Font:
-    """`font`, sometimes (`SHALLOW_MW_RATE`) with a shallow M and W (`_shallow_glyph`)."""
+    """`font`, sometimes (`SHALLOW_MW_RATE`) with a shallow M and/or W (`SHALLOW_LETTERS`)."""
     h_glyph = font.glyphs.get("H")
     if h_glyph is None or SHALLOW_MW_RATE <= 0 or rng.random() >= SHALLOW_MW_RATE:
         return font
     glyphs = dict(font.glyphs)
-    for ch in "MW":
+    for ch in SHALLOW_LETTERS:
         glyph = _shallow_glyph(h_glyph, ch, float(rng.uniform(0.3, 0.7)))
         if glyph is not None:
             glyphs[ch] = glyph

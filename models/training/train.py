@@ -226,6 +226,12 @@ def main() -> None:
         help="share of synthetic registrations drawn with a shallow M and W (synth._plate_glyphs)",
     )
     ap.add_argument(
+        "--shallow-letters",
+        default=synth.SHALLOW_LETTERS,
+        choices=["MW", "M", "W"],
+        help="which letters --shallow-mw draws shallow",
+    )
+    ap.add_argument(
         "--ema",
         type=float,
         default=0.0,
@@ -235,6 +241,7 @@ def main() -> None:
     global FREEZE_BN
     FREEZE_BN = args.freeze_bn
     synth.SHALLOW_MW_RATE = args.shallow_mw  # read by the renderer in the data loader's workers too
+    synth.SHALLOW_LETTERS = args.shallow_letters
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,8 @@ $OUT/gpu_last.pt every minute and at the end.
     PLATEWATCH_DATA=packed/ OUT=out/ python3 models/training/train_gpu.py INIT.pt SECONDS [PEAK_LR]
 
 Environment: FREEZE_BN=1 for a checkpoint recovered from the IR; SHALLOW_MW=0.35 draws that share
-of synthetic registrations with condensed-font M and W (train.py --shallow-mw); SEED=n is mixed into
+of synthetic registrations with condensed-font M and W (train.py --shallow-mw), SHALLOW_LETTERS=M
+only the M (--shallow-letters); SEED=n is mixed into
 the data stream's seed with the start time (default 7), so parallel runs draw different samples.
 """
 
@@ -36,6 +37,7 @@ def main() -> None:
     T.FREEZE_BN = os.environ.get("FREEZE_BN") == "1"
     # Set before the DataLoader forks its workers, which render with the module's value.
     T.synth.SHALLOW_MW_RATE = float(os.environ.get("SHALLOW_MW", T.synth.SHALLOW_MW_RATE))
+    T.synth.SHALLOW_LETTERS = os.environ.get("SHALLOW_LETTERS", T.synth.SHALLOW_LETTERS)
     model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=peak, weight_decay=0.01)
     ctc = torch.nn.CTCLoss(blank=T.BLANK, zero_infinity=True)

@@ -121,3 +121,13 @@ def test_plate_glyphs_swap_m_and_w_at_the_set_rate(monkeypatch: pytest.MonkeyPat
     changed = [f for f in swapped if f is not font]
     assert 0.25 < len(changed) / len(swapped) < 0.45
     assert all(f.glyphs["H"] is font.glyphs["H"] and f.glyphs["M"] is not font.glyphs["M"] for f in changed)
+
+
+def test_shallow_letters_limits_the_swap_to_the_named_letter(monkeypatch: pytest.MonkeyPatch) -> None:
+    font = synth._fonts()["sans_cond_bold"]
+    rng = np.random.default_rng(4)
+    monkeypatch.setattr(synth, "SHALLOW_MW_RATE", 1.0)
+    monkeypatch.setattr(synth, "SHALLOW_LETTERS", "M")
+    swapped = synth._plate_glyphs(font, rng)
+    assert swapped.glyphs["M"] is not font.glyphs["M"]
+    assert swapped.glyphs["W"] is font.glyphs["W"]  # the plain W stays, blurred by the camera later
