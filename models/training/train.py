@@ -113,20 +113,38 @@ class Mixed(IterableDataset):  # type: ignore[type-arg]
         rng = np.random.default_rng([self.seed, wid, int(time.time())])
         pool = RealPool() if self.real_frac > 0 else None
         while True:
-            if pool is not None and rng.random() < self.real_frac:
+            real = pool is not None and rng.random() < self.real_frac
+            if real:
                 img, label = pool.sample(rng)
             else:
                 img, label = synth.synth_sample(rng)
             if img.shape[0] < 4 or img.shape[1] < 4:
                 continue
-            yield preprocess(img), encode(label)
+            yield preprocess(img), encode(label), real
 
 
 def collate(batch):  # type: ignore[no-untyped-def]
+    """(images, CTC targets, target lengths, which samples are real crops)."""
     imgs = torch.from_numpy(np.stack([b[0] for b in batch]))
     targets = torch.tensor([c for b in batch for c in b[1]], dtype=torch.long)
     lengths = torch.tensor([len(b[1]) for b in batch], dtype=torch.long)
-    return imgs, targets, lengths
+    real = torch.tensor([b[2] for b in batch], dtype=torch.bool)
+    return imgs, targets, lengths, real
+
+
+def distill_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    """KL(teacher || student) per CTC frame, summed over the frames, averaged over the crops.
+
+    Why (`--distill`): every fine-tune from the shipped weights that learnt the Texas shallow M also
+    changed reads the shipped network got right, on real plates it had trained on too, although those
+    plates stayed in the mix with their labels (models/README.md). A label says only which text is
+    right; the teacher's whole distribution also says how sure, and which alternatives come second,
+    which is what the pipeline's crop fusion and candidates use. Keeping the student's distribution on
+    real crops close to the starting network's ("learning without forgetting", Li and Hoiem 2017)
+    leaves only what the real crops do not pin down (the synthetic shallow M) free to move."""
+    t = teacher_logits.float().log_softmax(-1)
+    s = student_logits.float().log_softmax(-1)
+    return (t.exp() * (t - s)).sum(-1).sum(-1).mean()
 
 
 def greedy(logits: torch.Tensor) -> list[str]:
@@ -232,6 +250,12 @@ def main() -> None:
         help="which letters --shallow-mw draws shallow",
     )
     ap.add_argument(
+        "--distill",
+        type=float,
+        default=0.0,
+        help="weight of a KL term keeping the outputs on real crops close to --init's (distill_loss)",
+    )
+    ap.add_argument(
         "--ema",
         type=float,
         default=0.0,
@@ -252,6 +276,13 @@ def main() -> None:
         sd = torch.load(args.init, map_location="cpu")
         model.load_state_dict(sd.get("model", sd))
         print("init from", args.init, flush=True)
+    teacher = None
+    if args.distill:
+        if not args.init:
+            raise SystemExit("--distill keeps the outputs close to --init's network: give --init")
+        teacher = PlateNet()
+        teacher.load_state_dict(model.state_dict())
+        teacher.eval().requires_grad_(False)
     train_mode(model)
     print("params", sum(p.numel() for p in model.parameters()), flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
@@ -283,7 +314,8 @@ def main() -> None:
     total = args.hours * 3600
     best = -1.0
     step, seen, run_loss = 0, 0, 0.0
-    for imgs, targets, lengths in dl:
+    run_kl = 0.0
+    for imgs, targets, lengths, real in dl:
         frac = min(1.0, (time.time() - t0) / total)
         lr = (
             args.lr
@@ -296,7 +328,13 @@ def main() -> None:
             logits = model(imgs)
         logp = logits.float().log_softmax(-1).transpose(0, 1)  # T, N, C
         in_len = torch.full((imgs.shape[0],), logp.shape[0], dtype=torch.long)
-        loss = ctc(logp, targets, in_len, lengths)
+        loss = ctc_loss = ctc(logp, targets, in_len, lengths)
+        if teacher is not None and real.any():
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+                teacher_logits = teacher(imgs[real])
+            kl = distill_loss(logits[real], teacher_logits)
+            run_kl = 0.98 * run_kl + 0.02 * float(kl)
+            loss = loss + args.distill * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -305,11 +343,12 @@ def main() -> None:
             ema.update_parameters(model)
         step += 1  # noqa: SIM113  (a DataLoader over an endless stream: no enumerate needed)
         seen += imgs.shape[0]
-        run_loss = 0.98 * run_loss + 0.02 * float(loss) if step > 1 else float(loss)
+        run_loss = 0.98 * run_loss + 0.02 * float(ctc_loss) if step > 1 else float(ctc_loss)
         if step % 50 == 0:
             el = time.time() - t0
             print(
-                f"step {step} seen {seen} loss {run_loss:.3f} lr {lr:.2e} {seen / el:.0f}/s {el / 60:.1f}min",
+                f"step {step} seen {seen} loss {run_loss:.3f} kl {run_kl:.4f} lr {lr:.2e}"
+                f" {seen / el:.0f}/s {el / 60:.1f}min",
                 flush=True,
             )
         last = frac >= 1.0

@@ -68,7 +68,7 @@ def main() -> None:
     print("start", evaluate(), flush=True)
     t0 = last_save = time.time()
     step = seen = 0
-    for imgs, targets, lengths in dl:
+    for imgs, targets, lengths, _real in dl:
         frac = min(1.0, (time.time() - t0) / seconds)
         lr = peak * min(1.0, (step + 1) / 200) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
