@@ -30,8 +30,9 @@ _USERINFO = re.compile(
     r"(?<![a-zA-Z0-9+.-])(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@"
 )
 
-#: A secret key, with any dotted, dashed or underscored prefix (`DB_PASSWORD`, `redis.password`).
-_KEY = r"(?:[a-z0-9]+[._-])*(?:" + "|".join(sorted(SECRET_KEYS, key=len, reverse=True)) + ")"
+#: A secret key, with any dotted, dashed or underscored prefix (`DB_PASSWORD`, `redis.password`,
+#: `__password`). Each repetition ends at its own separator, so a run is split one way only.
+_KEY = r"(?:[a-z0-9]*[._-])*(?:" + "|".join(sorted(SECRET_KEYS, key=len, reverse=True)) + ")"
 #: A libpq-style 'quoted value' (backslash escapes).
 _SINGLE_QUOTED = r"'(?:[^'\\]|\\.)*'"
 

@@ -25,6 +25,9 @@ from platewatch.engine.logs import RedactingFilter, redact
         # settings are named with prefixes
         ("loaded DB_PASSWORD=hunter22 from env", "hunter22"),
         ("kafka.sasl_plain_password = k4fk4 set", "k4fk4"),
+        ("env __password=und3r _token=t0k", "und3r"),
+        ("env __password=und3r _token=t0k", "t0k"),
+        ("settings {'__api_key': 'dunder-k3y'}", "dunder-k3y"),
         # a quote that does not close the value does not end it
         ("password='ab'cdefg failed", "cdefg"),
         # mapping reprs and JSON
