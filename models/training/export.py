@@ -66,8 +66,9 @@ def main() -> None:
         args.xml,
         Path(args.xml).with_suffix(".bin").stat().st_size,
         "bytes;",
-        "eval:",
-        sd.get("eval"),
+        # the monitoring split only: a checkpoint's held-out reads are not shown before it is judged
+        "crops_val:",
+        (sd.get("eval") or {}).get("crops_val"),
     )
 
 
