@@ -8,8 +8,8 @@ $OUT/gpu_last.pt every minute and at the end.
 
 Environment: FREEZE_BN=1 for a checkpoint recovered from the IR; SHALLOW_MW=0.35 draws that share
 of synthetic registrations with condensed-font M and W (train.py --shallow-mw), SHALLOW_LETTERS=M
-only the M (--shallow-letters); SEED=n is mixed into
-the data stream's seed with the start time (default 7), so parallel runs draw different samples.
+only the M (--shallow-letters); SEED=n is mixed into the data stream's seed with the start time
+(default 7), so parallel runs draw different samples.
 """
 
 from __future__ import annotations
