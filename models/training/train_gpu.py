@@ -9,7 +9,8 @@ $OUT/gpu_last.pt every minute and at the end.
 Environment: FREEZE_BN=1 for a checkpoint recovered from the IR; SHALLOW_MW=0.35 draws that share
 of synthetic registrations with condensed-font M and W (train.py --shallow-mw), SHALLOW_LETTERS=M
 only the M (--shallow-letters); SEED=n is mixed into the data stream's seed with the start time
-(default 7), so parallel runs draw different samples.
+(default 7), so parallel runs draw different samples; DISTILL=1.0 adds train.py's distillation term
+(--distill: the outputs on real crops kept close to INIT's); DEVICE=cpu runs a smoke test without a GPU.
 """
 
 from __future__ import annotations
@@ -29,10 +30,16 @@ def main() -> None:
     init, seconds = sys.argv[1], float(sys.argv[2])
     peak = float(sys.argv[3]) if len(sys.argv) > 3 else 1e-3
     out = Path(os.environ.get("OUT", "."))
-    dev = torch.device("cuda")
+    dev = torch.device(os.environ.get("DEVICE", "cuda"))
     model = T.PlateNet()
     sd = torch.load(init, map_location="cpu")
     model.load_state_dict(sd.get("model", sd))
+    distill = float(os.environ.get("DISTILL", "0"))
+    teacher = None
+    if distill:
+        teacher = T.PlateNet()
+        teacher.load_state_dict(model.state_dict())
+        teacher.to(dev).eval().requires_grad_(False)
     # FREEZE_BN=1 for a checkpoint recovered from the IR (ir_to_checkpoint.py): BatchNorm folded.
     T.FREEZE_BN = os.environ.get("FREEZE_BN") == "1"
     # Set before the DataLoader forks its workers, which render with the module's value.
@@ -68,17 +75,22 @@ def main() -> None:
     print("start", evaluate(), flush=True)
     t0 = last_save = time.time()
     step = seen = 0
-    for imgs, targets, lengths, _real in dl:
+    for imgs, targets, lengths, real in dl:
         frac = min(1.0, (time.time() - t0) / seconds)
         lr = peak * min(1.0, (step + 1) / 200) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
         imgs = imgs.to(dev, non_blocking=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast(dev.type, dtype=torch.bfloat16):
             logits = model(imgs)
         logp = logits.float().log_softmax(-1).transpose(0, 1)
         in_len = torch.full((imgs.shape[0],), logp.shape[0], dtype=torch.long)
         loss = ctc(logp, targets.to(dev), in_len.to(dev), lengths.to(dev))
+        if teacher is not None and real.any():
+            r = real.to(dev)
+            with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16):
+                teacher_logits = teacher(imgs[r])
+            loss = loss + distill * T.distill_loss(logits[r], teacher_logits)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
