@@ -370,7 +370,8 @@ def main() -> None:
             ema.update_parameters(model)
         step += 1  # noqa: SIM113  (a DataLoader over an endless stream: no enumerate needed)
         seen += imgs.shape[0]
-        run_loss = 0.98 * run_loss + 0.02 * float(ctc_loss.detach()) if step > 1 else float(ctc_loss.detach())
+        cur = float(ctc_loss.detach())
+        run_loss = 0.98 * run_loss + 0.02 * cur if step > 1 else cur
         if step % 50 == 0:
             el = time.time() - t0
             print(
