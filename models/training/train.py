@@ -147,6 +147,13 @@ def distill_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> 
     return (t.exp() * (t - s)).sum(-1).sum(-1).mean()
 
 
+def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """The starting network as distill_loss's teacher: its own weights, never updated."""
+    teacher = PlateNet()
+    teacher.load_state_dict(model.state_dict())
+    return teacher.eval().requires_grad_(False)
+
+
 def greedy(logits: torch.Tensor) -> list[str]:
     best = logits.argmax(-1).numpy()
     out = []
@@ -307,9 +314,7 @@ def main() -> None:
     if args.distill:
         if not args.init:
             raise SystemExit("--distill keeps the outputs close to --init's network: give --init")
-        teacher = PlateNet()
-        teacher.load_state_dict(model.state_dict())
-        teacher.eval().requires_grad_(False)
+        teacher = frozen_copy(model)
     train_mode(model)
     print("params", sum(p.numel() for p in model.parameters()), flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)

@@ -35,11 +35,7 @@ def main() -> None:
     sd = torch.load(init, map_location="cpu")
     model.load_state_dict(sd.get("model", sd))
     distill = float(os.environ.get("DISTILL", "0"))
-    teacher = None
-    if distill:
-        teacher = T.PlateNet()
-        teacher.load_state_dict(model.state_dict())
-        teacher.to(dev).eval().requires_grad_(False)
+    teacher = T.frozen_copy(model).to(dev) if distill else None
     # FREEZE_BN=1 for a checkpoint recovered from the IR (ir_to_checkpoint.py): BatchNorm folded.
     T.FREEZE_BN = os.environ.get("FREEZE_BN") == "1"
     # Set before the DataLoader forks its workers, which render with the module's value.
