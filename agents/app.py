@@ -48,6 +48,26 @@ class Wiring:
             waiters.clear()
         for topic in self.topics.all():
             await topic.declare()
+        await self._refresh_consumer_metadata()
+
+    async def _refresh_consumer_metadata(self) -> None:
+        """Make the group consumer see the topics as they are now on the restarted broker.
+
+        Why: tansu creates a topic that a producer names before it is declared, with its own
+        partition count (4), and a producer that reconnects the moment the broker listens can beat
+        the declaration. The consumer still holds the old broker's metadata (2 partitions, say)
+        and would never be assigned the others, so the reads sent there were never stored (seen in
+        CI). Fresh metadata with other partition counts makes aiokafka rejoin the group and assign
+        every partition there is.
+        """
+        thread = getattr(self.app.consumer, "_thread", None)  # faust's aiokafka consumer thread
+        if thread is None or getattr(thread, "_consumer", None) is None:
+            return
+
+        async def refresh() -> None:
+            await thread._consumer._client.force_metadata_update()
+
+        await thread.call_thread(refresh)
 
 
 def faust_settings(settings: Settings, broker_url: str, *, tansu: bool) -> dict[str, Any]:

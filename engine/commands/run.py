@@ -48,15 +48,15 @@ def worker() -> None:
             redis_url=endpoints.redis_url,
         )
 
-        def _after_takeover(names: list[str]) -> None:
-            if "broker" not in names:
+        def _after_takeover(name: str) -> None:
+            if name != "broker":
                 return
             # The embedded broker keeps nothing: it comes back without topics or offsets.
             asyncio.run_coroutine_threadsafe(wiring.declare_topics_again(), wiring.app.loop).result(60)
             log.warning("topics declared again on the restarted embedded broker (what it held is gone)")
 
         # Joined to a `platewatch up`'s embedded services, the worker takes them over if up stops first.
-        services.adopt_in_background(on_adopted=_after_takeover)
+        services.adopt_in_background(on_started=_after_takeover)
         faust.Worker(
             wiring.app, loglevel=s.logging.level.lower(), override_logging=False
         ).execute_from_commandline()

@@ -168,14 +168,17 @@ class Services:
             self._publish()
         return fields
 
-    def adopt_orphans(self) -> list[str]:
+    def adopt_orphans(self, on_started: Callable[[str], None] | None = None) -> list[str]:
         """Start again, here, the joined services whose owner has stopped; returns their names.
 
         A second `platewatch up` (a restart overlapping the old one's shutdown, say) joins the
         embedded services the first one started; when the first one stops, it stops them, and
         everything still running on them would retry for ever. They are started again on the same
         address and data directory, so clients that retry (the worker, the API) carry on with the
-        same data and configuration.
+        same data and configuration. `on_started(name)` runs as soon as that one answers, before the
+        next is started: the broker comes first and is empty, and its topics are best declared again
+        before the clients reconnecting to it name them (tansu creates a topic it is asked about
+        with its own partition count).
         """
         with self._lock:
             if not self._joined or self._endpoints is None:
@@ -195,13 +198,15 @@ class Services:
                     log.warning(
                         "the platewatch owning the embedded %s stopped; started it again at %s", name, url
                     )
+                    if on_started is not None:
+                        on_started(name)
             finally:
                 if adopted:
                     self._publish()
             return adopted
 
     def adopt_in_background(
-        self, every_s: float = 1.0, on_adopted: Callable[[list[str]], None] | None = None
+        self, every_s: float = 1.0, on_started: Callable[[str], None] | None = None
     ) -> threading.Thread:
         """Call `adopt_orphans` every `every_s` seconds from a daemon thread, for a process whose main
         thread is busy elsewhere (a Faust worker's event loop); `up` polls from its own main loop.
@@ -209,9 +214,18 @@ class Services:
         Why the thread never returns: an embedded server gets its parent-death signal when the
         *thread* that started it exits (`process.py`), so a thread that starts servers must live as
         long as the process. After `stop()` it only waits; errors (a port not free yet) are logged and
-        tried again on the next round. `on_adopted` gets the names taken over each time (a restarted
-        embedded broker is empty: the caller declares its topics again).
+        tried again on the next round. `on_started` gets each name taken over as soon as it answers
+        (a restarted embedded broker is empty: the caller declares its topics again); an error there is
+        logged and the other services are still taken over.
         """
+
+        def _started(name: str) -> None:
+            if on_started is None:
+                return
+            try:
+                on_started(name)
+            except Exception:
+                log.exception("after taking over the embedded %s, what follows it failed", name)
 
         def _run() -> None:
             while True:
@@ -219,15 +233,13 @@ class Services:
                 if self._endpoints is None:
                     continue
                 try:
-                    adopted = self.adopt_orphans()
+                    adopted = self.adopt_orphans(on_started=_started)
                     for name in adopted:
                         log.warning("embedded %s runs in this process now (pid %d)", name, os.getpid())
-                    if adopted and on_adopted is not None:
-                        on_adopted(adopted)
                 except ServiceError as exc:
                     log.warning("could not take over an embedded service yet: %s", exc)
                 except Exception:  # a crash here would end the thread, and with it the servers
-                    log.exception("taking over the embedded services, or what follows it, failed")
+                    log.exception("taking over the embedded services failed")
 
         thread = threading.Thread(target=_run, name="adopt-embedded-services", daemon=True)
         thread.start()
