@@ -259,7 +259,23 @@ def test_a_joiner_takes_over_the_services_when_their_owner_stops(tmp_path: Path)
         with pytest.raises(ServiceUnavailable):
             check_database(endpoints.database_url, 2.0)
 
-        assert joiner.adopt_orphans() == ["broker", "redis", "database"]
+        # Each one is handed over as soon as it answers, the broker first and before the others
+        # are started: its topics must be declared again before clients reconnecting name them.
+        seen: list[tuple[str, set[str]]] = []
+        broker_answered = []
+
+        def on_started(name: str) -> None:
+            seen.append((name, set(joiner.embedded)))
+            if name == "broker":
+                broker_answered.append(probe_broker(endpoints.broker_url).reachable)
+
+        assert joiner.adopt_orphans(on_started=on_started) == ["broker", "redis", "database"]
+        assert seen == [
+            ("broker", {"broker"}),
+            ("redis", {"broker", "redis"}),
+            ("database", {"broker", "redis", "database"}),
+        ]
+        assert broker_answered == [True]
         assert check_database(endpoints.database_url, 5.0).version
         assert check_redis(endpoints.redis_url, 5.0).version
         assert probe_broker(endpoints.broker_url).reachable
