@@ -55,6 +55,36 @@ HEALTH_TTL_S = 15
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
+class RestartWatch:
+    """Notices a partition whose log ended lower than it did before: the broker lost it.
+
+    Why: a Kafka log never gets shorter at its end (retention trims the start), but the embedded
+    broker keeps nothing across a restart (a worker taking over from a stopped `platewatch up`
+    restarts it). The catalog reader's positions then lie beyond the new end, tansu answers such a
+    fetch with nothing rather than "offset out of range", and every camera defined after the
+    restart was missed. Only the high-water mark's drop is trusted, not position > end: tansu
+    under-reports the end after a batch of several records (tests/integration/test_tansu_end_offset.py),
+    but never below an end it reported before.
+    """
+
+    def __init__(self) -> None:
+        self._highest: dict[TopicPartition, int] = {}
+
+    def restarted(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        """The assigned partitions whose end dropped since the last call (each then starts afresh)."""
+        lost = []
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if end is None:
+                continue
+            if end < self._highest.get(tp, 0):
+                lost.append(tp)
+                self._highest[tp] = end
+            else:
+                self._highest[tp] = max(end, self._highest.get(tp, 0))
+        return lost
+
+
 def _bootstrap(app: faust.App) -> str:
     return ",".join(f"{url.host}:{url.port or 9092}" for url in app.conf.broker)
 
@@ -141,8 +171,16 @@ def register_camera_agents(
             tps = [TopicPartition(CAMERAS, p) for p in sorted(parts)]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
+            watch = RestartWatch()
             while True:
                 batch = await consumer.getmany(timeout_ms=1000)
+                if lost := watch.restarted(consumer):  # what the batch holds of them is read again
+                    log.warning(
+                        "pw.cameras partitions %s lost their records (broker restarted): reading them again",
+                        sorted(tp.partition for tp in lost),
+                    )
+                    await consumer.seek_to_beginning(*lost)
+                    batch = {tp: records for tp, records in batch.items() if tp not in lost}
                 changed = False
                 for tp, records in batch.items():
                     for record in records:
