@@ -115,3 +115,35 @@ async def produce(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]], 
             await producer.send_and_wait(topic, value=value, key=key)
     finally:
         await producer.stop()
+
+
+async def create_topic(bootstrap: str, topic: str, partitions: int = 1) -> None:
+    """Declare `topic` unless the broker has it (tansu would auto-create it with 4 partitions)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        if topic not in await admin.list_topics():
+            await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+    finally:
+        await admin.close()
+
+
+async def produce_values(bootstrap: str, topic: str, values: list[bytes], *, one_batch: bool) -> None:
+    """Send `values` to partition 0 of `topic`, in one producer batch or one batch each."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        if one_batch:
+            batch = producer.create_batch()
+            for value in values:
+                assert batch.append(key=None, value=value, timestamp=None) is not None
+            await (await producer.send_batch(batch, topic, partition=0))
+        else:
+            for value in values:
+                await producer.send_and_wait(topic, value, partition=0)
+    finally:
+        await producer.stop()

@@ -13,8 +13,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from workers import create_topic, produce_values
 
 from platewatch.agents.cameras import RestartWatch
 from platewatch.engine.services import bootstrap_servers, start_embedded_broker
@@ -25,26 +25,8 @@ TP = TopicPartition(TOPIC, 0)
 
 
 async def _produce(bootstrap: str, values: list[bytes], *, one_batch: bool = False) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        if TOPIC not in await admin.list_topics():
-            await admin.create_topics([NewTopic(TOPIC, num_partitions=1, replication_factor=1)])
-    finally:
-        await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        if one_batch:
-            batch = producer.create_batch()
-            for value in values:
-                assert batch.append(key=None, value=value, timestamp=None) is not None
-            await (await producer.send_batch(batch, TOPIC, partition=0))
-        else:
-            for value in values:
-                await producer.send_and_wait(TOPIC, value, partition=0)
-    finally:
-        await producer.stop()
+    await create_topic(bootstrap, TOPIC)
+    await produce_values(bootstrap, TOPIC, values, one_batch=one_batch)
 
 
 async def _follow(consumer: AIOKafkaConsumer, watch: RestartWatch, want: int, seconds: float) -> list[bytes]:
@@ -67,10 +49,10 @@ def test_the_catalog_reader_reads_again_after_the_broker_restarts_empty(tmp_path
         port = urlsplit(broker.url).port
         assert port
         bootstrap = bootstrap_servers(broker.url)
-        # A batch of several records first: tansu then reports an end lower than the position,
-        # which must not be taken for a restart.
-        await _produce(bootstrap, [b"cam-a", b"cam-b", b"cam-c"], one_batch=True)
-        await _produce(bootstrap, [b"cam-d", b"cam-e"])
+        # A batch of several records after single ones: tansu then reports an end lower than the
+        # position, which must not be taken for a restart.
+        await _produce(bootstrap, [b"cam-a", b"cam-b"])
+        await _produce(bootstrap, [b"cam-c", b"cam-d", b"cam-e"], one_batch=True)
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
         await consumer.start()
         try:

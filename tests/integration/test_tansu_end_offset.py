@@ -11,8 +11,8 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from workers import create_topic, produce_values
 
 from platewatch.engine.services import Embedded, bootstrap_servers, start_embedded_broker
 
@@ -31,25 +31,10 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded]:
 
 
 async def _end_offset_after(bootstrap: str, topic: str, *, one_batch: bool) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    finally:
-        await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        if one_batch:
-            batch = producer.create_batch()
-            for i in range(RECORDS):
-                assert batch.append(key=None, value=f"read-{i}".encode(), timestamp=None) is not None
-            await (await producer.send_batch(batch, topic, partition=0))
-        else:
-            for i in range(RECORDS):
-                await producer.send_and_wait(topic, f"read-{i}".encode(), partition=0)
-    finally:
-        await producer.stop()
+    await create_topic(bootstrap, topic)
+    await produce_values(
+        bootstrap, topic, [f"read-{i}".encode() for i in range(RECORDS)], one_batch=one_batch
+    )
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
