@@ -181,6 +181,7 @@ def register_camera_agents(
                     )
                     await consumer.seek_to_beginning(*lost)
                     batch = {tp: records for tp, records in batch.items() if tp not in lost}
+                    resend_all.set()  # what this worker knows is no longer on the broker
                 changed = False
                 for tp, records in batch.items():
                     for record in records:
@@ -194,15 +195,25 @@ def register_camera_agents(
         finally:
             await consumer.stop()
 
+    resend_all = asyncio.Event()
+
     async def reseed() -> None:
-        """Make pw.cameras say what configs/ and the database say."""
+        """Make pw.cameras say what configs/ and the database say.
+
+        Only differences from the catalog are sent, except after the broker lost the topic's records
+        (`RestartWatch`): this worker's catalog still holds them, the broker does not, and a worker
+        joining later would start without those cameras.
+        """
         while True:
             try:
                 desired = await asyncio.to_thread(desired_cameras, settings.cameras, database_url)
                 current = {cid: e.spec for cid, e in manager.catalog.entries.items()}
+                everything = resend_all.is_set()
                 for cid, spec in desired.items():
-                    if current.get(cid) != spec:
+                    if everything or current.get(cid) != spec:
                         await topics.cameras.send(key=cid.encode(), value=encode_spec(spec))
+                if everything:
+                    resend_all.clear()
                 for cid in current.keys() - desired.keys():
                     await topics.cameras.send(key=cid.encode(), value=None)
             except asyncio.CancelledError:

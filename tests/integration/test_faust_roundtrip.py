@@ -165,6 +165,21 @@ def test_a_worker_stopped_while_the_database_is_down_loses_nothing(
     assert _wait_rows(database_url, 25, worker_factory) == (25, 25)
 
 
+async def _camera_keys(bootstrap: str, timeout: float) -> set[bytes]:
+    """The camera ids pw.cameras holds, once it holds any (or after `timeout`)."""
+    consumer = AIOKafkaConsumer("pw.cameras", bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    keys: set[bytes] = set()
+    try:
+        deadline = time.monotonic() + timeout
+        while not keys and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            keys |= {m.key for msgs in batch.values() for m in msgs if m.key is not None}
+    finally:
+        await consumer.stop()
+    return keys
+
+
 async def _send_when_back(bootstrap: str, reads: list[Read], timeout: float = 60) -> None:
     """Connect as soon as the broker listens again (as a camera's producer would), then send."""
     from aiokafka import AIOKafkaProducer
@@ -203,7 +218,8 @@ def test_a_worker_carries_on_after_taking_over_the_embedded_services(tmp_path: P
     partitions, not 2): its reads are stored too (they were not, in CI)."""
     data_dir = tmp_path / "data"
     owner = start_owner(data_dir)
-    worker = WorkerProcess(embedded_worker_env(data_dir), tmp_path / "worker.log")
+    camera = '[{"id": "gate-1", "url": "rtsp://127.0.0.1:9/none", "enabled": false}]'
+    worker = WorkerProcess(embedded_worker_env(data_dir, PLATEWATCH_CAMERAS=camera), tmp_path / "worker.log")
     try:
         urls = read_owner(owner)
         bootstrap, database_url = _bootstrap(urls["broker"]), urls["database"]
@@ -227,6 +243,10 @@ def test_a_worker_carries_on_after_taking_over_the_embedded_services(tmp_path: P
         with psycopg.connect(database_url) as conn:
             ids = {r[0] for r in conn.execute("SELECT read_id::text FROM reads").fetchall()}
         assert ids == {r.read_id for r in first + racing + second}
+        # The restarted broker lost pw.cameras: the worker notices and defines its cameras there again,
+        # so a worker joining later knows them.
+        assert b"gate-1" in asyncio.run(_camera_keys(bootstrap, timeout=30))
+        assert "pw.cameras partitions" in worker.log.read_text(errors="replace")
         assert "UnknownTopicOrPartition" not in worker.log.read_text(errors="replace")
         children = psutil.Process(worker.pid).children(recursive=True)
         assert children  # the servers run under the worker now
