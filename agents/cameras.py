@@ -68,7 +68,7 @@ class RestartWatch:
     """
 
     def __init__(self) -> None:
-        self._highest: dict[TopicPartition, int] = {}
+        self._last_end: dict[TopicPartition, int] = {}
 
     def restarted(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         """The assigned partitions whose end dropped since the last call (each then starts afresh)."""
@@ -77,11 +77,9 @@ class RestartWatch:
             end = consumer.highwater(tp)
             if end is None:
                 continue
-            if end < self._highest.get(tp, 0):
+            if end < self._last_end.get(tp, 0):
                 lost.append(tp)
-                self._highest[tp] = end
-            else:
-                self._highest[tp] = max(end, self._highest.get(tp, 0))
+            self._last_end[tp] = end
         return lost
 
 
