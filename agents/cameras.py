@@ -33,7 +33,7 @@ from typing import Any, cast
 
 import faust
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faust.types import StreamT
 
 from platewatch.codecs import CodecError, Read, encode_read
@@ -81,6 +81,18 @@ class RestartWatch:
                 lost.append(tp)
             self._last_end[tp] = end
         return lost
+
+    async def getmany(
+        self, consumer: AIOKafkaConsumer, timeout_ms: int
+    ) -> tuple[dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]], list[TopicPartition]]:
+        """One fetch, and the partitions found lost, which are read from the start again (what the
+        fetch holds of them is dropped: the next fetches bring it back)."""
+        batch = await consumer.getmany(timeout_ms=timeout_ms)
+        lost = self.restarted(consumer)
+        if lost:
+            await consumer.seek_to_beginning(*lost)
+            batch = {tp: records for tp, records in batch.items() if tp not in lost}
+        return batch, lost
 
 
 def _bootstrap(app: faust.App) -> str:
@@ -171,14 +183,12 @@ def register_camera_agents(
             await consumer.seek_to_beginning(*tps)
             watch = RestartWatch()
             while True:
-                batch = await consumer.getmany(timeout_ms=1000)
-                if lost := watch.restarted(consumer):  # what the batch holds of them is read again
+                batch, lost = await watch.getmany(consumer, timeout_ms=1000)
+                if lost:
                     log.warning(
                         "pw.cameras partitions %s lost their records (broker restarted): reading them again",
                         sorted(tp.partition for tp in lost),
                     )
-                    await consumer.seek_to_beginning(*lost)
-                    batch = {tp: records for tp, records in batch.items() if tp not in lost}
                     resend_all.set()  # what this worker knows is no longer on the broker
                 changed = False
                 for tp, records in batch.items():

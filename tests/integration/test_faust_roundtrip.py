@@ -18,7 +18,7 @@ import msgpack
 import psutil
 import psycopg
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from workers import WorkerProcess, embedded_worker_env, produce, read_owner, start_owner, worker_env
 
 from platewatch.codecs import Read, decode_deadletter, encode_read
@@ -51,17 +51,18 @@ def _reads(n: int) -> list[Read]:
     ]
 
 
-async def _dead_letters(bootstrap: str, expect: int, timeout: float = 30) -> list[bytes]:
+async def _records(bootstrap: str, topic: str, expect: int, timeout: float = 30) -> list[ConsumerRecord]:
+    """At least `expect` records of `topic` from its start, or what came within `timeout`."""
     consumer = AIOKafkaConsumer(
-        "pw.deadletter", bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
     )
     await consumer.start()
-    got: list[bytes] = []
+    got: list[ConsumerRecord] = []
     try:
         deadline = time.monotonic() + timeout
         while len(got) < expect and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=500)
-            got += [m.value for msgs in batch.values() for m in msgs if m.value is not None]
+            got += [m for msgs in batch.values() for m in msgs]
     finally:
         await consumer.stop()
     return got
@@ -114,7 +115,8 @@ def test_reads_land_in_postgres_and_survive_a_killed_worker(
     )
     assert _wait_rows(database_url, 40, worker_factory) == (40, 40)
 
-    letters = [decode_deadletter(b) for b in asyncio.run(_dead_letters(bootstrap, 2))]
+    records = asyncio.run(_records(bootstrap, "pw.deadletter", 2))
+    letters = [decode_deadletter(r.value) for r in records if r.value is not None]
     assert sorted(letter.reason.split(":")[0] for letter in letters) == [
         "not msgpack",
         "unknown schema version 99 (this worker reads v1)",
@@ -165,41 +167,26 @@ def test_a_worker_stopped_while_the_database_is_down_loses_nothing(
     assert _wait_rows(database_url, 25, worker_factory) == (25, 25)
 
 
-async def _camera_keys(bootstrap: str, timeout: float) -> set[bytes]:
-    """The camera ids pw.cameras holds, once it holds any (or after `timeout`)."""
-    consumer = AIOKafkaConsumer("pw.cameras", bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
-    keys: set[bytes] = set()
-    try:
-        deadline = time.monotonic() + timeout
-        while not keys and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            keys |= {m.key for msgs in batch.values() for m in msgs if m.key is not None}
-    finally:
-        await consumer.stop()
-    return keys
-
-
-async def _send_when_back(bootstrap: str, reads: list[Read], timeout: float = 60) -> None:
-    """Connect as soon as the broker listens again (as a camera's producer would), then send."""
+def _send_when_back(bootstrap: str, reads: list[Read], timeout: float = 60) -> None:
+    """Send as soon as the broker listens again, as a camera's producer reconnecting would."""
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaConnectionError
 
-    deadline = time.monotonic() + timeout
-    while True:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-        try:
-            await producer.start()
-            break
-        except KafkaConnectionError:
-            await producer.stop()
-            assert time.monotonic() < deadline, "the broker did not come back"
-            await asyncio.sleep(0.02)
-    try:
-        for r in reads:
-            await producer.send_and_wait("pw.reads", value=encode_read(r), key=r.camera_id.encode())
-    finally:
-        await producer.stop()
+    async def listening() -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            probe = AIOKafkaProducer(bootstrap_servers=bootstrap)
+            try:
+                await probe.start()
+                return
+            except KafkaConnectionError:
+                assert time.monotonic() < deadline, "the broker did not come back"
+                await asyncio.sleep(0.02)
+            finally:
+                await probe.stop()
+
+    asyncio.run(listening())
+    _send(bootstrap, reads)
 
 
 def _wait_log(worker: WorkerProcess, text: str, timeout: float = 90) -> None:
@@ -233,7 +220,7 @@ def test_a_worker_carries_on_after_taking_over_the_embedded_services(tmp_path: P
         owner.send_signal(signal.SIGTERM)
         owner.wait(30)
         racing = _reads(12)
-        racer = threading.Thread(target=asyncio.run, args=(_send_when_back(bootstrap, racing),))
+        racer = threading.Thread(target=_send_when_back, args=(bootstrap, racing))
         racer.start()
         _wait_log(worker, "embedded broker runs in this process now")
         _send(bootstrap, second)
@@ -245,7 +232,7 @@ def test_a_worker_carries_on_after_taking_over_the_embedded_services(tmp_path: P
         assert ids == {r.read_id for r in first + racing + second}
         # The restarted broker lost pw.cameras: the worker notices and defines its cameras there again,
         # so a worker joining later knows them.
-        assert b"gate-1" in asyncio.run(_camera_keys(bootstrap, timeout=30))
+        assert b"gate-1" in {r.key for r in asyncio.run(_records(bootstrap, "pw.cameras", 1))}
         assert "pw.cameras partitions" in worker.log.read_text(errors="replace")
         assert "UnknownTopicOrPartition" not in worker.log.read_text(errors="replace")
         children = psutil.Process(worker.pid).children(recursive=True)
