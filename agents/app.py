@@ -20,7 +20,7 @@ from platewatch.engine.services import TANSU_FAUST_SETTINGS
 from platewatch.engine.store.images import image_store_for
 from platewatch.engine.store.jobs import register_store_jobs
 
-from .cameras import register_camera_agents
+from .cameras import refresh_metadata, register_camera_agents
 from .deadletter import DeadLetterSink
 from .match import register_match_agent
 from .persist import ReadStore, persist_batches
@@ -64,10 +64,7 @@ class Wiring:
         if thread is None or getattr(thread, "_consumer", None) is None:
             return
 
-        async def refresh() -> None:
-            await thread._consumer._client.force_metadata_update()
-
-        await thread.call_thread(refresh)
+        await thread.call_thread(refresh_metadata, thread._consumer)
 
 
 def faust_settings(settings: Settings, broker_url: str, *, tansu: bool) -> dict[str, Any]:

@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 HEALTH_KEY = "pw:camera:{}:health"
 HEALTH_TTL_S = 15
+# How soon the catalog reader notices partitions added to pw.cameras (RestartWatch.follow_partitions).
+CATALOG_METADATA_AGE_MS = 10_000
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -92,7 +94,49 @@ class RestartWatch:
         if lost:
             await consumer.seek_to_beginning(*lost)
             batch = {tp: records for tp, records in batch.items() if tp not in lost}
+            await refresh_metadata(consumer)  # the topic came back: maybe with other partitions
+        await self.follow_partitions(consumer)
         return batch, lost
+
+    async def follow_partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        """Follow the partitions the assigned topics have now; the new ones are read from the start.
+
+        Why: a topic the restarted broker lost may come back with more partitions than before (tansu
+        auto-creates a topic that a producer names before it is declared, with 4), and a manual
+        assignment never grows by itself. Positions of the partitions kept are carried over, since
+        `assign` forgets them. Uses the consumer's cached metadata (refreshed every
+        `metadata_max_age_ms`, and at once after a restart), so it costs nothing when nothing changed.
+        """
+        assigned = consumer.assignment()
+        want = set()
+        for topic in {tp.topic for tp in assigned}:
+            parts = consumer.partitions_for_topic(topic)
+            if not parts:  # unknown for now (the broker is restarting): keep what is assigned
+                return []
+            want |= {TopicPartition(topic, p) for p in parts}
+        if not want or want == assigned:
+            return []
+        kept = {tp: await consumer.position(tp) for tp in assigned & want}
+        consumer.assign(sorted(want))
+        for tp, offset in kept.items():
+            consumer.seek(tp, offset)
+        new = sorted(want - assigned)
+        if new:
+            await consumer.seek_to_beginning(*new)
+        log.info(
+            "now following partitions %s (new: %s)",
+            [f"{tp.topic}[{tp.partition}]" for tp in sorted(want)],
+            [f"{tp.topic}[{tp.partition}]" for tp in new],
+        )
+        return new
+
+
+async def refresh_metadata(consumer: AIOKafkaConsumer) -> None:
+    """Fetch the cluster's metadata now rather than at the next `metadata_max_age_ms`.
+
+    aiokafka's consumer has no public call for it (its client's is what a subscription change uses).
+    """
+    await consumer._client.force_metadata_update()
 
 
 def _bootstrap(app: faust.App) -> str:
@@ -171,12 +215,15 @@ def register_camera_agents(
         # number of partitions (tansu does), which would scatter cameras differently.
         await topics.cameras.maybe_declare()
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=_bootstrap(app), group_id=None, enable_auto_commit=False
+            bootstrap_servers=_bootstrap(app),
+            group_id=None,
+            enable_auto_commit=False,
+            metadata_max_age_ms=CATALOG_METADATA_AGE_MS,
         )
         await consumer.start()
         try:
             while not (parts := consumer.partitions_for_topic(CAMERAS)):
-                await consumer.force_metadata_update()  # the topic may not be declared yet
+                await refresh_metadata(consumer)  # the topic may not be declared yet
                 await asyncio.sleep(0.5)
             tps = [TopicPartition(CAMERAS, p) for p in sorted(parts)]
             consumer.assign(tps)

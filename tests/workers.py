@@ -130,8 +130,10 @@ async def create_topic(bootstrap: str, topic: str, partitions: int = 1) -> None:
         await admin.close()
 
 
-async def produce_values(bootstrap: str, topic: str, values: list[bytes], *, one_batch: bool) -> None:
-    """Send `values` to partition 0 of `topic`, in one producer batch or one batch each."""
+async def produce_values(
+    bootstrap: str, topic: str, values: list[bytes], *, one_batch: bool, partition: int = 0
+) -> None:
+    """Send `values` to one partition of `topic`, in one producer batch or one batch each."""
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
@@ -141,9 +143,9 @@ async def produce_values(bootstrap: str, topic: str, values: list[bytes], *, one
             batch = producer.create_batch()
             for value in values:
                 assert batch.append(key=None, value=value, timestamp=None) is not None
-            await (await producer.send_batch(batch, topic, partition=0))
+            await (await producer.send_batch(batch, topic, partition=partition))
         else:
             for value in values:
-                await producer.send_and_wait(topic, value, partition=0)
+                await producer.send_and_wait(topic, value, partition=partition)
     finally:
         await producer.stop()

@@ -24,9 +24,11 @@ TOPIC = "pw.cameras"
 TP = TopicPartition(TOPIC, 0)
 
 
-async def _produce(bootstrap: str, values: list[bytes], *, one_batch: bool = False) -> None:
-    await create_topic(bootstrap, TOPIC)
-    await produce_values(bootstrap, TOPIC, values, one_batch=one_batch)
+async def _produce(
+    bootstrap: str, values: list[bytes], *, one_batch: bool = False, partitions: int = 1, partition: int = 0
+) -> None:
+    await create_topic(bootstrap, TOPIC, partitions)
+    await produce_values(bootstrap, TOPIC, values, one_batch=one_batch, partition=partition)
 
 
 async def _follow(consumer: AIOKafkaConsumer, watch: RestartWatch, want: int, seconds: float) -> list[bytes]:
@@ -63,6 +65,41 @@ def test_the_catalog_reader_reads_again_after_the_broker_restarts_empty(tmp_path
             broker = start_embedded_broker(tmp_path / "tansu", "127.0.0.1", port, 10.0)
             await _produce(bootstrap, [b"cam-new"])
             assert await _follow(consumer, watch, 2, 30) == [b"<restart>", b"cam-new"]
+        finally:
+            await consumer.stop()
+            broker.stop()
+
+    asyncio.run(scenario())
+
+
+def test_the_catalog_reader_follows_partitions_the_topic_came_back_with(tmp_path: Path) -> None:
+    """After the restart pw.cameras has 4 partitions, not 1 (tansu auto-creates it so when a producer
+    names it first); a camera sent to a new one is read, and the old one is read from its start."""
+
+    async def scenario() -> None:
+        broker = start_embedded_broker(tmp_path / "tansu", "127.0.0.1", 0, 10.0)
+        port = urlsplit(broker.url).port
+        assert port
+        bootstrap = bootstrap_servers(broker.url)
+        await _produce(bootstrap, [b"cam-a", b"cam-b"])
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign([TP])
+            await consumer.seek_to_beginning(TP)
+            watch = RestartWatch()
+            assert await _follow(consumer, watch, 2, 20) == [b"cam-a", b"cam-b"]
+
+            broker.stop()
+            broker = start_embedded_broker(tmp_path / "tansu", "127.0.0.1", port, 10.0)
+            await _produce(bootstrap, [b"cam-on-3"], partitions=4, partition=3)
+            await produce_values(bootstrap, TOPIC, [b"cam-on-0"], one_batch=False, partition=0)
+            got = await _follow(consumer, watch, 3, 30)
+            assert sorted(got) == [b"<restart>", b"cam-on-0", b"cam-on-3"]
+            assert consumer.assignment() == {TopicPartition(TOPIC, p) for p in range(4)}
+            # Positions carried over when the assignment grew: nothing is read twice.
+            await produce_values(bootstrap, TOPIC, [b"cam-later"], one_batch=False, partition=1)
+            assert await _follow(consumer, watch, 2, 5) == [b"cam-later"]
         finally:
             await consumer.stop()
             broker.stop()
