@@ -66,7 +66,8 @@ class RestartWatch:
     fetch with nothing rather than "offset out of range", and every camera defined after the
     restart was missed. Only the high-water mark's drop is trusted, not position > end: tansu
     under-reports the end after a batch of several records (tests/integration/test_tansu_end_offset.py),
-    but never below an end it reported before.
+    but never below an end it reported before. It also follows the partitions the topic comes back
+    with (`follow_partitions`).
     """
 
     def __init__(self) -> None:
