@@ -99,7 +99,7 @@ class RestartWatch:
         await self.follow_partitions(consumer)
         return batch, lost
 
-    async def follow_partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+    async def follow_partitions(self, consumer: AIOKafkaConsumer) -> None:
         """Follow the partitions the assigned topics have now; the new ones are read from the start.
 
         Why: a topic the restarted broker lost may come back with more partitions than before (tansu
@@ -113,10 +113,10 @@ class RestartWatch:
         for topic in {tp.topic for tp in assigned}:
             parts = consumer.partitions_for_topic(topic)
             if not parts:  # unknown for now (the broker is restarting): keep what is assigned
-                return []
+                return
             want |= {TopicPartition(topic, p) for p in parts}
         if not want or want == assigned:
-            return []
+            return
         kept = {tp: await consumer.position(tp) for tp in assigned & want}
         consumer.assign(sorted(want))
         for tp, offset in kept.items():
@@ -129,7 +129,6 @@ class RestartWatch:
             [f"{tp.topic}[{tp.partition}]" for tp in sorted(want)],
             [f"{tp.topic}[{tp.partition}]" for tp in new],
         )
-        return new
 
 
 async def refresh_metadata(consumer: AIOKafkaConsumer) -> None:

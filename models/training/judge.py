@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,11 +41,13 @@ TARGETS = {"us": 0.97, "eu": 0.97, "br": 0.98}
 US_WITHIN_ONE = 0.99
 
 
-def _run(cmd: list[str], log: Path) -> None:
+def _run(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> None:
     with log.open("a") as out:
         out.write("$ " + " ".join(cmd) + "\n")
         out.flush()
-        done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
+        done = subprocess.run(
+            cmd, stdout=out, stderr=subprocess.STDOUT, check=False, env=os.environ | (env or {})
+        )
     if done.returncode:
         raise SystemExit(f"failed ({done.returncode}), see {log}: {' '.join(cmd)}")
 
@@ -65,8 +68,7 @@ def bench(models: Path, region: str, names: list[str] | None, out: Path, log: Pa
         listing = out.with_suffix(".list")
         listing.write_text("\n".join(names) + "\n")
         cmd += ["--only-list", str(listing)]
-    env_cmd = ["env", f"PLATEWATCH_VISION__MODELS_DIR={models}", *cmd]
-    _run(env_cmd, log)
+    _run(cmd, log, env={"PLATEWATCH_VISION__MODELS_DIR": str(models)})
     return json.loads(out.read_text())
 
 
@@ -117,59 +119,34 @@ def ships(cand: dict[str, Any], shipped: dict[str, Any]) -> tuple[bool, list[str
 
 
 def make_candidates(args: argparse.Namespace, work: Path, log: Path) -> dict[str, dict[str, Any]]:
-    torch_py = [args.torch_python]
-    soup = work / "soup.pt"
+    def torch_step(script: str, *argv: str | Path) -> None:
+        _run([args.torch_python, str(HERE / script), *map(str, argv)], log)
+
     runs = args.runs
-    if len(runs) == 1:
-        soup = Path(runs[0])
-    else:  # uniform soup, folded in pairwise with weights that keep it uniform
-        _run([*torch_py, str(HERE / "interpolate.py"), runs[0], runs[1], str(soup), "--alpha", "0.5"], log)
+    soup = Path(runs[0]) if len(runs) == 1 else work / "soup.pt"
+    if len(runs) > 1:  # uniform soup, folded in pairwise with weights that keep it uniform
+        torch_step("interpolate.py", runs[0], runs[1], soup, "--alpha", "0.5")
         for i, run in enumerate(runs[2:], start=3):
-            _run(
-                [*torch_py, str(HERE / "interpolate.py"), str(soup), run, str(soup), "--alpha", f"{1 / i}"],
-                log,
-            )
+            torch_step("interpolate.py", soup, run, soup, "--alpha", f"{1 / i}")
     found: dict[str, dict[str, Any]] = {}
     for alpha in args.alphas:
         d = work / f"alpha{alpha}"
         d.mkdir(parents=True, exist_ok=True)
         if not (d / "plate_ocr.xml").exists():
-            ckpt = d / "ckpt.pt"
-            _run(
-                [
-                    *torch_py,
-                    str(HERE / "interpolate.py"),
-                    args.base,
-                    str(soup),
-                    str(ckpt),
-                    "--alpha",
-                    str(alpha),
-                ],
-                log,
-            )
-            onnx = d / "plate_ocr.onnx"
-            _run(
-                [
-                    *torch_py,
-                    str(HERE / "export.py"),
-                    str(ckpt),
-                    "--onnx",
-                    str(onnx),
-                    "--xml",
-                    str(d / "plate_ocr.xml"),
-                ],
-                log,
+            torch_step("interpolate.py", args.base, soup, d / "ckpt.pt", "--alpha", str(alpha))
+            torch_step(
+                "export.py", d / "ckpt.pt", "--onnx", d / "plate_ocr.onnx", "--xml", d / "plate_ocr.xml"
             )
         found[f"alpha {alpha}"] = {"dir": d, "alpha": alpha}
     return found
 
 
-def _with_detector(d: Path) -> Path:
-    """`d` (holding a plate_ocr.xml) made a models directory: the shipped detector linked beside it."""
-    for f in (REPO / "models").glob("plate_det.*"):
-        target = d / f.name
-        if not target.exists():
-            target.symlink_to(f)
+def _link_shipped(d: Path, pattern: str) -> Path:
+    """Link the shipped models/ files matching `pattern` into `d` (a candidate's models directory
+    gets the shipped detector; the shipped network's gets everything)."""
+    for f in (REPO / "models").glob(pattern):
+        if not (d / f.name).exists():
+            (d / f.name).symlink_to(f)
     return d
 
 
@@ -188,15 +165,13 @@ def main() -> None:
 
     shipped_dir = work / SHIPPED
     shipped_dir.mkdir(exist_ok=True)
-    for f in (REPO / "models").glob("plate_ocr.*"):
-        if not (shipped_dir / f.name).exists():
-            (shipped_dir / f.name).symlink_to(f)
+    _link_shipped(shipped_dir, "plate_ocr.*")
     entries: dict[str, dict[str, Any]] = {SHIPPED: {"dir": shipped_dir, "alpha": 0.0}}
     entries |= make_candidates(args, work, log)
 
     rest = _names("us", held_out=False)
     for name, e in entries.items():
-        d = _with_detector(e["dir"])
+        d = _link_shipped(e["dir"], "plate_det.*")
         e["crops"] = crops(d, d / "crops.json", log)
         e["gate"] = bench(d, "us", rest, d / "gate.json", log)
         print(
@@ -230,11 +205,8 @@ def main() -> None:
         verdict |= {"ship": ok, "why_not": why}
         print(f"ship: {ok} {why}", flush=True)
 
-    summary = {
-        n: {k: v for k, v in e.items() if k != "dir"} | {"dir": str(e["dir"])} for n, e in entries.items()
-    }
     (work / "judge.json").write_text(
-        json.dumps({"verdict": verdict, "entries": summary}, indent=1, default=str)
+        json.dumps({"verdict": verdict, "entries": entries}, indent=1, default=str)
     )
 
 
