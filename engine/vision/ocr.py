@@ -31,6 +31,8 @@ import openvino as ov
 from platewatch.engine.vision.ctc import greedy_decode, prefix_beam_search
 from platewatch.engine.vision.types import PLATE_ALPHABET, Candidate, OcrResult, VisionError
 
+#: The input size of the shipped recognizer; a network exported with another static size is fed at
+#: its own (`PlateOCR.input_size`), these are used only when the IR leaves height or width dynamic.
 INPUT_H: Final = 64
 INPUT_W: Final = 160
 DEFAULT_MODEL: Final = Path(__file__).resolve().parents[2] / "models" / "plate_ocr.xml"
@@ -58,15 +60,27 @@ def _as_bgr(crop: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
 
 
 def preprocess_into(crop: npt.NDArray[np.uint8], out: npt.NDArray[np.uint8]) -> None:
-    """Resize a BGR crop straight into `out` ([64, 160, 3] uint8 slot of the batch tensor).
+    """Resize a BGR crop straight into `out` (an [H, W, 3] uint8 slot of the batch tensor).
 
     Plain resize (no letterbox): the network was trained on stretched crops, which keeps plates of
     any aspect (US 2:1, EU 4.7:1, loose detector boxes) filling the input.  INTER_AREA when
     shrinking avoids aliasing of thin strokes.
     """
     h, w = crop.shape[:2]
-    interp = cv2.INTER_AREA if (w > INPUT_W or h > INPUT_H) else cv2.INTER_LINEAR
-    cv2.resize(crop, (INPUT_W, INPUT_H), dst=out, interpolation=interp)
+    out_h, out_w = out.shape[:2]
+    interp = cv2.INTER_AREA if (w > out_w or h > out_h) else cv2.INTER_LINEAR
+    cv2.resize(crop, (out_w, out_h), dst=out, interpolation=interp)
+
+
+def input_size(model: ov.CompiledModel) -> tuple[int, int]:
+    """(height, width) the recognizer takes, from its NHWC input; why: a recognizer retrained at
+    another size (models/README.md) then runs without a code change."""
+    shape = model.input(0).get_partial_shape()
+    if shape.rank.is_dynamic or shape.rank.get_length() != 4 or not shape[3].compatible(ov.Dimension(3)):
+        raise VisionError(f"plate OCR model input must be NHWC with 3 channels, got {shape}")
+    height = shape[1].get_length() if shape[1].is_static else INPUT_H
+    width = shape[2].get_length() if shape[2].is_static else INPUT_W
+    return height, width
 
 
 class PlateOCR:
@@ -108,6 +122,7 @@ class PlateOCR:
         self._compiled = self._core.compile_model(str(path), device, config)
         self._request = self._compiled.create_infer_request()
         self._lock = threading.Lock()
+        self.input_size = input_size(self._compiled)
         out_shape = self._compiled.output(0).get_partial_shape()
         n_classes = out_shape[2].get_length() if out_shape[2].is_static else len(PLATE_ALPHABET) + 1
         if n_classes != len(PLATE_ALPHABET) + 1:
@@ -117,7 +132,7 @@ class PlateOCR:
         """Per-frame CTC probabilities [N, T=40, 37] for a batch of BGR crops (padded to one tensor)."""
         if len(crops) == 0:
             return np.zeros((0, 0, len(PLATE_ALPHABET) + 1), np.float32)
-        batch = np.empty((len(crops), INPUT_H, INPUT_W, 3), np.uint8)
+        batch = np.empty((len(crops), *self.input_size, 3), np.uint8)
         for i, crop in enumerate(crops):
             preprocess_into(_as_bgr(crop), batch[i])
         with self._lock:

@@ -106,3 +106,35 @@ def test_openalpr_crops_floor(ocr: PlateOCR) -> None:
     results = ocr.read_batch([c for c in crops if c is not None])
     ok = sum(regions.choose(r, "us").text == labels[n] for r, n in zip(results, names, strict=True))
     assert ok / len(names) >= 0.6, f"{ok}/{len(names)}"
+
+
+def tiny_recognizer(path: Path, height: int, width: int, channels: int = 3) -> Path:
+    """A real OpenVINO IR with the recognizer's interface (uint8 NHWC in, [N, 40, 37] softmax out)
+    at another input size: its output depends on the mean brightness of the input, so the test
+    also sees that the crop was fed whole."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    image = ops.parameter([-1, height, width, channels], ov.Type.u8, name="image")
+    mean = ops.reduce_mean(ops.convert(image, ov.Type.f32), [1, 2, 3], keep_dims=False)  # [N]
+    weights = np.zeros((1, 40, len(PLATE_ALPHABET) + 1), np.float32)
+    weights[0, 10, 1 + PLATE_ALPHABET.index("7")] = 0.2  # bright input: "7" in frame 10, else blank
+    blank = np.zeros_like(weights)
+    blank[0, :, 0] = 10.0
+    logits = ops.add(ops.multiply(ops.reshape(mean, [-1, 1, 1], special_zero=False), weights), blank)
+    model = ov.Model([ops.softmax(logits, 2)], [image], "tiny")
+    ov.save_model(model, str(path))
+    return path
+
+
+def test_runs_a_recognizer_at_its_own_input_size(tmp_path: Path) -> None:
+    ocr = PlateOCR(tiny_recognizer(tmp_path / "tiny.xml", 48, 192))
+    assert ocr.input_size == (48, 192)
+    bright, dark = np.full((30, 90, 3), 250, np.uint8), np.full((300, 900, 3), 1, np.uint8)
+    reads = ocr.read_batch([bright, dark])
+    assert [r.text for r in reads] == ["7", ""]
+
+
+def test_rejects_a_recognizer_without_three_channels(tmp_path: Path) -> None:
+    with pytest.raises(VisionError, match="3 channels"):
+        PlateOCR(tiny_recognizer(tmp_path / "grey.xml", 64, 160, channels=1))
