@@ -10,7 +10,8 @@ Environment: FREEZE_BN=1 for a checkpoint recovered from the IR; SHALLOW_MW=0.35
 of synthetic registrations with condensed-font M and W (train.py --shallow-mw), SHALLOW_LETTERS=M
 only the M (--shallow-letters); SEED=n is mixed into the data stream's seed with the start time
 (default 7), so parallel runs draw different samples; DISTILL=1.0 adds train.py's distillation term
-(--distill: the outputs on real crops kept close to INIT's); DEVICE=cpu runs a smoke test without a GPU.
+(--distill: the outputs on real crops kept close to INIT's); FREEZE_CNN=1 trains only the readout
+(--freeze-cnn); DEVICE=cpu runs a smoke test without a GPU.
 """
 
 from __future__ import annotations
@@ -41,8 +42,11 @@ def main() -> None:
     # Set before the DataLoader forks its workers, which render with the module's value.
     T.synth.SHALLOW_MW_RATE = float(os.environ.get("SHALLOW_MW", T.synth.SHALLOW_MW_RATE))
     T.synth.SHALLOW_LETTERS = os.environ.get("SHALLOW_LETTERS", T.synth.SHALLOW_LETTERS)
+    if os.environ.get("FREEZE_CNN") == "1":
+        T.freeze_cnn(model)
     model.to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=peak, weight_decay=0.01)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=peak, weight_decay=0.01)
     ctc = torch.nn.CTCLoss(blank=T.BLANK, zero_infinity=True)
     sets = T.load_eval_sets()
 
