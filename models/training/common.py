@@ -28,7 +28,23 @@ __all__ = ["synth"]
 DATA = Path(os.environ.get("PLATEWATCH_DATA", "/work/shared/datasets/openalpr"))
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # == platewatch.engine.vision.types.PLATE_ALPHABET
 BLANK = 0  # CTC blank is class 0; character i of ALPHABET is class i + 1
-INPUT_H, INPUT_W = 64, 160
+
+
+def parse_input_size(text: str) -> tuple[int, int]:
+    """ "HxW" -> (H, W): the recognizer's input, a multiple of 32 high and of 4 wide (model.py)."""
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"PLATEWATCH_OCR_INPUT must look like 64x160, got {text!r}") from None
+    if height < 32 or height % 32 or width < 4 or width % 4:
+        raise SystemExit(f"PLATEWATCH_OCR_INPUT {text!r}: height must be a multiple of 32, width of 4")
+    return height, width
+
+
+#: The size crops are resized to for training and evaluation. 64x160 is the shipped recognizer's;
+#: PLATEWATCH_OCR_INPUT=96x240 trains one from scratch at a larger input (models/README.md), where a
+#: condensed font's shallow M keeps more pixels. Checkpoints record their size (`input_hw`).
+INPUT_H, INPUT_W = parse_input_size(os.environ.get("PLATEWATCH_OCR_INPUT", "64x160"))
 TRAINING_DIR = Path(__file__).resolve().parent
 
 
@@ -122,8 +138,9 @@ def fix_eu_label(text: str) -> str:
     return text
 
 
-def preprocess(crop: np.ndarray) -> np.ndarray:
-    """BGR crop -> uint8 HxWx3 model input.  Must match engine/vision/ocr.py."""
+def preprocess(crop: np.ndarray, size: tuple[int, int] = (INPUT_H, INPUT_W)) -> np.ndarray:
+    """BGR crop -> uint8 HxWx3 model input of `size` (H, W).  Must match engine/vision/ocr.py."""
     h, w = crop.shape[:2]
-    interp = cv2.INTER_AREA if (w > INPUT_W or h > INPUT_H) else cv2.INTER_LINEAR
-    return cv2.resize(crop, (INPUT_W, INPUT_H), interpolation=interp)
+    out_h, out_w = size
+    interp = cv2.INTER_AREA if (w > out_w or h > out_h) else cv2.INTER_LINEAR
+    return cv2.resize(crop, (out_w, out_h), interpolation=interp)

@@ -4,9 +4,10 @@ Usage (training venv, repo root):
     /work/train-venv/bin/python models/training/export.py /work/ocr_runs/run1/best.pt \
         --onnx /tmp/plate_ocr.onnx --xml models/plate_ocr.xml
 
-The exported graph takes uint8 [N, 64, 160, 3] BGR (the resized crop, no normalisation) and
-returns softmax probabilities [N, 80, 37] (class 0 = CTC blank, then 0-9, A-Z), so the runtime
-only resizes and decodes.
+The exported graph takes uint8 [N, H, W, 3] BGR (the resized crop, no normalisation; 64x160 for
+the shipped network, the checkpoint's recorded size otherwise) and returns softmax probabilities
+[N, W/4, 37] (class 0 = CTC blank, then 0-9, A-Z), so the runtime only resizes and decodes; it
+reads H and W from the IR.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 import torch
-from common import INPUT_H, INPUT_W, REPO
-from model import PlateNet
+from common import REPO
+from model import PlateNet, load_checkpoint
 
 
 class WithSoftmax(torch.nn.Module):
@@ -36,12 +37,9 @@ def main() -> None:
     ap.add_argument("--onnx", default="/tmp/plate_ocr.onnx")
     ap.add_argument("--xml", default=str(REPO / "models" / "plate_ocr.xml"))
     args = ap.parse_args()
-    net = PlateNet()
-    sd = torch.load(args.ckpt, map_location="cpu")
-    net.load_state_dict(sd.get("model", sd))
-    net.eval()
+    net, sd = load_checkpoint(args.ckpt)
     model = WithSoftmax(net).eval()
-    x = torch.randint(0, 256, (2, INPUT_H, INPUT_W, 3), dtype=torch.uint8)
+    x = torch.randint(0, 256, (2, *net.input_hw, 3), dtype=torch.uint8)
     torch.onnx.export(
         model,
         (x,),

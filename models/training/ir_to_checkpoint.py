@@ -39,8 +39,10 @@ def _constants(model: ov.Model) -> list[tuple[str, np.ndarray]]:
 
 
 def recover(xml: Path) -> PlateNet:
-    consts = _constants(ov.Core().read_model(xml))
-    net = PlateNet()
+    model = ov.Core().read_model(xml)
+    consts = _constants(model)
+    shape = model.input(0).get_partial_shape()
+    net = PlateNet(input_hw=(shape[1].get_length(), shape[2].get_length()))
     sd = net.state_dict()
     it = iter(consts)
 
@@ -104,14 +106,16 @@ def main() -> None:
     args = ap.parse_args()
     net = recover(args.xml)
     rng = np.random.default_rng(0)
-    crops = rng.integers(0, 256, (8, 64, 160, 3), dtype=np.uint8)
-    ramp = np.linspace(80, 200, 160, dtype=np.uint8)[None, None, :, None]
+    height, width = net.input_hw
+    crops = rng.integers(0, 256, (8, height, width, 3), dtype=np.uint8)
+    ramp = np.linspace(80, 200, width, dtype=np.uint8)[None, None, :, None]
     crops[:4] = np.clip(crops[:4] // 4 + ramp, 0, 255)  # half noise, half smooth gradients
     diff = check(net, args.xml, crops)
     print(f"max |p_torch - p_openvino| = {diff:.5f}")
     if diff > 2e-2:
         raise SystemExit("the recovered network does not match the IR")
-    torch.save({"model": net.state_dict(), "source": str(args.xml), "max_diff": diff}, args.out)
+    ck = {"model": net.state_dict(), "source": str(args.xml), "max_diff": diff, "input_hw": net.input_hw}
+    torch.save(ck, args.out)
     print("saved", args.out)
 
 

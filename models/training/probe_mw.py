@@ -20,23 +20,23 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import preprocess, synth
-from model import PlateNet
+from model import PlateNet, load_checkpoint
 from train import greedy
 
 LETTERS = "MWHNKVAXE"
 PROBED = "MWH"
 
 
-def rendered(shallow_rate: float, n: int, seed: int) -> tuple[np.ndarray, list[str]]:
+def rendered(shallow_rate: float, n: int, seed: int) -> tuple[list[np.ndarray], list[str]]:
     synth.SHALLOW_MW_RATE = shallow_rate
     rng = np.random.default_rng(seed)
     xs, ys = [], []
     for _ in range(n):
         text = "".join(rng.choice(list(LETTERS), 3)) + "".join(rng.choice(list("0123456789"), 4))
         plate = synth.render_plate(text, "us", rng)
-        xs.append(preprocess(synth.camera_crop(plate, rng, degrade=True)))
+        xs.append(synth.camera_crop(plate, rng, degrade=True))
         ys.append(text)
-    return np.stack(xs), ys
+    return xs, ys
 
 
 def probe(net: PlateNet, x: np.ndarray, ys: list[str]) -> dict[str, object]:
@@ -64,11 +64,9 @@ def main() -> None:
     args = ap.parse_args()
     sets = {"own glyphs": rendered(0.0, args.n, 11), "shallow M/W": rendered(1.0, args.n, 11)}
     for ck in args.checkpoints:
-        net = PlateNet()
-        sd = torch.load(ck, map_location="cpu")
-        net.load_state_dict(sd.get("model", sd))
-        net.eval()
-        for name, (x, ys) in sets.items():
+        net, _ = load_checkpoint(ck)
+        for name, (crops, ys) in sets.items():
+            x = np.stack([preprocess(c, net.input_hw) for c in crops])
             print(Path(ck).name, name, probe(net, x, ys), flush=True)
 
 

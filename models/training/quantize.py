@@ -141,6 +141,9 @@ def main() -> None:
             print(f"{name} sha256 {_sha256(args.out / name)}")
 
     if args.only in (None, "ocr"):
+        model = core.read_model(MODELS_DIR / "plate_ocr.xml")
+        shape = model.input(0).get_partial_shape()  # NHWC: calibrate at the recognizer's own size
+        height, width = shape[1].get_length(), shape[2].get_length()
         ocr_inputs: list[np.ndarray] = []
         for image_path, boxes in photos:
             image = cv2.imread(str(image_path))
@@ -151,11 +154,12 @@ def main() -> None:
                 crop = _crop(image, box, grow)
                 if crop.shape[0] < 4 or crop.shape[1] < 8:
                     continue
-                interp = cv2.INTER_AREA if crop.shape[1] > 160 or crop.shape[0] > 64 else cv2.INTER_LINEAR
-                ocr_inputs.append(cv2.resize(crop, (160, 64), interpolation=interp)[None])
+                interp = (
+                    cv2.INTER_AREA if crop.shape[1] > width or crop.shape[0] > height else cv2.INTER_LINEAR
+                )
+                ocr_inputs.append(cv2.resize(crop, (width, height), interpolation=interp)[None])
             if len(ocr_inputs) >= args.samples:
                 break
-        model = core.read_model(MODELS_DIR / "plate_ocr.xml")
         quantized = nncf.quantize(
             model,
             nncf.Dataset(ocr_inputs),

@@ -17,6 +17,7 @@ run ends annealed whatever the machine's speed.  Export with models/training/exp
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import time
 from pathlib import Path
@@ -28,6 +29,8 @@ from common import (
     ALPHABET,
     BLANK,
     DATA,
+    INPUT_H,
+    INPUT_W,
     encode,
     fix_eu_label,
     is_holdout_scene,
@@ -149,9 +152,7 @@ def distill_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> 
 
 def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
     """The starting network as distill_loss's teacher: its own weights, never updated."""
-    teacher = PlateNet()
-    teacher.load_state_dict(model.state_dict())
-    return teacher.eval().requires_grad_(False)
+    return copy.deepcopy(model).eval().requires_grad_(False)
 
 
 def freeze_cnn(model: PlateNet) -> None:
@@ -322,9 +323,12 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     print("data:", DATA, "autocast:", "bf16" if use_bf16 else "off (f32)", flush=True)
     write_holdout_lists()
-    model = PlateNet()
+    model = PlateNet(input_hw=(INPUT_H, INPUT_W))
+    print("input", f"{INPUT_H}x{INPUT_W}", flush=True)
     if args.init:
         sd = torch.load(args.init, map_location="cpu")
+        if tuple(sd.get("input_hw", (64, 160))) != model.input_hw:
+            raise SystemExit(f"--init {args.init} was trained at another input size than {model.input_hw}")
         model.load_state_dict(sd.get("model", sd))
         print("init from", args.init, flush=True)
     teacher = None
@@ -419,7 +423,13 @@ def main() -> None:
                 f"EVAL step {step} seen {seen} " + " ".join(f"{k}={v:.3f}" for k, v in res.items()),
                 flush=True,
             )
-            ck = {"model": kept.state_dict(), "step": step, "seen": seen, "eval": res}
+            ck = {
+                "model": kept.state_dict(),
+                "step": step,
+                "seen": seen,
+                "eval": res,
+                "input_hw": model.input_hw,
+            }
             torch.save(ck, out / "last.pt")
             if score > best:
                 best = score

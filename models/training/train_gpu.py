@@ -6,6 +6,9 @@ $OUT/gpu_last.pt every minute and at the end.
 
     PLATEWATCH_DATA=packed/ OUT=out/ python3 models/training/train_gpu.py INIT.pt SECONDS [PEAK_LR]
 
+INIT `scratch` starts from random weights at the input size PLATEWATCH_OCR_INPUT gives (e.g.
+96x240; default 64x160); a checkpoint is continued at the size it records.
+
 Environment: FREEZE_BN=1 for a checkpoint recovered from the IR; SHALLOW_MW=0.35 draws that share
 of synthetic registrations with condensed-font M and W (train.py --shallow-mw), SHALLOW_LETTERS=M
 only the M (--shallow-letters); SEED=n is mixed into the data stream's seed with the start time
@@ -24,6 +27,8 @@ from pathlib import Path
 
 import torch
 import train as T
+from common import INPUT_H, INPUT_W
+from model import load_checkpoint
 from torch.utils.data import DataLoader
 
 
@@ -32,9 +37,10 @@ def main() -> None:
     peak = float(sys.argv[3]) if len(sys.argv) > 3 else 1e-3
     out = Path(os.environ.get("OUT", "."))
     dev = torch.device(os.environ.get("DEVICE", "cuda"))
-    model = T.PlateNet()
-    sd = torch.load(init, map_location="cpu")
-    model.load_state_dict(sd.get("model", sd))
+    if init == "scratch":  # PLATEWATCH_OCR_INPUT picks the input size (common.py)
+        model = T.PlateNet(input_hw=(INPUT_H, INPUT_W))
+    else:
+        model, _ = load_checkpoint(init)
     distill = float(os.environ.get("DISTILL", "0"))
     teacher = T.frozen_copy(model).to(dev) if distill else None
     # FREEZE_BN=1 for a checkpoint recovered from the IR (ir_to_checkpoint.py): BatchNorm folded.
@@ -102,7 +108,8 @@ def main() -> None:
             res = evaluate()
             print("EVAL", step, seen, res, flush=True)
             state = {k: v.cpu() for k, v in model.state_dict().items()}
-            torch.save({"model": state, "seen": seen, "eval": res}, out / "gpu_last.pt")
+            ck = {"model": state, "seen": seen, "eval": res, "input_hw": model.input_hw}
+            torch.save(ck, out / "gpu_last.pt")
         if frac >= 1.0:
             break
 
