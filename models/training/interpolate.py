@@ -52,7 +52,12 @@ def main() -> None:
     tuned = torch.load(args.tuned, map_location="cpu")
     sd = interpolate(base.get("model", base), tuned.get("model", tuned), args.alpha)
     torch.save(
-        {"model": sd, "interpolated": {"base": args.base, "tuned": args.tuned, "alpha": args.alpha}}, args.out
+        {
+            "model": sd,
+            "interpolated": {"base": args.base, "tuned": args.tuned, "alpha": args.alpha},
+            "input_hw": tuned.get("input_hw", (64, 160)),  # equal shapes: both were trained at it
+        },
+        args.out,
     )
     print(f"saved {args.out} (alpha {args.alpha})")
 
