@@ -129,7 +129,7 @@ class PlateOCR:
             raise VisionError(f"model has {n_classes} classes, expected {len(PLATE_ALPHABET) + 1}")
 
     def probabilities(self, crops: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]:
-        """Per-frame CTC probabilities [N, T=40, 37] for a batch of BGR crops (padded to one tensor)."""
+        """Per-frame CTC probabilities [N, T, 37] (T=40 for the shipped network) for a batch of BGR crops."""
         if len(crops) == 0:
             return np.zeros((0, 0, len(PLATE_ALPHABET) + 1), np.float32)
         batch = np.empty((len(crops), *self.input_size, 3), np.uint8)
