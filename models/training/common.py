@@ -31,7 +31,7 @@ BLANK = 0  # CTC blank is class 0; character i of ALPHABET is class i + 1
 
 
 def parse_input_size(text: str) -> tuple[int, int]:
-    """ "HxW" -> (H, W): the recognizer's input, a multiple of 32 high and of 4 wide (model.py)."""
+    """Parse "HxW" into (H, W): the recognizer's input, a multiple of 32 high and of 4 wide (model.py)."""
     try:
         height, width = (int(v) for v in text.lower().split("x"))
     except ValueError:

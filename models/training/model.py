@@ -47,7 +47,7 @@ class PlateNet(nn.Module):
         layers: int = 2,
         heads: int = 4,
         rows: int = 1,
-        input_hw: tuple[int, int] = (64, 160),
+        input_hw: tuple[int, int] = (64, 160),  # SHIPPED_INPUT_HW
     ) -> None:
         super().__init__()
         height, width = input_hw
@@ -84,6 +84,16 @@ class PlateNet(nn.Module):
         return self.head(self.norm(self.enc(t)))
 
 
+#: The shipped recognizer's input, and that of every checkpoint written before sizes were recorded.
+SHIPPED_INPUT_HW = (64, 160)
+
+
+def recorded_input_hw(checkpoint: dict[str, Any]) -> tuple[int, int]:
+    """The input size a checkpoint was trained at."""
+    height, width = checkpoint.get("input_hw", SHIPPED_INPUT_HW)
+    return height, width
+
+
 def load_checkpoint(path: str | Path) -> tuple[PlateNet, dict[str, Any]]:
     """The network of a checkpoint (train.py, train_gpu.py, ir_to_checkpoint.py), built at the input
     size it records (64x160 when it records none: every checkpoint before sizes were recorded), in
@@ -91,6 +101,6 @@ def load_checkpoint(path: str | Path) -> tuple[PlateNet, dict[str, Any]]:
     ck = torch.load(path, map_location="cpu")
     if "model" not in ck:
         ck = {"model": ck}
-    net = PlateNet(input_hw=tuple(ck.get("input_hw", (64, 160))))
+    net = PlateNet(input_hw=recorded_input_hw(ck))
     net.load_state_dict(ck["model"])
     return net.eval(), ck

@@ -42,7 +42,7 @@ from common import (
     synth,
     write_holdout_lists,
 )
-from model import PlateNet
+from model import PlateNet, recorded_input_hw
 from torch.utils.data import DataLoader, IterableDataset
 
 
@@ -327,7 +327,7 @@ def main() -> None:
     print("input", f"{INPUT_H}x{INPUT_W}", flush=True)
     if args.init:
         sd = torch.load(args.init, map_location="cpu")
-        if tuple(sd.get("input_hw", (64, 160))) != model.input_hw:
+        if recorded_input_hw(sd) != model.input_hw:
             raise SystemExit(f"--init {args.init} was trained at another input size than {model.input_hw}")
         model.load_state_dict(sd.get("model", sd))
         print("init from", args.init, flush=True)
