@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 
 import torch
+from model import recorded_input_hw
 
 
 def interpolate(
@@ -55,7 +56,7 @@ def main() -> None:
         {
             "model": sd,
             "interpolated": {"base": args.base, "tuned": args.tuned, "alpha": args.alpha},
-            "input_hw": tuned.get("input_hw", (64, 160)),  # equal shapes: both were trained at it
+            "input_hw": recorded_input_hw(tuned),  # equal shapes: both were trained at it
         },
         args.out,
     )

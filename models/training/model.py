@@ -22,6 +22,9 @@ from typing import Any
 import torch
 from torch import nn
 
+#: The shipped recognizer's input, and that of every checkpoint written before sizes were recorded.
+SHIPPED_INPUT_HW = (64, 160)
+
 
 def cbr(cin: int, cout: int, stride: tuple[int, int] | int = 1) -> nn.Sequential:
     return nn.Sequential(
@@ -47,7 +50,7 @@ class PlateNet(nn.Module):
         layers: int = 2,
         heads: int = 4,
         rows: int = 1,
-        input_hw: tuple[int, int] = (64, 160),  # SHIPPED_INPUT_HW
+        input_hw: tuple[int, int] = SHIPPED_INPUT_HW,
     ) -> None:
         super().__init__()
         height, width = input_hw
@@ -82,10 +85,6 @@ class PlateNet(nn.Module):
         f = self.collapse(self.cnn(x))  # N, d, rows, W/4
         t = f.flatten(2).transpose(1, 2) + self.pos  # row-major: N, T, d
         return self.head(self.norm(self.enc(t)))
-
-
-#: The shipped recognizer's input, and that of every checkpoint written before sizes were recorded.
-SHIPPED_INPUT_HW = (64, 160)
 
 
 def recorded_input_hw(checkpoint: dict[str, Any]) -> tuple[int, int]:

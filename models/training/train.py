@@ -42,7 +42,7 @@ from common import (
     synth,
     write_holdout_lists,
 )
-from model import PlateNet, recorded_input_hw
+from model import PlateNet, load_checkpoint
 from torch.utils.data import DataLoader, IterableDataset
 
 
@@ -323,14 +323,14 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     print("data:", DATA, "autocast:", "bf16" if use_bf16 else "off (f32)", flush=True)
     write_holdout_lists()
-    model = PlateNet(input_hw=(INPUT_H, INPUT_W))
     print("input", f"{INPUT_H}x{INPUT_W}", flush=True)
     if args.init:
-        sd = torch.load(args.init, map_location="cpu")
-        if recorded_input_hw(sd) != model.input_hw:
-            raise SystemExit(f"--init {args.init} was trained at another input size than {model.input_hw}")
-        model.load_state_dict(sd.get("model", sd))
+        model, _ = load_checkpoint(args.init)
+        if model.input_hw != (INPUT_H, INPUT_W):
+            raise SystemExit(f"--init {args.init} was trained at {model.input_hw}, not {INPUT_H}x{INPUT_W}")
         print("init from", args.init, flush=True)
+    else:
+        model = PlateNet(input_hw=(INPUT_H, INPUT_W))
     teacher = None
     if args.distill:
         if not args.init:
