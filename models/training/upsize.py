@@ -13,7 +13,11 @@ Only two tensors depend on the size:
   from the old ones and scaled so their sum (the response to a uniform column) is unchanged;
 - `pos` (one learned position per column, W/4 of them) is linearly interpolated along the plate.
 
-    /work/train-venv/bin/python models/training/upsize.py /tmp/ocr_ir.pt /tmp/ocr_96x240.pt --size 96x240
+    PLATEWATCH_OCR_INPUT=96x240 /work/train-venv/bin/python models/training/upsize.py \\
+        /tmp/ocr_ir.pt /tmp/ocr_96x240.pt
+
+The size is the one every training script reads, `PLATEWATCH_OCR_INPUT` (common.py), so the fine-tune
+that follows trains at the size the checkpoint was carried to.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 
 import torch
+from common import INPUT_H, INPUT_W
 from model import PlateNet, recorded_input_hw
 from torch.nn import functional as F
 
@@ -38,8 +43,6 @@ def resample_taps(weight: torch.Tensor, taps: int) -> torch.Tensor:
 
 def resample_positions(pos: torch.Tensor, columns: int) -> torch.Tensor:
     """[1, T, d] learned positions resampled to `columns` along the plate."""
-    if pos.shape[1] == columns:
-        return pos.clone()
     along = pos.transpose(1, 2).float()  # [1, d, T]
     return F.interpolate(along, size=columns, mode="linear", align_corners=True).transpose(1, 2).to(pos.dtype)
 
@@ -60,9 +63,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoint", help="a checkpoint (train.py, ir_to_checkpoint.py)")
     ap.add_argument("out")
-    ap.add_argument("--size", required=True, help="HxW, height a multiple of 32, width of 4 (e.g. 96x240)")
     args = ap.parse_args()
-    height, width = (int(v) for v in args.size.lower().split("x"))
+    height, width = INPUT_H, INPUT_W
     ck = torch.load(args.checkpoint, map_location="cpu")
     state = ck.get("model", ck)
     sd = upsize(state, (height, width))
