@@ -150,6 +150,19 @@ def distill_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> 
     return (t.exp() * (t - s)).sum(-1).sum(-1).mean()
 
 
+def initial_model(init: str) -> PlateNet:
+    """The network a run starts from: the checkpoint `init`, or random weights when it is empty.
+    The data is cut at PLATEWATCH_OCR_INPUT's size, so a checkpoint recorded at another size is
+    refused here rather than failing deep in the first forward pass."""
+    if not init:
+        return PlateNet(input_hw=(INPUT_H, INPUT_W))
+    model, _ = load_checkpoint(init)
+    if model.input_hw != (INPUT_H, INPUT_W):
+        height, width = model.input_hw
+        raise SystemExit(f"{init} was trained at {height}x{width}: set PLATEWATCH_OCR_INPUT={height}x{width}")
+    return model
+
+
 def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
     """The starting network as distill_loss's teacher: its own weights, never updated."""
     return copy.deepcopy(model).eval().requires_grad_(False)
@@ -324,13 +337,9 @@ def main() -> None:
     print("data:", DATA, "autocast:", "bf16" if use_bf16 else "off (f32)", flush=True)
     write_holdout_lists()
     print("input", f"{INPUT_H}x{INPUT_W}", flush=True)
+    model = initial_model(args.init)
     if args.init:
-        model, _ = load_checkpoint(args.init)
-        if model.input_hw != (INPUT_H, INPUT_W):
-            raise SystemExit(f"--init {args.init} was trained at {model.input_hw}, not {INPUT_H}x{INPUT_W}")
         print("init from", args.init, flush=True)
-    else:
-        model = PlateNet(input_hw=(INPUT_H, INPUT_W))
     teacher = None
     if args.distill:
         if not args.init:

@@ -7,7 +7,8 @@ $OUT/gpu_last.pt every minute and at the end.
     PLATEWATCH_DATA=packed/ OUT=out/ python3 models/training/train_gpu.py INIT.pt SECONDS [PEAK_LR]
 
 INIT `scratch` starts from random weights at the input size PLATEWATCH_OCR_INPUT gives (e.g.
-96x240; default 64x160); a checkpoint is continued at the size it records.
+96x240; default 64x160); a checkpoint is continued at the size it records, which
+PLATEWATCH_OCR_INPUT must give too (the data is cut at that size).
 
 Environment: FREEZE_BN=1 for a checkpoint recovered from the IR; SHALLOW_MW=0.35 draws that share
 of synthetic registrations with condensed-font M and W (train.py --shallow-mw), SHALLOW_LETTERS=M
@@ -27,8 +28,6 @@ from pathlib import Path
 
 import torch
 import train as T
-from common import INPUT_H, INPUT_W
-from model import load_checkpoint
 from torch.utils.data import DataLoader
 
 
@@ -37,10 +36,7 @@ def main() -> None:
     peak = float(sys.argv[3]) if len(sys.argv) > 3 else 1e-3
     out = Path(os.environ.get("OUT", "."))
     dev = torch.device(os.environ.get("DEVICE", "cuda"))
-    if init == "scratch":  # PLATEWATCH_OCR_INPUT picks the input size (common.py)
-        model = T.PlateNet(input_hw=(INPUT_H, INPUT_W))
-    else:
-        model, _ = load_checkpoint(init)
+    model = T.initial_model("" if init == "scratch" else init)
     distill = float(os.environ.get("DISTILL", "0"))
     teacher = T.frozen_copy(model).to(dev) if distill else None
     # FREEZE_BN=1 for a checkpoint recovered from the IR (ir_to_checkpoint.py): BatchNorm folded.
