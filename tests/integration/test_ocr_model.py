@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from platewatch.engine.vision import regions, synth
+from platewatch.engine.plates import PLATE_ALPHABET
+from platewatch.engine.vision import regions
 from platewatch.engine.vision.ocr import DEFAULT_MODEL, PlateOCR
-from platewatch.engine.vision.types import PLATE_ALPHABET, OcrResult, VisionError
+from platewatch.engine.vision.types import OcrResult, VisionError
+from platewatch.models.training import synth
 
 OCR_CROPS = Path("/work/shared/datasets/openalpr/ocr-crops")
 VAL_LIST = Path(__file__).resolve().parents[2] / "models" / "training" / "val_ocr_crops.txt"

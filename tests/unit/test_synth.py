@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from platewatch.engine.vision import synth
+from platewatch.models.training import synth
 
 
 @pytest.mark.parametrize("style", synth.STYLES)

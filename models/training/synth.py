@@ -48,7 +48,7 @@ REGION_STYLES: Final = {
     "mercosur": ("mercosur",),
 }
 
-_FONTS_DIR: Final = Path(__file__).resolve().parents[2] / "models" / "fonts"
+_FONTS_DIR: Final = Path(__file__).resolve().parents[1] / "fonts"
 
 US_STATES: Final = (
     "Alabama",
