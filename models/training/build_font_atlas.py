@@ -1,6 +1,6 @@
 """Render glyph atlases from DejaVu TrueType fonts (dev-time; needs Pillow).
 
-Why an atlas instead of the TTF: the runtime plate renderer (`engine/vision/synth.py`) must only
+Why an atlas instead of the TTF: the runtime plate renderer (`models/training/synth.py`) must only
 depend on numpy + OpenCV, so the glyphs are rasterised once here, at a generous size, into one
 grey PNG strip per font plus a JSON index.  The renderer scales and stretches them as it needs.
 

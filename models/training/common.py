@@ -12,21 +12,16 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from platewatch.engine.plates import PLATE_ALPHABET as ALPHABET
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "engine" / "vision"))
-import synth  # noqa: E402  (engine/vision/synth.py: numpy + OpenCV only; re-exported)
-
-__all__ = ["synth"]
-
 DATA = Path(os.environ.get("PLATEWATCH_DATA", "/work/shared/datasets/openalpr"))
-ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # == platewatch.engine.vision.types.PLATE_ALPHABET
 BLANK = 0  # CTC blank is class 0; character i of ALPHABET is class i + 1
 
 

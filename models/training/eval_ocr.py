@@ -21,18 +21,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import cv2
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import is_holdout_scene, is_val_crop, loose_crop, ocr_crops, scene_boxes
 
-from platewatch.engine.track.geometry import edit_distance as lev
+from platewatch.engine.plates import edit_distance as lev
 from platewatch.engine.vision import regions
 from platewatch.engine.vision.ocr import PlateOCR
 
@@ -74,7 +71,7 @@ def load_sets() -> dict[str, tuple[list[np.ndarray], list[str], str]]:
 
 def synth_sets(n: int) -> dict[str, tuple[list[np.ndarray], list[str], str]]:
     """Fixed-seed synthetic crops per style (degraded like training), for what real data lacks."""
-    from common import synth
+    from platewatch.models.training import synth
 
     sets: dict[str, tuple[list[np.ndarray], list[str], str]] = {}
     for style, region in (

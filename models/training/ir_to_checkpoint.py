@@ -14,14 +14,11 @@ statistics would undo the folding).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import openvino as ov
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model import PlateNet
 
 

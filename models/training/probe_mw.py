@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import preprocess, synth
+from common import preprocess
 from model import PlateNet, load_checkpoint
 from train import greedy
+
+from platewatch.models.training import synth
 
 LETTERS = "MWHNKVAXE"
 PROBED = "MWH"

@@ -33,12 +33,17 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from platewatch.engine.plates import PLATE_ALPHABET
+
 Image = npt.NDArray[np.uint8]
 FloatImage = npt.NDArray[np.float32]
 
-LETTERS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-DIGITS: Final = "0123456789"
+# The recognizer's alphabet, split into the pools the registration patterns draw from. ALNUM keeps
+# letters first: the order is part of what a seed renders, and the benches' scenes are seeded.
+DIGITS: Final = PLATE_ALPHABET[:10]
+LETTERS: Final = PLATE_ALPHABET[10:]
 ALNUM: Final = LETTERS + DIGITS
+assert DIGITS == "0123456789" and LETTERS == "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 STYLES: Final = ("us", "us_stacked", "eu", "br_old", "mercosur")
 REGION_STYLES: Final = {
@@ -851,7 +856,7 @@ def render_plate(text: str, style: str, rng: np.random.Generator) -> Image:
     `ABC-1234`), `mercosur` (white, blue `BRASIL` band).  Only A-Z0-9 in `text` are drawn as the
     registration; everything else on the plate is decoration.  Deterministic for a given `rng` state.
     """
-    text = "".join(ch for ch in text.upper() if ch in ALNUM)
+    text = "".join(ch for ch in text.upper() if ch in PLATE_ALPHABET)
     if not text:
         raise ValueError("plate text must contain at least one of A-Z0-9")
     if style == "us":

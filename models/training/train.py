@@ -39,11 +39,12 @@ from common import (
     ocr_crops,
     preprocess,
     scene_boxes,
-    synth,
     write_holdout_lists,
 )
 from model import PlateNet, load_checkpoint
 from torch.utils.data import DataLoader, IterableDataset
+
+from platewatch.models.training import synth
 
 
 class RealPool:

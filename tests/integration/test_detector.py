@@ -1,6 +1,6 @@
 """The shipped plate detector, run for real: rendered plates pasted into synthetic frames are found.
 
-Scenes come from `platewatch.engine.bench.scenes` (plates drawn by `engine/vision/synth.py` on a
+Scenes come from `platewatch.engine.bench.scenes` (plates drawn by `models/training/synth.py` on a
 crude car rear); each case is a fixed seed, so the figures are reproducible. Scores on these
 drawings sit between 0.5 and 0.8, well above the 0.15 threshold, in f32 and in bf16.
 """
