@@ -87,9 +87,9 @@ __all__ = ["bench_app", "run_accuracy", "run_vision"]
 
 def _register_part_benches() -> None:
     """The benches that live with their part (hotlist, store, pipeline) under one `bench` group."""
-    from ..hotlist.bench import hotlist_bench
-    from ..ingest.bench import pipeline_bench
-    from ..store.bench import store_bench
+    from .hotlist import hotlist_bench
+    from .pipeline import pipeline_bench
+    from .store import store_bench
 
     bench_app.command("hotlist")(hotlist_bench)
     bench_app.command("store")(store_bench)

@@ -18,12 +18,12 @@ from typing import Any, cast
 import av
 import numpy as np
 
-from platewatch.engine.bench.scenes import add_car, paste_clipped, road
-from platewatch.engine.vision.synth import random_plate_text
+from platewatch.engine.ingest.frame import Image
+from platewatch.engine.ingest.registry import add_camera
+from platewatch.engine.ingest.spec import CameraSpec
+from platewatch.models.training.synth import random_plate_text
 
-from .frame import Image
-from .registry import add_camera
-from .spec import CameraSpec
+from .scenes import add_car, paste_clipped, road
 
 #: Plates the demo uses first: formats the shipped OCR reads reliably on these drawings.
 DEMO_PLATES = ("7ABC123", "8XYZ902", "4KPL617", "6TRW245", "3MNB780", "2JVC854", "9FRS406")
@@ -143,7 +143,7 @@ def ensure_demo_camera(
 
     `platewatch camera remove demo` keeps it away (the removal is remembered in the database).
     """
-    from .registry import database_cameras
+    from platewatch.engine.ingest.registry import database_cameras
 
     added, removed = database_cameras(database_url)
     if settings.cameras or added or removed:

@@ -31,12 +31,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from platewatch.engine.hotlist.confusion import CLASSES
+from platewatch.engine.hotlist.layout import Layout
+from platewatch.engine.hotlist.matcher import match_candidates, read_candidates
+from platewatch.engine.hotlist.sync import HotlistSync
 from platewatch.engine.services import start_embedded_redis
-
-from .confusion import CLASSES
-from .layout import Layout
-from .matcher import match_candidates, read_candidates
-from .sync import HotlistSync
 
 FILL_LUA = """
 for i, k in ipairs(KEYS) do

@@ -32,8 +32,9 @@ from platewatch.codecs import Read
 from platewatch.engine.track.geometry import edit_distance
 
 if TYPE_CHECKING:  # imported when the bench runs: `platewatch --help` must not load PyAV and OpenCV
+    from platewatch.engine.ingest.runner import CameraRunner
+
     from .demo import DemoVideo
-    from .runner import CameraRunner
 
 
 @dataclass
@@ -94,8 +95,8 @@ async def _run(
     cameras: int, seconds: float, video: DemoVideo, fps: float
 ) -> tuple[dict[str, Any], list[float], list[dict[str, Any]]]:
     """The figures, every alert latency, and one summary per camera (for the HTML report)."""
-    from .runner import CameraRunner, default_recognize
-    from .spec import CameraSpec
+    from platewatch.engine.ingest.runner import CameraRunner, default_recognize
+    from platewatch.engine.ingest.spec import CameraSpec
 
     recognize = await asyncio.to_thread(default_recognize)
     cams: list[_Camera] = []
@@ -173,7 +174,7 @@ def run_pipeline_bench(
 ) -> dict[str, Any]:
     """Run the bench and return its figures (also written to `json_path` when given, with the HTML
     report beside it unless `html_path` names another place)."""
-    from .bench_report import render
+    from platewatch.engine.ingest.bench_report import render
 
     if cameras < 1 or seconds <= 0:
         raise ValueError("need at least one camera and a positive duration")

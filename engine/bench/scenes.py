@@ -15,8 +15,9 @@ from typing import cast
 import cv2
 import numpy as np
 
+from platewatch.models.training.synth import paste_plate, render_plate
+
 from ..vision.image import Frame
-from ..vision.synth import paste_plate, render_plate
 from ..vision.types import Box
 
 

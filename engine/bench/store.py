@@ -42,15 +42,14 @@ from rich.console import Console
 from rich.table import Table
 
 from platewatch.codecs import Read
+from platewatch.engine.store.bench_report import Point, render
+from platewatch.engine.store.copy_writer import is_pglite
+from platewatch.engine.store.migrate import migrate
+from platewatch.engine.store.reads import image_key, normalise_plate
+from platewatch.engine.store.retention import clean_gin_pending, store_backend
+from platewatch.engine.store.search import SearchQuery, search_reads
 from platewatch.engine.track.ids import time_ordered_id
 from platewatch.engine.track.tracker import PASS_NAMESPACE
-
-from .bench_report import Point, render
-from .copy_writer import is_pglite
-from .migrate import migrate
-from .reads import image_key, normalise_plate
-from .retention import clean_gin_pending, store_backend
-from .search import SearchQuery, search_reads
 
 log = logging.getLogger(__name__)
 CHUNK = 50_000

@@ -102,7 +102,7 @@ def up() -> None:
     services = Services(s)
     with services as endpoints:
         report = run_migrations(endpoints.database_url)
-        from platewatch.engine.ingest.demo import ensure_demo_camera
+        from platewatch.engine.bench.demo import ensure_demo_camera
 
         demo = ensure_demo_camera(s, endpoints.database_url)  # fresh install: a camera that shows reads
         env = endpoints.as_env()

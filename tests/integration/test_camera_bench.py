@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from platewatch.engine.ingest.bench import run_pipeline_bench
+from platewatch.engine.bench.pipeline import run_pipeline_bench
 
 pytestmark = pytest.mark.slow
 

@@ -25,7 +25,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from workers import WorkerProcess, worker_env
 
 from platewatch.codecs import Read, decode_read
-from platewatch.engine.ingest.demo import generate
+from platewatch.engine.bench.demo import generate
 
 pytestmark = pytest.mark.slow
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from platewatch.engine.bench.demo import ensure_demo_camera
 from platewatch.engine.config import load_settings
-from platewatch.engine.ingest.demo import ensure_demo_camera
 from platewatch.engine.ingest.registry import add_camera, database_cameras, desired_cameras, remove_camera
 from platewatch.engine.ingest.spec import CameraSpec
 

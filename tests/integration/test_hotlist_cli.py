@@ -11,8 +11,8 @@ import redis
 import typer
 from typer.testing import CliRunner
 
+from platewatch.engine.bench.hotlist import hotlist_bench
 from platewatch.engine.cli import app
-from platewatch.engine.hotlist.bench import hotlist_bench
 from platewatch.engine.services import Embedded, start_embedded_redis
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "hotlist"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from platewatch.codecs import Read
-from platewatch.engine.ingest.demo import DemoVideo, generate
+from platewatch.engine.bench.demo import DemoVideo, generate
 from platewatch.engine.ingest.health import CameraHealth
 from platewatch.engine.ingest.runner import CameraRunner
 from platewatch.engine.ingest.spec import CameraSpec

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from platewatch.engine.store.bench import run_store_bench
+from platewatch.engine.bench.store import run_store_bench
 
 
 def _bench_databases(url: str) -> set[str]:

@@ -19,7 +19,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 
 from platewatch.codecs import Read
-from platewatch.engine.ingest.demo import DemoVideo, generate
+from platewatch.engine.bench.demo import DemoVideo, generate
 from platewatch.engine.ingest.health import CameraHealth
 from platewatch.engine.ingest.runner import CameraRunner
 from platewatch.engine.ingest.spec import CameraSpec

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from platewatch.codecs import CodecError, Read
+from platewatch.engine.bench.demo import generate
 from platewatch.engine.ingest import (
     CameraHealth,
     CameraSpec,
@@ -27,7 +28,6 @@ from platewatch.engine.ingest import (
     source_kind,
 )
 from platewatch.engine.ingest.av_source import AvSource
-from platewatch.engine.ingest.demo import generate
 from platewatch.engine.ingest.gate import MotionGate, in_roi
 from platewatch.engine.ingest.runner import CameraRunner, encode_jpeg
 from platewatch.engine.vision.types import Box, PlateRead
