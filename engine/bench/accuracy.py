@@ -25,7 +25,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..track.geometry import edit_distance, iou
+from ..plates import edit_distance
+from ..vision.boxes import iou
 from ..vision.image import Frame
 from ..vision.pipeline import Recognizer, crop_box
 from ..vision.types import Box, PlateRead, VisionError

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from platewatch.codecs import Read
-from platewatch.engine.track.geometry import edit_distance
+from platewatch.engine.plates import edit_distance
 
 if TYPE_CHECKING:  # imported when the bench runs: `platewatch --help` must not load PyAV and OpenCV
     from platewatch.engine.ingest.runner import CameraRunner

@@ -21,9 +21,10 @@ import numpy as np
 import numpy.typing as npt
 
 from platewatch.codecs import Read
+from platewatch.engine.vision.boxes import iou
 from platewatch.engine.vision.types import Box, PlateRead
 
-from .geometry import centre, centre_distance, iou, shifted, text_similarity
+from .geometry import centre, centre_distance, shifted, text_similarity
 from .ids import time_ordered_id
 from .vote import Vote, vote
 

@@ -17,7 +17,7 @@ from collections import defaultdict
 import numpy as np
 import numpy.typing as npt
 
-from platewatch.engine.vision.types import PLATE_ALPHABET
+from platewatch.engine.plates import PLATE_ALPHABET
 
 BLANK = 0
 Probs = npt.NDArray[np.float32]

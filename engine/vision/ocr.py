@@ -28,8 +28,9 @@ import numpy as np
 import numpy.typing as npt
 import openvino as ov
 
+from platewatch.engine.plates import PLATE_ALPHABET
 from platewatch.engine.vision.ctc import greedy_decode, prefix_beam_search
-from platewatch.engine.vision.types import PLATE_ALPHABET, Candidate, OcrResult, VisionError
+from platewatch.engine.vision.types import Candidate, OcrResult, VisionError
 
 #: The input size of the shipped recognizer; a network exported with another static size is fed at
 #: its own (`PlateOCR.input_size`), these are used only when the IR leaves height or width dynamic.

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from ..track.geometry import iou
+from .boxes import iou
 from .detector import DetectorStream, PlateDetector
 from .image import Frame, as_frame
 from .runtime import Runtime, get_runtime

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-PLATE_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
 
 class VisionError(ValueError):
     """Input the vision stack cannot work on (empty, corrupt, wrong dtype/shape, too large)."""

@@ -29,7 +29,7 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
-from ..track.geometry import iou
+from .boxes import iou
 from .detector import MODEL_FILE, NMS_THRESHOLD, SCORE_THRESHOLD, _with_preprocessing, decode, letterbox
 from .image import Frame
 from .runtime import Mode, Runtime

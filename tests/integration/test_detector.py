@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from platewatch.engine.bench.scenes import road, scene
-from platewatch.engine.track.geometry import iou
+from platewatch.engine.vision.boxes import iou
 from platewatch.engine.vision.detector import SCORE_THRESHOLD, PlateDetector, letterbox
 from platewatch.engine.vision.runtime import Runtime
 from platewatch.engine.vision.types import Detection, VisionError

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from platewatch.engine.bench.scenes import road, scene
-from platewatch.engine.track.geometry import iou
+from platewatch.engine.vision.boxes import iou
 from platewatch.engine.vision.detector import PlateDetector
 from platewatch.engine.vision.image import Frame
 from platewatch.engine.vision.pipeline import Recognizer

@@ -23,7 +23,7 @@ from platewatch.engine.bench.demo import DemoVideo, generate
 from platewatch.engine.ingest.health import CameraHealth
 from platewatch.engine.ingest.runner import CameraRunner
 from platewatch.engine.ingest.spec import CameraSpec
-from platewatch.engine.track.geometry import edit_distance
+from platewatch.engine.plates import edit_distance
 
 pytestmark = pytest.mark.slow
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from platewatch.engine.plates import PLATE_ALPHABET
 from platewatch.engine.vision.ctc import greedy_decode, prefix_beam_search
-from platewatch.engine.vision.types import PLATE_ALPHABET
 
 C = len(PLATE_ALPHABET) + 1
 

@@ -10,8 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from platewatch.codecs import Read, decode_read, encode_read
+from platewatch.engine.plates import edit_distance
 from platewatch.engine.track import Tracker, TrackerConfig, vote
-from platewatch.engine.track.geometry import edit_distance, iou, text_similarity
+from platewatch.engine.track.geometry import text_similarity
+from platewatch.engine.vision.boxes import iou
 from platewatch.engine.vision.types import Box, Candidate, PlateRead
 
 
