@@ -1,4 +1,4 @@
-"""The `platewatch` command: the front door to every feature (DESIGN.md "Layout")."""
+"""The `platewatch` command: the front door to every feature (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from platewatch.engine.config import ConfigError, Settings, load_settings
+from platewatch.engine.commands.context import state
 
-console = Console(stderr=True)
 app = typer.Typer(
     name="platewatch",
     help="Real-time licence plate reader (ALPR) alerting engine.",
@@ -19,23 +17,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-
-class _State:
-    config: Path | None = None
-
-
-state = _State()
-
-
-def settings() -> Settings:
-    """Load settings once per command; a broken config ends the command with its readable lines."""
-    try:
-        return load_settings(state.config)
-    except ConfigError as exc:
-        for line in exc.lines:
-            console.print(f"[red]config error[/red] {line}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
 
 
 @app.callback()

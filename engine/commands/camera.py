@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from platewatch.engine.cli import settings
+from platewatch.engine.commands.context import settings
 from platewatch.engine.ingest.registry import add_camera, desired_cameras, remove_camera
 from platewatch.engine.ingest.spec import DIRECTIONS, CameraSpec
 from platewatch.engine.ingest.urls import display_url

@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from platewatch.engine.cli import settings
+from platewatch.engine.commands.context import settings
 from platewatch.engine.logs import setup_logging
 from platewatch.engine.services import (
     Probe,

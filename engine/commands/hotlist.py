@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from platewatch.engine.cli import settings
+from platewatch.engine.commands.context import settings
 from platewatch.engine.hotlist.admin import AdminError, add_entry, import_entries, list_names, remove_entry
 from platewatch.engine.hotlist.entry import clean_text
 from platewatch.engine.hotlist.importers import FORMATS, ImportProblem, create_importer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from platewatch.engine.cli import settings
+from platewatch.engine.commands.context import settings
 from platewatch.engine.logs import setup_logging
 from platewatch.engine.services import Services
 from platewatch.engine.store import migrate as run_migrations

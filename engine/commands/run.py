@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
 import subprocess
 import sys
 import time
-from typing import Annotated
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Annotated, cast
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from platewatch.engine.cli import settings, state
+from platewatch.engine.commands.context import settings, state
+from platewatch.engine.config import Settings
 from platewatch.engine.logs import setup_logging
-from platewatch.engine.services import ServiceError, Services, broker_is_tansu
+from platewatch.engine.services import ServiceError, Services
 from platewatch.engine.store import migrate as run_migrations
 
 out = Console()
@@ -26,40 +28,20 @@ log = logging.getLogger(__name__)
 
 def worker() -> None:
     """Run a Faust worker: consumes the pw.* topics (add workers to scale out)."""
-    import faust
+    run_worker = load_worker()
+    run_worker(settings())
 
-    from platewatch.agents.app import create_app
 
-    s = settings()
-    setup_logging(s.logging.level)
-    (s.data_dir / "faust").mkdir(parents=True, exist_ok=True)
-    # A configured Redis is not required to answer at start: reads must still be stored while it
-    # is away, and the match agent parks them on pw.match-pending until the hotlist is loaded. An
-    # embedded Redis (no URL) is started or joined as usual.
-    need = {"broker", "database"} | (set() if s.services.redis_url else {"redis"})
-    services = Services(s, need=need)
-    with services as endpoints:
-        run_migrations(endpoints.database_url)
-        wiring = create_app(
-            s,
-            endpoints.broker_url,
-            endpoints.database_url,
-            tansu=broker_is_tansu(endpoints),
-            redis_url=endpoints.redis_url,
-        )
+def load_worker() -> Callable[[Settings], None]:
+    """The worker's entry point (`platewatch.worker` in pyproject.toml: agents/worker.py).
 
-        def _after_takeover(name: str) -> None:
-            if name != "broker":
-                return
-            # The embedded broker keeps nothing: it comes back without topics or offsets.
-            asyncio.run_coroutine_threadsafe(wiring.declare_topics_again(), wiring.app.loop).result(60)
-            log.warning("topics declared again on the restarted embedded broker (what it held is gone)")
-
-        # Joined to a `platewatch up`'s embedded services, the worker takes them over if up stops first.
-        services.adopt_in_background(on_started=_after_takeover)
-        faust.Worker(
-            wiring.app, loglevel=s.logging.level.lower(), override_logging=False
-        ).execute_from_commandline()
+    Found by name rather than imported: the Faust wiring sits above the engine, which never
+    imports it, so a deployment could also plug in another stream runtime here.
+    """
+    found = entry_points(group="platewatch.worker", name="faust")
+    if not found:
+        raise typer.BadParameter("no platewatch.worker entry point: is platewatch installed (pip install .)?")
+    return cast(Callable[[Settings], None], next(iter(found)).load())
 
 
 def api(
