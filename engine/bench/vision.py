@@ -24,7 +24,8 @@ from rich.table import Table
 
 from ..vision.detector import DetectorStream, PlateDetector
 from ..vision.image import Frame
-from ..vision.pipeline import OCR_MODEL, PlateReader, Recognizer, crop_box
+from ..vision.model_files import OCR_MODEL
+from ..vision.pipeline import PlateReader, Recognizer, crop_box
 from ..vision.runtime import Runtime, get_runtime, has_model
 from ..vision.types import VisionError
 from .scenes import PlacedPlate, scene

@@ -26,11 +26,10 @@ from numpy.typing import NDArray
 from openvino.preprocess import ColorFormat, PrePostProcessor
 
 from .image import Frame, validate_frame
+from .model_files import DETECTOR_INPUT_SIZE, DETECTOR_MODEL
 from .runtime import Mode, Runtime, get_runtime
 from .types import Box, Detection
 
-MODEL_FILE: Final = "plate_det.xml"
-INPUT_SIZE: Final = 640
 PAD_VALUE: Final = 114  # ultralytics' letterbox grey; the model was trained with it
 #: Measured with the OCR on the openalpr sets: 0.15 instead of ultralytics' usual 0.25 finds 2 more
 #: of the 119 US plates (recall 95.8 % vs 94.1 %; eu and br unchanged) and added no read outside
@@ -56,7 +55,7 @@ class Letterbox:
     height: int
 
 
-def letterbox(frame: Frame, size: int = INPUT_SIZE) -> tuple[NDArray[np.uint8], Letterbox]:
+def letterbox(frame: Frame, size: int = DETECTOR_INPUT_SIZE) -> tuple[NDArray[np.uint8], Letterbox]:
     """Resize keeping the aspect ratio and centre on a grey square canvas (uint8 BGR, NHWC, N=1).
 
     The resize writes a new image (unavoidable: the frame is larger than the input), and that
@@ -129,11 +128,11 @@ class PlateDetector:
         self.runtime = runtime or get_runtime()
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
-        self.model_file = self.runtime.model_file(MODEL_FILE)
+        self.model_file = self.runtime.model_file(DETECTOR_MODEL)
         model = self.runtime.core.read_model(self.model_file)
         # The shipped IR has a dynamic input (the zoomed re-detection runs it at 320); a static
         # shape compiles to faster code on the CPU.
-        model.reshape([1, 3, INPUT_SIZE, INPUT_SIZE])
+        model.reshape([1, 3, DETECTOR_INPUT_SIZE, DETECTOR_INPUT_SIZE])
         self.compiled = self.runtime.compile(_with_preprocessing(model), mode)
 
     def prepare(self, frame: Frame) -> tuple[NDArray[np.uint8], Letterbox]:

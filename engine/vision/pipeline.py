@@ -29,6 +29,7 @@ from typing import Final, Protocol
 from .boxes import iou
 from .detector import DetectorStream, PlateDetector
 from .image import Frame, as_frame
+from .model_files import OCR_MODEL
 from .runtime import Runtime, get_runtime
 from .types import Box, Detection, OcrResult, PlateRead, VisionError
 from .views import VIEWS, BoxRefiner, fuse_views, tiles
@@ -58,7 +59,6 @@ MAX_TILE_BOXES: Final = 6
 MIN_TILED_SIDE: Final = 320
 #: Smallest crop handed to the OCR; a sliver at the frame edge cannot hold a legible plate.
 MIN_CROP: Final = (8, 4)
-OCR_MODEL: Final = "plate_ocr.xml"
 REGIONS: Final = ("us", "eu", "br", "auto")
 THOROUGH: Final = ("single", "always", "never")
 

@@ -21,19 +21,18 @@ from dataclasses import dataclass
 from enum import Enum
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import numpy as np
 import openvino as ov
 import openvino.properties as props
 import openvino.properties.hint as hints
 
+from .model_files import DETECTOR_INPUT_SIZE, DETECTOR_MODEL
 from .types import VisionError
 
 log = logging.getLogger(__name__)
 
-Device = Literal["AUTO", "CPU", "GPU", "NPU"]
-Precision = Literal["f32", "bf16", "int8"]
 DEVICES: Final[tuple[str, ...]] = ("AUTO", "CPU", "GPU", "NPU")
 #: Float precisions are an OpenVINO hint on the same FP16 model files; "int8" picks the
 #: NNCF-quantized files (``*_int8.xml``, models/training/quantize.py), whose few float layers run
@@ -168,9 +167,7 @@ class Runtime:
             return None
         if native != ov.Type.bf16:
             return None  # no bf16 here: f32 already, nothing to choose
-        from .detector import MODEL_FILE  # the detector module builds on this one
-
-        detector = self.model_file(MODEL_FILE)
+        detector = self.model_file(DETECTOR_MODEL)
         key = "|".join((self._cpu_name(), ov.get_version(), str(detector)))
         stored = _stored_choices(self.cache_dir)
         # Measured by another runtime of this process when it is not stored yet.
@@ -216,9 +213,7 @@ class Runtime:
 
     def _time_detector(self, path: Path, precision: str, runs: int = 7) -> float:
         """Median seconds of one detector inference on a frame at `precision` (after warm-up)."""
-        from .detector import INPUT_SIZE
-
-        shape = [1, 3, INPUT_SIZE, INPUT_SIZE]
+        shape = [1, 3, DETECTOR_INPUT_SIZE, DETECTOR_INPUT_SIZE]
         model = self.core.read_model(path)
         model.reshape(shape)
         config = {

@@ -30,8 +30,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .boxes import iou
-from .detector import MODEL_FILE, NMS_THRESHOLD, SCORE_THRESHOLD, _with_preprocessing, decode, letterbox
+from .detector import NMS_THRESHOLD, SCORE_THRESHOLD, _with_preprocessing, decode, letterbox
 from .image import Frame
+from .model_files import DETECTOR_MODEL
 from .runtime import Mode, Runtime
 from .types import Box, Candidate, Detection, OcrResult, VisionError
 
@@ -80,7 +81,7 @@ class BoxRefiner:
     """
 
     def __init__(self, runtime: Runtime, size: int = REFINE_SIZE) -> None:
-        model = runtime.read_model(MODEL_FILE)
+        model = runtime.read_model(DETECTOR_MODEL)
         try:
             model.reshape([1, 3, size, size])
         except RuntimeError as exc:  # a detector exported with a fixed input (before 2026-11)
