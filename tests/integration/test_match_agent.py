@@ -159,8 +159,9 @@ def test_redis_down_at_start_parks_reads_and_persist_flows_on(
             with psycopg.connect(database_url) as conn:
                 stored = conn.execute("SELECT count(*) FROM reads").fetchone()[0]  # type: ignore[index]
         assert stored == len(filler) + 1  # all stored with Redis still down
-        parked = asyncio.run(_count_topic(bootstrap, "pw.match-pending"))
-        assert parked == len(filler) + 1
+        parked = asyncio.run(_topic_keys(bootstrap, "pw.match-pending"))
+        assert len(parked) == len(filler) + 1
+        assert set(parked) == {b"cam-1"}  # parked under the camera key: one partition, in order
 
         server = start_embedded_redis(tmp_path / "redis", "127.0.0.1", port, 30.0)
         admin = redis.Redis.from_url(server.url, decode_responses=True)
@@ -175,17 +176,18 @@ def test_redis_down_at_start_parks_reads_and_persist_flows_on(
             server.stop()
 
 
-async def _count_topic(bootstrap: str, topic: str) -> int:
+async def _topic_keys(bootstrap: str, topic: str) -> list[bytes | None]:
+    """The key of every message on `topic`."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
     )
     await consumer.start()
-    n = 0
+    keys: list[bytes | None] = []
     try:
         while True:
             batch = await consumer.getmany(timeout_ms=2000)
             if not batch:
-                return n
-            n += sum(len(msgs) for msgs in batch.values())
+                return keys
+            keys += [m.key for msgs in batch.values() for m in msgs]
     finally:
         await consumer.stop()

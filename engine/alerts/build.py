@@ -1,0 +1,36 @@
+"""An alert from a read and the hotlist entry it matched."""
+
+from __future__ import annotations
+
+import uuid
+
+from platewatch.codecs import Alert, Read
+from platewatch.engine.hotlist import Match
+
+ALERT_NAMESPACE = uuid.UUID("6f1c0b9e-4f6a-5d8e-9a43-70c1a4e2d462")
+#: Entry fields copied into an alert's `extra` when the entry has them.
+ENTRY_EXTRA = ("ref", "source", "state", "vehicle")
+
+
+def alert_id(read: Read, entry_key: str) -> str:
+    """The same for every read of one pass against one entry, in every worker, across restarts:
+    uuid5(pass id, or the read id when the tracker set none; entry key)."""
+    return str(uuid.uuid5(ALERT_NAMESPACE, f"{read.pass_id or read.read_id}\x1f{entry_key}"))
+
+
+def build_alert(read: Read, match: Match, now: float) -> Alert:
+    extra = {name: match.fields[name] for name in ENTRY_EXTRA if match.fields.get(name)}
+    extra |= {"entry_key": match.key, "candidate": match.candidate}
+    return Alert(
+        alert_id=alert_id(read, match.key),
+        read=read,
+        hotlist=match.list_name,
+        entry=match.entry,
+        match_kind=match.kind,
+        score=match.score,
+        priority=match.priority,
+        reason=match.fields.get("reason", ""),
+        case_number=match.fields.get("case", ""),
+        time=now,
+        extra=extra,
+    )
