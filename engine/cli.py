@@ -50,7 +50,7 @@ def _register() -> None:
     app.add_typer(store.hold_app, name="hold")
     app.command()(store.search)
     try:
-        from .bench import bench_app
+        from .commands.bench import bench_app
     except ImportError as exc:  # the bench needs the vision stack; say why rather than vanish
         logging.getLogger(__name__).debug("bench commands unavailable: %s", exc)
     else:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import html
-import json
 import math
 import statistics
 import time
@@ -25,11 +24,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ..config import VisionConfig
 from ..plates import edit_distance
 from ..vision.boxes import iou
 from ..vision.image import Frame
 from ..vision.pipeline import Recognizer, crop_box
+from ..vision.runtime import get_runtime
 from ..vision.types import Box, PlateRead, VisionError
+from .report import page, write_json
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 #: A read belongs to a label when its box overlaps that much, or either box's centre is in the other.
@@ -170,10 +172,13 @@ def run_accuracy(
     exclude_list: Path | None = None,
     recognizer: Recognizer | None = None,
     console: Console | None = None,
+    vision: VisionConfig | None = None,
+    data_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline over DIR and return (and optionally write) the figures.
 
-    With `json_out` and no `report_html`, the HTML report is written beside the JSON.
+    With `json_out` and no `report_html`, the HTML report is written beside the JSON. Without a
+    `recognizer`, one is built from `vision` (the command hands down `settings.vision`).
     """
     console = console or Console(stderr=True)
     only = read_name_list(only_list) if only_list else None
@@ -181,7 +186,9 @@ def run_accuracy(
     samples = load_samples(directory, only, exclude, limit)
     if not samples:
         raise VisionError(f"no labelled images (IMAGE + IMAGE.txt) found in {directory}")
-    recognizer = recognizer or Recognizer(region=region)
+    if recognizer is None:
+        vision = vision or VisionConfig()
+        recognizer = Recognizer(get_runtime(vision, data_dir), region=region, thorough=vision.thorough)
     with contextlib.suppress(VisionError):  # warm-up: the first inference allocates
         recognizer.recognize(samples[0].image.read_bytes(), region)
     tally = _Tally()
@@ -204,7 +211,7 @@ def run_accuracy(
     figures = _figures(tally, len(samples), directory, region, recognizer)
     _print_table(console, figures)
     if json_out:
-        json_out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        write_json(json_out, figures)
         report_html = report_html or json_out.with_suffix(".html")
     if report_html:
         report_html.write_text(_html(figures, tally.misreads), encoding="utf-8")
@@ -308,17 +315,15 @@ def _html(figures: dict[str, Any], misreads: list[Misread]) -> str:
     low, high = figures["exact_ci95"]
     summary += f" (95 % interval {low:.1%}-{high:.1%})"
     device = f"{figures['device']} / {figures['precision']}"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>platewatch bench accuracy</title>
-<style>body{{font-family:sans-serif}}
-td,th{{border-bottom:1px solid #ddd;padding:4px 8px;vertical-align:middle}}
-img{{max-height:80px;image-rendering:pixelated}} .t{{color:#060;font-family:monospace;font-size:1.3em}}
-.r{{color:#a00;font-family:monospace;font-size:1.3em}}</style></head><body>
-<h1>bench accuracy: {esc(figures["directory"])}</h1>
-<p>region {esc(figures["region"])}; {esc(summary)}; {esc(device)}</p>
+    body = f"""<p>region {esc(figures["region"])}; {esc(summary)}; {esc(device)}</p>
 <p>models: detector {esc(figures["models"]["detector"])}, OCR {esc(figures["models"]["ocr"])}</p>
 <h2>{len(misreads)} misread plate(s)</h2>
 <table><tr><th>crop</th><th>image</th><th>truth</th><th>read</th><th>candidates</th><th>detected</th></tr>
 {"".join(rows)}
-</table></body></html>
+</table>"""
+    style = """td, th { border-bottom: 1px solid #ddd; vertical-align: middle; }
+img { max-height: 80px; image-rendering: pixelated; }
+.t { color: #060; font-family: monospace; font-size: 1.3em; }
+.r { color: #a00; font-family: monospace; font-size: 1.3em; }
 """
+    return page("accuracy", figures["directory"], body, style)

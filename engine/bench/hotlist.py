@@ -15,27 +15,25 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import random
 import resource
 import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 import psutil
 import redis
-import typer
-from rich.console import Console
-from rich.table import Table
 
 from platewatch.engine.hotlist.confusion import CLASSES
 from platewatch.engine.hotlist.layout import Layout
 from platewatch.engine.hotlist.matcher import match_candidates, read_candidates
 from platewatch.engine.hotlist.sync import HotlistSync
 from platewatch.engine.services import start_embedded_redis
+
+from .report import write_json
 
 FILL_LUA = """
 for i, k in ipairs(KEYS) do
@@ -200,18 +198,5 @@ def run_hotlist_bench(entries: int, json_out: Path | None) -> dict[str, Any]:
         server.stop()
         shutil.rmtree(directory, ignore_errors=True)
     if json_out is not None:
-        json_out.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(json_out, result)
     return result
-
-
-def hotlist_bench(
-    entries: Annotated[int, typer.Option(min=1, help="Entries in the hotlists.")] = 1_000_000,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures to FILE.")] = None,
-) -> None:
-    """Hotlist index: load time, match latency per read, update visibility and memory."""
-    Console(stderr=True).print(f"filling a private Redis with {entries:,} entries…")
-    result = run_hotlist_bench(entries, json_out)
-    table = Table("figure", "value", title="bench hotlist")
-    for key, value in result.items():
-        table.add_row(key, str(value))
-    Console().print(table)

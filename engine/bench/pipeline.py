@@ -1,6 +1,6 @@
 """`platewatch bench pipeline`: cameras → recognize → track, end to end, in one process.
 
-Each camera plays the generated demo video (engine/ingest/demo.py) as a looped, real-time file
+Each camera plays the generated demo video (`demo.py`) as a looped, real-time file
 source at the camera's resolution, through the real recognizer and tracker, so the figures are
 those of a worker (minus Kafka, whose cost is a few reads per vehicle). Because the video's passes
 are known, every final read is matched to the pass it belongs to:
@@ -12,29 +12,38 @@ are known, every final read is matched to the pass it belongs to:
   read to the provisional read being out (what the 150 ms target is about);
 - `lost`: passes that ended during the run without a final read of their plate (±1 character);
   `duplicated`: extra final reads of one pass; `unmatched`: final reads that fit no pass.
+
+With `--json F` (or `--html`) the run also writes a page: a histogram of alert latencies with the
+150 ms target marked, the figures, and one row per camera (frames processed, reads, alerts, its
+own latency percentiles), so a camera that lags behind the others shows at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from platewatch.codecs import Read
 from platewatch.engine.plates import edit_distance
 
+from .report import Chart, figures_table, histogram, page, table, write_json
+
 if TYPE_CHECKING:  # imported when the bench runs: `platewatch --help` must not load PyAV and OpenCV
+    from platewatch.engine.config import VisionConfig
     from platewatch.engine.ingest.runner import CameraRunner
 
     from .demo import DemoVideo
+
+#: The provisional-read target the histogram marks (issue: alert within a fraction of a second).
+TARGET_MS = 150.0
+BIN_MS = 10.0
 
 
 @dataclass
@@ -92,13 +101,18 @@ def _score(video: DemoVideo, cam: _Camera, elapsed: float) -> tuple[int, int, in
 
 
 async def _run(
-    cameras: int, seconds: float, video: DemoVideo, fps: float
+    cameras: int,
+    seconds: float,
+    video: DemoVideo,
+    fps: float,
+    vision: VisionConfig | None,
+    data_dir: Path | None,
 ) -> tuple[dict[str, Any], list[float], list[dict[str, Any]]]:
     """The figures, every alert latency, and one summary per camera (for the HTML report)."""
     from platewatch.engine.ingest.runner import CameraRunner, default_recognize
     from platewatch.engine.ingest.spec import CameraSpec
 
-    recognize = await asyncio.to_thread(default_recognize)
+    recognize = await asyncio.to_thread(default_recognize, vision, data_dir)
     cams: list[_Camera] = []
     for n in range(cameras):
         spec = CameraSpec(id=f"bench-{n}", url=str(video.path), fps=fps)
@@ -171,44 +185,64 @@ def run_pipeline_bench(
     json_path: Path | None = None,
     cache: Path | None = None,
     html_path: Path | None = None,
+    vision: VisionConfig | None = None,
+    data_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Run the bench and return its figures (also written to `json_path` when given, with the HTML
-    report beside it unless `html_path` names another place)."""
-    from platewatch.engine.ingest.bench_report import render
-
+    report beside it unless `html_path` names another place). Recognition runs with `vision` (the
+    command hands down `settings.vision`)."""
     if cameras < 1 or seconds <= 0:
         raise ValueError("need at least one camera and a positive duration")
     video = _video(width, height, fps, cache)
-    figures, latencies, per_camera = asyncio.run(_run(cameras, seconds, video, float(fps)))
+    figures, latencies, per_camera = asyncio.run(_run(cameras, seconds, video, float(fps), vision, data_dir))
     if json_path is not None:
-        json_path.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        write_json(json_path, figures)
         html_path = html_path or json_path.with_suffix(".html")
     if html_path is not None:
         html_path.write_text(render(figures, latencies, per_camera), encoding="utf-8")
     return figures
 
 
-def pipeline_bench(
-    cameras: Annotated[int, typer.Option(min=1, help="cameras captured at once")] = 2,
-    seconds: Annotated[float, typer.Option(min=1, help="measuring time")] = 30.0,
-    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON")] = None,
-    width: Annotated[int, typer.Option(help="camera frame width")] = 1920,
-    height: Annotated[int, typer.Option(help="camera frame height")] = 1080,
-    fps: Annotated[int, typer.Option(min=1, max=30, help="camera frame rate (all frames recognised)")] = 10,
-    html_out: Annotated[
-        Path | None,
-        typer.Option("--html", help="HTML report: latency histogram, cameras (default: beside --json)"),
-    ] = None,
-) -> None:
-    """Cameras through recognition and tracking (keys frames_per_s, reads, alerts, alert_latency_p50_ms,
-    alert_latency_p95_ms, lost, duplicated)."""
-    from rich.console import Console
-    from rich.table import Table
+def latency_chart(latencies_ms: Sequence[float]) -> str:
+    """Alert latencies in bins of BIN_MS, the target marked; a sentence when there were none."""
+    bars = histogram(latencies_ms, BIN_MS)
+    if not bars:
+        return "<p>No alerts were raised, so there are no latencies to show.</p>"
+    chart = Chart(640, 220, 30)
+    pad, bottom = chart.pad, chart.bottom
+    top = max(n for _, n in bars)
+    span = max(bars[-1][0] + BIN_MS, TARGET_MS * 1.2)
+    scale_x = (chart.width - 2 * pad) / span
+    scale_y = (chart.height - 2 * pad) / top
+    for start, n in bars:
+        if n:
+            x, h, w = pad + start * scale_x, n * scale_y, max(1.0, BIN_MS * scale_x - 1)
+            chart.add(
+                f'<rect class="bar" x="{x:.1f}" y="{bottom - h:.1f}" width="{w:.1f}" height="{h:.1f}">'
+                f"<title>{start:.0f}-{start + BIN_MS:.0f} ms: {n}</title></rect>"
+            )
+    tx = pad + TARGET_MS * scale_x
+    chart.line(tx, pad / 2, tx, bottom, "target")
+    chart.label(tx + 4, pad, f"target {TARGET_MS:.0f} ms")
+    chart.axes()
+    for tick in range(0, int(span) + 1, 50 if span <= 500 else 250):
+        chart.label(pad + tick * scale_x, bottom + 14, str(tick))
+    chart.label(chart.width / 2, chart.height - 2, "alert latency, ms")
+    return chart.svg()
 
-    figures = run_pipeline_bench(
-        cameras, seconds, width=width, height=height, fps=fps, json_path=json_out, html_path=html_out
+
+def render(figures: dict[str, Any], latencies_ms: Sequence[float], cameras: Sequence[dict[str, Any]]) -> str:
+    """The HTML page: latency histogram, figures, one row per camera."""
+    heading = (
+        f"{figures.get('cameras')} cameras, {figures.get('resolution')} at {figures.get('camera_fps')} fps"
     )
-    table = Table(title="bench pipeline", show_header=False)
-    for key, value in figures.items():
-        table.add_row(key, "-" if value is None else str(value))
-    Console().print(table)
+    keys = ("id", "frames_processed", "reads", "alerts", "latency_p50_ms", "latency_p95_ms")
+    head = ("camera", "frames processed", "reads", "alerts", "latency p50 ms", "latency p95 ms")
+    body = (
+        f"<h2>Alert latency ({len(latencies_ms)} alerts)</h2>\n{latency_chart(latencies_ms)}\n"
+        f"<h2>Figures</h2>{figures_table(figures)}\n"
+        f"<h2>Cameras</h2>{table(head, ([c.get(k) for k in keys] for c in cameras))}"
+    )
+    return page(
+        "pipeline", heading, body, ".bar { fill: #3b7dd8; } tr:nth-child(even) { background: #f3f3f3; }\n"
+    )

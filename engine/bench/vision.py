@@ -12,7 +12,6 @@ bf16 (AMX / AVX512-BF16) support; without it the device picks its default.
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -20,14 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
+from ..config import VisionConfig
 from ..vision.detector import DetectorStream, PlateDetector
 from ..vision.image import Frame
 from ..vision.model_files import OCR_MODEL
 from ..vision.pipeline import PlateReader, Recognizer, crop_box
 from ..vision.runtime import Runtime, get_runtime, has_model
 from ..vision.types import VisionError
+from .report import print_figures, write_json
 from .scenes import PlacedPlate, scene
 
 OCR_BATCH = 16
@@ -99,12 +99,14 @@ def single_image_ms(
     return statistics.median(times)
 
 
-def _recognizer(runtime: Runtime, detector: PlateDetector, console: Console) -> Recognizer | None:
+def _recognizer(
+    runtime: Runtime, detector: PlateDetector, thorough: str, console: Console
+) -> Recognizer | None:
     if not has_model(OCR_MODEL):
         console.print(f"[yellow]models/{OCR_MODEL} is missing: OCR figures are skipped")
         return None
     try:
-        return Recognizer(runtime, region="auto", detector=detector)
+        return Recognizer(runtime, region="auto", detector=detector, thorough=thorough)
     except (ImportError, VisionError) as exc:
         console.print(f"[yellow]plate OCR unavailable ({exc}): OCR figures are skipped")
         return None
@@ -116,13 +118,20 @@ def run_vision(
     precision: str | None = None,
     device: str | None = None,
     console: Console | None = None,
+    vision: VisionConfig | None = None,
+    data_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Measure detector, OCR, end-to-end and single-image speed; `seconds` is the total budget."""
+    """Measure detector, OCR, end-to-end and single-image speed; `seconds` is the total budget.
+
+    `precision` and `device` override those of `vision` (the command hands down `settings.vision`).
+    """
     console = console or Console(stderr=True)
-    runtime = get_runtime(device=device, precision=precision)
+    forced = {"precision": precision, "device": device}
+    vision = (vision or VisionConfig()).model_copy(update={k: v for k, v in forced.items() if v})
+    runtime = get_runtime(vision, data_dir)
     frame, placed = bench_frame()
     detector = PlateDetector(runtime)
-    recognizer = _recognizer(runtime, detector, console)
+    recognizer = _recognizer(runtime, detector, vision.thorough, console)
     stream = recognizer.stream() if recognizer else detector.stream()
     with console.status("bench vision: detector (THROUGHPUT, AsyncInferQueue)"):
         stream.detector.detect(frame)  # warm-up
@@ -156,19 +165,12 @@ def run_vision(
         figures["single_image_p50_ms"] = round(
             single_image_ms(recognizer, detector, frame, seconds * _SHARE["single"]), 2
         )
-    _print_table(console, figures)
-    if json_out:
-        json_out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    return figures
-
-
-def _print_table(console: Console, figures: dict[str, Any]) -> None:
-    table = Table(
-        title=f"bench vision: {figures['device']} ({figures['device_name']}), {figures['precision']}"
+    print_figures(
+        f"bench vision: {figures['device']} ({figures['device_name']}), {figures['precision']}",
+        figures,
+        ("detector_fps", "ocr_per_s", "e2e_1080p_fps", "single_image_p50_ms", "plates_read"),
+        console,
     )
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for key in ("detector_fps", "ocr_per_s", "e2e_1080p_fps", "single_image_p50_ms", "plates_read"):
-        value = figures[key]
-        table.add_row(key, "n/a" if value is None else str(value))
-    console.print(table)
+    if json_out:
+        write_json(json_out, figures)
+    return figures

@@ -147,7 +147,7 @@ def test_a_models_dir_replaces_only_the_files_it_holds(tmp_path: Path) -> None:
 def test_bench_vision_command_writes_its_keys(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from platewatch.engine.bench import bench_app
+    from platewatch.engine.commands.bench import bench_app
 
     out = tmp_path / "vision.json"
     result = CliRunner().invoke(

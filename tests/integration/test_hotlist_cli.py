@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 import redis
-import typer
 from typer.testing import CliRunner
 
-from platewatch.engine.bench.hotlist import hotlist_bench
 from platewatch.engine.cli import app
+from platewatch.engine.commands.bench import bench_app
 from platewatch.engine.services import Embedded, start_embedded_redis
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "hotlist"
@@ -99,10 +98,8 @@ def test_import_add_remove_show_errors(cli: CliRunner, server: Embedded) -> None
 
 
 def test_bench_command_writes_its_figures(tmp_path: Path) -> None:
-    bench = typer.Typer()
-    bench.command()(hotlist_bench)
     out = tmp_path / "bench.json"
-    result = CliRunner().invoke(bench, ["--entries", "2000", "--json", str(out)])
+    result = CliRunner().invoke(bench_app, ["hotlist", "--entries", "2000", "--json", str(out)])
     assert result.exit_code == 0, result.output
     figures = json.loads(out.read_text())
     assert figures["entries"] >= 1900

@@ -5,12 +5,13 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from platewatch.engine.ingest.bench_report import BIN_MS, histogram, render
+from platewatch.engine.bench.pipeline import BIN_MS, render
+from platewatch.engine.bench.report import histogram
 
 
 @given(st.lists(st.floats(min_value=0, max_value=5000, allow_nan=False), max_size=200))
 def test_histogram_counts_every_latency_once_in_its_bin(latencies: list[float]) -> None:
-    bins = histogram(latencies)
+    bins = histogram(latencies, BIN_MS)
     assert sum(n for _, n in bins) == len(latencies)
     assert [start for start, _ in bins] == [i * BIN_MS for i in range(len(bins))]
     for value in latencies:

@@ -1,0 +1,159 @@
+"""`platewatch bench …`: the benchmarks users run and every target is checked with.
+
+The benches themselves live in engine/bench; these commands parse the options, hand over the
+settings a bench needs and print its figures. Each imports its bench when it runs, so
+`platewatch --help` loads neither OpenVINO, OpenCV nor PyAV.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+
+from platewatch.engine.commands.context import settings
+
+bench_app = typer.Typer(help="Measure accuracy and speed (figures as a table, or JSON with --json).")
+
+Region = Literal["us", "eu", "br", "auto"]
+PrecisionOpt = Literal["f32", "bf16", "int8"]
+DeviceOpt = Literal["AUTO", "CPU", "GPU", "NPU"]
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(code=2)
+
+
+@bench_app.command("accuracy")
+def accuracy_command(
+    directory: Annotated[Path, typer.Argument(help="openalpr-format directory: IMAGE + IMAGE.txt")],
+    region: Annotated[Region, typer.Option(help="plate format rules")] = "auto",
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON")] = None,
+    report_html: Annotated[
+        Path | None, typer.Option("--html", help="HTML report of misreads (default: beside --json)")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="only the first N images")] = None,
+    only_list: Annotated[Path | None, typer.Option("--only-list", help="only images named in FILE")] = None,
+    exclude_list: Annotated[
+        Path | None, typer.Option("--exclude-list", help="skip images named in FILE")
+    ] = None,
+) -> None:
+    """Detection and read accuracy over labelled photos (keys images, detected, exact, within_one, p50_ms)."""
+    from platewatch.engine.bench.accuracy import run_accuracy
+    from platewatch.engine.vision.types import VisionError
+
+    s = settings()
+    try:
+        run_accuracy(
+            directory,
+            region,
+            json_out,
+            report_html,
+            limit,
+            only_list=only_list,
+            exclude_list=exclude_list,
+            vision=s.vision,
+            data_dir=s.data_dir,
+        )
+    except VisionError as exc:
+        raise _fail(exc) from None
+
+
+@bench_app.command("vision")
+def vision_command(
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON")] = None,
+    seconds: Annotated[float, typer.Option(min=1, help="total measuring time")] = 10,
+    precision: Annotated[PrecisionOpt | None, typer.Option(help="force inference precision")] = None,
+    device: Annotated[DeviceOpt | None, typer.Option(help="OpenVINO device (default: settings)")] = None,
+) -> None:
+    """Recognition speed (keys detector_fps, ocr_per_s, e2e_1080p_fps, single_image_p50_ms, device)."""
+    from platewatch.engine.bench.vision import run_vision
+    from platewatch.engine.vision.types import VisionError
+
+    s = settings()
+    try:
+        run_vision(json_out, seconds, precision, device, vision=s.vision, data_dir=s.data_dir)
+    except VisionError as exc:
+        raise _fail(exc) from None
+
+
+@bench_app.command("hotlist")
+def hotlist_command(
+    entries: Annotated[int, typer.Option(min=1, help="Entries in the hotlists.")] = 1_000_000,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures to FILE.")] = None,
+) -> None:
+    """Hotlist index: load time, match latency per read, update visibility and memory."""
+    from platewatch.engine.bench.hotlist import run_hotlist_bench
+    from platewatch.engine.bench.report import print_figures
+
+    Console(stderr=True).print(f"filling a private Redis with {entries:,} entries…")
+    print_figures("bench hotlist", run_hotlist_bench(entries, json_out))
+
+
+@bench_app.command("store")
+def store_command(
+    reads: Annotated[int, typer.Option("--reads", min=1000, help="How many reads to write.")] = 100_000,
+    json_out: Annotated[
+        Path | None,
+        typer.Option("--json", help="Write the figures to FILE, and a chart of the rates to FILE.html."),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Server to bench on (a scratch database is made there).",
+            show_default=False,
+        ),
+    ] = None,
+    days: Annotated[float, typer.Option(help="Days the reads are spread over.")] = 30.0,
+    keep: Annotated[bool, typer.Option(help="Keep the scratch database afterwards.")] = False,
+) -> None:
+    """Store ingest rate (persist path vs. a plain COPY, same run) and search latency."""
+    from platewatch.engine.bench.report import print_figures
+    from platewatch.engine.bench.store import run_store_bench
+    from platewatch.engine.services import Services
+
+    with contextlib.ExitStack() as stack:
+        if database_url is None:  # the configured database, or an embedded one
+            database_url = stack.enter_context(Services(settings(), need={"database"})).database_url
+        figures = run_store_bench(
+            reads, json_out, database_url=database_url, days=days, keep=keep, progress=True
+        )
+    print_figures(f"store bench ({figures['backend']})", figures)
+
+
+@bench_app.command("pipeline")
+def pipeline_command(
+    cameras: Annotated[int, typer.Option(min=1, help="cameras captured at once")] = 2,
+    seconds: Annotated[float, typer.Option(min=1, help="measuring time")] = 30.0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON")] = None,
+    width: Annotated[int, typer.Option(help="camera frame width")] = 1920,
+    height: Annotated[int, typer.Option(help="camera frame height")] = 1080,
+    fps: Annotated[int, typer.Option(min=1, max=30, help="camera frame rate (all frames recognised)")] = 10,
+    html_out: Annotated[
+        Path | None,
+        typer.Option("--html", help="HTML report: latency histogram, cameras (default: beside --json)"),
+    ] = None,
+) -> None:
+    """Cameras through recognition and tracking (keys frames_per_s, reads, alerts, alert_latency_p50_ms,
+    alert_latency_p95_ms, lost, duplicated)."""
+    from platewatch.engine.bench.pipeline import run_pipeline_bench
+    from platewatch.engine.bench.report import print_figures
+
+    s = settings()
+    figures = run_pipeline_bench(
+        cameras,
+        seconds,
+        width=width,
+        height=height,
+        fps=fps,
+        json_path=json_out,
+        html_path=html_out,
+        vision=s.vision,
+        data_dir=s.data_dir,
+    )
+    print_figures("bench pipeline", figures)
