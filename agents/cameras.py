@@ -37,9 +37,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faust.types import StreamT
 
 from platewatch.codecs import CodecError, Read, encode_read
+from platewatch.codecs.frames import MAX_FRAME_BYTES
 from platewatch.engine import metrics
 from platewatch.engine.config import Settings
-from platewatch.engine.ingest.edge import MAX_FRAME_BYTES
 from platewatch.engine.ingest.manager import CameraManager
 from platewatch.engine.ingest.registry import desired_cameras
 from platewatch.engine.ingest.spec import encode_spec

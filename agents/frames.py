@@ -14,7 +14,8 @@ import faust
 from faust.types import StreamT
 
 from platewatch.codecs import Read
-from platewatch.engine.ingest.edge import EdgeFrameProcessor, FrameRejected
+from platewatch.codecs.frames import FrameRejected
+from platewatch.engine.ingest.edge import EdgeFrameProcessor
 from platewatch.engine.ingest.frame import Image
 from platewatch.engine.vision.types import PlateRead
 

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 import msgpack
 
+from .envelope import pack_map
 from .messages import SCHEMA_VERSION
 
 
@@ -25,7 +26,7 @@ class DeadLetter:
 def encode_deadletter(letter: DeadLetter) -> bytes:
     data = asdict(letter)
     data["time"] = letter.time or time.time()
-    return msgpack.packb(data, use_bin_type=True)  # type: ignore[no-any-return]
+    return pack_map(data)
 
 
 def decode_deadletter(data: bytes) -> DeadLetter:

@@ -10,36 +10,11 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import asdict, fields
-from typing import Any, TypeVar
+from typing import Any
 
-import msgpack
-
+from .envelope import pack_map, unpack_map
 from .errors import CodecError
 from .messages import SCHEMA_VERSION, Alert, Read
-
-T = TypeVar("T", Read, Alert)
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-
-
-def _pack(obj: dict[str, Any]) -> bytes:
-    return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
-
-
-def _unpack(data: bytes) -> dict[str, Any]:
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise CodecError(f"expected bytes, got {type(data).__name__}")
-    if len(data) > MAX_MESSAGE_BYTES:
-        raise CodecError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE_BYTES}")
-    try:
-        obj = msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
-    except Exception as exc:  # msgpack raises several unrelated types for bad input
-        raise CodecError(f"not msgpack: {type(exc).__name__}") from None
-    if not isinstance(obj, dict):
-        raise CodecError(f"expected a map, got {type(obj).__name__}")
-    version = obj.get("v")
-    if version != SCHEMA_VERSION:
-        raise CodecError(f"unknown schema version {version!r} (this worker reads v{SCHEMA_VERSION})")
-    return obj
 
 
 def _check(cond: bool, what: str) -> None:
@@ -87,12 +62,12 @@ def _read_from(obj: Any) -> Read:
 
 
 def encode_read(read: Read) -> bytes:
-    return _pack(asdict(read))
+    return pack_map(asdict(read))
 
 
 def decode_read(data: bytes) -> Read:
     try:
-        return _read_from(_unpack(data))
+        return _read_from(unpack_map(data, SCHEMA_VERSION))
     except CodecError:
         raise
     except (TypeError, ValueError) as exc:
@@ -100,11 +75,11 @@ def decode_read(data: bytes) -> Read:
 
 
 def encode_alert(alert: Alert) -> bytes:
-    return _pack(asdict(alert))
+    return pack_map(asdict(alert))
 
 
 def decode_alert(data: bytes) -> Alert:
-    obj = _unpack(data)
+    obj = unpack_map(data, SCHEMA_VERSION)
     try:
         known = {f.name for f in fields(Alert)}
         values = {k: v for k, v in obj.items() if k in known}

@@ -1,33 +1,28 @@
-"""Frames pushed by edge gateways on pw.frames: the envelope, its checks, and their recognition.
+"""Frames pushed by edge gateways on pw.frames, and their recognition.
 
-A gateway that cannot run recognition sends JPEG frames (msgpack map `{v: 1, camera_id,
-captured_at, jpeg}`, key camera_id). The input is untrusted: an envelope over the size limit, one
-that does not decode, or a JPEG that is not a usable image is refused with a reason (the agent
-quarantines it on pw.deadletter and counts it), never a crash. Accepted frames go through the same
-recognize → track path as captured ones, with one tracker per camera.
+A gateway that cannot run recognition sends JPEG frames (their envelope is the pw.frames codec,
+`platewatch.codecs.frames`). The input is untrusted: an envelope over the size limit, one that does
+not decode, or a JPEG that is not a usable image is refused with a reason (the agent quarantines it
+on pw.deadletter and counts it), never a crash. Accepted frames go through the same recognize →
+track path as captured ones, with one tracker per camera.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import cast
 
-import msgpack
 from prometheus_client import Counter
 
 from platewatch.codecs import CodecError, Read
+from platewatch.codecs.frames import MAX_FRAME_BYTES, FrameRejected, decode_edge_frame
 from platewatch.engine.track import Tracker, TrackerConfig
 from platewatch.engine.vision.types import PlateRead, VisionError
 
 from .frame import Image
 from .runner import encode_jpeg
-
-#: Largest envelope accepted: a 4K JPEG at high quality is ~3 MB.
-MAX_FRAME_BYTES = 8 * 1024 * 1024
 
 EDGE_FRAMES = Counter("platewatch_edge_frames_total", "Frames received on pw.frames", ["camera"])
 EDGE_REJECTED = Counter(
@@ -36,51 +31,6 @@ EDGE_REJECTED = Counter(
 
 Recognize = Callable[[Image, str | None], Awaitable[list[PlateRead]]]
 Publish = Callable[[Read], Awaitable[None]]
-
-
-class FrameRejected(Exception):
-    """An edge frame that is refused; `kind` is the metric label (oversize, envelope, image)."""
-
-    def __init__(self, kind: str, reason: str) -> None:
-        super().__init__(reason)
-        self.kind, self.reason = kind, reason
-
-
-@dataclass(frozen=True, slots=True)
-class EdgeFrame:
-    camera_id: str
-    captured_at: float
-    jpeg: bytes
-
-
-def encode_edge_frame(frame: EdgeFrame) -> bytes:
-    data = {"v": 1, "camera_id": frame.camera_id, "captured_at": frame.captured_at, "jpeg": frame.jpeg}
-    return msgpack.packb(data, use_bin_type=True)  # type: ignore[no-any-return]
-
-
-def decode_edge_frame(data: bytes, max_bytes: int = MAX_FRAME_BYTES) -> EdgeFrame:
-    if not isinstance(data, bytes | bytearray):
-        raise FrameRejected("envelope", "frame message has no value")
-    if len(data) > max_bytes:
-        raise FrameRejected("oversize", f"frame of {len(data)} bytes exceeds the limit of {max_bytes}")
-    try:
-        obj = msgpack.unpackb(data, raw=False)
-    except Exception as exc:  # msgpack raises several unrelated types
-        raise FrameRejected("envelope", f"not msgpack: {type(exc).__name__}") from None
-    if not isinstance(obj, dict) or obj.get("v") != 1:
-        raise FrameRejected("envelope", "frame envelope must be a v1 map")
-    camera_id, captured_at, jpeg = obj.get("camera_id"), obj.get("captured_at"), obj.get("jpeg")
-    if not isinstance(camera_id, str) or not camera_id:
-        raise FrameRejected("envelope", "frame.camera_id must be a non-empty string")
-    if (
-        not isinstance(captured_at, int | float)
-        or isinstance(captured_at, bool)
-        or not math.isfinite(captured_at)
-    ):
-        raise FrameRejected("envelope", "frame.captured_at must be a finite number")
-    if not isinstance(jpeg, bytes) or not jpeg:
-        raise FrameRejected("envelope", "frame.jpeg must be bytes")
-    return EdgeFrame(camera_id, float(captured_at), jpeg)
 
 
 def _decode_image(jpeg: bytes) -> Image:

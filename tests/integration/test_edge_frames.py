@@ -24,8 +24,8 @@ from aiokafka import AIOKafkaConsumer
 from workers import WorkerProcess, produce, worker_env
 
 from platewatch.codecs import DeadLetter, Read, decode_deadletter, decode_read
+from platewatch.codecs.frames import EdgeFrame, encode_edge_frame
 from platewatch.engine.bench.scenes import scene
-from platewatch.engine.ingest.edge import EdgeFrame, encode_edge_frame
 from platewatch.engine.vision.runtime import has_model
 
 pytestmark = [

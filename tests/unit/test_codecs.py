@@ -1,6 +1,7 @@
 """msgpack codecs: round trips, and strict rejection of what must go to the dead-letter topic."""
 
 import uuid
+from collections.abc import Callable
 
 import msgpack
 import pytest
@@ -20,6 +21,7 @@ from platewatch.codecs import (
     encode_deadletter,
     encode_read,
 )
+from platewatch.codecs.frames import EdgeFrame, FrameRejected, decode_edge_frame, encode_edge_frame
 
 
 def make_read(**kw: object) -> Read:
@@ -112,3 +114,31 @@ def test_deadletter_envelope_keeps_the_original_bytes() -> None:
     back = decode_deadletter(encode_deadletter(letter))
     assert (back.payload, back.reason, back.offset, back.key) == (b"\x00\x01", "bad", 42, b"k")
     assert back.time > 0
+
+
+def test_edge_frame_envelope_is_byte_stable() -> None:
+    # pw.frames v1 exactly as gateways already send it: keys, their order and the version stay.
+    frame = EdgeFrame("gw-1", 1000.5, b"\xff\xd8\xffjpeg")
+    encoded = encode_edge_frame(frame)
+    assert encoded.hex() == (
+        "84a17601a963616d6572615f6964a467772d31ab63617074757265645f6174cb408f440000000000a46a706567c407ffd8ff6a706567"
+    )
+    assert decode_edge_frame(encoded) == frame
+
+
+@pytest.mark.parametrize("decode", [decode_read, decode_alert, decode_edge_frame])
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [(None, "expected bytes"), (b"\xc1", "not msgpack"), (msgpack.packb([1]), "expected a map")],
+)
+def test_every_topic_refuses_a_non_message_alike(
+    decode: Callable[[bytes], object], payload: bytes, reason: str
+) -> None:
+    with pytest.raises(CodecError, match=reason):
+        decode(payload)
+
+
+def test_an_oversize_message_is_refused_before_it_is_parsed() -> None:
+    with pytest.raises(FrameRejected, match="exceeds the limit") as exc:
+        decode_edge_frame(b"\xc1" * 2000, max_bytes=1000)
+    assert exc.value.kind == "oversize"

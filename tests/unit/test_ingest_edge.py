@@ -10,14 +10,8 @@ import numpy as np
 import pytest
 
 from platewatch.codecs import Read
-from platewatch.engine.ingest.edge import (
-    EDGE_REJECTED,
-    EdgeFrame,
-    EdgeFrameProcessor,
-    FrameRejected,
-    decode_edge_frame,
-    encode_edge_frame,
-)
+from platewatch.codecs.frames import EdgeFrame, FrameRejected, decode_edge_frame, encode_edge_frame
+from platewatch.engine.ingest.edge import EDGE_REJECTED, EdgeFrameProcessor
 from platewatch.engine.ingest.frame import Image
 from platewatch.engine.vision.types import Box, PlateRead
 
