@@ -1,4 +1,4 @@
-"""The topics of the system (DESIGN.md "The flow of one plate").
+"""The topics of the system (the flow is drawn in docs/architecture.md).
 
 Values are raw bytes: the agents decode with `platewatch.codecs` themselves, so a message
 that does not decode is quarantined on pw.deadletter with its reason instead of crashing the

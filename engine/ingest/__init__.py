@@ -2,7 +2,7 @@
 
 `async for frame in source` is the one interface (RTSP, MJPEG and files through FFmpeg in
 `av_source`, WebRTC/WHEP in `whep`); `CameraRunner` drives a source through recognition and the
-tracker (DESIGN.md "The flow of one plate").
+tracker (docs/streams.md).
 """
 
 from .frame import Frame

@@ -5,7 +5,7 @@
         app = faust.App(app_id, broker=endpoints.broker_url, **overrides)
         subprocess.run(worker_cmd, env=os.environ | endpoints.as_env())  # same services in children
 
-See DESIGN.md, "Services: real ones, embedded by default".
+Why embedded by default: README.md, "Services: real ones, embedded by default"; how: docs/architecture.md.
 """
 
 from .broker import EMBEDDED_BROKER_WARNING, check_broker, start_embedded_broker

@@ -1,4 +1,4 @@
-"""Faust settings the tansu broker needs (DESIGN.md, "Services"), for the Faust app factory to apply.
+"""Faust settings the tansu broker needs (docs/architecture.md), for the Faust app factory to apply.
 
 - `producer_max_batch_size=1`: tansu reports a partition's end offset wrongly when one batch holds
   several records, so table recovery stops early and silently loses state. One record per batch keeps

@@ -1,7 +1,7 @@
 """Shared pieces of the OCR training scripts: alphabet, splits, real-data loading, preprocessing.
 
-Dev-time only.  The data lives outside the repo (AGPL-3.0 openalpr benchmark under
-`$PLATEWATCH_DATA`, default /work/shared/datasets/openalpr) and is never copied into it.
+Dev-time only.  The data lives outside the repo (the AGPL-3.0 openalpr benchmark dataset,
+`benchmarks/endtoend`: us/ eu/ br/ ocr-crops/, under `$PLATEWATCH_DATA`) and is never copied into it.
 
 Splits are a pure function of file names (md5 of the name), so every script, every run and
 every machine agrees on them; the held-out lists are also written to `models/training/holdout_*.txt`.

@@ -12,7 +12,7 @@ quantization needs only a few hundred representative inputs, no labels and no tr
 Run in the development virtualenv (nncf is not a platewatch dependency):
 
     /work/train-venv/bin/pip install nncf
-    /work/train-venv/bin/python models/training/quantize.py --data ../shared/datasets/openalpr
+    /work/train-venv/bin/python models/training/quantize.py --data /path/to/openalpr/benchmarks/endtoend
 
 It writes models/plate_det_int8.xml/.bin and models/plate_ocr_int8.xml/.bin and prints their SHA-256
 for models/LICENSES*.md. `platewatch bench accuracy` / `bench vision` with
