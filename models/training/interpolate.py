@@ -1,7 +1,7 @@
 """Average two checkpoints of the plate recognizer weight by weight (WiSE-FT).
 
 Why: a fine-tune aimed at one weakness (say the shallow Texas `M`) learns it, but on 2 CPU cores it
-also drifts elsewhere (models/README.md: a real `W` began to read as `M`). Wortsman et al., "Robust
+also drifts elsewhere (models/EXPERIMENTS.md: a real `W` began to read as `M`). Wortsman et al., "Robust
 fine-tuning of zero-shot models" (CVPR 2022), showed that the straight line between a network and its
 own fine-tune keeps most of the fine-tune's gain and most of the original's robustness, best near the
 middle; `--alpha 0.5` is their default and ours, fixed before looking at any held-out score (choosing

@@ -1,6 +1,6 @@
 """Judge a fine-tune of the recognizer by the fixed rule: candidates, gate, pick, then held-out.
 
-Why a script: every attempt since the fourth (models/README.md) follows one protocol, and each
+Why a script: every attempt since the fourth (models/EXPERIMENTS.md) follows one protocol, and each
 session rebuilt it by hand in a shell script that was lost with the machine. Written down, the
 rule cannot drift between attempts, and a department retraining on its own plates gets it too:
 

@@ -307,7 +307,7 @@ _DECO_FONTS: Final = (
 #: Share of registrations drawn with the shallow M and W of condensed plate fonts (`_plate_glyphs`).
 #: Off by default: five fine-tunes with it at 0.35 (0.2 M to 1.2 M samples, 2026-11-29) learnt the
 #: rendered shallow M, but no model built from them met both US targets on real plates, and four of
-#: them read a blurred plain `W` as `M` (models/README.md); `train.py --shallow-mw` sets it.
+#: them read a blurred plain `W` as `M` (models/EXPERIMENTS.md); `train.py --shallow-mw` sets it.
 SHALLOW_MW_RATE = 0.0
 #: Which of M and W are drawn shallow at that rate. The fifth attempt drew only the M (the real
 #: Texas `M` matches the rendered one; no real W looks like the rendered shallow W) and still read

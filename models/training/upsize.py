@@ -1,6 +1,6 @@
 """Carry a recognizer checkpoint to a larger input size, as the starting point of a fine-tune there.
 
-Why: the ninth attempt (models/README.md) showed that at 64x160 the network's features for a Texas
+Why: the ninth attempt (models/EXPERIMENTS.md) showed that at 64x160 the network's features for a Texas
 `M` and a blurred plain `W` are alike, so the next recognizer should compute its features from more
 pixels. Training one from scratch needs a GPU session; none has been lent for ten sessions. The
 CNN is fully convolutional and the transformer and head do not care how many columns there are, so
