@@ -163,7 +163,7 @@ def register_camera_agents(
         delivery: Any = await topics.reads.send(key=read.camera_id.encode(), value=encode_read(read))
         await delivery
 
-    manager = CameraManager(publish)
+    manager = CameraManager(publish, vision=settings.vision, data_dir=settings.data_dir)
     # Longer than a rebalance: a worker normally gets its new assignment within the rebalance
     # timeout, and only one that was dropped from the group stops its cameras after the grace.
     grace = revoke_grace_s if revoke_grace_s is not None else settings.kafka.rebalance_timeout_s + 2
@@ -313,7 +313,7 @@ def register_camera_agents(
         return entry.spec.region if entry else None
 
     # Edge gateways' frames (pw.frames) take the same recognize → track → pw.reads path.
-    register_frame_agent(app, topics, publish, region_of, max_frame_bytes)
+    register_frame_agent(app, topics, publish, region_of, max_frame_bytes, settings.vision, settings.data_dir)
 
     @app.agent(topics.cameras, name="cameras")
     async def cameras(stream: StreamT[bytes]) -> None:

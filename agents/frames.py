@@ -8,6 +8,7 @@ passes of gateways that stopped sending.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, cast
 
 import faust
@@ -15,6 +16,7 @@ from faust.types import StreamT
 
 from platewatch.codecs import Read
 from platewatch.codecs.frames import FrameRejected
+from platewatch.engine.config import VisionConfig
 from platewatch.engine.ingest.edge import EdgeFrameProcessor
 from platewatch.engine.ingest.frame import Image
 from platewatch.engine.vision.types import PlateRead
@@ -29,6 +31,8 @@ def register_frame_agent(
     publish: Callable[[Read], Awaitable[None]],
     region_of: Callable[[str], str | None],
     max_frame_bytes: int,
+    vision: VisionConfig,
+    data_dir: Path,
 ) -> EdgeFrameProcessor:
     sink = DeadLetterSink(topics.deadletter)
     recognizer: dict[str, Any] = {}
@@ -37,7 +41,7 @@ def register_frame_agent(
         if "r" not in recognizer:  # loaded on the first edge frame: most sites have no gateways
             from platewatch.engine.ingest.runner import default_recognize
 
-            recognizer["r"] = default_recognize()
+            recognizer["r"] = default_recognize(vision, data_dir)
         return cast(list[PlateRead], await recognizer["r"](image, region))
 
     processor = EdgeFrameProcessor(recognize, publish, region_of)

@@ -24,7 +24,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..config import VisionConfig
+from platewatch.engine.config import VisionConfig
+
 from ..plates import edit_distance
 from ..vision.boxes import iou
 from ..vision.image import Frame

@@ -20,7 +20,8 @@ from typing import Any
 
 from rich.console import Console
 
-from ..config import VisionConfig
+from platewatch.engine.config import VisionConfig
+
 from ..vision.detector import DetectorStream, PlateDetector
 from ..vision.image import Frame
 from ..vision.model_files import OCR_MODEL

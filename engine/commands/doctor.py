@@ -71,7 +71,7 @@ def doctor() -> None:
             "[green]✔[/green]" if devices else "[red]✘[/red]", "OpenVINO", "", s.vision.device, device_text
         )
         if devices:
-            precision = get_runtime().describe_precision()
+            precision = get_runtime(s.vision, s.data_dir).describe_precision()
             table.add_row("[green]✔[/green]", "inference precision", "", s.vision.precision, precision)
     except Exception as exc:  # a broken OpenVINO install is exactly what doctor is for
         problems.append(f"OpenVINO: {exc}")

@@ -14,8 +14,10 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from platewatch.codecs import CodecError
+from platewatch.engine.config import VisionConfig
 
 from .health import CameraHealth
 from .runner import CameraRunner, Publish, Recognize
@@ -68,6 +70,8 @@ class CameraManager:
         publish: Publish,
         recognize: Recognize | None = None,
         runner_factory: RunnerFactory | None = None,
+        vision: VisionConfig | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         self.catalog = CameraCatalog()
         self.partitions: set[int] = set()
@@ -75,6 +79,8 @@ class CameraManager:
         self._publish = publish
         self._recognize = recognize
         self._factory = runner_factory
+        self._vision = vision
+        self._data_dir = data_dir
         self._tasks: dict[str, tuple[CameraSpec, asyncio.Task[None]]] = {}
         self._lock = asyncio.Lock()
 
@@ -86,7 +92,9 @@ class CameraManager:
         health = self.health.setdefault(spec.id, CameraHealth(spec.id))
         if self._factory is not None:
             return self._factory(spec, health)
-        return CameraRunner(spec, self._publish, self._recognize, health=health)
+        return CameraRunner(
+            spec, self._publish, self._recognize, health=health, vision=self._vision, data_dir=self._data_dir
+        )
 
     async def reconcile(self) -> None:
         async with self._lock:

@@ -17,12 +17,14 @@ import dataclasses
 import logging
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from pathlib import Path
 from typing import Any, cast
 
 import cv2
 import numpy as np
 
 from platewatch.codecs import Read
+from platewatch.engine.config import VisionConfig
 from platewatch.engine.track import Tracker, TrackerConfig
 from platewatch.engine.vision.types import PlateRead
 
@@ -65,11 +67,12 @@ def make_source(spec: CameraSpec, health: CameraHealth, **options: Any) -> Sourc
     return AvSource(spec.url, rtsp_transport=spec.rtsp_transport, **common)
 
 
-def default_recognize() -> Recognize:
-    """The shared OpenVINO recognizer's async form (THROUGHPUT queue, work in threads)."""
+def default_recognize(vision: VisionConfig | None = None, data_dir: Path | None = None) -> Recognize:
+    """The shared OpenVINO recognizer's async form (THROUGHPUT queue, work in threads), for the
+    vision settings the worker hands down (the section's defaults when none are)."""
     from platewatch.engine.vision.pipeline import default_recognizer
 
-    recognizer = default_recognizer()
+    recognizer = default_recognizer(vision, data_dir)
 
     async def recognize(image: Image, region: str | None) -> list[PlateRead]:
         return cast(list[PlateRead], await recognizer.recognize_async(image, region))
@@ -88,7 +91,10 @@ class CameraRunner:
         tracker_config: TrackerConfig | None = None,
         health: CameraHealth | None = None,
         in_flight: int = 2,
+        vision: VisionConfig | None = None,
+        data_dir: Path | None = None,
     ) -> None:
+        """`vision` and `data_dir` build the shared recognizer when no `recognize` is given."""
         self.spec = spec
         self.health = health or CameraHealth(spec.id)
         self.publish = publish
@@ -98,12 +104,14 @@ class CameraRunner:
         self.tracker = Tracker(spec.id, config, encode_jpeg=encode_jpeg, region=spec.region or "")
         self.gate = MotionGate() if spec.motion_gate else None
         self.in_flight = max(1, in_flight)
+        self._vision = vision
+        self._data_dir = data_dir
 
     async def run(self) -> None:
         """Capture until cancelled; never raises for a camera's or a frame's failure."""
         recognize = self._recognize_fn
         if recognize is None:
-            recognize = await asyncio.to_thread(default_recognize)
+            recognize = await asyncio.to_thread(default_recognize, self._vision, self._data_dir)
         await self.warm_up(recognize)
         pending: deque[tuple[Frame, asyncio.Task[list[PlateRead]] | None]] = deque()
         slots = asyncio.Semaphore(self.in_flight)

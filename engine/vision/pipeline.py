@@ -24,7 +24,10 @@ import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final, Protocol
+
+from platewatch.engine.config import VisionConfig
 
 from .boxes import iou
 from .detector import DetectorStream, PlateDetector
@@ -151,16 +154,11 @@ class Recognizer:
     ) -> None:
         self.runtime = runtime or get_runtime()
         self.crop_grow = crop_grow
-        if region is None or thorough is None:
-            from platewatch.engine.config import load_settings
-
-            vision = load_settings().vision
-            region = region or vision.region
-            thorough = thorough or vision.thorough
-        self.region = _check_region(region)
+        defaults = VisionConfig()
+        self.region = _check_region(region or defaults.region)
         #: "single": zoomed re-detection and three crops for single images only; "always": for
         #: camera frames too; "never": one crop of the full-frame box everywhere (fastest).
-        self.thorough = _check_thorough(thorough)
+        self.thorough = _check_thorough(thorough or defaults.thorough)
         self.detector = detector or PlateDetector(self.runtime)
         self.reader = reader or _default_reader(self.runtime)
         self.chooser = chooser or _default_chooser()
@@ -365,22 +363,32 @@ class Recognizer:
                     leftover.cancel()
 
 
-_default: Recognizer | None = None
+_defaults: dict[tuple[VisionConfig, Path | None], Recognizer] = {}
 _default_lock = threading.Lock()
 
 
-def default_recognizer() -> Recognizer:
-    """The process's shared recognizer, built from the settings on first use."""
-    global _default
+def default_recognizer(vision: VisionConfig | None = None, data_dir: Path | None = None) -> Recognizer:
+    """The process's shared recognizer for the vision settings it is handed, built on first use.
+
+    Vision never reads the configuration itself: a worker or a command hands it `settings.vision`
+    (and the data directory that holds the compiled-model cache). Without them it runs on the
+    section's defaults, which is what the library helpers below do.
+    """
+    vision = vision or VisionConfig()
+    key = (vision, data_dir)
     with _default_lock:
-        if _default is None:
-            _default = Recognizer()
-        return _default
+        recognizer = _defaults.get(key)
+        if recognizer is None:
+            runtime = get_runtime(vision, data_dir)
+            recognizer = _defaults[key] = Recognizer(runtime, region=vision.region, thorough=vision.thorough)
+        return recognizer
 
 
 def recognize(image: Image, region: str | None = None) -> list[PlateRead]:
     """Read the plates in one image: a BGR uint8 array, or JPEG/PNG bytes.
 
+    Uses the default vision settings (`VisionConfig()`); a program with its own builds a
+    `Recognizer` or calls `default_recognizer(settings.vision, settings.data_dir)`.
     Raises `VisionError` for input that is not a usable image (empty, corrupt, truncated, of
     the wrong dtype/shape, too large) and when the models are missing.
     """
@@ -390,7 +398,7 @@ def recognize(image: Image, region: str | None = None) -> list[PlateRead]:
 async def recognize_stream(
     frames: AsyncIterable[Image], region: str | None = None
 ) -> AsyncIterator[list[PlateRead]]:
-    """`Recognizer.recognize_stream` on the shared recognizer."""
+    """`Recognizer.recognize_stream` on the shared recognizer of the default vision settings."""
     async for reads in default_recognizer().recognize_stream(frames, region):
         yield reads
 

@@ -28,6 +28,8 @@ import openvino as ov
 import openvino.properties as props
 import openvino.properties.hint as hints
 
+from platewatch.engine.config import VisionConfig
+
 from .model_files import DETECTOR_INPUT_SIZE, DETECTOR_MODEL
 from .types import VisionError
 
@@ -323,26 +325,19 @@ _runtimes: dict[tuple[str, Path | None, str | None, Path | None], Runtime] = {}
 _lock = threading.Lock()
 
 
-def get_runtime(
-    device: str | None = None,
-    cache_dir: Path | None = None,
-    precision: str | None = None,
-    models_dir: Path | None = None,
-) -> Runtime:
-    """The process's shared runtime for these options; defaults come from the settings.
+def get_runtime(vision: VisionConfig | None = None, data_dir: Path | None = None) -> Runtime:
+    """The process's shared runtime for the vision settings it is handed (the section's defaults
+    when none are).
 
-    One `Core` per option set (in practice one per process): a `Core` holds plugins and thread
-    pools, and making one per model would compile and cache each model separately.
+    The compiled-model cache is `vision.cache_dir`, else ``<data_dir>/ov-cache``; with neither,
+    models compile without one. One `Core` per option set (in practice one per process): a `Core`
+    holds plugins and thread pools, and making one per model would compile and cache each model
+    separately.
     """
-    if device is None or cache_dir is None or precision is None or models_dir is None:
-        from platewatch.engine.config import load_settings
-
-        settings = load_settings()
-        device = device or settings.vision.device
-        cache_dir = cache_dir or settings.vision.cache_dir or settings.data_dir / "ov-cache"
-        if precision is None and settings.vision.precision != "default":
-            precision = settings.vision.precision
-        models_dir = models_dir or settings.vision.models_dir
+    vision = vision or VisionConfig()
+    cache_dir = vision.cache_dir or (data_dir / "ov-cache" if data_dir is not None else None)
+    precision = None if vision.precision == "default" else vision.precision
+    device, models_dir = vision.device, vision.models_dir
     key = (device, cache_dir, precision, models_dir)
     with _lock:
         runtime = _runtimes.get(key)

@@ -141,7 +141,7 @@ def distill_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> 
 
     Why (`--distill`): every fine-tune from the shipped weights that learnt the Texas shallow M also
     changed reads the shipped network got right, on real plates it had trained on too, although those
-    plates stayed in the mix with their labels (models/README.md). A label says only which text is
+    plates stayed in the mix with their labels (models/EXPERIMENTS.md). A label says only which text is
     right; the teacher's whole distribution also says how sure, and which alternatives come second,
     which is what the pipeline's crop fusion and candidates use. Keeping the student's distribution on
     real crops close to the starting network's ("learning without forgetting", Li and Hoiem 2017)
@@ -174,7 +174,7 @@ def freeze_cnn(model: PlateNet) -> None:
 
     Why (`--freeze-cnn`, ninth attempt): the fine-tunes that learnt the Texas shallow M also lost the
     faint, trained-on `CG2H2U` (read `C22U`: its G and H dropped out), and how far they moved from
-    the shipped network decided it (models/EXPERIMENTS.md). If the CNN's features already tell a
+    the shipped network decided it (models/README.md). If the CNN's features already tell a
     shallow M from an H (the shipped network reads 82 % of rendered shallow Ms), the readout alone
     can learn the M, and the features of faint letters, which the readout was trained on, stay put.
     """
