@@ -174,7 +174,7 @@ def freeze_cnn(model: PlateNet) -> None:
 
     Why (`--freeze-cnn`, ninth attempt): the fine-tunes that learnt the Texas shallow M also lost the
     faint, trained-on `CG2H2U` (read `C22U`: its G and H dropped out), and how far they moved from
-    the shipped network decided it (models/README.md). If the CNN's features already tell a
+    the shipped network decided it (models/EXPERIMENTS.md). If the CNN's features already tell a
     shallow M from an H (the shipped network reads 82 % of rendered shallow Ms), the readout alone
     can learn the M, and the features of faint letters, which the readout was trained on, stay put.
     """
