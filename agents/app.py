@@ -1,32 +1,29 @@
 """The Faust application: topics, agents and the worker's settings.
 
-Agents are thin: each wires a topic to an engine function (see persist.py). The app is built
-by a factory rather than at import time because its broker, partitions and tansu workarounds
-come from the settings and the services module.
+Agents are thin: each wires a topic to an engine function. The app is built by a factory rather
+than at import time because its broker, partitions and tansu workarounds come from the settings and
+the services module.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
-from faust.types import StreamT
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from platewatch.engine.config import Settings
 from platewatch.engine.services import TANSU_FAUST_SETTINGS
+from platewatch.engine.services.kafka_internals import forget_declared_topics, refresh_group_metadata
 from platewatch.engine.store.images import image_store_for
-from platewatch.engine.store.jobs import register_store_jobs
+from platewatch.engine.store.jobs import INTERVAL_S, maintain
+from platewatch.engine.store.persist import ReadStore
 
-from .cameras import refresh_metadata, register_camera_agents
-from .deadletter import DeadLetterSink
+from .cameras import register_camera_agents
 from .match import register_match_agent
-from .persist import ReadStore, persist_batches
+from .persist import register_persist_agent
 from .topics import Topics, declare_topics
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,29 +39,18 @@ class Wiring:
         consumer would try to commit offsets of partitions that no longer exist for ever. Faust
         declares a topic once per process (`maybe_declare` caches its first result and the aiokafka
         transport keeps a waiter per created topic), so both are bypassed here.
+
+        Then the group consumer is made to see the topics as they are now. Why: tansu creates a
+        topic that a producer names before it is declared, with its own partition count (4), and a
+        producer that reconnects the moment the broker listens can beat the declaration. The
+        consumer still holds the old broker's metadata (2 partitions, say) and would never be
+        assigned the others, so the reads sent there were never stored (seen in CI). Fresh metadata
+        with other partition counts makes aiokafka rejoin the group and assign every partition there is.
         """
-        waiters = getattr(self.app.transport, "_topic_waiters", None)  # faust's aiokafka transport
-        if isinstance(waiters, dict):
-            waiters.clear()
+        forget_declared_topics(self.app.transport)
         for topic in self.topics.all():
             await topic.declare()
-        await self._refresh_consumer_metadata()
-
-    async def _refresh_consumer_metadata(self) -> None:
-        """Make the group consumer see the topics as they are now on the restarted broker.
-
-        Why: tansu creates a topic that a producer names before it is declared, with its own
-        partition count (4), and a producer that reconnects the moment the broker listens can beat
-        the declaration. The consumer still holds the old broker's metadata (2 partitions, say)
-        and would never be assigned the others, so the reads sent there were never stored (seen in
-        CI). Fresh metadata with other partition counts makes aiokafka rejoin the group and assign
-        every partition there is.
-        """
-        thread = getattr(self.app.consumer, "_thread", None)  # faust's aiokafka consumer thread
-        if thread is None or getattr(thread, "_consumer", None) is None:
-            return
-
-        await thread.call_thread(refresh_metadata, thread._consumer)
+        await refresh_group_metadata(self.app.consumer)
 
 
 def faust_settings(settings: Settings, broker_url: str, *, tansu: bool) -> dict[str, Any]:
@@ -103,14 +89,14 @@ def create_app(
     app = faust.App(settings.kafka.app_id, **faust_settings(settings, broker_url, tansu=tansu))
     k = settings.kafka
     topics = declare_topics(app, k.partitions, k.replication, k.max_message_bytes)
-    sink = DeadLetterSink(topics.deadletter)
     store = ReadStore(database_url, image_store_for(settings), connections=settings.store.writer_connections)
-    register_store_jobs(app, settings, database_url)  # partitions ahead, aggregate, daily retention
+    register_persist_agent(app, topics, store)  # agents/persist.py
+    images = image_store_for(settings)  # its own: maintenance runs in another thread
 
-    @app.agent(topics.reads, name="persist")
-    async def persist(stream: StreamT[bytes]) -> None:
-        async for _ in persist_batches(cast(faust.Stream[bytes], stream), store, sink):
-            pass
+    async def store_maintenance() -> None:  # partitions ahead, aggregate, daily retention
+        await maintain(database_url, images, int(settings.retention.days))
+
+    cast(Any, app.timer(interval=INTERVAL_S, on_leader=True))(store_maintenance)  # untyped decorator
 
     if redis_url:  # the hotlist matcher (agents/match.py) needs Redis; without it, persist only
         register_match_agent(app, topics, settings, redis_url)

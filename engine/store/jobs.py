@@ -1,9 +1,10 @@
 """Scheduled store upkeep in the worker: partitions ahead, the hourly aggregate, trigram index
 pending lists merged, daily retention.
 
-Runs on the Faust leader only (one worker of the group), hourly. Retention itself runs when the last
-finished run is more than 20 hours old, so a restarted worker neither skips a day nor purges twice;
-`run_retention` also takes an advisory lock, so a manual `platewatch retention run` cannot overlap.
+The worker runs `maintain` hourly on one worker of the group (its Faust leader). Retention itself
+runs when the last finished run is more than 20 hours old, so a restarted worker neither skips a day
+nor purges twice; `run_retention` also takes an advisory lock, so a manual `platewatch retention run`
+cannot overlap.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import psycopg
 
-from .images import ImageStore, image_store_for
+from .images import ImageStore
 from .retention import clean_gin_pending, refresh_aggregates, run_retention, store_backend
 
 log = logging.getLogger(__name__)
@@ -39,16 +39,9 @@ def run_maintenance(database_url: str, images: ImageStore, days: int) -> None:
         clean_gin_pending(conn)
 
 
-def register_store_jobs(app: Any, settings: Any, database_url: str) -> None:
-    """Add the hourly upkeep timer to a Faust app (call once from create_app)."""
-    images = image_store_for(settings)
-    days = int(settings.retention.days)
-
-    @app.timer(interval=INTERVAL_S, on_leader=True)  # type: ignore[untyped-decorator]
-    async def store_maintenance() -> None:
-        try:
-            await asyncio.get_running_loop().run_in_executor(
-                None, run_maintenance, database_url, images, days
-            )
-        except (psycopg.Error, OSError) as exc:  # the next hour tries again; never kill the worker
-            log.warning("store maintenance failed: %s", exc)
+async def maintain(database_url: str, images: ImageStore, days: int) -> None:
+    """`run_maintenance` in a thread; a failure is logged and the next run tries again."""
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, run_maintenance, database_url, images, days)
+    except (psycopg.Error, OSError) as exc:  # never kill the worker
+        log.warning("store maintenance failed: %s", exc)

@@ -13,13 +13,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from platewatch.agents import persist
-from platewatch.agents.persist import ReadStore
 from platewatch.codecs import Read
 from platewatch.engine.services.postgres import start_embedded_postgres
-from platewatch.engine.store import migrate
+from platewatch.engine.store import migrate, persist
 from platewatch.engine.store.copy_writer import ReadWriter
 from platewatch.engine.store.images import CROP, OVERVIEW, DirectoryImageStore
+from platewatch.engine.store.persist import ReadStore
 from platewatch.engine.store.reads import write_reads
 
 COLUMNS = (
@@ -144,7 +143,7 @@ def test_database_restart_during_writes_loses_nothing(
 
         async def write_all() -> None:
             for batch in batches:
-                result = await persist._write_until_stored(store, batch)  # type: ignore[arg-type]
+                result = await persist.write_until_stored(store, batch)
                 done.append(result.inserted)
                 await asyncio.sleep(0.05)
 
