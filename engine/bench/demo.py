@@ -2,10 +2,13 @@
 
 Why generated: the project ships no video (licences, size), yet a newcomer should see reads the
 moment `platewatch up` starts, and the stream tests need footage whose plates are known exactly.
-The cars and plates are the bench's synthetic scenes (`engine/bench/scenes.py`, plates drawn by
-`engine/vision/synth.py`), moved across the frame; the returned `DemoVideo` says which plate passes
-when. Encoded as H.264 without B-frames and with a keyframe every second, so an RTSP or WebRTC
-client that joins mid-stream shows a picture within a second.
+The cars and plates are the benches' synthetic scenes (`scenes.py`, plates drawn by the training
+renderer, `platewatch.models.training.synth`), moved across the frame; the returned `DemoVideo`
+says which plate passes when. Encoded as H.264 without B-frames and with a keyframe every second,
+so an RTSP or WebRTC client that joins mid-stream shows a picture within a second.
+
+It lives with the benches, not in ingest: it draws with their scenes, and a stage must not import
+a surface; `platewatch up` (a command, above the benches) adds it.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Why synthetic: the speed bench must run on any install (no dataset shipped), and the detector
 tests need ground truth that does not depend on a labelled photo. The plates come from the OCR
-engineer's renderer (`engine/vision/synth.py`), so the text drawn is exactly the text expected.
+training renderer (`platewatch.models.training.synth`), so the text drawn is exactly the text
+expected.
 A plate alone on a flat background is not what the detector learnt; each plate sits on a crude
 car rear (body, bumper, lights) on a road-like background.
 """
