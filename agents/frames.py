@@ -19,7 +19,7 @@ from platewatch.codecs.frames import FrameRejected
 from platewatch.engine.config import VisionConfig
 from platewatch.engine.ingest.edge import EdgeFrameProcessor
 from platewatch.engine.ingest.frame import Image
-from platewatch.engine.vision.types import PlateRead
+from platewatch.engine.vision.types import Observation
 
 from .deadletter import DeadLetterSink
 from .topics import Topics
@@ -37,12 +37,12 @@ def register_frame_agent(
     sink = DeadLetterSink(topics.deadletter)
     recognizer: dict[str, Any] = {}
 
-    async def recognize(image: Image, region: str | None) -> list[PlateRead]:
+    async def recognize(image: Image, region: str | None) -> list[Observation]:
         if "r" not in recognizer:  # loaded on the first edge frame: most sites have no gateways
             from platewatch.engine.ingest.runner import default_recognize
 
             recognizer["r"] = default_recognize(vision, data_dir)
-        return cast(list[PlateRead], await recognizer["r"](image, region))
+        return cast(list[Observation], await recognizer["r"](image, region))
 
     processor = EdgeFrameProcessor(recognize, publish, region_of)
 

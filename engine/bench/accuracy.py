@@ -28,10 +28,9 @@ from platewatch.engine.config import VisionConfig
 
 from ..plates import edit_distance
 from ..vision.boxes import iou
-from ..vision.image import Frame
 from ..vision.pipeline import Recognizer, crop_box
 from ..vision.runtime import get_runtime
-from ..vision.types import Box, PlateRead, VisionError
+from ..vision.types import Box, Image, Observation, VisionError
 from .report import page, write_json
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -121,7 +120,7 @@ def overlaps(found: Box, label: Box) -> bool:
     return iou(found, label) >= MIN_IOU or _centre_in(found, label) or _centre_in(label, found)
 
 
-def _png_b64(crop: Frame) -> str:
+def _png_b64(crop: Image) -> str:
     ok, buf = cv2.imencode(".png", crop)
     return base64.b64encode(buf.tobytes()).decode("ascii") if ok and crop.size else ""
 
@@ -139,7 +138,7 @@ class _Tally:
 
 
 def _score(
-    tally: _Tally, sample: Sample, frame: Frame, boxes: list[Box], reads: list[PlateRead], region: str
+    tally: _Tally, sample: Sample, frame: Image, boxes: list[Box], reads: list[Observation], region: str
 ) -> None:
     for label in sample.labels:
         tally.plates += 1

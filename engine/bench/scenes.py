@@ -18,8 +18,7 @@ import numpy as np
 
 from platewatch.models.training.synth import paste_plate, render_plate
 
-from ..vision.image import Frame
-from ..vision.types import Box
+from ..vision.types import Box, Image
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +28,7 @@ class PlacedPlate:
     box: Box  # where the plate was pasted, in frame pixels
 
 
-def road(width: int = 1920, height: int = 1080, seed: int = 0) -> Frame:
+def road(width: int = 1920, height: int = 1080, seed: int = 0) -> Image:
     """An empty road-like scene: grey asphalt gradient, noise, lane marks, a green verge."""
     rng = np.random.default_rng(seed)
     y = np.linspace(0, 1, height, dtype=np.float32)[:, None]
@@ -44,7 +43,7 @@ def road(width: int = 1920, height: int = 1080, seed: int = 0) -> Frame:
 
 
 def add_car(
-    frame: Frame, text: str, style: str, plate_w: int, center: tuple[int, int], seed: int = 0
+    frame: Image, text: str, style: str, plate_w: int, center: tuple[int, int], seed: int = 0
 ) -> PlacedPlate:
     """Draw a car rear around a plate `plate_w` pixels wide centred at `center`; returns where.
 
@@ -81,7 +80,7 @@ def add_car(
     return PlacedPlate(text, style, Box(px, py, plate_w, plate_h))
 
 
-def paste_clipped(frame: Frame, patch: Frame, x: int, y: int) -> None:
+def paste_clipped(frame: Image, patch: Image, x: int, y: int) -> None:
     """Copy `patch` into `frame` at (x, y), clipped to the frame."""
     h, w = patch.shape[:2]
     fx0, fy0 = max(0, x), max(0, y)
@@ -90,17 +89,17 @@ def paste_clipped(frame: Frame, patch: Frame, x: int, y: int) -> None:
         frame[fy0:fy1, fx0:fx1] = patch[fy0 - y : fy1 - y, fx0 - x : fx1 - x]
 
 
-def camera(frame: Frame, blur: float = 0.8, quality: int = 85) -> Frame:
+def camera(frame: Image, blur: float = 0.8, quality: int = 85) -> Image:
     """What a camera adds: a little blur and JPEG compression."""
-    out = cast(Frame, cv2.GaussianBlur(frame, (0, 0), blur)) if blur > 0 else frame
+    out = cast(Image, cv2.GaussianBlur(frame, (0, 0), blur)) if blur > 0 else frame
     ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    decoded = cast(Frame | None, cv2.imdecode(buf, cv2.IMREAD_COLOR)) if ok else None
+    decoded = cast(Image | None, cv2.imdecode(buf, cv2.IMREAD_COLOR)) if ok else None
     return out if decoded is None else decoded
 
 
 def scene(
     plates: list[tuple[str, str, int, tuple[int, int]]], width: int = 1920, height: int = 1080, seed: int = 0
-) -> tuple[Frame, list[PlacedPlate]]:
+) -> tuple[Image, list[PlacedPlate]]:
     """A road with one car per (text, style, plate width, centre)."""
     frame = road(width, height, seed)
     placed = [add_car(frame, t, s, w, c, seed + i) for i, (t, s, w, c) in enumerate(plates)]

@@ -23,11 +23,10 @@ from rich.console import Console
 from platewatch.engine.config import VisionConfig
 
 from ..vision.detector import DetectorStream, PlateDetector
-from ..vision.image import Frame
 from ..vision.model_files import OCR_MODEL
 from ..vision.pipeline import PlateReader, Recognizer, crop_box
 from ..vision.runtime import Runtime, get_runtime, has_model
-from ..vision.types import VisionError
+from ..vision.types import Image, VisionError
 from .report import print_figures, write_json
 from .scenes import PlacedPlate, scene
 
@@ -36,7 +35,7 @@ OCR_BATCH = 16
 _SHARE = {"detector": 0.3, "ocr": 0.15, "e2e": 0.35, "single": 0.2}
 
 
-def bench_frame() -> tuple[Frame, list[PlacedPlate]]:
+def bench_frame() -> tuple[Image, list[PlacedPlate]]:
     """The 1080p synthetic frame: three cars, plates 200, 150 and 110 pixels wide."""
     return scene(
         [
@@ -48,19 +47,19 @@ def bench_frame() -> tuple[Frame, list[PlacedPlate]]:
     )
 
 
-def _frames_until(frame: Frame, deadline: float) -> Iterator[Frame]:
+def _frames_until(frame: Image, deadline: float) -> Iterator[Image]:
     while time.perf_counter() < deadline:
         yield frame
 
 
-def detector_fps(stream: DetectorStream, frame: Frame, seconds: float) -> float:
+def detector_fps(stream: DetectorStream, frame: Image, seconds: float) -> float:
     """Frames per second through letterbox + AsyncInferQueue + decode, `jobs` frames in flight."""
     start = time.perf_counter()
     count = sum(1 for _ in stream.detect_many(_frames_until(frame, start + seconds)))
     return count / (time.perf_counter() - start)
 
 
-def ocr_per_s(reader: PlateReader, crops: list[Frame], seconds: float) -> float:
+def ocr_per_s(reader: PlateReader, crops: list[Image], seconds: float) -> float:
     """Crops per second read in batches of OCR_BATCH."""
     batch = (crops * (OCR_BATCH // max(1, len(crops)) + 1))[:OCR_BATCH]
     reader.read_batch(batch)  # warm-up
@@ -71,10 +70,10 @@ def ocr_per_s(reader: PlateReader, crops: list[Frame], seconds: float) -> float:
     return count / (time.perf_counter() - start)
 
 
-async def e2e_fps(recognizer: Recognizer, frame: Frame, seconds: float) -> float:
+async def e2e_fps(recognizer: Recognizer, frame: Image, seconds: float) -> float:
     """Frames per second through `recognize_stream` (the camera path)."""
 
-    async def frames(deadline: float) -> AsyncIterator[Frame]:
+    async def frames(deadline: float) -> AsyncIterator[Image]:
         while time.perf_counter() < deadline:
             yield frame
 
@@ -86,7 +85,7 @@ async def e2e_fps(recognizer: Recognizer, frame: Frame, seconds: float) -> float
 
 
 def single_image_ms(
-    recognizer: Recognizer | None, detector: PlateDetector, frame: Frame, seconds: float
+    recognizer: Recognizer | None, detector: PlateDetector, frame: Image, seconds: float
 ) -> float:
     """Median latency of one `recognize` (or detection alone without an OCR model)."""
     call = (lambda: recognizer.recognize(frame)) if recognizer else (lambda: detector.detect(frame))

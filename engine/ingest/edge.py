@@ -19,7 +19,7 @@ from prometheus_client import Counter
 from platewatch.codecs import CodecError, Read
 from platewatch.codecs.frames import MAX_FRAME_BYTES, FrameRejected, decode_edge_frame
 from platewatch.engine.track import Tracker, TrackerConfig
-from platewatch.engine.vision.types import PlateRead, VisionError
+from platewatch.engine.vision.types import Observation, VisionError
 
 from .frame import Image
 from .runner import encode_jpeg
@@ -29,16 +29,16 @@ EDGE_REJECTED = Counter(
     "platewatch_edge_frames_rejected_total", "Frames quarantined from pw.frames", ["reason"]
 )
 
-Recognize = Callable[[Image, str | None], Awaitable[list[PlateRead]]]
+Recognize = Callable[[Image, str | None], Awaitable[list[Observation]]]
 Publish = Callable[[Read], Awaitable[None]]
 
 
 def _decode_image(jpeg: bytes) -> Image:
-    from platewatch.engine.vision.image import as_frame
+    from platewatch.engine.vision.image import as_image
 
     if jpeg[:3] != b"\xff\xd8\xff":
         raise VisionError("not a JPEG")
-    return cast(Image, as_frame(jpeg))
+    return cast(Image, as_image(jpeg))
 
 
 class EdgeFrameProcessor:

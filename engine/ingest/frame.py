@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
+from platewatch.engine.vision.types import Image
 
-Image = npt.NDArray[np.uint8]
+__all__ = ["Frame", "Image"]
 
 
 @dataclass(frozen=True, slots=True)

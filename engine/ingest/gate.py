@@ -16,7 +16,7 @@ from typing import cast
 import cv2
 import numpy as np
 
-from platewatch.engine.vision.types import PlateRead
+from platewatch.engine.vision.types import Observation
 
 from .frame import Image
 
@@ -56,7 +56,7 @@ def inside(points: Polygon, x: float, y: float) -> bool:
     return result
 
 
-def in_roi(reads: Sequence[PlateRead], roi: Polygon | None, width: int, height: int) -> list[PlateRead]:
+def in_roi(reads: Sequence[Observation], roi: Polygon | None, width: int, height: int) -> list[Observation]:
     if not roi:
         return list(reads)
     return [

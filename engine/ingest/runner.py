@@ -26,7 +26,7 @@ import numpy as np
 from platewatch.codecs import Read
 from platewatch.engine.config import VisionConfig
 from platewatch.engine.track import Tracker, TrackerConfig
-from platewatch.engine.vision.types import PlateRead
+from platewatch.engine.vision.types import Observation
 
 from .av_source import AvSource
 from .frame import Frame, Image
@@ -39,7 +39,7 @@ from .whep import WhepSource
 
 log = logging.getLogger(__name__)
 
-Recognize = Callable[[Image, str | None], Awaitable[list[PlateRead]]]
+Recognize = Callable[[Image, str | None], Awaitable[list[Observation]]]
 Publish = Callable[[Read], Awaitable[None]]
 
 #: Overview images are scaled down to this width: enough to see the scene, a fraction of the bytes.
@@ -74,8 +74,8 @@ def default_recognize(vision: VisionConfig | None = None, data_dir: Path | None 
 
     recognizer = default_recognizer(vision, data_dir)
 
-    async def recognize(image: Image, region: str | None) -> list[PlateRead]:
-        return cast(list[PlateRead], await recognizer.recognize_async(image, region))
+    async def recognize(image: Image, region: str | None) -> list[Observation]:
+        return cast(list[Observation], await recognizer.recognize_async(image, region))
 
     return recognize
 
@@ -113,7 +113,7 @@ class CameraRunner:
         if recognize is None:
             recognize = await asyncio.to_thread(default_recognize, self._vision, self._data_dir)
         await self.warm_up(recognize)
-        pending: deque[tuple[Frame, asyncio.Task[list[PlateRead]] | None]] = deque()
+        pending: deque[tuple[Frame, asyncio.Task[list[Observation]] | None]] = deque()
         slots = asyncio.Semaphore(self.in_flight)
         arrived = asyncio.Event()
         consumer = asyncio.create_task(self._consume(pending, slots, arrived))
@@ -134,7 +134,7 @@ class CameraRunner:
 
     async def _consume(
         self,
-        pending: deque[tuple[Frame, asyncio.Task[list[PlateRead]] | None]],
+        pending: deque[tuple[Frame, asyncio.Task[list[Observation]] | None]],
         slots: asyncio.Semaphore,
         arrived: asyncio.Event,
     ) -> None:
@@ -165,7 +165,7 @@ class CameraRunner:
 
     async def _close(
         self,
-        pending: deque[tuple[Frame, asyncio.Task[list[PlateRead]] | None]],
+        pending: deque[tuple[Frame, asyncio.Task[list[Observation]] | None]],
         consumer: asyncio.Task[None],
         frames: AsyncGenerator[Frame, None],
     ) -> None:
@@ -200,7 +200,7 @@ class CameraRunner:
         except Exception as exc:
             self.health.error("recognize", f"warm-up: {type(exc).__name__}: {exc}")
 
-    async def _read(self, recognize: Recognize, frame: Frame) -> list[PlateRead]:
+    async def _read(self, recognize: Recognize, frame: Frame) -> list[Observation]:
         try:
             reads = await recognize(frame.image, self.spec.region)
         except asyncio.CancelledError:
@@ -211,7 +211,7 @@ class CameraRunner:
         h, w = frame.image.shape[:2]
         return in_roi(reads, self.spec.roi, w, h)
 
-    async def _track(self, frame: Frame, reads: list[PlateRead], recognized: bool = True) -> None:
+    async def _track(self, frame: Frame, reads: list[Observation], recognized: bool = True) -> None:
         out = await asyncio.to_thread(self.tracker.update, reads, frame.captured_at, frame.image)
         if recognized:
             self.health.processed()

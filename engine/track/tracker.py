@@ -17,18 +17,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-import numpy.typing as npt
-
 from platewatch.codecs import Read
 from platewatch.engine.vision.boxes import iou
-from platewatch.engine.vision.types import Box, PlateRead
+from platewatch.engine.vision.types import Box, Image, Observation
 
 from .geometry import centre, centre_distance, shifted, text_similarity
 from .ids import time_ordered_id
 from .vote import Vote, vote
 
-Image = npt.NDArray[np.uint8]
 JpegEncoder = Callable[[Image], bytes | None]
 
 #: Namespace of pass and read ids: uuid5 makes them a function of camera, time and box, so a
@@ -71,8 +67,8 @@ class _Track:
     last_seen: float
     box: Box
     velocity: tuple[float, float] = (0.0, 0.0)
-    reads: list[PlateRead] = field(default_factory=list)
-    best: PlateRead | None = None
+    reads: list[Observation] = field(default_factory=list)
+    best: Observation | None = None
     best_time: float = 0.0
     best_crop: Image | None = None
     best_frame: Image | None = None
@@ -95,9 +91,9 @@ def _crop(frame: Image, box: Box, grow: float = 1.3) -> Image:
     return frame[y0:y1, x0:x1].copy()
 
 
-def _distinct(reads: Sequence[PlateRead], overlap: float = 0.6) -> list[PlateRead]:
+def _distinct(reads: Sequence[Observation], overlap: float = 0.6) -> list[Observation]:
     """One read per plate: a detector that boxes a plate twice in a frame would start two passes."""
-    kept: list[PlateRead] = []
+    kept: list[Observation] = []
     for read in sorted(reads, key=lambda r: -r.confidence):
         if read.text and all(iou(read.box, k.box) < overlap for k in kept):
             kept.append(read)
@@ -130,7 +126,7 @@ class Tracker:
         """Capture time of a recent pass's first read: alert latency is measured from it."""
         return self._started.get(pass_id)
 
-    def update(self, reads: Sequence[PlateRead], t: float, frame: Image | None = None) -> list[Read]:
+    def update(self, reads: Sequence[Observation], t: float, frame: Image | None = None) -> list[Read]:
         """Feed one frame's reads (captured at `t`); returns the reads to emit now."""
         out = self._expire(t)
         assigned = self._associate(reads, t)
@@ -153,7 +149,7 @@ class Tracker:
 
     # -- association ---------------------------------------------------------------------------
 
-    def _associate(self, reads: Sequence[PlateRead], t: float) -> list[tuple[PlateRead, _Track | None]]:
+    def _associate(self, reads: Sequence[Observation], t: float) -> list[tuple[Observation, _Track | None]]:
         cfg = self.config
         reads = _distinct(reads)
         pairs: list[tuple[float, int, int]] = []
@@ -176,7 +172,7 @@ class Tracker:
             matched[ri] = self._tracks[ti]
         return [(read, matched.get(ri)) for ri, read in enumerate(reads) if read.text]
 
-    def _start(self, read: PlateRead, t: float, index: int) -> _Track:
+    def _start(self, read: Observation, t: float, index: int) -> _Track:
         b = read.box
         key = f"{self.camera_id}|{t:.6f}|{b.x},{b.y},{b.w},{b.h}|{index}"
         track = _Track(
@@ -188,7 +184,7 @@ class Tracker:
             del self._started[next(iter(self._started))]
         return track
 
-    def _observe(self, track: _Track, read: PlateRead, t: float, frame: Image | None) -> None:
+    def _observe(self, track: _Track, read: Observation, t: float, frame: Image | None) -> None:
         if track.reads and t > track.last_seen:
             (px, py), (nx, ny) = centre(track.box), centre(read.box)
             dt = t - track.last_seen

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from platewatch.engine.vision.types import PlateRead
+from platewatch.engine.vision.types import Observation
 
 #: Most alternative readings carried in a read's candidates (the hotlist's fuzzy match uses them).
 MAX_CANDIDATES = 5
@@ -30,13 +30,13 @@ class Vote:
     observations: int
 
 
-def _char_weights(read: PlateRead) -> tuple[float, ...]:
+def _char_weights(read: Observation) -> tuple[float, ...]:
     if len(read.char_confidences) == len(read.text):
         return tuple(min(1.0, max(0.0, c)) for c in read.char_confidences)
     return (min(1.0, max(0.0, read.confidence)),) * len(read.text)
 
 
-def vote(reads: Sequence[PlateRead]) -> Vote:
+def vote(reads: Sequence[Observation]) -> Vote:
     """Vote over the reads of one pass (at least one, each with a non-empty text)."""
     if not reads:
         raise ValueError("vote needs at least one read")
@@ -60,7 +60,7 @@ def vote(reads: Sequence[PlateRead]) -> Vote:
     return Vote(text, confidence, tuple(support), _candidates(text, confidence, reads), len(reads))
 
 
-def _candidates(text: str, confidence: float, reads: Sequence[PlateRead]) -> tuple[tuple[str, float], ...]:
+def _candidates(text: str, confidence: float, reads: Sequence[Observation]) -> tuple[tuple[str, float], ...]:
     """The voted text first, then the other readings seen, scored by their mean share of the pass."""
     scores: dict[str, float] = defaultdict(float)
     for read in reads:

@@ -1,4 +1,4 @@
-"""Plate recognition with OpenVINO: `recognize(image) -> list[PlateRead]`.
+"""Plate recognition with OpenVINO: `recognize(image) -> list[Observation]`.
 
 The result types are imported eagerly (codecs, tracking and the API use them and must not pay
 for OpenVINO and OpenCV); the recognition entry points load on first access.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .types import Box, Candidate, Detection, OcrResult, PlateRead, VisionError
+from .types import Box, Candidate, Detection, Observation, OcrResult, VisionError
 
 if TYPE_CHECKING:
     from .pipeline import Recognizer, recognize, recognize_stream
@@ -29,8 +29,8 @@ __all__ = [
     "Box",
     "Candidate",
     "Detection",
+    "Observation",
     "OcrResult",
-    "PlateRead",
     "Recognizer",
     "VisionError",
     "recognize",

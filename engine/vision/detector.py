@@ -25,10 +25,10 @@ import openvino as ov
 from numpy.typing import NDArray
 from openvino.preprocess import ColorFormat, PrePostProcessor
 
-from .image import Frame, validate_frame
+from .image import validate_image
 from .model_files import DETECTOR_INPUT_SIZE, DETECTOR_MODEL
 from .runtime import Mode, Runtime, get_runtime
-from .types import Box, Detection
+from .types import Box, Detection, Image
 
 PAD_VALUE: Final = 114  # ultralytics' letterbox grey; the model was trained with it
 #: Measured with the OCR on the openalpr sets: 0.15 instead of ultralytics' usual 0.25 finds 2 more
@@ -55,7 +55,7 @@ class Letterbox:
     height: int
 
 
-def letterbox(frame: Frame, size: int = DETECTOR_INPUT_SIZE) -> tuple[NDArray[np.uint8], Letterbox]:
+def letterbox(frame: Image, size: int = DETECTOR_INPUT_SIZE) -> tuple[NDArray[np.uint8], Letterbox]:
     """Resize keeping the aspect ratio and centre on a grey square canvas (uint8 BGR, NHWC, N=1).
 
     The resize writes a new image (unavoidable: the frame is larger than the input), and that
@@ -135,9 +135,9 @@ class PlateDetector:
         model.reshape([1, 3, DETECTOR_INPUT_SIZE, DETECTOR_INPUT_SIZE])
         self.compiled = self.runtime.compile(_with_preprocessing(model), mode)
 
-    def prepare(self, frame: Frame) -> tuple[NDArray[np.uint8], Letterbox]:
+    def prepare(self, frame: Image) -> tuple[NDArray[np.uint8], Letterbox]:
         """Validate and letterbox (the CPU work before inference; safe to run in a worker thread)."""
-        return letterbox(validate_frame(frame))
+        return letterbox(validate_image(frame))
 
     def decode(
         self, output: NDArray[np.float32], box: Letterbox, score_threshold: float | None = None
@@ -145,7 +145,7 @@ class PlateDetector:
         threshold = self.score_threshold if score_threshold is None else score_threshold
         return decode(output, box, threshold, self.nms_threshold)
 
-    def detect(self, frame: Frame, score_threshold: float | None = None) -> list[Detection]:
+    def detect(self, frame: Image, score_threshold: float | None = None) -> list[Detection]:
         """Plates in one BGR frame, best first (down to `score_threshold`, default the detector's)."""
         canvas, box = self.prepare(frame)
         request = self.compiled.create_infer_request()
@@ -196,7 +196,7 @@ class DetectorStream:
     def _submit(self, canvas: NDArray[np.uint8], callback: _Callback) -> None:
         self.queue.start_async(canvas, (callback, canvas), share_inputs=True)
 
-    def detect_many(self, frames: Iterable[Frame]) -> Iterator[list[Detection]]:
+    def detect_many(self, frames: Iterable[Image]) -> Iterator[list[Detection]]:
         """Detections for each frame, in order, keeping up to `jobs` frames in flight."""
         pending: dict[int, tuple[Letterbox, list[NDArray[np.float32]]]] = {}
         next_out = 0
@@ -215,7 +215,7 @@ class DetectorStream:
             yield self.detector.decode(out[0], box_out)
             next_out += 1
 
-    async def detect_async(self, frame: Frame) -> list[Detection]:
+    async def detect_async(self, frame: Image) -> list[Detection]:
         """Detections for one frame, awaited; many calls may run concurrently."""
         loop = asyncio.get_running_loop()
         slots = self._slots.get(loop)

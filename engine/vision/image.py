@@ -14,9 +14,8 @@ from typing import Final, cast
 
 import cv2
 import numpy as np
-from numpy.typing import NDArray
 
-from .types import VisionError
+from .types import Image, VisionError
 
 #: Largest side accepted: 8K (7680x4320) and 8192-wide sensors pass, anything bigger is refused.
 MAX_SIDE: Final = 8192
@@ -26,8 +25,6 @@ MAX_PIXELS: Final = 8192 * 4608
 MIN_SIDE: Final = 16
 #: Largest encoded image accepted, before any parsing.
 MAX_BYTES: Final = 64 * 1024 * 1024
-
-Frame = NDArray[np.uint8]
 
 _JPEG_MAGIC: Final = b"\xff\xd8\xff"
 _PNG_MAGIC: Final = b"\x89PNG\r\n\x1a\n"
@@ -88,7 +85,7 @@ def _png_header(data: bytes) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def decode_image(data: bytes | bytearray | memoryview) -> Frame:
+def decode_image(data: bytes | bytearray | memoryview) -> Image:
     """Decode JPEG or PNG bytes into a BGR uint8 frame, or raise `VisionError` saying why not.
 
     Truncation is checked explicitly: libjpeg "decodes" a truncated JPEG into an image whose missing
@@ -121,7 +118,7 @@ def decode_image(data: bytes | bytearray | memoryview) -> Frame:
         raise VisionError(f"not a JPEG or PNG image (starts with {raw[:8].hex()})")
     buf = np.frombuffer(raw, dtype=np.uint8)
     try:
-        frame = cast(Frame | None, cv2.imdecode(buf, cv2.IMREAD_COLOR))
+        frame = cast(Image | None, cv2.imdecode(buf, cv2.IMREAD_COLOR))
     except cv2.error as exc:
         raise VisionError(f"corrupt {kind}: {exc.msg.strip() or 'cannot decode'}") from None
     if frame is None:
@@ -131,7 +128,7 @@ def decode_image(data: bytes | bytearray | memoryview) -> Frame:
     return frame
 
 
-def validate_frame(frame: object) -> Frame:
+def validate_image(frame: object) -> Image:
     """Check a frame handed in as an array; return it as a BGR uint8 (H, W, 3) array.
 
     Grey frames, (H, W) or (H, W, 1), are accepted and converted, since infrared ALPR cameras
@@ -147,7 +144,7 @@ def validate_frame(frame: object) -> Frame:
         frame = frame[:, :, 0]
     if frame.ndim == 2:
         _check_size(frame.shape[1], frame.shape[0], "frame")
-        return cast(Frame, cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+        return cast(Image, cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
     if frame.ndim != 3:
         raise VisionError(f"expected an (H, W, 3) BGR image, got shape {frame.shape}")
     if frame.shape[2] != 3:
@@ -161,8 +158,8 @@ def validate_frame(frame: object) -> Frame:
     return frame
 
 
-def as_frame(image: object) -> Frame:
+def as_image(image: object) -> Image:
     """Bytes are decoded, arrays validated: the one entry point the pipeline calls."""
     if isinstance(image, bytes | bytearray | memoryview):
         return decode_image(image)
-    return validate_frame(image)
+    return validate_image(image)

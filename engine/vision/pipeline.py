@@ -31,10 +31,10 @@ from platewatch.engine.config import VisionConfig
 
 from .boxes import iou
 from .detector import DetectorStream, PlateDetector
-from .image import Frame, as_frame
+from .image import as_image
 from .model_files import OCR_MODEL
 from .runtime import Runtime, get_runtime
-from .types import Box, Detection, OcrResult, PlateRead, VisionError
+from .types import Box, Detection, Image, Observation, OcrResult, VisionError
 from .views import VIEWS, BoxRefiner, fuse_views, tiles
 
 #: Crops for the OCR are the detector's (tightened) box grown by these factors about its centre,
@@ -65,28 +65,28 @@ MIN_CROP: Final = (8, 4)
 REGIONS: Final = ("us", "eu", "br", "auto")
 THOROUGH: Final = ("single", "always", "never")
 
-Image = Frame | bytes | bytearray | memoryview
+ImageInput = Image | bytes | bytearray | memoryview
 
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
     """One image's way through the pipeline: the decoded frame, every detection, the reads."""
 
-    frame: Frame
+    frame: Image
     detections: list[Detection]
-    reads: list[PlateRead]
+    reads: list[Observation]
 
 
 class PlateReader(Protocol):
     """What the pipeline needs from a plate OCR: top-k readings for a batch of BGR crops."""
 
-    def read_batch(self, crops: Sequence[Frame]) -> list[OcrResult]: ...
+    def read_batch(self, crops: Sequence[Image]) -> list[OcrResult]: ...
 
 
 RegionChooser = Callable[[OcrResult, str], OcrResult]
 
 
-def crop_box(frame: Frame, box: Box, grow: tuple[float, float] = CROP_GROW) -> Frame:
+def crop_box(frame: Image, box: Box, grow: tuple[float, float] = CROP_GROW) -> Image:
     """The OCR crop around a plate box: a view into the frame (no copy), clipped to it."""
     cx, cy = box.x + box.w / 2, box.y + box.h / 2
     half_w, half_h = box.w * grow[0] / 2, box.h * grow[1] / 2
@@ -175,12 +175,12 @@ class Recognizer:
 
     def read_plates(
         self,
-        frame: Frame,
+        frame: Image,
         detections: Sequence[Detection],
         region: str | None = None,
         timings: dict[str, float] | None = None,
         thorough: bool = False,
-    ) -> list[PlateRead]:
+    ) -> list[Observation]:
         """OCR every detection (one batch) and apply the region rules.
 
         `thorough` reads each plate from three crops (`views.VIEWS`) and, for the plates whose
@@ -216,7 +216,7 @@ class Recognizer:
             if not ocr.text:  # nothing legible: a false detection or an unreadable plate
                 continue
             reads.append(
-                PlateRead(
+                Observation(
                     text=ocr.text,
                     confidence=ocr.confidence,
                     char_confidences=ocr.char_confidences,
@@ -230,7 +230,7 @@ class Recognizer:
         return reads
 
     def _read_views(
-        self, frame: Frame, boxes: Sequence[Box], views: Sequence[tuple[float, float]]
+        self, frame: Image, boxes: Sequence[Box], views: Sequence[tuple[float, float]]
     ) -> list[list[OcrResult]]:
         """The OCR's readings of each box's crops (one batch for all), one list per box.
 
@@ -250,7 +250,7 @@ class Recognizer:
         zoomed re-detection then changed no read, and only one plate in ten needed it)."""
         return chosen.confidence >= SURE_CONFIDENCE and chosen.text == fused.text
 
-    def analyse(self, image: Image, region: str | None = None) -> Analysis:
+    def analyse(self, image: ImageInput, region: str | None = None) -> Analysis:
         """`recognize` keeping the intermediate results (the accuracy bench scores detections too).
 
         Thorough reading also looks at the detector's weak boxes (score `WEAK_SCORE` up to its
@@ -259,7 +259,7 @@ class Recognizer:
         the road and the car body, which read as nothing or as low-confidence noise, stay out.
         """
         start = time.perf_counter()
-        frame = as_frame(image)
+        frame = as_image(image)
         decode_ms = _ms(start)
         thorough = self.thorough != "never"
         start = time.perf_counter()
@@ -280,11 +280,11 @@ class Recognizer:
 
     def _keep_confident(
         self,
-        frame: Frame,
+        frame: Image,
         boxes: Sequence[Detection],
         region: str | None,
         timings: dict[str, float],
-        reads: list[PlateRead],
+        reads: list[Observation],
         detections: list[Detection],
     ) -> None:
         """Read doubtful boxes; add to `reads` those reading as a confident plate not yet read."""
@@ -293,7 +293,7 @@ class Recognizer:
                 reads.append(read)
                 detections.append(Detection(read.box, read.detection_score))
 
-    def _tile_boxes(self, frame: Frame) -> list[Detection]:
+    def _tile_boxes(self, frame: Image) -> list[Detection]:
         """The detector's best boxes over `views.tiles` of the frame, in frame coordinates."""
         height, width = frame.shape[:2]
         found: list[Detection] = []
@@ -308,7 +308,7 @@ class Recognizer:
                 break
         return kept
 
-    def recognize(self, image: Image, region: str | None = None) -> list[PlateRead]:
+    def recognize(self, image: ImageInput, region: str | None = None) -> list[Observation]:
         """Plates read in one image (BGR array or JPEG/PNG bytes), best detection first."""
         return self.analyse(image, region).reads
 
@@ -318,13 +318,13 @@ class Recognizer:
                 self._stream = self.detector.stream()
             return self._stream
 
-    async def recognize_async(self, image: Image, region: str | None = None) -> list[PlateRead]:
+    async def recognize_async(self, image: ImageInput, region: str | None = None) -> list[Observation]:
         """`recognize` for asyncio code: concurrent calls share the THROUGHPUT detector queue."""
         stream = self._stream
         if stream is None:
             stream = await asyncio.to_thread(self.stream)  # compiling takes a while: not on the loop
         start = time.perf_counter()
-        frame = await asyncio.to_thread(as_frame, image)
+        frame = await asyncio.to_thread(as_image, image)
         decode_ms = _ms(start)
         start = time.perf_counter()
         detections = await stream.detect_async(frame)
@@ -333,15 +333,15 @@ class Recognizer:
         return await asyncio.to_thread(self.read_plates, frame, detections, region, timings, thorough)
 
     async def recognize_stream(
-        self, frames: AsyncIterable[Image], region: str | None = None, in_flight: int | None = None
-    ) -> AsyncIterator[list[PlateRead]]:
+        self, frames: AsyncIterable[ImageInput], region: str | None = None, in_flight: int | None = None
+    ) -> AsyncIterator[list[Observation]]:
         """Reads for each frame of an async stream, in order, with several frames in flight.
 
         Bad frames raise `VisionError` out of the iterator at their position; a caller that
         wants to skip them should validate upstream or catch and restart.
         """
         limit = in_flight or (await asyncio.to_thread(self.stream)).jobs + 1
-        pending: asyncio.Queue[asyncio.Task[list[PlateRead]] | None] = asyncio.Queue(maxsize=limit)
+        pending: asyncio.Queue[asyncio.Task[list[Observation]] | None] = asyncio.Queue(maxsize=limit)
 
         async def feed() -> None:
             try:
@@ -384,7 +384,7 @@ def default_recognizer(vision: VisionConfig | None = None, data_dir: Path | None
         return recognizer
 
 
-def recognize(image: Image, region: str | None = None) -> list[PlateRead]:
+def recognize(image: ImageInput, region: str | None = None) -> list[Observation]:
     """Read the plates in one image: a BGR uint8 array, or JPEG/PNG bytes.
 
     Uses the default vision settings (`VisionConfig()`); a program with its own builds a
@@ -396,8 +396,8 @@ def recognize(image: Image, region: str | None = None) -> list[PlateRead]:
 
 
 async def recognize_stream(
-    frames: AsyncIterable[Image], region: str | None = None
-) -> AsyncIterator[list[PlateRead]]:
+    frames: AsyncIterable[ImageInput], region: str | None = None
+) -> AsyncIterator[list[Observation]]:
     """`Recognizer.recognize_stream` on the shared recognizer of the default vision settings."""
     async for reads in default_recognizer().recognize_stream(frames, region):
         yield reads

@@ -8,6 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+from numpy.typing import NDArray
+
+#: A decoded picture: BGR, uint8, height x width x 3. (A *frame* is such an image with the time it
+#: was captured: `platewatch.engine.ingest.frame.Frame`.) Here, with the result types, so tracking
+#: and ingest can name it without loading OpenCV.
+Image = NDArray[np.uint8]
+
 
 class VisionError(ValueError):
     """Input the vision stack cannot work on (empty, corrupt, wrong dtype/shape, too large)."""
@@ -55,8 +63,9 @@ class OcrResult:
 
 
 @dataclass(frozen=True, slots=True)
-class PlateRead:
-    """One plate read in one image."""
+class Observation:
+    """One plate read in one image: a frame's observation. A vehicle pass's observations are
+    voted into its `Read` (`platewatch.codecs.Read`, the pw.reads message)."""
 
     text: str
     confidence: float

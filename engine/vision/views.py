@@ -31,10 +31,9 @@ from numpy.typing import NDArray
 
 from .boxes import iou
 from .detector import NMS_THRESHOLD, SCORE_THRESHOLD, _with_preprocessing, decode, letterbox
-from .image import Frame
 from .model_files import DETECTOR_MODEL
 from .runtime import Mode, Runtime
-from .types import Box, Candidate, Detection, OcrResult, VisionError
+from .types import Box, Candidate, Detection, Image, OcrResult, VisionError
 
 #: Crop margins (width, height factors about the box centre) read for each plate; the middle one is
 #: the pipeline's single crop. Measured: these three beat one crop on every set; five added nothing.
@@ -92,7 +91,7 @@ class BoxRefiner:
         self.size = size
         self.compiled = runtime.compile(_with_preprocessing(model), Mode.LATENCY)
 
-    def refine(self, frame: Frame, detection: Detection) -> Detection:
+    def refine(self, frame: Image, detection: Detection) -> Detection:
         """`detection` with its box re-detected zoomed in, or unchanged when nothing better is found."""
         height, width = frame.shape[:2]
         x0, y0, x1, y1 = neighbourhood(detection.box, width, height)
@@ -102,7 +101,7 @@ class BoxRefiner:
         output: NDArray[np.float32] = self.compiled.create_infer_request().infer(canvas, share_inputs=True)[0]
         return _closest(detection, decode(output, placement, SCORE_THRESHOLD, NMS_THRESHOLD), x0, y0)
 
-    def refine_all(self, frame: Frame, detections: Sequence[Detection]) -> list[Detection]:
+    def refine_all(self, frame: Image, detections: Sequence[Detection]) -> list[Detection]:
         return [self.refine(frame, d) for d in detections]
 
 

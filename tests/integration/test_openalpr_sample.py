@@ -18,10 +18,9 @@ import pytest
 
 from platewatch.engine.bench.accuracy import run_accuracy
 from platewatch.engine.bench.scenes import road, scene
-from platewatch.engine.vision.image import Frame
 from platewatch.engine.vision.pipeline import Recognizer
 from platewatch.engine.vision.runtime import Runtime, has_model
-from platewatch.engine.vision.types import Candidate, OcrResult, VisionError
+from platewatch.engine.vision.types import Candidate, Image, OcrResult, VisionError
 
 DATA = Path(os.environ.get("PLATEWATCH_DATA", "/work/shared/datasets/openalpr")) / "us"
 SAMPLE = 16
@@ -45,7 +44,7 @@ class FixedOCR:
     def __init__(self, text: str) -> None:
         self.text = text
 
-    def read_batch(self, crops: Sequence[Frame]) -> list[OcrResult]:
+    def read_batch(self, crops: Sequence[Image]) -> list[OcrResult]:
         result = OcrResult(self.text, 0.9, (0.9,) * len(self.text), (Candidate(self.text, 0.9),))
         return [result for _ in crops]
 

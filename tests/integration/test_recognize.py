@@ -17,10 +17,17 @@ import pytest
 from platewatch.engine.bench.scenes import road, scene
 from platewatch.engine.vision.boxes import iou
 from platewatch.engine.vision.detector import PlateDetector
-from platewatch.engine.vision.image import Frame
 from platewatch.engine.vision.pipeline import Recognizer
 from platewatch.engine.vision.runtime import Runtime, has_model
-from platewatch.engine.vision.types import Box, Candidate, Detection, OcrResult, PlateRead, VisionError
+from platewatch.engine.vision.types import (
+    Box,
+    Candidate,
+    Detection,
+    Image,
+    Observation,
+    OcrResult,
+    VisionError,
+)
 from platewatch.engine.vision.views import VIEWS, BoxRefiner
 
 needs_ocr = pytest.mark.skipif(
@@ -40,10 +47,10 @@ class EchoOCR:
     """Stand-in OCR: reads every crop as its size, so tests can see which crops it was given."""
 
     def __init__(self, confidence: float = 0.9) -> None:
-        self.crops: list[Frame] = []
+        self.crops: list[Image] = []
         self.confidence = confidence
 
-    def read_batch(self, crops: Sequence[Frame]) -> list[OcrResult]:
+    def read_batch(self, crops: Sequence[Image]) -> list[OcrResult]:
         self.crops.extend(crops)
         p = self.confidence
         return [
@@ -72,7 +79,7 @@ def recognizer(runtime: Runtime, detector: PlateDetector) -> Recognizer:
 
 
 @pytest.fixture(scope="module")
-def frame() -> tuple[Frame, list[str]]:
+def frame() -> tuple[Image, list[str]]:
     image, placed = scene(PLATES, seed=6)  # detector scores 0.67, 0.47, 0.55
     return image, [p.text for p in placed]
 
@@ -82,7 +89,7 @@ def _identity(result: OcrResult, region: str) -> OcrResult:
 
 
 def test_pipeline_plumbing_with_stand_in_ocr(
-    runtime: Runtime, detector: PlateDetector, frame: tuple[Frame, list[str]]
+    runtime: Runtime, detector: PlateDetector, frame: tuple[Image, list[str]]
 ) -> None:
     ocr = EchoOCR()
     recognizer = Recognizer(
@@ -120,7 +127,7 @@ def test_unknown_region_is_a_vision_error(runtime: Runtime, detector: PlateDetec
         recognizer.recognize(road(), region="mars")
 
 
-def _views_of(box: Box, crops: list[Frame]) -> bool:
+def _views_of(box: Box, crops: list[Image]) -> bool:
     return all(
         abs(c.shape[1] - box.w * gw) <= 2 and abs(c.shape[0] - box.h * gh) <= 2
         for (gw, gh), c in zip(VIEWS, crops, strict=True)
@@ -128,7 +135,7 @@ def _views_of(box: Box, crops: list[Frame]) -> bool:
 
 
 def test_thorough_reading_of_sure_plates_is_three_crops(
-    runtime: Runtime, detector: PlateDetector, frame: tuple[Frame, list[str]]
+    runtime: Runtime, detector: PlateDetector, frame: tuple[Image, list[str]]
 ) -> None:
     ocr = EchoOCR(confidence=0.95)
     recognizer = Recognizer(runtime, region="auto", reader=ocr, chooser=_identity, detector=detector)
@@ -142,7 +149,7 @@ def test_thorough_reading_of_sure_plates_is_three_crops(
 
 
 def test_thorough_reading_of_unsure_plates_refines_their_boxes(
-    runtime: Runtime, detector: PlateDetector, frame: tuple[Frame, list[str]]
+    runtime: Runtime, detector: PlateDetector, frame: tuple[Image, list[str]]
 ) -> None:
     ocr = EchoOCR(confidence=0.5)
     recognizer = Recognizer(runtime, region="auto", reader=ocr, chooser=_identity, detector=detector)
@@ -161,7 +168,7 @@ def test_thorough_reading_of_unsure_plates_refines_their_boxes(
 
 
 def test_stream_path_follows_the_thorough_setting(
-    runtime: Runtime, detector: PlateDetector, frame: tuple[Frame, list[str]]
+    runtime: Runtime, detector: PlateDetector, frame: tuple[Image, list[str]]
 ) -> None:
     for setting, per_plate in (("single", (1,)), ("always", (len(VIEWS), 2 * len(VIEWS)))):
         ocr = EchoOCR(confidence=0.5)
@@ -190,18 +197,18 @@ def test_refiner_tightens_a_loose_box(runtime: Runtime) -> None:
 
 
 def test_async_stream_keeps_order(
-    runtime: Runtime, detector: PlateDetector, frame: tuple[Frame, list[str]]
+    runtime: Runtime, detector: PlateDetector, frame: tuple[Image, list[str]]
 ) -> None:
     recognizer = Recognizer(
         runtime, region="auto", reader=EchoOCR(), chooser=_identity, detector=detector, thorough="never"
     )
     frames = [frame[0], road(), frame[0]]
 
-    async def source() -> AsyncIterator[Frame]:
+    async def source() -> AsyncIterator[Image]:
         for f in frames:
             yield f
 
-    async def collect() -> list[list[PlateRead]]:
+    async def collect() -> list[list[Observation]]:
         return [reads async for reads in recognizer.recognize_stream(source())]
 
     out = asyncio.run(collect())
@@ -210,7 +217,7 @@ def test_async_stream_keeps_order(
 
 
 @needs_ocr
-def test_recognize_reads_rendered_plates(recognizer: Recognizer, frame: tuple[Frame, list[str]]) -> None:
+def test_recognize_reads_rendered_plates(recognizer: Recognizer, frame: tuple[Image, list[str]]) -> None:
     reads = recognizer.recognize(frame[0])
     assert sorted(r.text for r in reads) == sorted(frame[1])
     for read in reads:
@@ -244,7 +251,7 @@ def test_module_level_recognize_accepts_png_bytes() -> None:
 
 
 @needs_ocr
-def test_int8_models_read_rendered_plates(frame: tuple[Frame, list[str]]) -> None:
+def test_int8_models_read_rendered_plates(frame: tuple[Image, list[str]]) -> None:
     """`vision.precision: int8` loads the quantized files, and they still read the plates exactly."""
     runtime = Runtime("CPU", precision="int8")
     assert runtime.model_file("plate_det.xml").name == "plate_det_int8.xml"
@@ -263,7 +270,7 @@ class StubDetector:
         self.detections = detections
         self.thresholds: list[float | None] = []
 
-    def detect(self, frame: Frame, score_threshold: float | None = None) -> list[Detection]:
+    def detect(self, frame: Image, score_threshold: float | None = None) -> list[Detection]:
         self.thresholds.append(score_threshold)
         floor = self.score_threshold if score_threshold is None else score_threshold
         return [d for d in self.detections if d.score >= floor]
@@ -272,7 +279,7 @@ class StubDetector:
 class BrightnessOCR:
     """Reads bright crops as a confident plate and dark ones as unsure noise."""
 
-    def read_batch(self, crops: Sequence[Frame]) -> list[OcrResult]:
+    def read_batch(self, crops: Sequence[Image]) -> list[OcrResult]:
         out = []
         for crop in crops:
             text, p = ("7ABC123", 0.97) if crop.mean() > 150 else ("XQ1", 0.5)
@@ -322,7 +329,7 @@ class PatchDetector:
         self.full_shape = full_shape
         self.calls: list[tuple[int, ...]] = []
 
-    def detect(self, frame: Frame, score_threshold: float | None = None) -> list[Detection]:
+    def detect(self, frame: Image, score_threshold: float | None = None) -> list[Detection]:
         self.calls.append(frame.shape)
         ys, xs = np.nonzero(frame[:, :, 0] > 200)
         if frame.shape == self.full_shape or not len(xs):

@@ -22,7 +22,7 @@ from platewatch.engine.ingest.health import CameraHealth
 from platewatch.engine.ingest.runner import CameraRunner
 from platewatch.engine.ingest.spec import CameraSpec
 from platewatch.engine.plates import edit_distance
-from platewatch.engine.vision.types import PlateRead
+from platewatch.engine.vision.types import Observation
 
 pytestmark = pytest.mark.slow
 
@@ -166,7 +166,7 @@ def test_rtsp_server_killed_and_restarted_the_camera_reconnects(rtsp: RtspServer
     health = CameraHealth("rtsp-2")
     seen: list[float] = []
 
-    async def no_plates(image: object, region: str | None) -> list[PlateRead]:
+    async def no_plates(image: object, region: str | None) -> list[Observation]:
         seen.append(time.monotonic())
         return []
 

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from platewatch.engine.vision.image import MAX_SIDE, as_frame, decode_image, validate_frame
+from platewatch.engine.vision.image import MAX_SIDE, as_image, decode_image, validate_image
 from platewatch.engine.vision.types import VisionError
 
 
@@ -110,22 +110,22 @@ def test_bad_bytes_raise_vision_error(data: bytes, message: str) -> None:
 )
 def test_bad_arrays_raise_vision_error(frame: object, message: str) -> None:
     with pytest.raises(VisionError, match=message):
-        validate_frame(frame)
+        validate_image(frame)
 
 
 def test_grey_frames_become_bgr() -> None:
     for grey in (np.zeros((100, 200), np.uint8), np.zeros((100, 200, 1), np.uint8)):
-        assert validate_frame(grey).shape == (100, 200, 3)
+        assert validate_image(grey).shape == (100, 200, 3)
 
 
 def test_strided_frame_is_made_contiguous_and_good_frame_is_not_copied() -> None:
     frame = np.zeros((200, 400, 3), np.uint8)
-    assert validate_frame(frame) is frame
-    assert validate_frame(frame[:, ::2]).flags.c_contiguous
+    assert validate_image(frame) is frame
+    assert validate_image(frame[:, ::2]).flags.c_contiguous
 
 
 def test_as_frame_accepts_bytes_and_arrays_and_rejects_others() -> None:
-    assert as_frame(bytearray(_encode(".png"))).shape == (48, 64, 3)
-    assert as_frame(memoryview(_encode(".jpg"))).shape == (48, 64, 3)
+    assert as_image(bytearray(_encode(".png"))).shape == (48, 64, 3)
+    assert as_image(memoryview(_encode(".jpg"))).shape == (48, 64, 3)
     with pytest.raises(VisionError, match="expected a numpy array"):
-        as_frame(["a", "list"])
+        as_image(["a", "list"])

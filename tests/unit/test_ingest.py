@@ -30,7 +30,7 @@ from platewatch.engine.ingest import (
 from platewatch.engine.ingest.av_source import AvSource
 from platewatch.engine.ingest.gate import MotionGate, in_roi
 from platewatch.engine.ingest.runner import CameraRunner, encode_jpeg
-from platewatch.engine.vision.types import Box, PlateRead
+from platewatch.engine.vision.types import Box, Observation
 
 
 def test_source_kinds() -> None:
@@ -77,8 +77,8 @@ def test_motion_gate() -> None:
     assert gate.moved(moving)
 
 
-def _read(x: int, y: int, text: str = "ABC123", conf: float = 0.9) -> PlateRead:
-    return PlateRead(text, conf, (conf,) * len(text), (), Box(x, y, 40, 20), 0.9, "us")
+def _read(x: int, y: int, text: str = "ABC123", conf: float = 0.9) -> Observation:
+    return Observation(text, conf, (conf,) * len(text), (), Box(x, y, 40, 20), 0.9, "us")
 
 
 def test_region_of_interest_keeps_reads_inside_the_polygon() -> None:
@@ -200,7 +200,7 @@ class ListSource(Source):
 def test_runner_tracks_reads_and_publishes_one_final_per_pass() -> None:
     out: list[Read] = []
 
-    async def recognize(image: np.ndarray, region: str | None) -> list[PlateRead]:
+    async def recognize(image: np.ndarray, region: str | None) -> list[Observation]:
         return [_read(40, 60, "7ABC123")] if image.shape[0] > 64 else []
 
     async def publish(read: Read) -> None:
@@ -221,7 +221,7 @@ def test_runner_tracks_reads_and_publishes_one_final_per_pass() -> None:
 def test_runner_survives_a_failing_recognizer_and_publisher() -> None:
     calls = 0
 
-    async def recognize(image: np.ndarray, region: str | None) -> list[PlateRead]:
+    async def recognize(image: np.ndarray, region: str | None) -> list[Observation]:
         nonlocal calls
         calls += 1
         if calls % 2:

@@ -13,7 +13,7 @@ from platewatch.codecs import Read
 from platewatch.codecs.frames import EdgeFrame, FrameRejected, decode_edge_frame, encode_edge_frame
 from platewatch.engine.ingest.edge import EDGE_REJECTED, EdgeFrameProcessor
 from platewatch.engine.ingest.frame import Image
-from platewatch.engine.vision.types import Box, PlateRead
+from platewatch.engine.vision.types import Box, Observation
 
 
 def _jpeg(h: int = 180, w: int = 320) -> bytes:
@@ -45,9 +45,9 @@ def test_envelope_round_trip_and_refusals() -> None:
 def test_processor_reads_frames_and_quarantines_undecodable_ones() -> None:
     out: list[Read] = []
 
-    async def recognize(image: Image, region: str | None) -> list[PlateRead]:
+    async def recognize(image: Image, region: str | None) -> list[Observation]:
         assert region == "eu"
-        return [PlateRead("AB123CD", 0.97, (0.97,) * 7, (), Box(10, 10, 60, 15), 0.9, "eu")]
+        return [Observation("AB123CD", 0.97, (0.97,) * 7, (), Box(10, 10, 60, 15), 0.9, "eu")]
 
     async def publish(read: Read) -> None:
         out.append(read)
@@ -82,9 +82,9 @@ def test_a_backlog_of_old_frames_is_one_pass_however_late_it_is_read() -> None:
     out: list[Read] = []
     clock = [5_000_000.0]
 
-    async def recognize(image: Image, region: str | None) -> list[PlateRead]:
+    async def recognize(image: Image, region: str | None) -> list[Observation]:
         clock[0] += 0.4  # slower than the frames came: the backlog grows
-        return [PlateRead("7ABC123", 0.95, (0.95,) * 7, (), Box(10, 10, 60, 15), 0.9, "us")]
+        return [Observation("7ABC123", 0.95, (0.95,) * 7, (), Box(10, 10, 60, 15), 0.9, "us")]
 
     async def publish(read: Read) -> None:
         out.append(read)

@@ -14,14 +14,14 @@ from platewatch.engine.plates import edit_distance
 from platewatch.engine.track import Tracker, TrackerConfig, vote
 from platewatch.engine.track.geometry import text_similarity
 from platewatch.engine.vision.boxes import iou
-from platewatch.engine.vision.types import Box, Candidate, PlateRead
+from platewatch.engine.vision.types import Box, Candidate, Observation
 
 
 def plate(
     text: str, x: int, y: int = 100, conf: float = 0.9, chars: tuple[float, ...] | None = None
-) -> PlateRead:
+) -> Observation:
     cc = chars if chars is not None else (conf,) * len(text)
-    return PlateRead(
+    return Observation(
         text=text,
         confidence=conf,
         char_confidences=cc,
@@ -33,7 +33,7 @@ def plate(
 
 
 def drive(
-    tracker: Tracker, frames: list[list[PlateRead]], fps: float = 10.0, t0: float = 1000.0
+    tracker: Tracker, frames: list[list[Observation]], fps: float = 10.0, t0: float = 1000.0
 ) -> list[Read]:
     out: list[Read] = []
     for i, reads in enumerate(frames):
@@ -133,7 +133,7 @@ def test_fast_car_jumping_past_its_box_is_followed_by_motion() -> None:
 
 def test_a_car_hidden_for_a_moment_is_not_read_twice() -> None:
     tracker = Tracker("cam-1", TrackerConfig(max_gap_s=0.3, dedupe_s=3.0))
-    frames: list[list[PlateRead]] = [[plate("7ABC123", 100)] for _ in range(5)]
+    frames: list[list[Observation]] = [[plate("7ABC123", 100)] for _ in range(5)]
     frames += [[] for _ in range(8)]  # occluded by a truck: the pass ends
     frames += [[plate("7ABC123", 100)] for _ in range(5)]  # same car, still there
     out = drive(tracker, frames)
@@ -272,7 +272,7 @@ def test_direction_of_travel_drops_passes_going_the_other_way(
 ) -> None:
     tracker = Tracker("cam-1", TrackerConfig(direction=direction))
     frames = [
-        [PlateRead("7ABC123", 0.9, (0.9,) * 7, (), Box(300 + step * i, 100, 100 + grow * i, 40), 0.9, "us")]
+        [Observation("7ABC123", 0.9, (0.9,) * 7, (), Box(300 + step * i, 100, 100 + grow * i, 40), 0.9, "us")]
         for i in range(8)
     ]
     out = drive(tracker, frames)
