@@ -19,10 +19,11 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from .access import AccessConfig, check_log_retention
+from .camera import CameraSpec
 from .sections import (
     AlertsConfig,
     ApiConfig,
-    CameraConfig,
     HotlistConfig,
     KafkaConfig,
     LoggingConfig,
@@ -83,7 +84,8 @@ class Settings(BaseSettings):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)  # type: ignore[arg-type]
     api: ApiConfig = Field(default_factory=ApiConfig)  # type: ignore[arg-type]
     logging: LoggingConfig = Field(default_factory=LoggingConfig)  # type: ignore[arg-type]
-    cameras: list[CameraConfig] = Field(default_factory=list, title="Cameras defined in configuration")
+    access: AccessConfig = Field(default_factory=AccessConfig)  # type: ignore[arg-type]
+    cameras: list[CameraSpec] = Field(default_factory=list, title="Cameras defined in configuration")
     hotlists: list[HotlistConfig] = Field(default_factory=list, title="Hotlists and their matching rules")
 
     @model_validator(mode="after")
@@ -95,6 +97,11 @@ class Settings(BaseSettings):
             dupes = sorted({i for i in ids if ids.count(i) > 1})
             if dupes:
                 raise ValueError(f"each {what} must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _access_log_outlives_reads(self) -> Settings:
+        check_log_retention(self.access, self.retention.days)
         return self
 
     @classmethod
@@ -142,7 +149,8 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _format_errors(exc: ValidationError) -> list[str]:
+def format_errors(exc: ValidationError) -> list[str]:
+    """One line per broken rule, `key: rule (got value)`; URLs and secrets are never echoed."""
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(settings)"
@@ -167,6 +175,6 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc)) from None
+        raise ConfigError(format_errors(exc)) from None
     finally:
         _yaml_data.reset(token)
