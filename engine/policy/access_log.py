@@ -432,7 +432,7 @@ def read_anchors(path: Path) -> list[Anchor]:
 # second's epoch and the microseconds within it are both exact in double precision).
 _VERIFY_COLUMNS = (
     "seq, extract(epoch FROM date_trunc('second', time))::bigint * 1000000"
-    " + extract(microseconds FROM time)::bigint %% 1000000,"
+    " + mod(extract(microseconds FROM time)::bigint, 1000000),"
     " user_id, username, organisation, client_address, action, terms::text, purpose, case_number,"
     " alert_id, outcome, reason, returned_count, returned_ids::text, prev_hash, hash"
 )
