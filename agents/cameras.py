@@ -37,12 +37,12 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faust.types import StreamT
 
 from platewatch.codecs import CodecError, Read, encode_read
+from platewatch.codecs.cameras import encode_spec
 from platewatch.codecs.frames import MAX_FRAME_BYTES
 from platewatch.engine import metrics
 from platewatch.engine.config import Settings
+from platewatch.engine.ingest.camera_store import desired_cameras
 from platewatch.engine.ingest.manager import CameraManager
-from platewatch.engine.ingest.registry import desired_cameras
-from platewatch.engine.ingest.spec import encode_spec
 from platewatch.engine.retry import backoff_delays
 
 from .frames import register_frame_agent

@@ -21,9 +21,9 @@ from typing import Any, cast
 import av
 import numpy as np
 
+from platewatch.engine.config.camera import CameraSpec
+from platewatch.engine.ingest.camera_store import add_camera
 from platewatch.engine.ingest.frame import Image
-from platewatch.engine.ingest.registry import add_camera
-from platewatch.engine.ingest.spec import CameraSpec
 from platewatch.models.training.synth import random_plate_text
 
 from .scenes import add_car, paste_clipped, road
@@ -146,7 +146,7 @@ def ensure_demo_camera(
 
     `platewatch camera remove demo` keeps it away (the removal is remembered in the database).
     """
-    from platewatch.engine.ingest.registry import database_cameras
+    from platewatch.engine.ingest.camera_store import database_cameras
 
     added, removed = database_cameras(database_url)
     if settings.cameras or added or removed:

@@ -109,8 +109,8 @@ async def _run(
     data_dir: Path | None,
 ) -> tuple[dict[str, Any], list[float], list[dict[str, Any]]]:
     """The figures, every alert latency, and one summary per camera (for the HTML report)."""
+    from platewatch.engine.config.camera import CameraSpec
     from platewatch.engine.ingest.runner import CameraRunner, default_recognize
-    from platewatch.engine.ingest.spec import CameraSpec
 
     recognize = await asyncio.to_thread(default_recognize, vision, data_dir)
     cams: list[_Camera] = []

@@ -1,6 +1,6 @@
 """`platewatch camera add|remove|list`: the durable camera list and each camera's health.
 
-Definitions go to the database (engine/ingest/registry.py); running workers pick a change up within
+Definitions go to the database (engine/ingest/camera_store.py); running workers pick a change up within
 seconds (they reseed pw.cameras from it), and the worker that owns the camera starts or stops its
 capture. Health comes from Redis, where each worker publishes the cameras it captures.
 """
@@ -11,12 +11,15 @@ import json
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from platewatch.engine.commands.context import settings
-from platewatch.engine.ingest.registry import add_camera, desired_cameras, remove_camera
-from platewatch.engine.ingest.spec import DIRECTIONS, CameraSpec
+from platewatch.engine.config.camera import CameraSpec
+from platewatch.engine.config.choices import DIRECTIONS, REGIONS, RTSP_TRANSPORTS, one_of
+from platewatch.engine.config.settings import format_errors
+from platewatch.engine.ingest.camera_store import add_camera, desired_cameras, remove_camera
 from platewatch.engine.ingest.urls import display_url
 from platewatch.engine.services import Services
 
@@ -49,10 +52,10 @@ def add(
     ],
     name: Annotated[str, typer.Option(help="Human-readable location.")] = "",
     fps: Annotated[float, typer.Option(help="Frames per second sampled for recognition.")] = 10.0,
-    region: Annotated[str | None, typer.Option(help="Plate region hint: us, eu, br, auto.")] = None,
+    region: Annotated[str | None, typer.Option(help=f"Plate region hint: {', '.join(REGIONS)}.")] = None,
     roi: Annotated[str | None, typer.Option(help="Region of interest polygon 'x,y;x,y;x,y' (0..1).")] = None,
     motion_gate: Annotated[bool, typer.Option(help="Skip frames in which nothing moves.")] = False,
-    transport: Annotated[str, typer.Option(help="RTSP transport: tcp or udp.")] = "tcp",
+    transport: Annotated[str, typer.Option(help=f"RTSP transport: {one_of(RTSP_TRANSPORTS)}.")] = "tcp",
     stall_timeout: Annotated[float, typer.Option(help="Seconds without a frame before reconnecting.")] = 10.0,
     direction: Annotated[str, typer.Option(help=f"Direction of travel: {', '.join(DIRECTIONS)}.")] = "any",
     token: Annotated[
@@ -61,28 +64,27 @@ def add(
     disabled: Annotated[bool, typer.Option("--disabled", help="Define it without capturing.")] = False,
 ) -> None:
     """Add or replace a camera; the worker owning it starts capture within seconds."""
-    if region not in (None, "us", "eu", "br", "auto"):
-        raise typer.BadParameter("--region must be us, eu, br or auto")
-    try:
-        from platewatch.engine.config.sections import CameraConfig
-
-        CameraConfig(id=camera_id, url=url)  # the same id rules as the configuration
-        spec = CameraSpec(
-            id=camera_id,
-            url=url,
-            name=name,
-            fps=fps,
-            region=region,
-            enabled=not disabled,
-            roi=_roi(roi),
-            motion_gate=motion_gate,
-            rtsp_transport=transport,
-            stall_timeout_s=stall_timeout,
-            direction=direction,
-            bearer_token=token,
+    if region is not None and region not in REGIONS:
+        raise typer.BadParameter(f"--region must be {one_of(REGIONS)}")
+    try:  # the rules of a camera in the configuration file
+        spec = CameraSpec.model_validate(
+            {
+                "id": camera_id,
+                "url": url,
+                "name": name,
+                "fps": fps,
+                "region": region,
+                "enabled": not disabled,
+                "roi": _roi(roi),
+                "motion_gate": motion_gate,
+                "rtsp_transport": transport,
+                "stall_timeout_s": stall_timeout,
+                "direction": direction,
+                "bearer_token": token,
+            }
         )
-    except ValueError as exc:
-        out.print(f"[red]invalid camera:[/red] {exc}", highlight=False)
+    except ValidationError as exc:
+        out.print(f"[red]invalid camera:[/red] {'; '.join(format_errors(exc))}", highlight=False)
         raise typer.Exit(2) from None
     with Services(settings(), need={"database"}) as endpoints:
         add_camera(endpoints.database_url, spec)

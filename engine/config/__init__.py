@@ -1,10 +1,10 @@
 """Configuration: one typed settings model (see settings.py for where values come from)."""
 
+from .camera import CameraSpec
 from .sections import (
     POLICY_MIN_RETENTION_DAYS,
     AlertsConfig,
     ApiConfig,
-    CameraConfig,
     HotlistConfig,
     KafkaConfig,
     RetentionConfig,
@@ -18,7 +18,7 @@ __all__ = [
     "POLICY_MIN_RETENTION_DAYS",
     "AlertsConfig",
     "ApiConfig",
-    "CameraConfig",
+    "CameraSpec",
     "ConfigError",
     "HotlistConfig",
     "KafkaConfig",

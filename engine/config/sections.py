@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, field_validator
 
-from .base import Section
+from .base import Section, check_name
+from .choices import BrokerKindSetting, Device, Fuzzy, LogLevel, PrecisionSetting, Region, Thorough
 
 POLICY_MIN_RETENTION_DAYS = 365
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-
-
-def _check_id(value: str, what: str) -> str:
-    if not _ID.match(value):
-        raise ValueError(f"{what} must be 1-64 of a-z 0-9 _ - starting with a letter or digit, got {value!r}")
-    return value
 
 
 class ServicesConfig(Section):
@@ -32,7 +24,7 @@ class ServicesConfig(Section):
     database_url: str | None = Field(
         None, title="PostgreSQL/TimescaleDB URL, e.g. postgresql://user@host/db (empty: embedded PostgreSQL)"
     )
-    broker_kind: Literal["auto", "kafka", "tansu"] = Field(
+    broker_kind: BrokerKindSetting = Field(
         "auto", title="Broker implementation; tansu turns on workarounds for its defects (auto: detect)"
     )
     embedded_host: str = Field("127.0.0.1", title="Address embedded services listen on (loopback only)")
@@ -101,15 +93,15 @@ class StoreConfig(Section):
 class VisionConfig(Section):
     """OpenVINO inference settings."""
 
-    device: Literal["AUTO", "CPU", "GPU", "NPU"] = Field("AUTO", title="OpenVINO device")
+    device: Device = Field("AUTO", title="OpenVINO device")
     cache_dir: Path | None = Field(None, title="OpenVINO compiled-model cache (empty: <data_dir>/ov-cache)")
-    region: Literal["us", "eu", "br", "auto"] = Field("auto", title="Default plate region/format rules")
-    precision: Literal["default", "f32", "bf16", "int8"] = Field(
+    region: Region = Field("auto", title="Default plate region/format rules")
+    precision: PrecisionSetting = Field(
         "default",
         title="Inference precision: default (bf16 or f32, whichever this CPU runs faster, timed once "
         "and remembered in the model cache), f32, bf16, or the INT8-quantized models",
     )
-    thorough: Literal["single", "always", "never"] = Field(
+    thorough: Thorough = Field(
         "single",
         title="Re-detect each plate zoomed in and read it from three crops: for single images, "
         "camera frames too, or never",
@@ -143,61 +135,19 @@ class ApiConfig(Section):
     port: int = Field(8462, ge=0, le=65535, title="Port the API listens on")
 
 
-class CameraConfig(Section):
-    """One fixed-site camera."""
-
-    id: str = Field(title="Camera id (stable; used as the Kafka key)")
-    url: str = Field(title="Stream URL: rtsp://, whep+http(s)://, http(s):// MJPEG, or file path")
-    name: str = Field("", title="Human-readable location")
-    fps: float = Field(10.0, gt=0, le=60, title="Frames per second sampled for recognition")
-    region: Literal["us", "eu", "br", "auto"] | None = Field(
-        None, title="Plate region hint (empty: vision.region)"
-    )
-    enabled: bool = Field(True, title="Whether the camera is captured")
-    roi: list[tuple[float, float]] | None = Field(
-        None, title="Region of interest polygon, as fractions of the frame (0..1); empty: the whole frame"
-    )
-    motion_gate: bool = Field(False, title="Skip frames in which nothing moves")
-    rtsp_transport: Literal["tcp", "udp"] = Field("tcp", title="RTSP transport")
-    stall_timeout_s: float = Field(10.0, gt=0, title="Seconds without a frame before reconnecting")
-    direction: Literal["any", "left", "right", "towards", "away"] = Field(
-        "any", title="Direction of travel; passes going the other way are ignored"
-    )
-    bearer_token: str | None = Field(
-        None, title="WHEP bearer token; write ${ENV} to keep it out of the file (never logged)"
-    )
-
-    @field_validator("roi")
-    @classmethod
-    def _roi_in_frame(cls, value: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
-        if value is not None:
-            if len(value) < 3:
-                raise ValueError("a region of interest needs at least 3 points")
-            if any(not (0.0 <= c <= 1.0) for point in value for c in point):
-                raise ValueError("region of interest points are fractions of the frame, 0..1")
-        return value
-
-    @field_validator("id")
-    @classmethod
-    def _valid_id(cls, value: str) -> str:
-        return _check_id(value, "camera id")
-
-
 class HotlistConfig(Section):
     """A hotlist's defaults; entries themselves live in Redis (docs/hotlist.md)."""
 
     name: str = Field(title="List name, used in Redis keys pw:hot:<name>:…")
     priority: int = Field(2, ge=1, le=5, title="Alert priority (1 highest)")
-    fuzzy: Literal["off", "strict", "lenient"] = Field(
-        "strict", title="How far OCR confusions may stretch a match"
-    )
+    fuzzy: Fuzzy = Field("strict", title="How far OCR confusions may stretch a match")
     partial: bool = Field(False, title="Whether ? and * patterns are allowed (policy 462.2(c))")
 
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
-        return _check_id(value, "hotlist name")
+        return check_name(value, "hotlist name")
 
 
 class LoggingConfig(Section):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", title="Log level")
+    level: LogLevel = Field("INFO", title="Log level")

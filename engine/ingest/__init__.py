@@ -8,21 +8,14 @@ tracker (docs/streams.md).
 from .frame import Frame
 from .health import CameraHealth
 from .source import Source, StreamEnded, StreamStalled
-from .spec import CameraSpec, decode_spec, encode_spec
-from .urls import CameraUrlError, SourceKind, display_url, expand_credentials, source_kind
+from .urls import display_url, expand_credentials
 
 __all__ = [
     "CameraHealth",
-    "CameraSpec",
-    "CameraUrlError",
     "Frame",
     "Source",
-    "SourceKind",
     "StreamEnded",
     "StreamStalled",
-    "decode_spec",
     "display_url",
-    "encode_spec",
     "expand_credentials",
-    "source_kind",
 ]

@@ -21,9 +21,11 @@ from typing import Any
 
 import av
 
+from platewatch.engine.config.camera import SourceKind, source_kind
+
 from .frame import Frame
 from .source import Source, StreamEnded
-from .urls import SourceKind, expand_credentials, file_path, source_kind
+from .urls import expand_credentials, file_path
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from platewatch.codecs import CodecError
+from platewatch.codecs.cameras import decode_spec
 from platewatch.engine.config import VisionConfig
+from platewatch.engine.config.camera import CameraSpec
 
 from .health import CameraHealth
 from .runner import CameraRunner, Publish, Recognize
-from .spec import CameraSpec, decode_spec
 from .urls import display_url
 
 log = logging.getLogger(__name__)

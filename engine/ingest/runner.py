@@ -25,6 +25,7 @@ import numpy as np
 
 from platewatch.codecs import Read
 from platewatch.engine.config import VisionConfig
+from platewatch.engine.config.camera import CameraSpec, SourceKind, source_kind
 from platewatch.engine.track import Tracker, TrackerConfig
 from platewatch.engine.vision.types import Observation
 
@@ -33,8 +34,6 @@ from .frame import Frame, Image
 from .gate import MotionGate, in_roi
 from .health import CameraHealth
 from .source import Source
-from .spec import CameraSpec
-from .urls import SourceKind, source_kind
 from .whep import WhepSource
 
 log = logging.getLogger(__name__)

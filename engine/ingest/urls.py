@@ -1,4 +1,4 @@
-"""Camera URLs: which source reads them, credentials from the environment, and safe display.
+"""Camera URLs: credentials from the environment, the WHEP endpoint and file path they name.
 
 Passwords do not belong in YAML or the database in the clear, so a URL may name environment
 variables (`rtsp://admin:${CAM1_PASSWORD}@10.0.0.5/stream1`) that are filled in only when the
@@ -9,39 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from platewatch.engine.config.camera import CameraUrlError
 from platewatch.engine.redaction import redact
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-class SourceKind(StrEnum):
-    RTSP = "rtsp"
-    WHEP = "whep"
-    MJPEG = "mjpeg"
-    FILE = "file"
-
-
-class CameraUrlError(ValueError):
-    """A camera URL that no source can read, or that names a missing environment variable."""
-
-
-def source_kind(url: str) -> SourceKind:
-    scheme = urlsplit(url).scheme.lower()
-    if scheme in {"rtsp", "rtsps"}:
-        return SourceKind.RTSP
-    if scheme in {"whep+http", "whep+https", "whep"}:
-        return SourceKind.WHEP
-    if scheme in {"http", "https"}:
-        return SourceKind.MJPEG
-    if scheme in {"file", ""}:
-        return SourceKind.FILE
-    raise CameraUrlError(
-        f"unsupported camera URL scheme {scheme!r}: use rtsp://, whep+http(s)://, http(s)://, file://"
-    )
 
 
 def expand_credentials(url: str, env: dict[str, str] | None = None) -> str:

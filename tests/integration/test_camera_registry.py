@@ -6,8 +6,8 @@ from pathlib import Path
 
 from platewatch.engine.bench.demo import ensure_demo_camera
 from platewatch.engine.config import load_settings
-from platewatch.engine.ingest.registry import add_camera, database_cameras, desired_cameras, remove_camera
-from platewatch.engine.ingest.spec import CameraSpec
+from platewatch.engine.config.camera import CameraSpec
+from platewatch.engine.ingest.camera_store import add_camera, database_cameras, desired_cameras, remove_camera
 
 
 def test_database_cameras_override_and_remove_configured_ones(database_url: str, tmp_path: Path) -> None:

@@ -20,9 +20,9 @@ from aiortc.contrib.media import MediaPlayer
 
 from platewatch.codecs import Read
 from platewatch.engine.bench.demo import DemoVideo, generate
+from platewatch.engine.config.camera import CameraSpec
 from platewatch.engine.ingest.health import CameraHealth
 from platewatch.engine.ingest.runner import CameraRunner
-from platewatch.engine.ingest.spec import CameraSpec
 from platewatch.engine.plates import edit_distance
 
 pytestmark = pytest.mark.slow

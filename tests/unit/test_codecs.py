@@ -21,7 +21,9 @@ from platewatch.codecs import (
     encode_deadletter,
     encode_read,
 )
+from platewatch.codecs.cameras import decode_spec, encode_spec
 from platewatch.codecs.frames import EdgeFrame, FrameRejected, decode_edge_frame, encode_edge_frame
+from platewatch.engine.config.camera import CameraSpec
 
 
 def make_read(**kw: object) -> Read:
@@ -126,7 +128,7 @@ def test_edge_frame_envelope_is_byte_stable() -> None:
     assert decode_edge_frame(encoded) == frame
 
 
-@pytest.mark.parametrize("decode", [decode_read, decode_alert, decode_edge_frame])
+@pytest.mark.parametrize("decode", [decode_read, decode_alert, decode_edge_frame, decode_spec])
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [(None, "expected bytes"), (b"\xc1", "not msgpack"), (msgpack.packb([1]), "expected a map")],
@@ -142,3 +144,42 @@ def test_an_oversize_message_is_refused_before_it_is_parsed() -> None:
     with pytest.raises(FrameRejected, match="exceeds the limit") as exc:
         decode_edge_frame(b"\xc1" * 2000, max_bytes=1000)
     assert exc.value.kind == "oversize"
+
+
+def test_camera_definition_is_byte_stable() -> None:
+    # pw.cameras v1 as workers and the database's camera list already hold it.
+    spec = CameraSpec(
+        id="gate-1",
+        url="rtsp://cam/${CAM1_PASSWORD}@h/1",
+        name="Gate",
+        fps=5.0,
+        region="us",
+        roi=((0.0, 0.0), (1.0, 0.0), (1.0, 1.0)),
+        motion_gate=True,
+        direction="left",
+        bearer_token="${TOK}",
+    )
+    encoded = encode_spec(spec)
+    assert encoded.hex() == (
+        "8da26964a6676174652d31a375726cbf727473703a2f2f63616d2f247b43414d315f50415353574f52447d40682f31a46e616d"
+        "65a447617465a3667073cb4014000000000000a6726567696f6ea27573a7656e61626c6564c3a3726f699392cb000000000000"
+        "0000cb000000000000000092cb3ff0000000000000cb000000000000000092cb3ff0000000000000cb3ff0000000000000ab6d"
+        "6f74696f6e5f67617465c3ae727473705f7472616e73706f7274a3746370af7374616c6c5f74696d656f75745f73cb40240000"
+        "00000000a9646972656374696f6ea46c656674ac6265617265725f746f6b656ea6247b544f4b7da17601"
+    )
+    assert decode_spec(encoded) == spec
+
+
+def test_the_topic_refuses_a_camera_the_configuration_refuses() -> None:
+    data = msgpack.unpackb(encode_spec(CameraSpec(id="gate-1", url="rtsp://cam/1")))
+    data["colour"] = "red"  # a newer producer's field: ignored
+    assert decode_spec(msgpack.packb(data, use_bin_type=True)).id == "gate-1"
+    for field, value, reason in (
+        ("id", "Gate 1", "camera id"),
+        ("fps", 0, "fps"),
+        ("url", "gopher://c", "scheme"),
+    ):
+        with pytest.raises(CodecError, match=reason):
+            decode_spec(msgpack.packb({**data, field: value}, use_bin_type=True))
+    with pytest.raises(CodecError, match="unknown schema version 2"):
+        decode_spec(msgpack.packb({**data, "v": 2}, use_bin_type=True))

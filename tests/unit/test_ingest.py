@@ -13,20 +13,10 @@ import numpy as np
 import pytest
 
 from platewatch.codecs import CodecError, Read
+from platewatch.codecs.cameras import decode_spec, encode_spec
 from platewatch.engine.bench.demo import generate
-from platewatch.engine.ingest import (
-    CameraHealth,
-    CameraSpec,
-    CameraUrlError,
-    Frame,
-    Source,
-    SourceKind,
-    decode_spec,
-    display_url,
-    encode_spec,
-    expand_credentials,
-    source_kind,
-)
+from platewatch.engine.config.camera import CameraSpec, CameraUrlError, SourceKind, source_kind
+from platewatch.engine.ingest import CameraHealth, Frame, Source, display_url, expand_credentials
 from platewatch.engine.ingest.av_source import AvSource
 from platewatch.engine.ingest.gate import MotionGate, in_roi
 from platewatch.engine.ingest.runner import CameraRunner, encode_jpeg

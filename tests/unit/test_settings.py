@@ -111,3 +111,10 @@ def test_example_site_config_is_valid() -> None:
     s = load_settings(example)
     assert len(s.cameras) == 3 and len(s.hotlists) == 2
     assert s.retention.days >= POLICY_MIN_RETENTION_DAYS
+
+
+def test_a_camera_url_no_source_reads_is_refused_with_the_configuration() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(cameras=[{"id": "a", "url": "gopher://u:hunter2@cam/1"}])
+    assert [line.split(":")[0] for line in err.value.lines] == ["cameras.0.url"]
+    assert "hunter2" not in str(err.value)

@@ -1,12 +1,13 @@
 """The durable camera list: configs/ plus the database, which `platewatch camera add|remove` edits.
 
 The embedded broker keeps nothing across restarts, so pw.cameras is re-seeded from here when a
-worker starts and reconciled with it every few seconds (agents/cameras.py). A camera defined in
+worker starts and reconciled with it every few seconds (ownership.py). A camera defined in
 the configuration can be removed from the command line too: the database then holds a removal
 mark for its id, which wins over the configuration until the camera is added again.
 
-The table is created on first use (`CREATE TABLE IF NOT EXISTS`), so the registry works before a
-migration adds it; it holds msgpack specs, so new capture options need no schema change.
+The table is created on first use (`CREATE TABLE IF NOT EXISTS`), so the store works before a
+migration adds it; it holds each camera as its pw.cameras value (msgpack), so new capture options
+need no schema change.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 
 import psycopg
 
-from .spec import CameraSpec, decode_spec, encode_spec
+from platewatch.codecs.cameras import decode_spec, encode_spec
+from platewatch.engine.config.camera import CameraSpec
 
 TABLE = "camera_definitions"
 _DDL = f"""
@@ -62,9 +64,9 @@ def database_cameras(database_url: str) -> tuple[dict[str, CameraSpec], set[str]
     return added, {cid for cid, _, removed in rows if removed}
 
 
-def desired_cameras(configured: Iterable[Any], database_url: str | None) -> dict[str, CameraSpec]:
+def desired_cameras(configured: Iterable[CameraSpec], database_url: str | None) -> dict[str, CameraSpec]:
     """Configuration cameras, overridden by database additions and removals."""
-    specs = {c.id: CameraSpec.from_config(c) for c in configured}
+    specs = {spec.id: spec for spec in configured}
     if database_url:
         added, removed = database_cameras(database_url)
         specs.update(added)
