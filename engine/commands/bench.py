@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from platewatch.engine.commands.context import settings
+from platewatch.engine.config.choices import Device, Precision, Region
 
 bench_app = typer.Typer(help="Measure accuracy and speed (figures as a table, or JSON with --json).")
-
-Region = Literal["us", "eu", "br", "auto"]
-PrecisionOpt = Literal["f32", "bf16", "int8"]
-DeviceOpt = Literal["AUTO", "CPU", "GPU", "NPU"]
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -67,8 +64,8 @@ def accuracy_command(
 def vision_command(
     json_out: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON")] = None,
     seconds: Annotated[float, typer.Option(min=1, help="total measuring time")] = 10,
-    precision: Annotated[PrecisionOpt | None, typer.Option(help="force inference precision")] = None,
-    device: Annotated[DeviceOpt | None, typer.Option(help="OpenVINO device (default: settings)")] = None,
+    precision: Annotated[Precision | None, typer.Option(help="force inference precision")] = None,
+    device: Annotated[Device | None, typer.Option(help="OpenVINO device (default: settings)")] = None,
 ) -> None:
     """Recognition speed (keys detector_fps, ocr_per_s, e2e_1080p_fps, single_image_p50_ms, device)."""
     from platewatch.engine.bench.vision import run_vision

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+
+from platewatch.engine.config.choices import Fuzzy
 
 from .confusion import ALPHABET
 
@@ -22,8 +23,6 @@ MAX_PATTERN = 12
 MIN_PATTERN_LITERALS = 3  # "*7*" would alert on a large part of all traffic
 WILDCARDS = "?*"
 
-Fuzzy = Literal["off", "strict", "lenient"]
-FUZZY_LEVELS: tuple[str, ...] = ("off", "strict", "lenient")
 
 # field → longest value allowed. `case` and `ref` are the references; `reason` is one short line.
 ENTRY_FIELDS: dict[str, int] = {

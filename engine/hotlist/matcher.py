@@ -25,8 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from platewatch.engine.config.choices import Fuzzy
+
 from .confusion import ALPHABET, NORMAL_ALPHABET, UNIT, UNKNOWN, cost, normalise, same_class
-from .entry import MAX_PLATE, WILDCARDS, Fuzzy, clean_plate
+from .entry import MAX_PLATE, WILDCARDS, clean_plate
 from .index import DEL_TAG, POS_SHIFT, HotlistIndex, del_code, norm_code
 
 STRICT_MAX = 10

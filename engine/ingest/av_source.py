@@ -22,6 +22,7 @@ from typing import Any
 import av
 
 from platewatch.engine.config.camera import SourceKind, source_kind
+from platewatch.engine.config.choices import RTSP_TRANSPORTS, one_of
 
 from .frame import Frame
 from .source import Source, StreamEnded
@@ -48,8 +49,8 @@ class AvSource(Source):
         **kwargs: Any,
     ) -> None:
         super().__init__(url, **kwargs)
-        if rtsp_transport not in {"tcp", "udp"}:
-            raise ValueError(f"rtsp_transport must be tcp or udp, not {rtsp_transport!r}")
+        if rtsp_transport not in RTSP_TRANSPORTS:
+            raise ValueError(f"rtsp_transport must be {one_of(RTSP_TRANSPORTS)}, not {rtsp_transport!r}")
         self.kind = source_kind(url)
         if self.kind is SourceKind.WHEP:
             raise ValueError("WHEP URLs are read by WhepSource")

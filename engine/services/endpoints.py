@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ..config.choices import BrokerKind
 from .urls import bootstrap_servers, redact_url
 
 Origin = Literal["configured", "embedded"]
-BrokerKind = Literal["tansu", "kafka"]
 
 # The settings model reads these (env_prefix PLATEWATCH_, sections split by "__"), so a worker or API
 # process started with them uses the services this one decided on instead of starting its own.

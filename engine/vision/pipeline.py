@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from platewatch.engine.config import VisionConfig
+from platewatch.engine.config.choices import REGIONS, THOROUGH
 
 from .boxes import iou
 from .detector import DetectorStream, PlateDetector
@@ -62,8 +63,6 @@ MAX_TILE_BOXES: Final = 6
 MIN_TILED_SIDE: Final = 320
 #: Smallest crop handed to the OCR; a sliver at the frame edge cannot hold a legible plate.
 MIN_CROP: Final = (8, 4)
-REGIONS: Final = ("us", "eu", "br", "auto")
-THOROUGH: Final = ("single", "always", "never")
 
 ImageInput = Image | bytes | bytearray | memoryview
 

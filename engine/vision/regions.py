@@ -22,9 +22,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from platewatch.engine.config.choices import REGIONS
 from platewatch.engine.vision.types import Candidate, OcrResult
-
-REGIONS: Final = ("us", "eu", "br", "auto")
 
 
 @dataclass(frozen=True, slots=True)

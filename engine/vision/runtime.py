@@ -29,13 +29,13 @@ import openvino.properties as props
 import openvino.properties.hint as hints
 
 from platewatch.engine.config import VisionConfig
+from platewatch.engine.config.choices import DEVICES
 
 from .model_files import DETECTOR_INPUT_SIZE, DETECTOR_MODEL
 from .types import VisionError
 
 log = logging.getLogger(__name__)
 
-DEVICES: Final[tuple[str, ...]] = ("AUTO", "CPU", "GPU", "NPU")
 #: Float precisions are an OpenVINO hint on the same FP16 model files; "int8" picks the
 #: NNCF-quantized files (``*_int8.xml``, models/training/quantize.py), whose few float layers run
 #: at the device's default precision.
