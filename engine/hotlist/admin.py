@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 
 import redis
 
+from platewatch.engine.config.base import NAME
+
 from .entry import check_fields, check_text, clean_text
 from .importers.base import ImportedEntry, ImportProblem
-from .layout import LAYOUT_VERSION, LIST_NAME, Layout
+from .layout import LAYOUT_VERSION, Layout
 
 IMPORT_BATCH = 1000
 
@@ -25,7 +27,7 @@ class AdminError(ValueError):
 
 
 def check_list_name(name: str) -> None:
-    if not LIST_NAME.match(name):
+    if not NAME.match(name):
         raise AdminError(f"list name {name!r}: use 1-64 of a-z 0-9 _ - starting with a letter or digit")
 
 

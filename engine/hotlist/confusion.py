@@ -12,6 +12,8 @@ forms.
 
 from __future__ import annotations
 
+from platewatch.engine.plates import PLATE_ALPHABET
+
 UNIT = 20
 UNKNOWN = "?"
 UNKNOWN_COST = 5  # an unreadable character in a read: as uncertain as a likely confusion
@@ -37,8 +39,6 @@ CLASSES: tuple[tuple[str, int], ...] = (
     ("Y", 0),
 )
 
-ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
 _CLASS_OF: dict[str, int] = {}
 _WEIGHT: list[int] = []
 for _i, (_members, _weight) in enumerate(CLASSES):
@@ -47,7 +47,7 @@ for _i, (_members, _weight) in enumerate(CLASSES):
         if _c in _CLASS_OF:
             raise RuntimeError(f"confusion classes overlap at {_c!r}")
         _CLASS_OF[_c] = _i
-_missing = set(ALPHABET) - set(_CLASS_OF)
+_missing = set(PLATE_ALPHABET) - set(_CLASS_OF)
 if _missing:
     raise RuntimeError(f"characters without a confusion class: {sorted(_missing)}")
 
@@ -79,7 +79,7 @@ def same_class(a: str, b: str) -> bool:
 
 # A table of costs indexed by the two characters' code points, for the matcher's inner loops.
 _COST_TABLE: dict[tuple[str, str], int] = {
-    (a, b): sub_cost(a, b) for a in ALPHABET + UNKNOWN for b in ALPHABET + UNKNOWN
+    (a, b): sub_cost(a, b) for a in PLATE_ALPHABET + UNKNOWN for b in PLATE_ALPHABET + UNKNOWN
 }
 
 

@@ -15,8 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from platewatch.engine.config.choices import Fuzzy
-
-from .confusion import ALPHABET
+from platewatch.engine.plates import PLATE_ALPHABET
 
 MAX_PLATE = 10  # the longest plate the index packs (6 bits a character in a 64-bit key)
 MAX_PATTERN = 12
@@ -64,12 +63,12 @@ def is_pattern(text: str) -> bool:
 
 def clean_plate(text: str) -> str:
     """A plate as typed or imported (`7abc-123`, `7 ABC 123`) in canonical form: A-Z 0-9 upper case."""
-    return "".join(c for c in text.upper() if c in ALPHABET)
+    return "".join(c for c in text.upper() if c in PLATE_ALPHABET)
 
 
 def clean_text(text: str) -> str:
     """Like clean_plate but keeping the wildcards `?` and `*` of partial patterns."""
-    return "".join(c for c in text.upper() if c in ALPHABET or c in WILDCARDS)
+    return "".join(c for c in text.upper() if c in PLATE_ALPHABET or c in WILDCARDS)
 
 
 def check_text(text: str) -> str | None:

@@ -26,19 +26,21 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .confusion import ALPHABET, NORMAL_ALPHABET, normalise
+from platewatch.engine.plates import PLATE_ALPHABET
+
+from .confusion import NORMAL_ALPHABET, normalise
 from .entry import MAX_PLATE, ListSettings, is_pattern
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 POS_SHIFT = 50
 DEL_TAG = 1 << 60  # deletion keys share one sorted array with normalised keys; this keeps them apart
-_RAW_CODE = {c: i + 1 for i, c in enumerate(ALPHABET)}
+_RAW_CODE = {c: i + 1 for i, c in enumerate(PLATE_ALPHABET)}
 _NORM_CODE = {c: i + 1 for i, c in enumerate(NORMAL_ALPHABET)}
 _RAW_CHAR = {v: k for k, v in _RAW_CODE.items()}
 _RAW_LUT = np.zeros(256, dtype=np.uint64)
 _NORM_LUT = np.zeros(256, dtype=np.uint64)
-for _c in ALPHABET:
+for _c in PLATE_ALPHABET:
     _RAW_LUT[ord(_c)] = _RAW_CODE[_c]
     _NORM_LUT[ord(_c)] = _NORM_CODE[normalise(_c)]
 
@@ -319,10 +321,6 @@ class HotlistIndex:
 
     def __len__(self) -> int:
         return int(self._alive.sum()) + len(self._extra)
-
-    @property
-    def overlay_size(self) -> int:
-        return len(self._extra) + int(self._n_base - self._alive.sum())
 
     def counts(self) -> dict[str, int]:
         """Entries per list."""

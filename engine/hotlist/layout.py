@@ -16,12 +16,12 @@ The prefix is a parameter so that tests (and a second deployment sharing a Redis
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from platewatch.engine.config.base import NAME
 
 LAYOUT_VERSION = 1
 DEFAULT_PREFIX = "pw:hot"
-LIST_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 RESERVED_MARK = "_"
 
 
@@ -70,7 +70,7 @@ class Layout:
         list_name, sep, text = rest.partition(":")
         if list_name.startswith(RESERVED_MARK):
             return KeyKind("reserved", list_name=list_name)
-        if not LIST_NAME.match(list_name):
+        if not NAME.match(list_name):
             return KeyKind(
                 "bad",
                 list_name=list_name,

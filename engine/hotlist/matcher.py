@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from platewatch.engine.config.choices import Fuzzy
+from platewatch.engine.plates import PLATE_ALPHABET
 
-from .confusion import ALPHABET, NORMAL_ALPHABET, UNIT, UNKNOWN, cost, normalise, same_class
+from .confusion import NORMAL_ALPHABET, UNIT, UNKNOWN, cost, normalise, same_class
 from .entry import MAX_PLATE, WILDCARDS, clean_plate
 from .index import DEL_TAG, POS_SHIFT, HotlistIndex, del_code, norm_code
 
@@ -68,7 +69,7 @@ class Match:
     fields: dict[str, str]
 
 
-_READ_CHARS = frozenset(ALPHABET + "?_")
+_READ_CHARS = frozenset(PLATE_ALPHABET + "?_")
 
 
 class _KeepTable(dict[int, int | None]):
@@ -78,8 +79,8 @@ class _KeepTable(dict[int, int | None]):
         return None
 
 
-_CLEAN = _KeepTable({ord(c): ord(c) for c in ALPHABET + UNKNOWN})
-_CLEAN.update({ord(c.lower()): ord(c) for c in ALPHABET if c.isalpha()})
+_CLEAN = _KeepTable({ord(c): ord(c) for c in PLATE_ALPHABET + UNKNOWN})
+_CLEAN.update({ord(c.lower()): ord(c) for c in PLATE_ALPHABET if c.isalpha()})
 _CLEAN[ord("_")] = ord(UNKNOWN)
 
 

@@ -36,6 +36,7 @@ import numpy as np
 import redis
 import redis.asyncio as aioredis
 
+from platewatch.engine.config.base import NAME_PATTERN
 from platewatch.engine.retry import backoff_delays
 
 from . import metrics
@@ -62,16 +63,6 @@ for _, k in ipairs(r[2]) do
   local h = redis.pcall('HGETALL', k)
   if h['err'] == nil then out[#out + 1] = {k, #h, table.concat(h, '\\31')}
   else out[#out + 1] = {k, -1, redis.call('TYPE', k)['ok']} end
-end
-return {r[1], cmsgpack.pack(out)}
-"""
-FETCH_LUA = """
-local r = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
-local out = {}
-for _, k in ipairs(r[2]) do
-  local h = redis.pcall('HGETALL', k)
-  if h['err'] == nil then out[#out + 1] = {k, 'hash', h}
-  else out[#out + 1] = {k, redis.call('TYPE', k)['ok'], {}} end
 end
 return {r[1], cmsgpack.pack(out)}
 """
@@ -136,7 +127,7 @@ def _fast_path(layout: Layout) -> Callable[[bytes, list[bytes]], tuple[bytes, by
     validation in entry.py, which also says why; the fast path only ever says "valid".
     """
     key_re = re.compile(
-        re.escape(layout.prefix.encode()) + rb":([a-z0-9][a-z0-9_-]{0,63}):([0-9A-Z]{1,%d})$" % MAX_PLATE
+        re.escape(layout.prefix.encode()) + rb":(%s):([0-9A-Z]{1,%d})$" % (NAME_PATTERN.encode(), MAX_PLATE)
     )
     limits = {name.encode(): size for name, size in ENTRY_FIELDS.items()}
     state_re = re.compile(rb"[A-Z]{2,3}")
@@ -249,22 +240,36 @@ def _scan_records(client: redis.Redis, layout: Layout, batch: int) -> Iterable[l
         yield _plain_fetch(client, keys)
 
 
-def _plain_fetch(client: redis.Redis, keys: Sequence[bytes]) -> list[Joined]:
-    pipe = client.pipeline(transaction=False)
+def _queue_reads(pipe: redis.client.Pipeline | aioredis.client.Pipeline, keys: Sequence[bytes | str]) -> None:
+    """TYPE and HGETALL of each key on a pipeline: how keys are read where scripts are refused."""
     for key in keys:
         pipe.type(key)
         pipe.hgetall(key)
-    out: list[Joined] = []
-    replies = pipe.execute(raise_on_error=False)
+
+
+def _records(keys: Sequence[bytes | str], replies: Sequence[object]) -> list[Record]:
+    """The replies of `_queue_reads` as (key, type, flat HGETALL) records, like FETCH_LUA's."""
+    out: list[Record] = []
     for i, key in enumerate(keys):
         typ, values = replies[2 * i], replies[2 * i + 1]
-        typ = typ if isinstance(typ, bytes) else str(typ).encode()
-        if typ == b"hash" and isinstance(values, dict):
-            flat = [x for kv in values.items() for x in kv]
-            out.append((key, len(flat), b"\x1f".join(flat)))
-        else:
-            out.append((key, 0 if typ == b"none" else -1, typ))
+        flat = [x for kv in values.items() for x in kv] if isinstance(values, dict) else []
+        raw_key = key if isinstance(key, bytes) else key.encode()
+        out.append((raw_key, typ if isinstance(typ, bytes) else str(typ).encode(), flat))
     return out
+
+
+def _joined(record: Record) -> Joined:
+    """A record in the bulk load's form (a hash with no fields left is gone: length 0)."""
+    key, typ, flat = record
+    if typ == b"hash":
+        return key, len(flat), b"\x1f".join(flat)
+    return key, 0 if typ == b"none" else -1, typ
+
+
+def _plain_fetch(client: redis.Redis, keys: Sequence[bytes]) -> list[Joined]:
+    pipe = client.pipeline(transaction=False)
+    _queue_reads(pipe, keys)
+    return [_joined(record) for record in _records(keys, pipe.execute(raise_on_error=False))]
 
 
 def load_index(
@@ -363,12 +368,6 @@ class HotlistSync:
                 await self._task
             self._task = None
 
-    async def reload_now(self) -> None:
-        """Force a full load at the next turn of the follower (tests, admin tools)."""
-        self._force_reload = True
-
-    _force_reload = False
-
     # ---- the follower ------------------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -461,8 +460,7 @@ class HotlistSync:
                         await self._apply(client, keys)
                     if reload.done():
                         reload.result()  # a failed load ends the session: reconnect and load again
-                        if time.monotonic() >= next_reconcile or self._force_reload:
-                            self._force_reload = False
+                        if time.monotonic() >= next_reconcile:
                             next_reconcile = time.monotonic() + self.reconcile_s
                             reload = asyncio.create_task(self._reload(client), name="hotlist-reload")
             finally:
@@ -516,16 +514,10 @@ class HotlistSync:
             try:
                 blob = await client.eval(FETCH_LUA, len(chunk), *chunk)
                 out.extend(msgpack.unpackb(blob, raw=True))
-            except redis.ResponseError:
+            except redis.ResponseError:  # scripts refused
                 pipe = client.pipeline(transaction=False)
-                for key in chunk:
-                    pipe.type(key)
-                    pipe.hgetall(key)
-                replies = await pipe.execute(raise_on_error=False)
-                for j, key in enumerate(chunk):
-                    typ, values = replies[2 * j], replies[2 * j + 1]
-                    flat = [x for kv in values.items() for x in kv] if isinstance(values, dict) else []
-                    out.append((key.encode(), typ if isinstance(typ, bytes) else str(typ).encode(), flat))
+                _queue_reads(pipe, chunk)
+                out.extend(_records(chunk, await pipe.execute(raise_on_error=False)))
         return out
 
     async def _apply(self, client: aioredis.Redis, keys: Iterable[str]) -> None:

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 
 from platewatch.engine.hotlist import Layout, ListSettings, match_plate
-from platewatch.engine.hotlist.sync import HotlistSync
+from platewatch.engine.hotlist.sync import HotlistSync, load_index
 from platewatch.engine.services import start_embedded_redis
 
 
@@ -188,3 +189,44 @@ async def test_redis_restarted_mid_run(tmp_path: Path) -> None:
         client.close()
         if second:
             second.stop()
+
+
+async def test_a_server_that_refuses_scripts_is_read_alike(
+    redis_url: str,
+    layout: Layout,
+    admin: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    admin.hset(layout.entry_key("stolen", "8ABC234"), mapping={"reason": "fine", "priority": "1"})
+    admin.hset(layout.entry_key("stolen", "2ABC234"), "case", "no reason")
+    admin.set(layout.entry_key("stolen", "5ABC234"), "not a hash")
+    admin.hset(layout.list_key("stolen"), "fuzzy", "off")
+    keys = [layout.entry_key("stolen", t) for t in ("8ABC234", "2ABC234", "5ABC234", "9GONE99")]
+    keys.append(layout.list_key("stolen"))
+
+    def loaded() -> tuple[object, ...]:
+        result = load_index(redis_url, layout)
+        entries = sorted((e.key, sorted(e.fields.items())) for e in result.index.entries())
+        return entries, result.errors, result.index.lists
+
+    async def fetched() -> list[tuple[bytes, bytes, list[tuple[bytes, bytes]]]]:
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            records = await HotlistSync(redis_url, layout=layout)._fetch(client, keys)
+        finally:
+            await client.aclose()
+        return sorted(
+            (key, kind, sorted(zip(flat[::2], flat[1::2], strict=True))) for key, kind, flat in records
+        )
+
+    with_scripts = (loaded(), await fetched())
+    assert with_scripts[0][1] and with_scripts[0][0]  # both an entry and errors to compare
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise redis.ResponseError("scripts are disabled on this server")
+
+    monkeypatch.setattr(redis.Redis, "register_script", lambda self, script: refuse)
+    monkeypatch.setattr(aioredis.Redis, "eval", refuse)
+    assert (loaded(), await fetched()) == with_scripts
+    assert "Lua scripts refused" in caplog.text
