@@ -27,11 +27,17 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from common import is_holdout_scene, is_val_crop, loose_crop, ocr_crops, scene_boxes
 
 from platewatch.engine.plates import edit_distance as lev
 from platewatch.engine.vision import regions
 from platewatch.engine.vision.ocr import PlateOCR
+from platewatch.models.training.common import (
+    is_holdout_scene,
+    is_val_crop,
+    loose_crop,
+    ocr_crops,
+    scene_boxes,
+)
 
 
 def load_sets() -> dict[str, tuple[list[np.ndarray], list[str], str]]:

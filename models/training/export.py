@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 import torch
-from common import REPO
-from model import PlateNet, load_checkpoint
+
+from platewatch.models.training.common import REPO
+from platewatch.models.training.model import PlateNet, load_checkpoint
 
 
 class WithSoftmax(torch.nn.Module):

@@ -22,7 +22,8 @@ from __future__ import annotations
 import argparse
 
 import torch
-from model import recorded_input_hw
+
+from platewatch.models.training.model import recorded_input_hw
 
 
 def interpolate(

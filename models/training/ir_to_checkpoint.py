@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 import torch
-from model import PlateNet
+
+from platewatch.models.training.model import PlateNet
 
 
 def _constants(model: ov.Model) -> list[tuple[str, np.ndarray]]:

@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from common import DATA
+from platewatch.models.training.common import DATA
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

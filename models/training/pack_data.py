@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 import cv2
-from common import DATA
+
+from platewatch.models.training.common import DATA
 
 
 def pack(dst: Path) -> None:

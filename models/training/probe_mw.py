@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import preprocess
-from model import PlateNet, load_checkpoint
-from train import greedy
 
 from platewatch.models.training import synth
+from platewatch.models.training.common import preprocess
+from platewatch.models.training.model import PlateNet, load_checkpoint
+from platewatch.models.training.train import greedy
 
 LETTERS = "MWHNKVAXE"
 PROBED = "MWH"

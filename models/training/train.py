@@ -25,7 +25,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from common import (
+from torch.utils.data import DataLoader, IterableDataset
+
+from platewatch.models.training import synth
+from platewatch.models.training.common import (
     ALPHABET,
     BLANK,
     DATA,
@@ -41,10 +44,7 @@ from common import (
     scene_boxes,
     write_holdout_lists,
 )
-from model import PlateNet, load_checkpoint
-from torch.utils.data import DataLoader, IterableDataset
-
-from platewatch.models.training import synth
+from platewatch.models.training.model import PlateNet, load_checkpoint
 
 
 class RealPool:

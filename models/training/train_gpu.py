@@ -27,8 +27,9 @@ import time
 from pathlib import Path
 
 import torch
-import train as T
 from torch.utils.data import DataLoader
+
+from platewatch.models.training import train as T
 
 
 def main() -> None:

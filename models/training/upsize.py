@@ -25,9 +25,10 @@ from __future__ import annotations
 import argparse
 
 import torch
-from common import INPUT_H, INPUT_W
-from model import PlateNet, recorded_input_hw
 from torch.nn import functional as F
+
+from platewatch.models.training.common import INPUT_H, INPUT_W
+from platewatch.models.training.model import PlateNet, recorded_input_hw
 
 
 def resample_taps(weight: torch.Tensor, taps: int) -> torch.Tensor:

@@ -6,15 +6,11 @@ comparison the wrong way round, a tie broken differently) would change which net
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "training"))
-
-import judge
+from platewatch.models.training import judge
 
 
 def _bench(plates: int, *misread: tuple[str, str], within_one: float = 1.0) -> dict[str, Any]:
