@@ -16,7 +16,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from workers import create_topic, produce_values
 
-from platewatch.agents.cameras import RestartWatch
+from platewatch.engine.ingest.ownership import RestartWatch
 from platewatch.engine.services import bootstrap_servers, start_embedded_broker
 
 pytestmark = pytest.mark.slow
