@@ -1,13 +1,15 @@
-"""Which names mark a secret, and how a secret is cut out of free text.
+"""Which names mark a secret, and how a secret is cut out of free text and out of a URL.
 
-One list for the whole engine: log records (`logs.RedactingFilter`), service URLs
-(`services.urls.redact_url`) and camera URLs (`ingest.urls.display_url`) all hide the same keys, so a
-password that one of them hides cannot leak through another.
+One module for the whole engine: log records (`logs.RedactingFilter`) go through `redact`, and every
+URL that is shown (service URLs in errors and `platewatch doctor`, camera URLs in logs and
+`platewatch camera list`) through `redact_url`, so a password that one of them hides cannot leak
+through another.
 """
 
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 #: Query, DSN and key=value names whose value is a secret (compared case-insensitively).
 SECRET_KEYS = frozenset(
@@ -65,3 +67,57 @@ def redact(text: str) -> str:
     text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
     text = _QUOTED_KEY.sub(lambda m: f"{m[1]}{m[2]}{m[1]}{m[3]}'***'", text)
     return _KEYVALUE.sub(lambda m: f"{m[1]}{m[2]}***", text)
+
+
+_SECRET_KEY = re.compile(r"(?i)" + _KEY)
+# libpq also takes `host=h user=u password='p w'`; operators paste that into database_url too. A value
+# there runs to whitespace: `&` is no separator in a DSN.
+_DSN_SECRET = secret_assignment(r"\S+")
+
+
+def is_secret_key(name: str) -> bool:
+    """Whether a query or settings key names a secret (`password`, `db_password`, `cam.token`, …)."""
+    return _SECRET_KEY.fullmatch(name) is not None
+
+
+def redact_url(url: str) -> str:
+    """The URL (or libpq DSN) with every password replaced by `***`: in the user part, in the query,
+    and in any `key=value` elsewhere (path parameters); the rest stays as written."""
+    if "://" not in url:
+        return _DSN_SECRET.sub(r"\1\2***", url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = parts.netloc
+    userinfo, at, hosts = netloc.rpartition("@")  # the last @: a password may hold an unescaped one
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.split(':', 1)[0]}:***@{hosts}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(is_secret_key(key) for key, _ in pairs):
+            query = urlencode([(k, "***" if is_secret_key(k) else v) for k, v in pairs], safe="*/:")
+    return redact(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
+
+
+def url_secrets(url: str) -> list[str]:
+    """Every password in `url`, raw and percent-decoded, so it can be cut out of library messages."""
+    found: list[str] = [m.group(3).strip("'") for m in _DSN_SECRET.finditer(url)]
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return found
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        found.append(userinfo.split(":", 1)[1])
+    found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if is_secret_key(k)]
+    found += [unquote(s) for s in found] + [quote(s, safe="") for s in found]
+    return sorted({s for s in found if s}, key=len, reverse=True)
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` with any password of `url` replaced by `***` (client errors sometimes echo their input)."""
+    for secret in url_secrets(url):
+        text = text.replace(secret, "***")
+    return text

@@ -20,7 +20,7 @@ from platewatch.engine.config.camera import CameraSpec
 from platewatch.engine.config.choices import DIRECTIONS, REGIONS, RTSP_TRANSPORTS, one_of
 from platewatch.engine.config.settings import format_errors
 from platewatch.engine.ingest.camera_store import add_camera, desired_cameras, remove_camera
-from platewatch.engine.ingest.urls import display_url
+from platewatch.engine.redaction import redact_url
 from platewatch.engine.services import Services
 
 out = Console()
@@ -88,7 +88,7 @@ def add(
         raise typer.Exit(2) from None
     with Services(settings(), need={"database"}) as endpoints:
         add_camera(endpoints.database_url, spec)
-    out.print(f"camera {camera_id} added: {display_url(url)}", highlight=False, soft_wrap=True)
+    out.print(f"camera {camera_id} added: {redact_url(url)}", highlight=False, soft_wrap=True)
 
 
 @camera_app.command("remove")
@@ -108,7 +108,7 @@ def camera_rows(specs: dict[str, CameraSpec], health: dict[str, dict[str, Any]])
             {
                 "id": cid,
                 "name": spec.name,
-                "url": display_url(spec.url),
+                "url": redact_url(spec.url),
                 "enabled": spec.enabled,
                 "fps": spec.fps,
                 "worker": h.get("worker"),

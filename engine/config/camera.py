@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from platewatch.engine.redaction import redact
+from platewatch.engine.redaction import redact_url
 
 from .base import Section, check_name
 from .choices import Direction, Region, RtspTransport
@@ -98,6 +98,6 @@ class CameraSpec(Section):
         """For display: the URL with its password replaced and no token."""
         return {
             **self.model_dump(),
-            "url": redact(self.url),
+            "url": redact_url(self.url),
             "bearer_token": "***" if self.bearer_token else None,
         }

@@ -8,7 +8,7 @@ tracker (docs/streams.md).
 from .frame import Frame
 from .health import CameraHealth
 from .source import Source, StreamEnded, StreamStalled
-from .urls import display_url, expand_credentials
+from .urls import expand_credentials
 
 __all__ = [
     "CameraHealth",
@@ -16,6 +16,5 @@ __all__ = [
     "Source",
     "StreamEnded",
     "StreamStalled",
-    "display_url",
     "expand_credentials",
 ]

@@ -20,10 +20,10 @@ from platewatch.codecs import CodecError
 from platewatch.codecs.cameras import decode_spec
 from platewatch.engine.config import VisionConfig
 from platewatch.engine.config.camera import CameraSpec
+from platewatch.engine.redaction import redact_url
 
 from .health import CameraHealth
 from .runner import CameraRunner, Publish, Recognize
-from .urls import display_url
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class CameraManager:
                     await self._stop(cid)
             for cid, spec in owned.items():
                 if cid not in self._tasks:
-                    log.info("camera %s: capturing %s", cid, display_url(spec.url))
+                    log.info("camera %s: capturing %s", cid, redact_url(spec.url))
                     task = asyncio.create_task(self._runner(spec).run(), name=f"camera-{cid}")
                     self._tasks[cid] = (spec, task)
 

@@ -15,11 +15,11 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator
 
+from platewatch.engine.redaction import redact, redact_url
 from platewatch.engine.retry import backoff_delays
 
 from .frame import Frame
 from .health import CameraHealth
-from .urls import display_url
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Source(ABC):
         self._seq = 0
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({display_url(self.url)!r})"
+        return f"{type(self).__name__}({redact_url(self.url)!r})"
 
     @abstractmethod
     def _session(self) -> AsyncIterator[Frame]:
@@ -92,7 +92,7 @@ class Source(ABC):
                             got_frame = True
                             delays = backoff_delays(self.backoff_base_s, self.backoff_cap_s)  # healthy again
                             log.info(
-                                "camera %s: streaming from %s", self.health.camera_id, display_url(self.url)
+                                "camera %s: streaming from %s", self.health.camera_id, redact_url(self.url)
                             )
                         self.health.frame_in(frame.captured_at)
                         yield frame
@@ -101,7 +101,7 @@ class Source(ABC):
                 raise
             except Exception as exc:  # every failure of a camera is a reason to reconnect, not to crash
                 reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            reason = display_url(reason)
+            reason = redact(reason)
             self.health.disconnected(reason)
             if not self.reconnect:
                 log.info("camera %s: %s; not reconnecting", self.health.camera_id, reason)

@@ -2,7 +2,8 @@
 
 Passwords do not belong in YAML or the database in the clear, so a URL may name environment
 variables (`rtsp://admin:${CAM1_PASSWORD}@10.0.0.5/stream1`) that are filled in only when the
-stream is opened. Everything that is shown or logged goes through `display_url`.
+stream is opened. Whatever shows a camera URL passes it through
+`platewatch.engine.redaction.redact_url`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from platewatch.engine.config.camera import CameraUrlError
-from platewatch.engine.redaction import redact
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -42,8 +42,3 @@ def whep_endpoint(url: str) -> str:
 
 def file_path(url: str) -> Path:
     return Path(urlsplit(url).path if url.startswith("file://") else url)
-
-
-def display_url(url: str) -> str:
-    """The URL as it may be shown: passwords replaced (also unexpanded `${NAME}` stays as written)."""
-    return str(redact(url))

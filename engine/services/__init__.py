@@ -17,7 +17,7 @@ from .postgres import check_database, start_embedded_postgres
 from .probes import Probe, probe_all, probe_broker, probe_database, probe_redis
 from .redis_server import check_redis, start_embedded_redis
 from .supervisor import Services
-from .urls import bootstrap_servers, broker_hosts, normalise_broker_url, redact_url
+from .urls import bootstrap_servers, broker_hosts, normalise_broker_url
 
 __all__ = [
     "EMBEDDED_BROKER_WARNING",
@@ -41,7 +41,6 @@ __all__ = [
     "probe_broker",
     "probe_database",
     "probe_redis",
-    "redact_url",
     "start_embedded_broker",
     "start_embedded_postgres",
     "start_embedded_redis",

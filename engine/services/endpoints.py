@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..config.choices import BrokerKind
-from .urls import bootstrap_servers, redact_url
+from ..redaction import redact_url
+from .urls import bootstrap_servers
 
 Origin = Literal["configured", "embedded"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 
-from .urls import redact_url, scrub
+from ..redaction import redact_url, scrub
 
 
 class ServiceError(RuntimeError):

@@ -8,12 +8,12 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+from ..redaction import redact_url
 from .broker import EMBEDDED_BROKER_WARNING, check_broker, tansu_binary, tansu_version
 from .endpoints import Endpoints, Origin
 from .errors import ServiceError, ServiceUnavailable
 from .postgres import TimescaleState, check_database
 from .redis_server import check_redis
-from .urls import redact_url
 
 CONFIGURED_TANSU_WARNING = (
     "this broker is tansu: Faust runs with producer_max_batch_size=1 against it (its end-offset defect); "

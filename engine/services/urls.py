@@ -1,63 +1,15 @@
-"""Service URLs: the forms operators write, the forms clients need, and the forms safe to print.
+"""Service URLs: the forms operators write and the forms clients need.
 
-Configured URLs may carry passwords (`redis://:pw@host`, `postgresql://u:pw@host/db?password=…`), and
-they end up in error messages, `platewatch doctor` output and logs, so everything that shows a URL goes
-through `redact_url`.
+Configured URLs may carry passwords (`redis://:pw@host`, `postgresql://u:pw@host/db?password=…`);
+whatever shows one goes through `platewatch.engine.redaction.redact_url`.
 """
 
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
-
-from ..redaction import SECRET_KEYS, secret_assignment
 
 DEFAULT_KAFKA_PORT = 9092
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
-# libpq also takes `host=h user=u password='p w'`; operators paste that into database_url too.
-_DSN_SECRET = secret_assignment(r"\S+")
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password (in the user part or the query) replaced by `***`."""
-    if "://" not in url:
-        return _DSN_SECRET.sub(r"\1\2***", url)
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = parts.netloc
-    userinfo, at, hosts = netloc.rpartition("@")
-    if at and ":" in userinfo:
-        netloc = f"{userinfo.split(':', 1)[0]}:***@{hosts}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(key.lower() in SECRET_KEYS for key, _ in pairs):
-            query = urlencode([(k, "***" if k.lower() in SECRET_KEYS else v) for k, v in pairs], safe="*/:")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def url_secrets(url: str) -> list[str]:
-    """Every password in `url`, raw and percent-decoded, so it can be cut out of library messages."""
-    found: list[str] = [m.group(3).strip("'") for m in _DSN_SECRET.finditer(url)]
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return found
-    userinfo, at, _ = parts.netloc.rpartition("@")
-    if at and ":" in userinfo:
-        found.append(userinfo.split(":", 1)[1])
-    found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() in SECRET_KEYS]
-    found += [unquote(s) for s in found] + [quote(s, safe="") for s in found]
-    return sorted({s for s in found if s}, key=len, reverse=True)
-
-
-def scrub(text: str, url: str) -> str:
-    """`text` with any password of `url` replaced by `***` (client errors sometimes echo their input)."""
-    for secret in url_secrets(url):
-        text = text.replace(secret, "***")
-    return text
 
 
 def broker_hosts(url: str) -> list[tuple[str, int]]:

@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from workers import read_owner, start_owner
 
 from platewatch.engine.config import Settings, load_settings
+from platewatch.engine.redaction import redact_url
 from platewatch.engine.services import (
     EMBEDDED_BROKER_WARNING,
     TANSU_FAUST_SETTINGS,
@@ -41,7 +42,6 @@ from platewatch.engine.services import (
     probe_broker,
     probe_database,
     probe_redis,
-    redact_url,
     start_embedded_broker,
 )
 from platewatch.engine.services.postgres import SERVER_OS_USER

@@ -16,10 +16,11 @@ from platewatch.codecs import CodecError, Read
 from platewatch.codecs.cameras import decode_spec, encode_spec
 from platewatch.engine.bench.demo import generate
 from platewatch.engine.config.camera import CameraSpec, CameraUrlError, SourceKind, source_kind
-from platewatch.engine.ingest import CameraHealth, Frame, Source, display_url, expand_credentials
+from platewatch.engine.ingest import CameraHealth, Frame, Source, expand_credentials
 from platewatch.engine.ingest.av_source import AvSource
 from platewatch.engine.ingest.gate import MotionGate, in_roi
 from platewatch.engine.ingest.runner import CameraRunner, encode_jpeg
+from platewatch.engine.redaction import redact_url
 from platewatch.engine.vision.types import Box, Observation
 
 
@@ -39,7 +40,7 @@ def test_credentials_come_from_the_environment_and_are_never_shown() -> None:
     assert expand_credentials(url, {"CAM_PW": "s3cret"}) == "rtsp://admin:s3cret@10.0.0.5/stream1"
     with pytest.raises(CameraUrlError, match="CAM_PW"):
         expand_credentials(url, {})
-    assert "s3cret" not in display_url("rtsp://admin:s3cret@10.0.0.5/stream1")
+    assert "s3cret" not in redact_url("rtsp://admin:s3cret@10.0.0.5/stream1")
     spec = CameraSpec(id="c1", url="rtsp://admin:s3cret@10.0.0.5/s", bearer_token="zq9token")
     assert "s3cret" not in str(spec.public()) and "zq9token" not in str(spec.public())
 

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from platewatch.engine.logs import RedactingFilter, redact
+from platewatch.engine.redaction import redact_url
 
 
 @pytest.mark.parametrize(
@@ -91,3 +92,20 @@ def test_filter_scrubs_arguments_and_exception_text() -> None:
     assert (
         record.exc_text is not None and "pw2" not in record.exc_text and "ConnectionError" in record.exc_text
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("rtsp://admin:s3cret@10.0.0.5/stream1", "rtsp://admin:***@10.0.0.5/stream1"),
+        ("rtsp://admin:${CAM1_PASSWORD}@10.0.0.5/s", "rtsp://admin:***@10.0.0.5/s"),
+        ("rtsp://user:p@ss@cam/s", "rtsp://user:***@cam/s"),  # an unescaped @ in the password
+        ("whep+https://gw/x?cam_token=t0k&camera=1", "whep+https://gw/x?cam_token=***&camera=1"),
+        ("rtsp://cam/live;password=s3cret", "rtsp://cam/live;password=***"),
+        ("file:///data/demo.mp4", "file:///data/demo.mp4"),
+        ("/data/demo.mp4", "/data/demo.mp4"),
+    ],
+)
+def test_camera_urls_are_shown_without_passwords(url: str, shown: str) -> None:
+    # one URL redactor for service and camera URLs (the service cases: tests/integration/test_services.py)
+    assert redact_url(url) == shown
