@@ -37,6 +37,8 @@ from typing import Any, Literal
 import psycopg
 from psycopg.types.json import Jsonb
 
+from platewatch.engine.config.access import AccessConfig
+
 from .directory import Actor
 from .errors import PolicyError
 
@@ -555,6 +557,11 @@ def verify(conn: psycopg.Connection, anchor_file: Path | None = None, *, batch: 
     """Walk the whole chain in order and check it against the anchors; name the first bad row."""
     anchors = read_anchors(anchor_file) if anchor_file is not None else []
     return _walk(_stream(conn, 1, batch), anchors, start=None, now=datetime.now(UTC))
+
+
+def anchor_path(cfg: AccessConfig, data_dir: Path) -> Path:
+    """Where anchors go: `access.anchor_file`, or audit-anchors.jsonl in the data directory."""
+    return cfg.anchor_file if cfg.anchor_file is not None else data_dir / "audit-anchors.jsonl"
 
 
 def anchor(conn: psycopg.Connection, anchor_file: Path) -> Anchor | None:

@@ -41,6 +41,11 @@ class TotpEnrolment:
     provisioning_uri: str  # otpauth:// (render as a QR code)
 
 
+def totp_key_file(data_dir: Path) -> Path:
+    """Where a generated key lives when `access.totp_secret_key` is not set."""
+    return data_dir / "secrets" / "totp.key"
+
+
 def totp_key(configured: SecretStr | None, key_file: Path) -> bytes:
     """The Fernet key: the configured one, or one generated once into `key_file` (mode 0600)."""
     if configured is not None:

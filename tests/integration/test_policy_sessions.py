@@ -266,7 +266,8 @@ def test_a_forced_password_change_blocks_routes_with_roles(dept: Department) -> 
 
 
 def test_the_totp_key_is_made_once_with_owner_only_access(tmp_path: Path) -> None:
-    key_file = tmp_path / "secrets" / "totp.key"
+    key_file = mfa.totp_key_file(tmp_path)
+    assert key_file == tmp_path / "secrets" / "totp.key"
     key = mfa.totp_key(None, key_file)
     assert mfa.totp_key(None, key_file) == key and len(key) == 44
     assert (key_file.stat().st_mode & 0o777, key_file.parent.stat().st_mode & 0o777) == (0o600, 0o700)

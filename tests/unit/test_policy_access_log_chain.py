@@ -201,3 +201,13 @@ def test_an_entry_checks_itself() -> None:
         except AccessLogError:
             continue
         raise AssertionError(f"{bad!r} passed its check")
+
+
+def test_anchors_live_outside_the_database_where_configured() -> None:
+    from pathlib import Path
+
+    from platewatch.engine.config.access import AccessConfig
+    from platewatch.engine.policy.access_log import anchor_path
+
+    assert anchor_path(AccessConfig(), Path("/srv/pw")) == Path("/srv/pw/audit-anchors.jsonl")
+    assert anchor_path(AccessConfig(anchor_file=Path("/ro/anchors")), Path("/srv/pw")) == Path("/ro/anchors")
