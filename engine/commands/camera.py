@@ -20,13 +20,12 @@ from platewatch.engine.config.camera import CameraSpec
 from platewatch.engine.config.choices import DIRECTIONS, REGIONS, RTSP_TRANSPORTS, one_of
 from platewatch.engine.config.settings import format_errors
 from platewatch.engine.ingest.camera_store import add_camera, desired_cameras, remove_camera
+from platewatch.engine.ingest.ownership import HEALTH_KEY
 from platewatch.engine.redaction import redact_url
 from platewatch.engine.services import Services
 
 out = Console()
 camera_app = typer.Typer(help="Cameras: add, remove, list (with health).", no_args_is_help=True)
-
-HEALTH_KEY = "pw:camera:{}:health"
 
 
 def _roi(text: str | None) -> tuple[tuple[float, float], ...] | None:
