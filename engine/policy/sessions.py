@@ -202,7 +202,7 @@ def login(
     session with `must_enrol_mfa` set, which `gate.authorise` lets reach only enrolment.
     """
     at = now or datetime.now(UTC)
-    name = username.strip().lower()
+    name = username.strip().lower().replace("\x00", "")[:200]  # it is logged as typed, within reason
     with conn.transaction():
         outcome = _attempt(
             conn, cfg, totp_key, name, password, totp, recovery_code, address, kind, limiter, at
