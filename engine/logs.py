@@ -14,7 +14,7 @@ from rich.logging import RichHandler
 
 from .redaction import redact
 
-__all__ = ["RedactingFilter", "redact", "setup_logging"]
+__all__ = ["RedactingFilter", "setup_logging"]
 
 
 class RedactingFilter(logging.Filter):

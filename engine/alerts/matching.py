@@ -7,14 +7,14 @@ from collections.abc import Iterable
 
 from platewatch.codecs import Read
 from platewatch.engine.config import HotlistConfig
-from platewatch.engine.hotlist import HotlistIndex, ListSettings, Match, match_candidates, read_candidates
+from platewatch.engine.hotlist import HotlistIndex, ListSettings, Match, lookup_texts, match_texts
 from platewatch.engine.hotlist import metrics as hm
 
 
 def match_read(index: HotlistIndex, read: Read) -> list[Match]:
     began = time.perf_counter()
-    cands = read_candidates(read.plate, read.confidence, read.candidates, read.char_confidences)
-    matches = match_candidates(index, cands)
+    lookups = lookup_texts(read.plate, read.confidence, read.candidates, read.char_confidences)
+    matches = match_texts(index, lookups)
     hm.MATCH_SECONDS.observe(time.perf_counter() - began)
     for m in matches:
         hm.MATCHES.labels(kind=m.kind).inc()

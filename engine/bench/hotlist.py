@@ -29,7 +29,7 @@ import redis
 
 from platewatch.engine.hotlist.confusion import CLASSES
 from platewatch.engine.hotlist.layout import Layout
-from platewatch.engine.hotlist.matcher import match_candidates, read_candidates
+from platewatch.engine.hotlist.matcher import lookup_texts, match_texts
 from platewatch.engine.hotlist.sync import HotlistSync
 from platewatch.engine.services import start_embedded_redis
 
@@ -140,7 +140,7 @@ async def _measure(url: str, layout: Layout, sample: list[str], rng: random.Rand
     for i, (plate, confidence, alternatives) in enumerate(reads):
         c0 = time.thread_time_ns()
         t0 = time.perf_counter_ns()
-        found = match_candidates(sync.index, read_candidates(plate, confidence, alternatives))
+        found = match_texts(sync.index, lookup_texts(plate, confidence, alternatives))
         times[i] = (time.perf_counter_ns() - t0) / 1000
         cpu[i] = (time.thread_time_ns() - c0) / 1000
         hits += bool(found)
@@ -152,7 +152,7 @@ async def _measure(url: str, layout: Layout, sample: list[str], rng: random.Rand
         plate = f"Q{trial:02d}UPD9"[:7]
         start = time.perf_counter()
         admin.hset(layout.entry_key("stolen", plate), mapping={"reason": "bench update"})
-        while not match_candidates(sync.index, read_candidates(plate, 1.0)):
+        while not match_texts(sync.index, lookup_texts(plate, 1.0)):
             await asyncio.sleep(0.0005)
             if time.perf_counter() - start > 10:
                 break

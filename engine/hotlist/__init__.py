@@ -6,18 +6,18 @@ See docs/hotlist.md for the key layout (a versioned public interface) and the ma
 from .entry import ListSettings
 from .index import Entry, HotlistIndex
 from .layout import DEFAULT_PREFIX, LAYOUT_VERSION, Layout
-from .matcher import Candidate, Match, match_candidates, match_plate, read_candidates
+from .matcher import LookupText, Match, lookup_texts, match_plate, match_texts
 
 __all__ = [
     "DEFAULT_PREFIX",
     "LAYOUT_VERSION",
-    "Candidate",
     "Entry",
     "HotlistIndex",
     "Layout",
     "ListSettings",
+    "LookupText",
     "Match",
-    "match_candidates",
+    "lookup_texts",
     "match_plate",
-    "read_candidates",
+    "match_texts",
 ]

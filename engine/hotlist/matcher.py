@@ -1,8 +1,8 @@
-"""Matching a read against the index: the rules, the candidates of a read, and the match records.
+"""Matching a read against the index: the rules, the texts a read is looked up by, and the matches.
 
 Rules (docs/hotlist.md, "Matching"), with costs in twentieths of an edit (confusion.UNIT = 20):
 
-- exact: a read candidate equals a plate entry.
+- exact: one of the read's texts equals a plate entry.
 - fuzzy, `strict` lists: same length, every difference a confusion-class substitution, cost ≤ 10
   (e.g. two B/8-type confusions).
 - fuzzy, `lenient` lists (plates of 5+ characters; shorter ones are treated as strict): weighted
@@ -36,22 +36,19 @@ STRICT_MAX = 10
 LENIENT_MAX = 25
 LENIENT_MIN_LEN = 5
 MAX_UNKNOWN = 2
-MAX_CANDIDATE_LEN = 12
-MAX_CANDIDATES = 8
+MAX_LOOKUP_LEN = 12
+MAX_LOOKUPS = 8
 LOW_CHAR_CONFIDENCE = 0.35
 KIND_RANK = {"exact": 2, "fuzzy": 1, "partial": 0}
 
 
 @dataclass(frozen=True, slots=True)
-class Candidate:
-    """One reading of the plate to try: the OCR's text (or an alternative) and its weight 0..1."""
+class LookupText:
+    """A text a read is looked up by: its plate, an alternative reading (vision's candidates), or a
+    variant with unreadable characters as `?`; weighted 0..1 against the best of them."""
 
     text: str
     weight: float
-
-    @property
-    def unknowns(self) -> int:
-        return self.text.count(UNKNOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +61,7 @@ class Match:
     kind: str
     score: float
     cost: int
-    candidate: str
+    candidate: str  # the lookup text that matched (an alert's extra["candidate"])
     priority: int
     fields: dict[str, str]
 
@@ -89,12 +86,12 @@ def _clean_read_text(text: str) -> str:
     return text.translate(_CLEAN)
 
 
-def read_candidates(
+def lookup_texts(
     plate: str,
     confidence: float,
     candidates: Sequence[tuple[str, float]] = (),
     char_confidences: Sequence[float] = (),
-) -> list[Candidate]:
+) -> list[LookupText]:
     """The texts to try for one read, best first, each weighted by its score relative to the best.
 
     A character read with very low confidence also yields a variant with that character unknown, so
@@ -110,7 +107,7 @@ def read_candidates(
         weight = round(weight, 4)
         if (
             text
-            and len(text) <= MAX_CANDIDATE_LEN
+            and len(text) <= MAX_LOOKUP_LEN
             and text.count(UNKNOWN) <= MAX_UNKNOWN
             and (text.count(UNKNOWN) < len(text))
             and weight > out.get(text, -1.0)
@@ -126,26 +123,26 @@ def read_candidates(
                 masked = "".join(UNKNOWN if q < LOW_CHAR_CONFIDENCE or c == "_" else c for c, q in kept)
                 if masked != cleaned:
                     add(masked, score)
-    ranked = sorted(out.items(), key=lambda item: -item[1])[:MAX_CANDIDATES]
-    return [Candidate(text, weight) for text, weight in ranked]
+    ranked = sorted(out.items(), key=lambda item: -item[1])[:MAX_LOOKUPS]
+    return [LookupText(text, weight) for text, weight in ranked]
 
 
 def _limit(fuzzy: Fuzzy) -> int:
     return LENIENT_MAX if fuzzy == "lenient" else STRICT_MAX
 
 
-def judge_plate(cand: str, entry: str, fuzzy: Fuzzy) -> tuple[str, int] | None:
-    """(kind, cost) when `cand` matches plate `entry` under the list's leniency, else None."""
-    if cand == entry:
+def judge_plate(read_text: str, entry: str, fuzzy: Fuzzy) -> tuple[str, int] | None:
+    """(kind, cost) when `read_text` matches plate `entry` under the list's leniency, else None."""
+    if read_text == entry:
         return ("exact", 0)
     if fuzzy == "off":
         return None
-    n, m = len(cand), len(entry)
-    if UNKNOWN in cand:
+    n, m = len(read_text), len(entry)
+    if UNKNOWN in read_text:
         if n != m:
             return None
         total = 0
-        for a, b in zip(cand, entry, strict=True):
+        for a, b in zip(read_text, entry, strict=True):
             c = cost(a, b)
             if c >= UNIT:
                 return None
@@ -155,7 +152,7 @@ def judge_plate(cand: str, entry: str, fuzzy: Fuzzy) -> tuple[str, int] | None:
     limit = LENIENT_MAX if lenient else STRICT_MAX
     if n == m:
         total = 0
-        for a, b in zip(cand, entry, strict=True):
+        for a, b in zip(read_text, entry, strict=True):
             c = cost(a, b)
             if c >= UNIT and not lenient:
                 return None
@@ -166,7 +163,7 @@ def judge_plate(cand: str, entry: str, fuzzy: Fuzzy) -> tuple[str, int] | None:
     if not lenient or abs(n - m) != 1:
         return None
     # Exactly one insertion/deletion (a unit), the rest aligned position by position without another unit.
-    long, short = (cand, entry) if n > m else (entry, cand)
+    long, short = (read_text, entry) if n > m else (entry, read_text)
     inf = 10**6
     pre = [0] * (len(long))
     acc = 0
@@ -194,17 +191,17 @@ def _pattern_regex(pattern: str, fuzzy: bool) -> re.Pattern[str]:
     return re.compile(body)
 
 
-def judge_pattern(cand: str, pattern: str, fuzzy: Fuzzy) -> tuple[str, int] | None:
-    """(\"partial\", cost) when `cand` fits `pattern` (`?` one character, `*` any run), else None."""
+def judge_pattern(read_text: str, pattern: str, fuzzy: Fuzzy) -> tuple[str, int] | None:
+    """(\"partial\", cost) when `read_text` fits `pattern` (`?` one character, `*` any run), else None."""
     loose = fuzzy != "off"
-    target = normalise(cand) if loose else cand
+    target = normalise(read_text) if loose else read_text
     if not _pattern_regex(pattern, loose).fullmatch(target):
         return None
     if not loose:
         return ("partial", 0)
     # Cheapest alignment: with `*` several are possible and confusions cost differently.
     inf = 10**6
-    n = len(cand)
+    n = len(read_text)
     row = [inf] * (n + 1)
     row[0] = 0
     for p in pattern:
@@ -218,7 +215,7 @@ def judge_pattern(cand: str, pattern: str, fuzzy: Fuzzy) -> tuple[str, int] | No
             for j in range(1, n + 1):
                 if row[j - 1] >= inf:
                     continue
-                ch = cand[j - 1]
+                ch = read_text[j - 1]
                 if p == "?":
                     new[j] = row[j - 1]
                 elif ch != UNKNOWN and same_class(p, ch):
@@ -249,10 +246,12 @@ def _deletions(code: int, n: int) -> list[int]:
     return [(code & _LOW_MASKS[p]) | ((code >> (5 * (p + 1))) << (5 * p)) for p in range(n)]
 
 
-def plate_queries(cands: Sequence[Candidate], index: HotlistIndex) -> tuple[list[int], list[int], list[int]]:
-    """The index keys under which every plate entry that any candidate may match is found.
+def plate_queries(
+    lookups: Sequence[LookupText], index: HotlistIndex
+) -> tuple[list[int], list[int], list[int]]:
+    """The index keys under which every plate entry that any of `lookups` may match is found.
 
-    Returns the candidates' own normalised keys (what strict and exact-only lists can match), the
+    Returns the texts' own normalised keys (what strict and exact-only lists can match), the
     keys of their deletions (looked up among entries' normalised keys), and the position-tagged
     deletion keys (looked up among entries' deletions).
     """
@@ -261,8 +260,8 @@ def plate_queries(cands: Sequence[Candidate], index: HotlistIndex) -> tuple[list
     del_q: list[int] = []
     lenient = index.any_lenient
     seen: set[str] = set()
-    for cand in cands:
-        norm = normalise(cand.text)
+    for lookup in lookups:
+        norm = normalise(lookup.text)
         if norm in seen:  # confusion variants of one reading share their keys
             continue
         seen.add(norm)
@@ -292,22 +291,22 @@ def plate_queries(cands: Sequence[Candidate], index: HotlistIndex) -> tuple[list
     return full_q, norm_q, del_q
 
 
-def match_candidates(index: HotlistIndex, cands: Sequence[Candidate]) -> list[Match]:
-    """Every entry that some candidate matches, once, with its best (highest-scoring) way of matching."""
+def match_texts(index: HotlistIndex, lookups: Sequence[LookupText]) -> list[Match]:
+    """Every entry that some lookup text matches, once, with its best (highest-scoring) way of matching."""
     best: dict[int, tuple[float, int, int, str, int, str]] = {}
 
-    def offer(eid: int, kind: str, cost_: int, i: int, text: str, cand: Candidate) -> None:
-        value = score(kind, cost_, text, cand.weight)
+    def offer(eid: int, kind: str, cost_: int, i: int, text: str, lookup: LookupText) -> None:
+        value = score(kind, cost_, text, lookup.weight)
         rank = (value, KIND_RANK[kind], -i)
         old = best.get(eid)
         if old is None or rank > (old[0], old[1], old[2]):
-            best[eid] = (value, KIND_RANK[kind], -i, kind, cost_, cand.text)
+            best[eid] = (value, KIND_RANK[kind], -i, kind, cost_, lookup.text)
 
     lists = index.lists
-    full_q, norm_q, del_q = plate_queries(cands, index)
+    full_q, norm_q, del_q = plate_queries(lookups, index)
     same, near = index.plate_ids(full_q, norm_q, del_q)
-    unknown = [i for i, cand in enumerate(cands) if UNKNOWN in cand.text]
-    every = range(len(cands))
+    unknown = [i for i, lookup in enumerate(lookups) if UNKNOWN in lookup.text]
+    every = range(len(lookups))
     for eid in same | near:
         settings = lists[index.list_of(eid)]
         if not settings.active:
@@ -318,14 +317,14 @@ def match_candidates(index: HotlistIndex, cands: Sequence[Candidate]) -> list[Ma
             continue
         text = index.text_of(eid)
         for i in tried:
-            cand = cands[i]
-            verdict = judge_plate(cand.text, text, settings.fuzzy)
+            lookup = lookups[i]
+            verdict = judge_plate(lookup.text, text, settings.fuzzy)
             if verdict:
-                offer(eid, verdict[0], verdict[1], i, text, cand)
+                offer(eid, verdict[0], verdict[1], i, text, lookup)
     if index.any_partial and index.has_patterns:
         looked: dict[str, set[int]] = {}
-        for i, cand in enumerate(cands):
-            norm = normalise(cand.text)
+        for i, lookup in enumerate(lookups):
+            norm = normalise(lookup.text)
             ids = looked.get(norm)
             if ids is None:
                 ids = looked[norm] = index.pattern_ids(norm)
@@ -334,17 +333,25 @@ def match_candidates(index: HotlistIndex, cands: Sequence[Candidate]) -> list[Ma
                 if not (settings.active and settings.partial):
                     continue
                 text = index.text_of(eid)
-                verdict = judge_pattern(cand.text, text, settings.fuzzy)
+                verdict = judge_pattern(lookup.text, text, settings.fuzzy)
                 if verdict:
-                    offer(eid, verdict[0], verdict[1], i, text, cand)
+                    offer(eid, verdict[0], verdict[1], i, text, lookup)
     out = []
-    for eid, (value, _, _, kind, cost_, cand_text) in best.items():
+    for eid, (value, _, _, kind, cost_, lookup_text) in best.items():
         entry = index.entry(eid)
         settings = lists[entry.list_name]
         priority = int(entry.fields["priority"]) if "priority" in entry.fields else settings.priority
         out.append(
             Match(
-                entry.list_name, entry.text, entry.key, kind, value, cost_, cand_text, priority, entry.fields
+                entry.list_name,
+                entry.text,
+                entry.key,
+                kind,
+                value,
+                cost_,
+                lookup_text,
+                priority,
+                entry.fields,
             )
         )
     out.sort(key=lambda m: (m.priority, -m.score, m.key))
@@ -353,17 +360,17 @@ def match_candidates(index: HotlistIndex, cands: Sequence[Candidate]) -> list[Ma
 
 def match_plate(index: HotlistIndex, plate: str, candidates: Sequence[tuple[str, float]] = ()) -> list[Match]:
     """Convenience for the CLI and tests: match a plate text (and alternatives) as a read would be."""
-    return match_candidates(index, read_candidates(plate, 1.0, candidates))
+    return match_texts(index, lookup_texts(plate, 1.0, candidates))
 
 
 __all__ = [
-    "Candidate",
+    "LookupText",
     "Match",
     "clean_plate",
     "judge_pattern",
     "judge_plate",
-    "match_candidates",
+    "lookup_texts",
     "match_plate",
-    "read_candidates",
+    "match_texts",
     "score",
 ]

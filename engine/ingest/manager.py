@@ -31,7 +31,9 @@ RunnerFactory = Callable[[CameraSpec, CameraHealth], CameraRunner]
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
+class CatalogedCamera:
+    """A camera's latest definition and the partition of pw.cameras it lives in (who captures it)."""
+
     spec: CameraSpec
     partition: int
 
@@ -40,7 +42,7 @@ class CameraCatalog:
     """Latest definition per camera id, as read from pw.cameras."""
 
     def __init__(self) -> None:
-        self.entries: dict[str, Entry] = {}
+        self.cameras: dict[str, CatalogedCamera] = {}
 
     def apply(self, key: bytes | None, value: bytes | None, partition: int) -> bool:
         """Apply one record; True when the catalog changed. Bad records raise `CodecError`."""
@@ -48,18 +50,18 @@ class CameraCatalog:
             raise CodecError("camera definition without a key")
         camera_id = key.decode("utf-8", "replace")
         if not value:
-            return self.entries.pop(camera_id, None) is not None
+            return self.cameras.pop(camera_id, None) is not None
         spec = decode_spec(value)
         if spec.id != camera_id:
             raise CodecError(f"camera definition for {spec.id!r} under key {camera_id!r}")
-        entry = Entry(spec, partition)
-        changed = self.entries.get(camera_id) != entry
-        self.entries[camera_id] = entry
+        cataloged = CatalogedCamera(spec, partition)
+        changed = self.cameras.get(camera_id) != cataloged
+        self.cameras[camera_id] = cataloged
         return changed
 
     def owned(self, partitions: set[int]) -> dict[str, CameraSpec]:
         return {
-            cid: e.spec for cid, e in self.entries.items() if e.partition in partitions and e.spec.enabled
+            cid: c.spec for cid, c in self.cameras.items() if c.partition in partitions and c.spec.enabled
         }
 
 

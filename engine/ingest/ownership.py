@@ -270,7 +270,7 @@ class Reseeder:
 
     async def once(self) -> None:
         desired = await asyncio.to_thread(self._desired)  # reads the database
-        current = {cid: e.spec for cid, e in self._catalog.entries.items()}
+        current = {cid: c.spec for cid, c in self._catalog.cameras.items()}
         everything = self.resend_all.is_set()
         for cid, spec in desired.items():
             if everything or current.get(cid) != spec:
@@ -374,8 +374,8 @@ class CameraOwnership:
         )
 
     def region_of(self, camera_id: str) -> str | None:
-        entry = self.manager.catalog.entries.get(camera_id)
-        return entry.spec.region if entry else None
+        cataloged = self.manager.catalog.cameras.get(camera_id)
+        return cataloged.spec.region if cataloged else None
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from platewatch.engine.config import Settings
 
-from . import registry
+from . import owner_note
 from .broker import check_broker, start_embedded_broker
 from .embedded import Embedded
 from .endpoints import Endpoints
@@ -139,7 +139,7 @@ class Services:
             ("database", cfg.embedded_postgres_port, cfg.database_url),
         ]
         fields: dict[str, Any] = {}
-        joinable = registry.running(self.settings.embedded_dir)
+        joinable = owner_note.running(self.settings.embedded_dir)
         for name, port, url in wanted:
             if url or name not in self.need:
                 continue
@@ -183,7 +183,7 @@ class Services:
         with self._lock:
             if not self._joined or self._endpoints is None:
                 return []
-            still_owned = registry.running(self.settings.embedded_dir)
+            still_owned = owner_note.running(self.settings.embedded_dir)
             adopted = []
             try:
                 for name, url in list(self._joined.items()):
@@ -247,7 +247,7 @@ class Services:
 
     def _publish(self) -> None:
         """Tell later platewatch commands which embedded services this process owns."""
-        registry.publish(
+        owner_note.publish(
             self.settings.embedded_dir,
             {n: {"url": e.url, "version": e.version} for n, e in self._embedded.items()},
         )
@@ -282,7 +282,7 @@ class Services:
 
     def _stop_embedded(self) -> None:
         if self._embedded:
-            registry.withdraw(self.settings.embedded_dir)
+            owner_note.withdraw(self.settings.embedded_dir)
         for name in reversed(list(self._embedded)):
             service = self._embedded.pop(name)
             try:

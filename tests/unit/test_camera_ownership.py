@@ -241,15 +241,15 @@ async def test_the_catalog_reader_fills_the_catalog_and_notices_a_restart() -> N
     try:
         await _until(lambda: set(manager.running) == {"a", "b"})
         assert declared == [TOPIC]
-        assert set(manager.catalog.entries) == {"a", "b"}  # the bad record skipped
+        assert set(manager.catalog.cameras) == {"a", "b"}  # the bad record skipped
         broker.send(b"a", None)  # a tombstone removes the camera
         await _until(lambda: set(manager.running) == {"b"})
         assert lost == []
 
         broker.restart()
         _define(broker, "c")
-        await _until(lambda: "c" in manager.catalog.entries)
-        assert lost == [1] and set(manager.catalog.entries) == {"b", "c"}
+        await _until(lambda: "c" in manager.catalog.cameras)
+        assert lost == [1] and set(manager.catalog.cameras) == {"b", "c"}
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -12,14 +12,14 @@ from functools import cache
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from platewatch.engine.hotlist import HotlistIndex, ListSettings, match_candidates, read_candidates
+from platewatch.engine.hotlist import HotlistIndex, ListSettings, lookup_texts, match_texts
 from platewatch.engine.hotlist.confusion import UNIT, UNKNOWN, sub_cost
 from platewatch.engine.hotlist.entry import check_text, is_pattern
 from platewatch.engine.hotlist.matcher import (
     LENIENT_MAX,
     LENIENT_MIN_LEN,
     STRICT_MAX,
-    Candidate,
+    LookupText,
     judge_plate,
     score,
 )
@@ -85,7 +85,7 @@ def ref_pattern(cand: str, pattern: str, fuzzy: str) -> tuple[str, int] | None:
     return ("partial", int(total)) if total <= limit else None
 
 
-def reference(entries: list[tuple[str, str]], lists: dict[str, ListSettings], cands: list[Candidate]):
+def reference(entries: list[tuple[str, str]], lists: dict[str, ListSettings], cands: list[LookupText]):
     out = {}
     for list_name, text in entries:
         s = lists[list_name]
@@ -160,8 +160,8 @@ def test_index_matches_brute_force(scenario, rnd) -> None:
     for name, text in removed:
         index.remove(name, text)
     present = [e for e in dict.fromkeys(base + live) if e not in set(removed)]
-    cands = read_candidates(texts[0], 0.9, [(t, rnd.random()) for t in texts[1:]])
-    got = {(m.list_name, m.entry): (m.kind, m.score, m.candidate) for m in match_candidates(index, cands)}
+    cands = lookup_texts(texts[0], 0.9, [(t, rnd.random()) for t in texts[1:]])
+    got = {(m.list_name, m.entry): (m.kind, m.score, m.candidate) for m in match_texts(index, cands)}
     assert got == reference(present, lists, cands)
 
 
@@ -179,18 +179,18 @@ def test_confusions_and_partials_by_example() -> None:
     index = HotlistIndex(lists, "pw:hot")
     index.build(["stolen", "exact"], ["7ABC123", "7ABC123"], [b"\x81\xa6reason\xa1x"] * 2)
     index.upsert("shooting", "6?K*4", {"reason": "witness"})
-    kinds = {(m.list_name, m.kind) for m in match_candidates(index, read_candidates("7A8C123", 0.9))}
+    kinds = {(m.list_name, m.kind) for m in match_texts(index, lookup_texts("7A8C123", 0.9))}
     assert kinds == {("stolen", "fuzzy")}  # B/8: alerted on the strict list, not on the exact-only one
-    kinds = {(m.list_name, m.kind) for m in match_candidates(index, read_candidates("6XK9934", 0.9))}
+    kinds = {(m.list_name, m.kind) for m in match_texts(index, lookup_texts("6XK9934", 0.9))}
     assert kinds == {("shooting", "partial")}
     # the 3rd candidate of the OCR is the right one: found, with a lower score
-    got = match_candidates(index, read_candidates("7A8C128", 0.9, [("7A8C128", 0.9), ("7ABC123", 0.45)]))
+    got = match_texts(index, lookup_texts("7A8C128", 0.9, [("7A8C128", 0.9), ("7ABC123", 0.45)]))
     assert {(m.list_name, m.kind, m.score) for m in got} == {
         ("stolen", "exact", 0.5),
         ("exact", "exact", 0.5),
     }
     # a low-confidence character becomes unknown
-    got = match_candidates(
-        index, read_candidates("7ABX123", 0.9, char_confidences=[0.9, 0.9, 0.9, 0.1, 0.9, 0.9, 0.9])
+    got = match_texts(
+        index, lookup_texts("7ABX123", 0.9, char_confidences=[0.9, 0.9, 0.9, 0.1, 0.9, 0.9, 0.9])
     )
     assert {(m.list_name, m.kind) for m in got} == {("stolen", "fuzzy")}

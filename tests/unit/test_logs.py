@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from platewatch.engine.logs import RedactingFilter, redact
-from platewatch.engine.redaction import redact_url
+from platewatch.engine.logs import RedactingFilter
+from platewatch.engine.redaction import redact, redact_url
 
 
 @pytest.mark.parametrize(
