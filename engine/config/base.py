@@ -17,7 +17,7 @@ NAME = re.compile(rf"^{NAME_PATTERN}$")
 
 def check_name(value: str, what: str) -> str:
     if not NAME.match(value):
-        raise ValueError(f"{what} must be 1-64 of a-z 0-9 _ - starting with a letter or digit, got {value!r}")
+        raise ValueError(f"{what} must be 1-64 of a-z 0-9 _ - starting with a letter or digit")
     return value
 
 
