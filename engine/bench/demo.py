@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import av
 import numpy as np
@@ -63,7 +63,7 @@ def _car_sprite(text: str, plate_w: int, width: int, height: int, seed: int) -> 
     body_w, body_h = int(plate_w * 5.0), int(plate_w * 1.9)
     x0, y0 = cx - body_w // 2 - 4, cy - int(body_h * 0.6) - body_h // 3
     y1 = cy + int(plate_w * 0.5) * 2 + 4
-    return cast(Image, canvas[max(0, y0) : min(height, y1), max(0, x0) : min(width, x0 + body_w + 8)].copy())
+    return canvas[max(0, y0) : min(height, y1), max(0, x0) : min(width, x0 + body_w + 8)].copy()
 
 
 def plan(

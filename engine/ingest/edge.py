@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import cast
 
 from prometheus_client import Counter
 
@@ -38,7 +37,7 @@ def _decode_image(jpeg: bytes) -> Image:
 
     if jpeg[:3] != b"\xff\xd8\xff":
         raise VisionError("not a JPEG")
-    return cast(Image, as_image(jpeg))
+    return as_image(jpeg)
 
 
 class EdgeFrameProcessor:

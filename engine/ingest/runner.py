@@ -74,7 +74,7 @@ def default_recognize(vision: VisionConfig | None = None, data_dir: Path | None 
     recognizer = default_recognizer(vision, data_dir)
 
     async def recognize(image: Image, region: str | None) -> list[Observation]:
-        return cast(list[Observation], await recognizer.recognize_async(image, region))
+        return await recognizer.recognize_async(image, region)
 
     return recognize
 

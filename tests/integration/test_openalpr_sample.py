@@ -22,7 +22,10 @@ from platewatch.engine.vision.pipeline import Recognizer
 from platewatch.engine.vision.runtime import Runtime, has_model
 from platewatch.engine.vision.types import Candidate, Image, OcrResult, VisionError
 
-DATA = Path(os.environ.get("PLATEWATCH_DATA", "/work/shared/datasets/openalpr")) / "us"
+DATA = (
+    Path(os.environ.get("PLATEWATCH_DATA", Path(__file__).resolve().parents[3] / "shared/datasets/openalpr"))
+    / "us"
+)
 SAMPLE = 16
 
 
