@@ -154,3 +154,44 @@ def pipeline_command(
         data_dir=s.data_dir,
     )
     print_figures("bench pipeline", figures)
+
+
+@bench_app.command("alerts")
+def alerts_command(
+    entries: Annotated[int, typer.Option(min=1, help="Random entries in the hotlist.")] = 1_000_000,
+    photos: Annotated[
+        list[Path] | None, typer.Option("--photos", help="openalpr-format directory of labelled photos")
+    ] = None,
+    crops: Annotated[
+        list[Path] | None, typer.Option("--crops", help="directory of plate crops with groundtruth.csv")
+    ] = None,
+    synthetic: Annotated[int, typer.Option(min=0, help="synthetic plates rendered and read")] = 50_000,
+    fuzzy: Annotated[str, typer.Option(help="the list's leniency: off, strict or lenient")] = "strict",
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON")] = None,
+    html_out: Annotated[
+        Path | None, typer.Option("--html", help="HTML report with the curve (default: beside --json)")
+    ] = None,
+) -> None:
+    """False alerts and recall of a hotlist of N entries on real and synthetic reads (keys entries,
+    reads, false_alerts_per_10k, false_possible_per_10k, recall_listed, recall_listed_within_one)."""
+    from platewatch.engine.bench.alerts import print_alert_figures, run_alerts_bench
+    from platewatch.engine.vision.types import VisionError
+
+    if fuzzy not in ("off", "strict", "lenient"):
+        raise _fail(ValueError("--fuzzy must be off, strict or lenient"))
+    s = settings()
+    try:
+        figures = run_alerts_bench(
+            entries,
+            photos=photos or (),
+            crops=crops or (),
+            synthetic=synthetic,
+            fuzzy=fuzzy,
+            json_out=json_out,
+            html_out=html_out,
+            vision=s.vision,
+            data_dir=s.data_dir,
+        )
+    except VisionError as exc:
+        raise _fail(exc) from None
+    print_alert_figures(figures)

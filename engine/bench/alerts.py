@@ -1,0 +1,521 @@
+"""`platewatch bench alerts`: how many alerts a hotlist of N entries raises for vehicles that are not
+on it, and how many reads of listed vehicles still alert.
+
+Why a bench of its own: the hotlist bench measures speed with made-up reads, but false alerts come
+from how the *recognizer* errs (which characters it confuses, how sure it says it is), so the reads
+here are the real recognizer's, with their top-k candidates and per-character confidences:
+
+- real reads of labelled photos (`--photos DIR`, openalpr format) through the full pipeline, and of
+  labelled crops (`--crops DIR` with `groundtruth.csv`) through the plate reader alone;
+- synthetic plates (`--synthetic N`) rendered by the training renderer and read by the plate
+  reader, batched. Their readings are cached in the data directory, keyed by the recognizer's file
+  hash, the seed and N, so a second run (another list size, another matcher) costs only the matching.
+
+Each read is either *listed* (its true plate is added to the list) or *withheld*, at random with a
+fixed seed, and belongs to the *selection* or the *scoring* half. Thresholds are chosen on the
+selection half and every figure is measured on the scoring half, so the figures are not flattered
+by the choice. Rates come with 95 % Wilson intervals.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from rich.console import Console
+
+from platewatch.engine.config import VisionConfig
+from platewatch.engine.hotlist.entry import ListSettings
+from platewatch.engine.hotlist.index import HotlistIndex, pack_fields
+from platewatch.engine.hotlist.layout import DEFAULT_PREFIX
+from platewatch.engine.hotlist.matcher import Match, lookup_texts, match_texts
+from platewatch.engine.plates import edit_distance
+
+from .accuracy import load_samples, overlaps, wilson_interval
+from .hotlist import _plate
+from .report import Chart, figures_table, page, print_figures, table, write_json
+
+LIST = "stolen"
+SEED = 462
+#: Synthetic plates: mostly the one-row US plate, some stacked (the shipped list formats are US).
+SYNTH_STYLES = (("us", 0.9), ("us_stacked", 0.1))
+BATCH = 64
+#: Score thresholds tried for the curve (a threshold t alerts on scores >= t).
+THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(21))
+RECALL_TARGET = 0.99
+FALSE_ALERT_TARGET = 10 / 10_000
+FALSE_POSSIBLE_TARGET = 100 / 10_000
+PER_10K = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class BenchRead:
+    """One reading of one plate with its truth: what the match agent gets in a pw.reads message."""
+
+    source: str  # "photo", "crop" or "synthetic"
+    truth: str
+    plate: str
+    confidence: float
+    char_confidences: tuple[float, ...]
+    candidates: tuple[tuple[str, float], ...]
+
+
+def _clean(text: str) -> str:
+    return "".join(c for c in text.upper() if c.isascii() and c.isalnum())
+
+
+def _from_ocr(source: str, truth: str, result: Any) -> BenchRead:
+    return BenchRead(
+        source,
+        _clean(truth),
+        result.text,
+        float(result.confidence),
+        tuple(float(c) for c in result.char_confidences),
+        tuple((c.text, float(c.score)) for c in result.candidates),
+    )
+
+
+def _file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    for part in (path, path.with_suffix(".bin")):
+        if part.is_file():
+            digest.update(part.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _cached(path: Path, make: Callable[[], list[BenchRead]]) -> list[BenchRead]:
+    """The reads stored at `path`, or made and stored there (gzipped JSON lines)."""
+    if path.is_file():
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            out = []
+            for line in f:
+                d = json.loads(line)
+                d["char_confidences"] = tuple(d["char_confidences"])
+                d["candidates"] = tuple((t, s) for t, s in d["candidates"])
+                out.append(BenchRead(**d))
+            return out
+    reads = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with gzip.open(tmp, "wt", encoding="utf-8") as f:
+        for read in reads:
+            f.write(json.dumps(asdict(read)) + "\n")
+    tmp.replace(path)
+    return reads
+
+
+def photo_reads(directory: Path, recognizer: Any) -> list[BenchRead]:
+    """The pipeline's read of each labelled plate (a plate not found gives no read)."""
+    out = []
+    for sample in load_samples(directory):
+        result = recognizer.analyse(sample.image.read_bytes())
+        for label in sample.labels:
+            found = [r for r in result.reads if overlaps(r.box, label.box)]
+            if found:
+                best = max(found, key=lambda r: r.confidence)
+                out.append(_from_ocr("photo", label.plate, best))
+    return out
+
+
+def crop_reads(directory: Path, reader: Any) -> list[BenchRead]:
+    """The plate reader's reading of each crop named in `groundtruth.csv` (file, region, plate)."""
+    rows = []
+    with (directory / "groundtruth.csv").open(encoding="utf-8") as f:
+        for row in csv.reader(f):
+            if len(row) >= 3 and (directory / row[0]).is_file():
+                rows.append((directory / row[0], row[2]))
+    out = []
+    for i in range(0, len(rows), BATCH):
+        chunk = rows[i : i + BATCH]
+        crops = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p, _ in chunk]
+        kept = [(c, t) for c, (_, t) in zip(crops, chunk, strict=True) if c is not None]
+        for result, (_, truth) in zip(reader.read_batch([c for c, _ in kept]), kept, strict=True):
+            out.append(_from_ocr("crop", truth, result))
+    return out
+
+
+def synthetic_reads(count: int, seed: int, reader: Any, console: Console) -> tuple[list[BenchRead], float]:
+    """`count` rendered plates read by the plate reader, in batches; returns (reads, plates/s)."""
+    from platewatch.models.training.synth import synth_sample
+
+    rng = np.random.default_rng(seed)
+    styles = [s for s, _ in SYNTH_STYLES]
+    weights = np.array([w for _, w in SYNTH_STYLES])
+    out: list[BenchRead] = []
+    began = time.perf_counter()
+    while len(out) < count:
+        batch = [
+            synth_sample(rng, style=styles[int(rng.choice(len(styles), p=weights))])
+            for _ in range(min(BATCH, count - len(out)))
+        ]
+        for result, (_, truth) in zip(reader.read_batch([c for c, _ in batch]), batch, strict=True):
+            out.append(_from_ocr("synthetic", truth, result))
+        if len(out) % (BATCH * 100) == 0:
+            console.print(f"  synthetic {len(out):,}/{count:,}")
+    return out, count / max(1e-9, time.perf_counter() - began)
+
+
+# ---- the lists and the matching ---------------------------------------------------------------
+
+
+def _listed(read_no: int, truth: str, seed: int) -> tuple[bool, bool]:
+    """(listed, in the selection half) for read number `read_no`, fixed by the seed. Listing goes by
+    the plate, so two reads of one plate (a photo and its crop) are both listed or both withheld."""
+    digest = hashlib.sha256(f"{seed}:{truth}".encode()).digest()
+    return digest[0] < 128, random.Random(seed * 1_000_003 + read_no).random() < 0.5
+
+
+def build_index(
+    entries: int,
+    truths: Iterable[str],
+    settings: ListSettings,
+    seed: int = SEED,
+    withheld: Iterable[str] = (),
+) -> HotlistIndex:
+    """`entries` random plates of the shipped formats plus `truths`, in one list, built as a worker
+    builds its index from a full load (no Redis: the bench measures matching, not loading). A random
+    plate that is a `withheld` read's truth is left out: that vehicle must not be listed."""
+    rng = random.Random(seed)
+    plates = {_plate(rng) for _ in range(entries)} - set(withheld)
+    plates.update(t for t in truths if t and len(t) <= 10)
+    texts = sorted(plates)
+    index = HotlistIndex({LIST: settings}, DEFAULT_PREFIX)
+    payload = pack_fields({"reason": "bench"})
+    index.build([LIST] * len(texts), texts, [payload] * len(texts))
+    return index
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What matching made of one read: the score on its true entry (listed reads) and the best
+    score on any other entry (a false alert if it reaches the threshold), with that match's kind."""
+
+    listed: bool
+    selection: bool
+    source: str
+    within_one: bool
+    exact_read: bool
+    true_score: float | None
+    true_kind: str
+    false_score: float | None
+    false_kind: str
+
+
+def match_all(
+    index: HotlistIndex, reads: Sequence[BenchRead], seed: int
+) -> tuple[list[Outcome], list[float]]:
+    outcomes = []
+    times = []
+    for i, read in enumerate(reads):
+        listed, selection = _listed(i, read.truth, seed)
+        began = time.perf_counter_ns()
+        lookups = lookup_texts(read.plate, read.confidence, read.candidates, read.char_confidences)
+        matches: list[Match] = match_texts(index, lookups)
+        times.append((time.perf_counter_ns() - began) / 1000)
+        true = [m for m in matches if m.entry == read.truth] if listed else []
+        others = [m for m in matches if not (listed and m.entry == read.truth)]
+        worst = max(others, key=lambda m: m.score, default=None)
+        outcomes.append(
+            Outcome(
+                listed,
+                selection,
+                read.source,
+                edit_distance(_clean(read.plate), read.truth) <= 1,
+                _clean(read.plate) == read.truth,
+                true[0].score if true else None,
+                true[0].kind if true else "",
+                worst.score if worst else None,
+                worst.kind if worst else "",
+            )
+        )
+    return outcomes, times
+
+
+# ---- statistics -------------------------------------------------------------------------------
+
+
+def rate(hits: int, n: int, scale: float = 1.0) -> dict[str, Any]:
+    """A proportion with its 95 % Wilson interval, both times `scale` (10,000 for "per 10k")."""
+    low, high = wilson_interval(hits, n)
+    value = hits / n if n else 0.0
+    return {
+        "value": round(value * scale, 4),
+        "ci95": [round(low * scale, 4), round(high * scale, 4)],
+        "hits": hits,
+        "n": n,
+    }
+
+
+def _at(score: float | None, low: float, high: float = float("inf")) -> bool:
+    return score is not None and low <= score < high
+
+
+def figures_at(outcomes: Sequence[Outcome], alert_t: float, possible_t: float) -> dict[str, Any]:
+    """The bench's keys for the reads `outcomes` with alerts at score >= alert_t and possible
+    matches at possible_t <= score < alert_t."""
+    withheld = [o for o in outcomes if not o.listed]
+    listed = [o for o in outcomes if o.listed]
+    near = [o for o in listed if o.within_one]
+    out: dict[str, Any] = {
+        "reads": len(outcomes),
+        "withheld_reads": len(withheld),
+        "listed_reads": len(listed),
+        "false_alerts_per_10k": rate(
+            sum(_at(o.false_score, alert_t) for o in withheld), len(withheld), PER_10K
+        ),
+        "false_possible_per_10k": rate(
+            sum(_at(o.false_score, possible_t, alert_t) for o in withheld), len(withheld), PER_10K
+        ),
+        "recall_listed": rate(sum(_at(o.true_score, alert_t) for o in listed), len(listed)),
+        "recall_listed_within_one": rate(sum(_at(o.true_score, alert_t) for o in near), len(near)),
+        "recall_listed_or_possible": rate(sum(_at(o.true_score, possible_t) for o in listed), len(listed)),
+    }
+    by_kind: dict[str, Any] = {}
+    for kind in ("exact", "fuzzy", "partial"):
+        by_kind[kind] = {
+            "false_alerts_per_10k": rate(
+                sum(_at(o.false_score, alert_t) and o.false_kind == kind for o in withheld),
+                len(withheld),
+                PER_10K,
+            ),
+            "false_possible_per_10k": rate(
+                sum(_at(o.false_score, possible_t, alert_t) and o.false_kind == kind for o in withheld),
+                len(withheld),
+                PER_10K,
+            ),
+            "recall_listed": rate(
+                sum(_at(o.true_score, alert_t) and o.true_kind == kind for o in listed), len(listed)
+            ),
+        }
+    out["by_kind"] = by_kind
+    by_source: dict[str, Any] = {}
+    for source in sorted({o.source for o in outcomes}):
+        part = [o for o in outcomes if o.source == source]
+        w = [o for o in part if not o.listed]
+        lw = [o for o in part if o.listed and o.within_one]
+        by_source[source] = {
+            "reads": len(part),
+            "false_alerts_per_10k": rate(sum(_at(o.false_score, alert_t) for o in w), len(w), PER_10K),
+            "false_possible_per_10k": rate(
+                sum(_at(o.false_score, possible_t, alert_t) for o in w), len(w), PER_10K
+            ),
+            "recall_listed_within_one": rate(sum(_at(o.true_score, alert_t) for o in lw), len(lw)),
+        }
+    out["by_source"] = by_source
+    return out
+
+
+def curve(outcomes: Sequence[Outcome]) -> list[dict[str, float]]:
+    """False alerts per 10k withheld reads and recall of listed reads within one, per threshold."""
+    withheld = [o for o in outcomes if not o.listed]
+    near = [o for o in outcomes if o.listed and o.within_one]
+    listed = [o for o in outcomes if o.listed]
+    points = []
+    for t in THRESHOLDS:
+        points.append(
+            {
+                "threshold": t,
+                "false_per_10k": round(
+                    PER_10K * sum(_at(o.false_score, t) for o in withheld) / max(1, len(withheld)), 2
+                ),
+                "recall_within_one": round(sum(_at(o.true_score, t) for o in near) / max(1, len(near)), 4),
+                "recall_listed": round(sum(_at(o.true_score, t) for o in listed) / max(1, len(listed)), 4),
+            }
+        )
+    return points
+
+
+def choose_thresholds(outcomes: Sequence[Outcome]) -> tuple[float, float]:
+    """(alert, possible) thresholds from the selection half: the highest alert threshold that keeps
+    recall of reads within one character at the target (fewest false alerts for that recall), and
+    the lowest possible-match threshold (at most the alert one) whose false possible matches stay
+    within their target (most listed vehicles found for that noise)."""
+    points = curve(outcomes)
+    alert = max((p["threshold"] for p in points if p["recall_within_one"] >= RECALL_TARGET), default=0.0)
+    withheld = [o for o in outcomes if not o.listed]
+    possible = alert
+    for t in sorted(THRESHOLDS):
+        if t > alert:
+            break
+        noise = sum(_at(o.false_score, t, alert) for o in withheld) / max(1, len(withheld))
+        if noise <= FALSE_POSSIBLE_TARGET * 0.8:  # a margin: the scoring half is another sample
+            possible = t
+            break
+    return alert, possible
+
+
+# ---- the report -------------------------------------------------------------------------------
+
+
+def curve_svg(points: Sequence[dict[str, float]], chosen: float) -> str:
+    """Recall of listed reads within one character against false alerts per 10k (log x)."""
+    chart = Chart(640, 360, 50)
+    chart.axes(y_axis=True)
+    xs = [max(0.1, p["false_per_10k"]) for p in points]
+    x_max = max(max(xs), 10.0)
+
+    def x(v: float) -> float:
+        return chart.pad + (np.log10(max(0.1, v)) + 1) / (np.log10(x_max) + 1) * (chart.width - 2 * chart.pad)
+
+    def y(v: float) -> float:
+        return chart.bottom - v * (chart.bottom - chart.pad / 2)
+
+    chart.polyline([(x(a), y(p["recall_within_one"])) for a, p in zip(xs, points, strict=True)], "curve")
+    chart.line(x(10), chart.pad / 2, x(10), chart.bottom, "target")
+    chart.line(chart.pad, y(RECALL_TARGET), chart.width - chart.pad, y(RECALL_TARGET), "target")
+    for a, p in zip(xs, points, strict=True):
+        if p["threshold"] in (chosen, 0.0, 0.5, 1.0):
+            chart.label(x(a) + 3, y(p["recall_within_one"]) - 3, f"t={p['threshold']}")
+    for v in (0.1, 1, 10, 100, 1000):
+        if v <= x_max:
+            chart.label(x(v) - 6, chart.bottom + 14, f"{v:g}")
+    chart.label(chart.width / 2 - 80, chart.height - 8, "false alerts per 10,000 withheld reads")
+    for v in (0.0, 0.5, 0.9, 1.0):
+        chart.label(4, y(v) + 4, f"{v:.0%}")
+    return chart.svg()
+
+
+def _html(figures: dict[str, Any]) -> str:
+    head = {k: v for k, v in figures.items() if not isinstance(v, dict | list)}
+    rows = [
+        (p["threshold"], p["false_per_10k"], p["recall_within_one"], p["recall_listed"])
+        for p in figures["curve_selection"]
+    ]
+    body = (
+        f"<p>Recall of listed reads the recognizer read within one character, against false alerts per "
+        f"10,000 reads of vehicles not on the list, as the alert threshold moves (selection half). The "
+        f"dashed lines are the targets; the chosen threshold is {figures['chosen_alert_threshold']}.</p>"
+        + curve_svg(figures["curve_selection"], figures["chosen_alert_threshold"])
+        + figures_table(head)
+        + "<h2>scoring half, default settings</h2>"
+        + table(
+            ("figure", "value", "95 % interval", "hits / n"),
+            [
+                (k, v["value"], v["ci95"], f"{v['hits']}/{v['n']}")
+                for k, v in figures.items()
+                if isinstance(v, dict) and "ci95" in v
+            ],
+        )
+        + "<h2>curve (selection half)</h2>"
+        + table(("threshold", "false alerts / 10k", "recall within one", "recall listed"), rows)
+    )
+    return page(
+        "alerts", f"{figures['entries']:,} entries", body, ".curve { stroke: #2c7be5; stroke-width: 2; }"
+    )
+
+
+def run_alerts_bench(
+    entries: int,
+    *,
+    photos: Sequence[Path] = (),
+    crops: Sequence[Path] = (),
+    synthetic: int = 50_000,
+    fuzzy: str = "strict",
+    seed: int = SEED,
+    json_out: Path | None = None,
+    html_out: Path | None = None,
+    vision: VisionConfig | None = None,
+    data_dir: Path | None = None,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Read the photos, crops and synthetic plates (cached), build an N-entry list, match every read
+    and report the figures at the list's default thresholds, plus thresholds chosen on the selection
+    half and the curve."""
+    console = console or Console(stderr=True)
+    reads: list[BenchRead] = []
+    cache = (data_dir or Path(".")) / "bench-alerts"
+    ocr_per_s = None
+    if photos or crops or synthetic:
+        from platewatch.engine.vision.pipeline import default_recognizer
+
+        recognizer = default_recognizer(vision or VisionConfig(), data_dir)
+        reader = recognizer.reader
+        model = _file_hash(Path(getattr(reader, "model_path", "none")))
+        for directory in photos:
+            key = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:12]
+            console.print(f"reading photos in {directory}…")
+            reads += _cached(
+                cache / f"photos-{model}-{key}.jsonl.gz", lambda d=directory: photo_reads(d, recognizer)
+            )
+        for directory in crops:
+            key = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:12]
+            console.print(f"reading crops in {directory}…")
+            reads += _cached(
+                cache / f"crops-{model}-{key}.jsonl.gz", lambda d=directory: crop_reads(d, reader)
+            )
+        if synthetic:
+            path = cache / f"synthetic-{model}-{seed}-{synthetic}.jsonl.gz"
+            console.print(f"synthetic plates: {synthetic:,} (cached in {path})…")
+
+            def make() -> list[BenchRead]:
+                nonlocal ocr_per_s
+                made, ocr_per_s = synthetic_reads(synthetic, seed, reader, console)
+                return made
+
+            reads += _cached(path, make)
+    reads = [r for r in reads if r.truth]
+    settings = ListSettings(
+        LIST, fuzzy="lenient" if fuzzy == "lenient" else "off" if fuzzy == "off" else "strict"
+    )
+    flags = [_listed(i, r.truth, seed)[0] for i, r in enumerate(reads)]
+    listed_truths = [r.truth for r, listed in zip(reads, flags, strict=True) if listed]
+    withheld_truths = [r.truth for r, listed in zip(reads, flags, strict=True) if not listed]
+    console.print(f"building a list of {entries:,} entries plus {len(set(listed_truths)):,} listed plates…")
+    began = time.perf_counter()
+    index = build_index(entries, listed_truths, settings, seed, withheld_truths)
+    build_s = time.perf_counter() - began
+    console.print(f"matching {len(reads):,} reads…")
+    outcomes, times = match_all(index, reads, seed)
+    selection = [o for o in outcomes if o.selection]
+    scoring = [o for o in outcomes if not o.selection]
+    alert_t, possible_t = choose_thresholds(selection)
+    default_alert = float(getattr(settings, "alert_threshold", 0.0))
+    default_possible = float(getattr(settings, "possible_threshold", default_alert))
+    figures: dict[str, Any] = {
+        "entries": len(index),
+        "fuzzy": settings.fuzzy,
+        "reads": len(scoring),
+        "reads_total": len(reads),
+        "alert_threshold": default_alert,
+        "possible_threshold": default_possible,
+        "chosen_alert_threshold": alert_t,
+        "chosen_possible_threshold": possible_t,
+        "match_p50_us": round(float(np.percentile(times, 50)), 1) if times else None,
+        "match_p99_us": round(float(np.percentile(times, 99)), 1) if times else None,
+        "index_build_s": round(build_s, 2),
+        "synthetic_ocr_per_s": round(ocr_per_s, 1) if ocr_per_s else None,
+    }
+    at_default = figures_at(scoring, default_alert, default_possible)
+    figures.update({k: v for k, v in at_default.items() if k != "reads"})
+    figures["at_chosen"] = figures_at(scoring, alert_t, possible_t)
+    figures["curve_selection"] = curve(selection)
+    figures["curve_scoring"] = curve(scoring)
+    if json_out is not None:
+        write_json(json_out, figures)
+        html_out = html_out or json_out.with_suffix(".html")
+    if html_out is not None:
+        html_out.write_text(_html(figures), encoding="utf-8")
+    return figures
+
+
+def print_alert_figures(figures: dict[str, Any]) -> None:
+    """The headline figures as a table (the JSON has them per kind and source, with intervals)."""
+    shown: dict[str, Any] = {}
+    for key, value in figures.items():
+        if isinstance(value, dict) and "ci95" in value:
+            shown[key] = (
+                f"{value['value']} ({value['ci95'][0]}-{value['ci95'][1]}) [{value['hits']}/{value['n']}]"
+            )
+        elif not isinstance(value, dict | list):
+            shown[key] = value
+    print_figures("bench alerts (scoring half; 95 % intervals)", shown)
