@@ -1,0 +1,310 @@
+// The login page: password, then a second factor when the API asks for one; then who you are.
+// Only textContent is ever set from API data, so nothing the server echoes can run as markup.
+"use strict";
+
+(function () {
+  const API = "/api/v1/auth";
+  const CSRF_KEY = "platewatch.csrf";
+  const $ = (id) => document.getElementById(id);
+  // The password was right and a code is wanted; and: the code was wrong or already used.
+  const SECOND_FACTOR_ASKED = new Set(["mfa_required", "second_factor_required"]);
+  const CODE_REFUSED = new Set(["second_factor_invalid", "bad_credentials", "invalid"]);
+
+  // The password is kept only between the two steps of one login, never stored.
+  let pending = null;
+  let useRecovery = false;
+
+  function show(section) {
+    for (const id of ["login-step", "code-step", "who"]) {
+      $(id).hidden = id !== section;
+    }
+  }
+
+  function say(text) {
+    $("message").textContent = text || "";
+    $("message").hidden = !text;
+  }
+
+  function fail(text) {
+    $("error").textContent = text || "";
+    $("error").hidden = !text;
+  }
+
+  function busy(form, yes) {
+    for (const el of form.querySelectorAll("button, input")) {
+      el.disabled = yes;
+    }
+  }
+
+  async function problem(response) {
+    // The API answers {"detail": {"code", "message"}}; FastAPI's own errors carry a string or a list.
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (e) {
+      body = null;
+    }
+    const detail = body && body.detail;
+    if (detail && typeof detail === "object" && !Array.isArray(detail)) {
+      return { code: detail.code || "", message: detail.message || "request refused" };
+    }
+    if (typeof detail === "string") {
+      return { code: "", message: detail };
+    }
+    if (Array.isArray(detail) && detail.length && detail[0].msg) {
+      return { code: "invalid", message: detail.map((d) => d.msg).join("; ") };
+    }
+    if (response.status === 429) {
+      return { code: "rate_limited", message: "too many login attempts; wait a minute and try again" };
+    }
+    return { code: "", message: "the server answered " + response.status + "; try again" };
+  }
+
+  function when(iso) {
+    if (!iso) {
+      return "";
+    }
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) {
+      return iso;
+    }
+    return d.toISOString().replace("T", " ").slice(0, 16) + " UTC";
+  }
+
+  function showUser(user, expiresAt) {
+    $("who-name").textContent = user.display_name || user.username;
+    $("who-username").textContent = user.username;
+    $("who-organisation").textContent = user.organisation || "";
+    $("who-roles").textContent = (user.roles && user.roles.length) ? user.roles.join(", ") : "none";
+    $("who-clets").textContent = user.clets_authorised ? "authorised" : "not authorised";
+    const training = user.training || { current: false, reason: "", expires: null };
+    const cell = $("who-training");
+    cell.textContent = "";
+    const status = document.createElement("span");
+    if (training.current) {
+      status.className = "current";
+      status.textContent = "current" + (training.expires ? " until " + when(training.expires) : "");
+    } else {
+      status.className = "lapsed";
+      status.textContent = "not current";
+    }
+    cell.appendChild(status);
+    $("training-reason").textContent = training.current ? "" : (training.reason || "");
+    $("training-refused").hidden = !!training.current;
+    $("enrol").hidden = !user.must_enrol_mfa;
+    $("enrol-start").hidden = false;
+    $("enrol-form").hidden = true;
+    $("recovery-list").hidden = true;
+    $("change-password").hidden = !user.must_change_password;
+    const expires = expiresAt || sessionStorage.getItem(CSRF_KEY + ".expires");
+    $("who-expires").textContent = when(expires);
+    $("who-expires").parentElement.hidden = false;
+    show("who");
+    $("logout").focus();
+  }
+
+  function backToLogin() {
+    pending = null;
+    $("password").value = "";
+    $("totp").value = "";
+    $("recovery").value = "";
+    setRecovery(false);
+    show("login-step");
+    $($("username").value ? "password" : "username").focus();
+  }
+
+  function setRecovery(on) {
+    useRecovery = on;
+    $("totp-field").hidden = on;
+    $("recovery-field").hidden = !on;
+    $("use-recovery").textContent = on ? "Use the authenticator app instead" : "Use a recovery code instead";
+  }
+
+  async function attempt(form, extra) {
+    fail("");
+    busy(form, true);
+    let response;
+    try {
+      response = await fetch(API + "/login", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify(Object.assign({ client: "browser" }, pending, extra)),
+      });
+    } catch (e) {
+      busy(form, false);
+      fail("cannot reach the server; check the connection and try again");
+      return;
+    }
+    busy(form, false);
+    if (response.ok) {
+      const body = await response.json();
+      sessionStorage.setItem(CSRF_KEY, body.csrf_token || "");
+      sessionStorage.setItem(CSRF_KEY + ".expires", body.expires_at || "");
+      pending = null;
+      $("password").value = "";
+      $("totp").value = "";
+      $("recovery").value = "";
+      say("");
+      showUser(body.user, body.expires_at);
+      return;
+    }
+    const why = await problem(response);
+    if (SECOND_FACTOR_ASKED.has(why.code)) {
+      say(why.message);
+      setRecovery(false);
+      show("code-step");
+      $("totp").focus();
+      return;
+    }
+    fail(why.message);
+    if (!$("code-step").hidden && CODE_REFUSED.has(why.code)) {
+      // a wrong or reused code: stay on this step and let them type the next one
+      const field = useRecovery ? $("recovery") : $("totp");
+      field.value = "";
+      field.focus();
+      return;
+    }
+    backToLogin();
+  }
+
+  $("login-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const username = $("username").value.trim();
+    const password = $("password").value;
+    if (!username || !password) {
+      fail("enter your username and password");
+      $(username ? "password" : "username").focus();
+      return;
+    }
+    say("");
+    pending = { username: username, password: password };
+    attempt($("login-form"), {});
+  });
+
+  $("code-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!pending) {
+      backToLogin();
+      return;
+    }
+    const value = (useRecovery ? $("recovery") : $("totp")).value.trim();
+    if (!value) {
+      fail(useRecovery ? "enter one of your recovery codes" : "enter the 6-digit code from your app");
+      return;
+    }
+    attempt($("code-form"), useRecovery ? { recovery_code: value } : { totp: value.replace(/\s+/g, "") });
+  });
+
+  $("use-recovery").addEventListener("click", () => {
+    setRecovery(!useRecovery);
+    (useRecovery ? $("recovery") : $("totp")).focus();
+  });
+
+  $("code-back").addEventListener("click", () => {
+    say("");
+    fail("");
+    backToLogin();
+  });
+
+  $("logout").addEventListener("click", async () => {
+    fail("");
+    const button = $("logout");
+    button.disabled = true;
+    let response = null;
+    try {
+      response = await fetch(API + "/logout", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: csrfHeaders(false),
+      });
+    } catch (e) {
+      response = null;
+    }
+    button.disabled = false;
+    if (response === null) {
+      fail("cannot reach the server; you are still logged in");
+      return;
+    }
+    if (!response.ok && response.status !== 401) {
+      fail((await problem(response)).message);
+      return;
+    }
+    sessionStorage.removeItem(CSRF_KEY);
+    sessionStorage.removeItem(CSRF_KEY + ".expires");
+    backToLogin();
+    say("You are logged out.");
+  });
+
+  function csrfHeaders(json) {
+    const headers = { "X-CSRF-Token": sessionStorage.getItem(CSRF_KEY) || "", Accept: "application/json" };
+    if (json) {
+      headers["Content-Type"] = "application/json";
+    }
+    return headers;
+  }
+
+  // Roles that reach ALPR data need a second factor (CJIS-style); a user without one enrols here.
+  $("enrol-start").addEventListener("click", async () => {
+    fail("");
+    const response = await fetch(API + "/mfa/enrol", {
+      method: "POST", credentials: "same-origin", headers: csrfHeaders(false),
+    });
+    if (!response.ok) {
+      fail((await problem(response)).message);
+      return;
+    }
+    const body = await response.json();
+    $("enrol-secret").textContent = body.secret;
+    $("enrol-uri").textContent = body.otpauth_uri;
+    $("enrol-start").hidden = true;
+    $("enrol-form").hidden = false;
+    $("enrol-code").focus();
+  });
+
+  $("enrol-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    fail("");
+    const code = $("enrol-code").value.replace(/\s+/g, "");
+    const response = await fetch(API + "/mfa/confirm", {
+      method: "POST", credentials: "same-origin", headers: csrfHeaders(true), body: JSON.stringify({ code: code }),
+    });
+    if (!response.ok) {
+      fail((await problem(response)).message);
+      $("enrol-code").value = "";
+      $("enrol-code").focus();
+      return;
+    }
+    const body = await response.json();
+    const list = $("recovery-codes");
+    list.textContent = "";
+    for (const c of body.recovery_codes || []) {
+      const item = document.createElement("li");
+      item.textContent = c;
+      list.appendChild(item);
+    }
+    $("enrol-form").hidden = true;
+    $("recovery-list").hidden = false;
+    say("Second factor set up. Log out and log in again with a code to reach ALPR data.");
+    $("logout").focus();
+  });
+
+  // A reload keeps the session (the cookie) if this tab still holds its CSRF token.
+  async function resume() {
+    if (!sessionStorage.getItem(CSRF_KEY)) {
+      return;
+    }
+    try {
+      const response = await fetch(API + "/me", { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (response.ok) {
+        showUser(await response.json(), null);
+        return;
+      }
+    } catch (e) {
+      // fall through to the login form
+    }
+    sessionStorage.removeItem(CSRF_KEY);
+  }
+
+  resume();
+})();
