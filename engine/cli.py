@@ -49,6 +49,13 @@ def _register() -> None:
     app.add_typer(store.retention_app, name="retention")
     app.add_typer(store.hold_app, name="hold")
     app.command()(store.search)
+    from .commands.audit import audit_app
+    from .commands.training import training_app
+    from .commands.user import user_app
+
+    app.add_typer(user_app, name="user")
+    app.add_typer(training_app, name="training")
+    app.add_typer(audit_app, name="audit")
     try:
         from .commands.bench import bench_app
     except ImportError as exc:  # the bench needs the vision stack; say why rather than vanish

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Annotated, cast
 
+import psycopg
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -19,6 +20,8 @@ from rich.table import Table
 from platewatch.engine.commands.context import settings, state
 from platewatch.engine.config import Settings
 from platewatch.engine.logs import setup_logging
+from platewatch.engine.policy.bootstrap import ensure_first_admin
+from platewatch.engine.policy.directory import Actor
 from platewatch.engine.services import ServiceError, Services
 from platewatch.engine.store import migrate as run_migrations
 
@@ -77,6 +80,20 @@ def _stop_child(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
         proc.wait()
 
 
+#: After the first admin: how to get someone who may see read data, for a demo.
+DEMO_USER_HINT = (
+    "For the demo, add a trained investigator: platewatch user add alice --name Alice --org 'Demo PD'; "
+    "platewatch user grant alice investigator; platewatch user approve <grant number>; "
+    "platewatch training add alice"
+)
+
+
+def _first_admin(database_url: str) -> str | None:
+    """The first admin's password, made now on a database without users; None ever after."""
+    with psycopg.connect(database_url, autocommit=True, prepare_threshold=None) as conn:
+        return ensure_first_admin(conn, Actor.console())
+
+
 def up() -> None:
     """Start everything on this machine: services (embedded where no URL is set), worker and API."""
     s = settings()
@@ -87,6 +104,7 @@ def up() -> None:
         from platewatch.engine.bench.demo import ensure_demo_camera
 
         demo = ensure_demo_camera(s, endpoints.database_url)  # fresh install: a camera that shows reads
+        admin_password = _first_admin(endpoints.database_url)  # fresh install: someone to log in as
         env = endpoints.as_env()
         env["PLATEWATCH_SERVICES__BROKER_KIND"] = endpoints.broker_kind
         children = {"worker": ["worker"], "api": ["api"]}
@@ -99,7 +117,11 @@ def up() -> None:
         table.add_row("database backend", report.backend)
         if demo:
             table.add_row("demo camera", f"{demo.url}  (platewatch camera remove demo)")
+        if admin_password:
+            table.add_row("admin login", f"admin / {admin_password}  (shown once; change it at first login)")
         out.print(table)
+        if admin_password:
+            out.print(DEMO_USER_HINT, highlight=False, soft_wrap=True)
         out.print("Press Ctrl-C to stop.")
         stopping = False
 
