@@ -1,23 +1,142 @@
-"""FastAPI application factory.
+"""FastAPI application factory: one app, routers per audience under /api/v1.
 
-Only endpoints that carry no read data exist without authentication (policy 462.5): the
-health check that process supervisors poll and the version. Everything that returns reads or
-alerts arrives with the authentication and audit layer.
+Public without a session (policy 462.5): the health check, the login route, the login page and its
+assets (`security.PUBLIC_PATHS`, `PUBLIC_PREFIXES`), and /metrics for a scraper on this host or one
+holding `api.metrics_token`. Every other route takes a `deps.Require` among its dependencies, and
+`create_api` refuses to build an app where one does not: a route added later cannot be open by
+accident. The OpenAPI schema and /docs are behind a session too: they describe the data routes.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import psycopg
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute, APIWebSocketRoute
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from psycopg_pool import ConnectionPool
 
 from platewatch.engine import __version__
 from platewatch.engine.config import Settings
+from platewatch.engine.policy.ratelimit import LoginRateLimiter
+
+from . import admin, audit, auth, errors, reads
+from .deps import ANY_USER, Caller, guard_of
+from .security import is_public, metrics_allowed
+
+log = logging.getLogger(__name__)
 
 
-def create_api(settings: Settings) -> FastAPI:
-    api = FastAPI(title="platewatch", version=__version__, docs_url="/docs", redoc_url=None)
+def include(api: FastAPI, router: APIRouter) -> None:
+    """Add a router's routes to the app itself, so `app.routes` lists every route.
+
+    Newer FastAPI keeps an included router as one opaque entry in `app.routes`; the guard check and
+    the permission-matrix test walk `app.routes` and must see each route with its dependencies.
+    """
+    api.router.routes.extend(router.routes)
+
+
+def check_guarded(api: FastAPI) -> None:
+    """Refuse an app with a route that is neither public nor behind a `Require`."""
+    for route in api.routes:
+        path = getattr(route, "path", None)
+        if path is None:
+            raise RuntimeError(
+                f"{type(route).__name__} in app.routes has no path (an included router?): "
+                "add routers with engine.api.app.include so every route can be checked"
+            )
+        if is_public(path):
+            continue
+        if isinstance(route, APIRoute | APIWebSocketRoute) and guard_of(route.dependant) is not None:
+            continue
+        raise RuntimeError(
+            f"route {path!r} is not in the public list and has no Require dependency: "
+            "guard it (engine/api/deps.py) or, if it truly carries nothing, list it in api/security.py"
+        )
+
+
+def create_api(settings: Settings, *, database_url: str | None = None) -> FastAPI:
+    """The app; it connects to `database_url` (else `services.database_url`) when it starts."""
+    url = database_url or settings.services.database_url
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if url:
+            pool = ConnectionPool(
+                url,
+                min_size=1,
+                max_size=settings.api.pool_size,
+                kwargs={"autocommit": True},
+                open=False,
+                name="platewatch-api",
+            )
+            pool.open(wait=False)
+            app.state.pool = pool
+        try:
+            yield
+        finally:
+            if app.state.pool is not None:
+                app.state.pool.close()
+                app.state.pool = None
+
+    api = FastAPI(
+        title="platewatch",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    api.state.settings = settings
+    api.state.pool = None
+    api.state.totp_key = None
+    api.state.images = None
+    api.state.login_limiter = LoginRateLimiter(settings.access)
+    errors.install(api)
+
+    @api.exception_handler(psycopg.Error)
+    async def database_error(request: Request, exc: psycopg.Error) -> JSONResponse:
+        log.error("database error on %s: %s: %s", request.url.path, type(exc).__name__, exc)
+        detail = {"code": "database_unavailable", "message": "the database could not complete this request"}
+        return JSONResponse(status_code=503, content={"detail": detail})
+
+    @api.middleware("http")
+    async def no_store(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        if request.url.path.startswith("/api/"):
+            response.headers["Cache-Control"] = "no-store"  # reads and images stay out of caches
+        return response
 
     @api.get("/healthz", tags=["ops"])
-    async def healthz() -> dict[str, str]:
+    def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    @api.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        if not metrics_allowed(request, settings.api.metrics_token):
+            presented = "authorization" in request.headers
+            return JSONResponse(
+                status_code=403 if presented else 401,
+                content={"detail": {"code": "metrics_token", "message": "/metrics needs api.metrics_token"}},
+            )
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in (auth.router, reads.router, admin.router, audit.router):
+        include(api, router)
+
+    @api.get("/openapi.json", include_in_schema=False, name="openapi")
+    def openapi(_: Annotated[Caller, Depends(ANY_USER)]) -> JSONResponse:
+        return JSONResponse(api.openapi())
+
+    @api.get("/docs", include_in_schema=False, name="docs")
+    def docs(_: Annotated[Caller, Depends(ANY_USER)]) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="platewatch API")
+
+    check_guarded(api)
     return api

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from .base import Section, check_name
 from .choices import BrokerKindSetting, Device, Fuzzy, LogLevel, PrecisionSetting, Region, Thorough
@@ -133,6 +133,15 @@ class ApiConfig(Section):
 
     host: str = Field("127.0.0.1", title="Address the API listens on")
     port: int = Field(8462, ge=0, le=65535, title="Port the API listens on")
+    cookie_secure: bool = Field(
+        False, title="Mark the browser session cookie Secure (set true when the API is served over HTTPS)"
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        title="Bearer token /metrics asks of scrapers not on the loopback address "
+        "(null: /metrics answers loopback clients only)",
+    )
+    pool_size: int = Field(10, ge=1, le=200, title="Database connections one API process may hold")
 
 
 class HotlistConfig(Section):
