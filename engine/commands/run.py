@@ -58,7 +58,10 @@ def api(
 
     s = settings()
     setup_logging(s.logging.level)
-    uvicorn.run(create_api(s), host=host or s.api.host, port=port or s.api.port, log_config=None)
+    # `up` hands its database over in the environment; alone, this finds (or starts) one itself
+    with Services(s, need={"database"}) as endpoints:
+        app = create_api(s, database_url=endpoints.database_url)
+        uvicorn.run(app, host=host or s.api.host, port=port or s.api.port, log_config=None)
 
 
 def _child(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
