@@ -35,7 +35,14 @@ class Read:
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """A read that matched a hotlist entry. `verified` stays False until a dispatcher checks it (462.2(f))."""
+    """A read that matched a hotlist entry. `verified` stays False until a dispatcher checks it (462.2(f)).
+
+    `tier` is "alert" or "possible" (a weaker match the dispatcher sees apart, without sound);
+    `evidence` (0..1) how likely the vehicle is the entry by the read's own confidences and
+    candidates; `differs` the positions where the read's plate differs from the entry. All three
+    came after version 1's first alerts: a message without them decodes as an alert with
+    evidence -1 (not known) and no positions.
+    """
 
     alert_id: str
     read: Read
@@ -50,3 +57,6 @@ class Alert:
     verified: bool = False
     extra: dict[str, str] = field(default_factory=dict)
     v: int = SCHEMA_VERSION
+    tier: str = "alert"
+    evidence: float = -1.0
+    differs: tuple[int, ...] = ()

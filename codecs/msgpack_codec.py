@@ -93,6 +93,21 @@ def decode_alert(data: bytes) -> Alert:
                 f"alert.{name} must be a non-empty string",
             )
         _check(isinstance(values.get("score"), int | float), "alert.score must be a number")
+        _check(values.get("tier", "alert") in ("alert", "possible"), "alert.tier must be alert or possible")
+        if "evidence" in values:
+            evidence = values["evidence"]
+            _check(
+                isinstance(evidence, int | float) and not isinstance(evidence, bool),
+                "alert.evidence must be a number",
+            )
+            values["evidence"] = float(evidence)
+        if "differs" in values:
+            differs = values["differs"]
+            _check(
+                isinstance(differs, list | tuple) and all(type(p) is int and p >= 0 for p in differs),
+                "alert.differs must be a list of positions",
+            )
+            values["differs"] = tuple(differs)
         return Alert(**values)
     except CodecError:
         raise

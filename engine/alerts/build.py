@@ -33,4 +33,7 @@ def build_alert(read: Read, match: Match, now: float) -> Alert:
         case_number=match.fields.get("case", ""),
         time=now,
         extra=extra,
+        tier=match.tier or "alert",
+        evidence=match.evidence,
+        differs=match.differs,
     )

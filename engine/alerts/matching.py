@@ -7,14 +7,16 @@ from collections.abc import Iterable
 
 from platewatch.codecs import Read
 from platewatch.engine.config import HotlistConfig
-from platewatch.engine.hotlist import HotlistIndex, ListSettings, Match, lookup_texts, match_texts
+from platewatch.engine.hotlist import HotlistIndex, ListSettings, Match
 from platewatch.engine.hotlist import metrics as hm
+from platewatch.engine.hotlist.matcher import match_read_text
 
 
 def match_read(index: HotlistIndex, read: Read) -> list[Match]:
+    """Every entry the read fits, weighed by the read's own evidence: each with its tier ("alert",
+    "possible", or "" below the list's possible threshold, which raises nothing)."""
     began = time.perf_counter()
-    lookups = lookup_texts(read.plate, read.confidence, read.candidates, read.char_confidences)
-    matches = match_texts(index, lookups)
+    matches = match_read_text(index, read.plate, read.confidence, read.candidates, read.char_confidences)
     hm.MATCH_SECONDS.observe(time.perf_counter() - began)
     for m in matches:
         hm.MATCHES.labels(kind=m.kind).inc()

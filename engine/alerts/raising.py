@@ -26,12 +26,13 @@ async def process_read(
     repeat_window_s: float = 0.0,
 ) -> list[Alert]:
     """Match one read and send an alert for each entry this pass (or, within `repeat_window_s`,
-    this camera) has not alerted on yet.
+    this camera) has not alerted on yet. Matches below the list's possible threshold raise nothing;
+    possible matches go out with tier "possible", for the dispatcher to show apart and quietly.
 
     `send` must return once the alert is delivered: the ledger records it only afterwards, so a
     crash in between sends it again rather than never.
     """
-    matches = match_read(index, read)
+    matches = [m for m in match_read(index, read) if m.tier]
     if not matches:
         return []
     alerts = [build_alert(read, m, now()) for m in matches]
@@ -54,13 +55,14 @@ async def process_read(
             await ledger.record_repeat(read.camera_id, key, read.time, repeat_window_s)
         hm.ALERTS.labels(hotlist=alert.hotlist, kind=alert.match_kind).inc()
         log.info(
-            "alert %s: %s on %s/%s (%s, score %.2f) at %s",
+            "%s %s: %s on %s/%s (%s, evidence %.2f) at %s",
+            alert.tier,
             alert.alert_id,
             read.plate,
             alert.hotlist,
             alert.entry,
             alert.match_kind,
-            alert.score,
+            alert.evidence,
             read.camera_id,
         )
         sent.append(alert)

@@ -23,10 +23,12 @@ import csv
 import gzip
 import hashlib
 import json
+import math
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,7 @@ from platewatch.engine.config import VisionConfig
 from platewatch.engine.hotlist.entry import ListSettings
 from platewatch.engine.hotlist.index import HotlistIndex, pack_fields
 from platewatch.engine.hotlist.layout import DEFAULT_PREFIX
-from platewatch.engine.hotlist.matcher import Match, lookup_texts, match_texts
+from platewatch.engine.hotlist.matcher import Match, match_read_text
 from platewatch.engine.plates import edit_distance
 
 from .accuracy import load_samples, overlaps, wilson_interval
@@ -51,7 +53,7 @@ SEED = 462
 SYNTH_STYLES = (("us", 0.9), ("us_stacked", 0.1))
 BATCH = 64
 #: Score thresholds tried for the curve (a threshold t alerts on scores >= t).
-THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(21))
+THRESHOLDS = (0.0, 0.01, 0.02, 0.03, 0.04, *(round(0.05 * i, 2) for i in range(1, 21)))
 RECALL_TARGET = 0.99
 FALSE_ALERT_TARGET = 10 / 10_000
 FALSE_POSSIBLE_TARGET = 100 / 10_000
@@ -219,12 +221,13 @@ def match_all(
     for i, read in enumerate(reads):
         listed, selection = _listed(i, read.truth, seed)
         began = time.perf_counter_ns()
-        lookups = lookup_texts(read.plate, read.confidence, read.candidates, read.char_confidences)
-        matches: list[Match] = match_texts(index, lookups)
+        matches: list[Match] = match_read_text(
+            index, read.plate, read.confidence, read.candidates, read.char_confidences
+        )
         times.append((time.perf_counter_ns() - began) / 1000)
         true = [m for m in matches if m.entry == read.truth] if listed else []
         others = [m for m in matches if not (listed and m.entry == read.truth)]
-        worst = max(others, key=lambda m: m.score, default=None)
+        worst = max(others, key=lambda m: m.evidence, default=None)
         outcomes.append(
             Outcome(
                 listed,
@@ -232,9 +235,9 @@ def match_all(
                 read.source,
                 edit_distance(_clean(read.plate), read.truth) <= 1,
                 _clean(read.plate) == read.truth,
-                true[0].score if true else None,
+                true[0].evidence if true else None,
                 true[0].kind if true else "",
-                worst.score if worst else None,
+                worst.evidence if worst else None,
                 worst.kind if worst else "",
             )
         )
@@ -365,7 +368,8 @@ def curve_svg(points: Sequence[dict[str, float]], chosen: float) -> str:
     x_max = max(max(xs), 10.0)
 
     def x(v: float) -> float:
-        return chart.pad + (np.log10(max(0.1, v)) + 1) / (np.log10(x_max) + 1) * (chart.width - 2 * chart.pad)
+        span = (math.log10(max(0.1, v)) + 1) / (math.log10(x_max) + 1)
+        return chart.pad + span * (chart.width - 2 * chart.pad)
 
     def y(v: float) -> float:
         return chart.bottom - v * (chart.bottom - chart.pad / 2)
@@ -445,14 +449,12 @@ def run_alerts_bench(
             key = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:12]
             console.print(f"reading photos in {directory}…")
             reads += _cached(
-                cache / f"photos-{model}-{key}.jsonl.gz", lambda d=directory: photo_reads(d, recognizer)
+                cache / f"photos-{model}-{key}.jsonl.gz", partial(photo_reads, directory, recognizer)
             )
         for directory in crops:
             key = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:12]
             console.print(f"reading crops in {directory}…")
-            reads += _cached(
-                cache / f"crops-{model}-{key}.jsonl.gz", lambda d=directory: crop_reads(d, reader)
-            )
+            reads += _cached(cache / f"crops-{model}-{key}.jsonl.gz", partial(crop_reads, directory, reader))
         if synthetic:
             path = cache / f"synthetic-{model}-{seed}-{synthetic}.jsonl.gz"
             console.print(f"synthetic plates: {synthetic:,} (cached in {path})…")
@@ -479,8 +481,7 @@ def run_alerts_bench(
     selection = [o for o in outcomes if o.selection]
     scoring = [o for o in outcomes if not o.selection]
     alert_t, possible_t = choose_thresholds(selection)
-    default_alert = float(getattr(settings, "alert_threshold", 0.0))
-    default_possible = float(getattr(settings, "possible_threshold", default_alert))
+    default_alert, default_possible = settings.alert_threshold, settings.possible_threshold
     figures: dict[str, Any] = {
         "entries": len(index),
         "fuzzy": settings.fuzzy,

@@ -36,7 +36,19 @@ ENTRY_FIELDS: dict[str, int] = {
     "vehicle": 64,
 }
 REQUIRED_FIELDS = ("reason",)
-LIST_FIELDS = ("fuzzy", "partial", "priority", "active", "description")
+LIST_FIELDS = (
+    "fuzzy",
+    "partial",
+    "priority",
+    "active",
+    "description",
+    "alert_threshold",
+    "possible_threshold",
+)
+#: Default evidence thresholds (0..1) of the two tiers, chosen with `platewatch bench alerts` on its
+#: selection half (docs/hotlist.md, "Thresholds").
+ALERT_THRESHOLD = 0.05
+POSSIBLE_THRESHOLD = 0.02
 
 _PLATE = re.compile(rf"^[0-9A-Z]{{1,{MAX_PLATE}}}$")
 _PATTERN = re.compile(rf"^[0-9A-Z?*]{{1,{MAX_PATTERN}}}$")
@@ -55,6 +67,8 @@ class ListSettings:
     fuzzy: Fuzzy = "strict"
     partial: bool = False
     active: bool = True
+    alert_threshold: float = ALERT_THRESHOLD
+    possible_threshold: float = POSSIBLE_THRESHOLD
 
 
 def is_pattern(text: str) -> bool:
@@ -134,6 +148,10 @@ def parse_list_settings(
     """Settings from `pw:hot:<list>` over the defaults; bad fields are reported and the default kept."""
     problems: list[str] = []
     priority, fuzzy, partial, active = default.priority, default.fuzzy, default.partial, default.active
+    thresholds = {
+        "alert_threshold": default.alert_threshold,
+        "possible_threshold": default.possible_threshold,
+    }
     for field, raw in fields.items():
         value = raw.strip().lower()
         if field == "priority":
@@ -158,6 +176,19 @@ def parse_list_settings(
                     active = value in _TRUE
             else:
                 problems.append(f"{field} must be true or false")
+        elif field in thresholds:
+            try:
+                number = float(value)
+            except ValueError:
+                number = -1.0
+            if 0.0 <= number <= 1.0:
+                thresholds[field] = number
+            else:
+                problems.append(f"{field} must be a number 0-1")
         elif field != "description":
             problems.append(f"unknown list setting {field!r} (known: {', '.join(LIST_FIELDS)})")
-    return ListSettings(name, priority, fuzzy, partial, active), problems
+    alert_t, possible_t = thresholds["alert_threshold"], thresholds["possible_threshold"]
+    if possible_t > alert_t:
+        problems.append("possible_threshold above alert_threshold: taken as equal (no possible tier)")
+        possible_t = alert_t
+    return ListSettings(name, priority, fuzzy, partial, active, alert_t, possible_t), problems

@@ -22,14 +22,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from platewatch.engine.config.choices import Fuzzy
 from platewatch.engine.plates import PLATE_ALPHABET
 
 from .confusion import NORMAL_ALPHABET, UNIT, UNKNOWN, cost, normalise, same_class
-from .entry import MAX_PLATE, WILDCARDS, clean_plate
+from .entry import ALERT_THRESHOLD, MAX_PLATE, POSSIBLE_THRESHOLD, WILDCARDS, ListSettings, clean_plate
 from .index import DEL_TAG, POS_SHIFT, HotlistIndex, del_code, norm_code
 
 STRICT_MAX = 10
@@ -64,6 +64,12 @@ class Match:
     candidate: str  # the lookup text that matched (an alert's extra["candidate"])
     priority: int
     fields: dict[str, str]
+    #: how likely the vehicle is this entry, from the read's own evidence (`weigh`); 0 until weighed
+    evidence: float = 0.0
+    #: "alert", "possible" or "" (below the list's possible threshold), set by `weigh`
+    tier: str = ""
+    #: positions where the read's plate differs from the entry (same length only)
+    differs: tuple[int, ...] = ()
 
 
 _READ_CHARS = frozenset(PLATE_ALPHABET + "?_")
@@ -358,6 +364,140 @@ def match_texts(index: HotlistIndex, lookups: Sequence[LookupText]) -> list[Matc
     return out
 
 
+# ---- evidence ---------------------------------------------------------------------------------
+
+#: Of the doubt a character leaves (1 - its confidence), the share that falls on one other member of
+#: its confusion class, and on any character outside it.
+CLASS_SHARE = 0.6
+OTHER_SHARE = 0.03
+#: A plate of another length than the read, not among its candidates: the doubt of its least sure
+#: character times this (a dropped or extra character is rarer than a confusion).
+LENGTH_SHARE = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class ReadEvidence:
+    """What the recognizer said about one read, in the form the weighing needs: the plate, each
+    character's confidence, and the share of the candidates' probability on every reading and, per
+    position, on every character."""
+
+    text: str
+    char_conf: tuple[float, ...]
+    mass: dict[str, float]  # cleaned candidate text -> its share of the candidates' probability
+    positions: tuple[dict[str, float], ...]  # per position of `text`: character -> share
+
+
+def read_evidence(
+    plate: str,
+    confidence: float,
+    candidates: Sequence[tuple[str, float]] = (),
+    char_confidences: Sequence[float] = (),
+) -> ReadEvidence:
+    text = _clean_read_text(plate)
+    ok = math.isfinite(confidence) and 0.0 <= confidence <= 1.0
+    conf = confidence if ok else 0.0
+    if char_confidences and len(char_confidences) == len(plate):
+        kept = [float(q) for c, q in zip(plate.upper(), char_confidences, strict=True) if c in _READ_CHARS]
+        chars = tuple(kept) if len(kept) == len(text) else (conf,) * len(text)
+    else:
+        chars = (conf,) * len(text)
+    raw: dict[str, float] = {}
+    for t, sc in candidates:
+        cleaned = _clean_read_text(t)
+        if cleaned and isinstance(sc, float | int) and math.isfinite(sc) and sc > 0:
+            raw[cleaned] = raw.get(cleaned, 0.0) + float(sc)
+    if text not in raw:
+        raw[text] = max(raw.values(), default=1.0)
+    total = sum(raw.values())
+    mass = {t: v / total for t, v in raw.items()}
+    same = {t: v for t, v in mass.items() if len(t) == len(text)}
+    same_total = sum(same.values()) or 1.0
+    positions = []
+    for i in range(len(text)):
+        at: dict[str, float] = {}
+        for t, v in same.items():
+            at[t[i]] = at.get(t[i], 0.0) + v / same_total
+        positions.append(at)
+    return ReadEvidence(text, chars, mass, tuple(positions))
+
+
+def _ratio(ev: ReadEvidence, i: int, entry_char: str) -> float:
+    """How much more (or less) likely the plate has `entry_char` at position i than what was read."""
+    read_char = ev.text[i]
+    q = min(1.0, max(0.0, ev.char_conf[i]))
+    if read_char == UNKNOWN:
+        return 0.5
+    share = CLASS_SHARE if same_class(read_char, entry_char) else OTHER_SHARE
+    alt = max(ev.positions[i].get(entry_char, 0.0), (1.0 - q) * share)
+    own = max(q, 1e-6)  # the candidates' share is of the top-k only: the character's own confidence
+    return min(2.0, alt / own)
+
+
+def likelihood(ev: ReadEvidence, entry: str) -> tuple[float, tuple[int, ...]]:
+    """How likely the vehicle carries plate `entry` rather than what was read (1: the read itself),
+    and the positions where they differ. A confident character is taken as read: a substitution
+    there costs its doubt; a candidate reading the entry counts with its share."""
+    top = ev.mass.get(ev.text, 0.0) or 1.0
+    by_candidate = ev.mass.get(entry, 0.0) / top
+    if entry == ev.text:
+        return 1.0, ()
+    if len(entry) != len(ev.text):
+        doubt = 1.0 - min(ev.char_conf, default=0.0)
+        return min(1.0, max(by_candidate, doubt * LENGTH_SHARE)), ()
+    value = 1.0
+    differs = []
+    for i, (a, b) in enumerate(zip(ev.text, entry, strict=True)):
+        if a != b:
+            differs.append(i)
+            value *= _ratio(ev, i, b)
+    return min(1.0, max(by_candidate, value)), tuple(differs)
+
+
+def weigh(matches: Sequence[Match], ev: ReadEvidence, lists: dict[str, ListSettings]) -> list[Match]:
+    """Each match with its evidence and tier.
+
+    The evidence is the chance the vehicle is the entry among the hypotheses the read leaves open:
+    the plate as read (unless it is itself listed), and every listed plate it fuzzily fits, each by
+    its likelihood. A read that fits many entries is therefore weak evidence for any one of them,
+    and a fuzzy match can reach 1/2 only when the read is as likely wrong as right. Partial
+    patterns keep their structural score (a witness's pattern is judged by how much it pins down).
+    """
+    plates = {m.entry: likelihood(ev, m.entry) for m in matches if m.kind != "partial"}
+    self_weight = 0.0 if ev.text in plates else 1.0
+    total = self_weight + sum(v for v, _ in plates.values())
+    out = []
+    for m in matches:
+        differs: tuple[int, ...] = ()
+        if m.kind == "partial":
+            evidence = m.score
+        else:
+            value, differs = plates[m.entry]
+            evidence = value / total if total > 0 else 0.0
+        evidence = round(min(1.0, evidence), 4)
+        settings = lists.get(m.list_name)
+        alert_t = settings.alert_threshold if settings else ALERT_THRESHOLD
+        possible_t = settings.possible_threshold if settings else POSSIBLE_THRESHOLD
+        tier = "alert" if evidence >= alert_t else "possible" if evidence >= possible_t else ""
+        out.append(replace(m, evidence=evidence, tier=tier, differs=differs))
+    out.sort(key=lambda m: (m.tier != "alert", m.tier != "possible", m.priority, -m.evidence, m.key))
+    return out
+
+
+def match_read_text(
+    index: HotlistIndex,
+    plate: str,
+    confidence: float,
+    candidates: Sequence[tuple[str, float]] = (),
+    char_confidences: Sequence[float] = (),
+) -> list[Match]:
+    """A read's matches, weighed by its evidence (what the match agent and the alerts bench use)."""
+    lookups = lookup_texts(plate, confidence, candidates, char_confidences)
+    matches = match_texts(index, lookups)
+    if not matches:
+        return matches
+    return weigh(matches, read_evidence(plate, confidence, candidates, char_confidences), index.lists)
+
+
 def match_plate(index: HotlistIndex, plate: str, candidates: Sequence[tuple[str, float]] = ()) -> list[Match]:
     """Convenience for the CLI and tests: match a plate text (and alternatives) as a read would be."""
     return match_texts(index, lookup_texts(plate, 1.0, candidates))
@@ -366,11 +506,16 @@ def match_plate(index: HotlistIndex, plate: str, candidates: Sequence[tuple[str,
 __all__ = [
     "LookupText",
     "Match",
+    "ReadEvidence",
     "clean_plate",
     "judge_pattern",
     "judge_plate",
+    "likelihood",
     "lookup_texts",
     "match_plate",
+    "match_read_text",
     "match_texts",
+    "read_evidence",
     "score",
+    "weigh",
 ]

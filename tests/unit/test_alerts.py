@@ -43,10 +43,22 @@ def _index() -> HotlistIndex:
     return index
 
 
-def _read(plate: str, pass_id: str = "", t: float = 1.0, camera: str = "cam-1") -> Read:
+def _read(
+    plate: str, pass_id: str = "", t: float = 1.0, camera: str = "cam-1", chars: tuple[float, ...] = ()
+) -> Read:
     return Read(
-        read_id=str(uuid.uuid4()), camera_id=camera, time=t, plate=plate, confidence=0.9, pass_id=pass_id
+        read_id=str(uuid.uuid4()),
+        camera_id=camera,
+        time=t,
+        plate=plate,
+        confidence=0.9,
+        pass_id=pass_id,
+        char_confidences=chars,
     )
+
+
+#: the recognizer unsure of the third character: a B/8 confusion there is admitted
+UNSURE_THIRD = (0.99, 0.99, 0.2, 0.99, 0.99, 0.99, 0.99)
 
 
 async def test_alerts_once_per_pass_with_the_entry_details() -> None:
@@ -55,7 +67,7 @@ async def test_alerts_once_per_pass_with_the_entry_details() -> None:
     async def send(alert: Alert) -> None:
         sent.append(decode_alert(encode_alert(alert)))
 
-    first = _read("7A8C123", "p1")
+    first = _read("7A8C123", "p1", chars=UNSURE_THIRD)
     await process_read(first, index, ledger, send, now=lambda: 5.0)
     await process_read(_read("7ABC123", "p1"), index, ledger, send)  # same pass
     await process_read(first, index, ledger, send)  # replay
@@ -115,7 +127,10 @@ async def test_a_pass_split_in_two_alerts_once_per_camera_within_the_window() ->
         sent.append(alert)
 
     async def read(plate: str, pass_id: str, t: float, camera: str = "cam-1", window: float = 30.0) -> None:
-        await process_read(_read(plate, pass_id, t, camera), index, ledger, send, repeat_window_s=window)
+        chars = UNSURE_THIRD if plate == "7A8C123" else ()
+        await process_read(
+            _read(plate, pass_id, t, camera, chars), index, ledger, send, repeat_window_s=window
+        )
 
     await read("7ABC123", "p1", 100.0)
     await read("7ABC123", "p2", 104.0)  # the same car, its pass split (handover, long occlusion)

@@ -1,0 +1,106 @@
+"""Evidence-weighted matching: a confusion counts only where the read admits it, lower candidates
+need probability, a crowded neighbourhood weakens each match; and the alerts bench's statistics."""
+
+from __future__ import annotations
+
+from platewatch.codecs import Alert, Read, decode_alert, encode_alert
+from platewatch.codecs.envelope import pack_map
+from platewatch.engine.bench.alerts import Outcome, choose_thresholds, figures_at, rate
+from platewatch.engine.hotlist import HotlistIndex, ListSettings
+from platewatch.engine.hotlist.entry import parse_list_settings
+from platewatch.engine.hotlist.matcher import likelihood, match_read_text, read_evidence
+
+SURE = (0.99,) * 7
+
+
+def _index(*plates: str, **settings: float) -> HotlistIndex:
+    index = HotlistIndex({"stolen": ListSettings("stolen", **settings)}, "pw:hot")  # type: ignore[arg-type]
+    index.build(["stolen"] * len(plates), list(plates), [b"reason\x1fx"] * len(plates))
+    return index
+
+
+def test_a_confident_character_is_taken_as_read() -> None:
+    index = _index("7ABC123")
+    sure = match_read_text(index, "7A8C123", 0.99, [("7A8C123", 0.98)], SURE)
+    assert [(m.kind, m.tier) for m in sure] == [("fuzzy", "")]  # found, but raises nothing
+    assert sure[0].differs == (2,) and sure[0].evidence < 0.05
+    unsure = match_read_text(
+        index, "7A8C123", 0.2, [("7A8C123", 0.2)], (0.99, 0.99, 0.2, 0.99, 0.99, 0.99, 0.99)
+    )
+    assert unsure[0].evidence > 0.4 and unsure[0].tier in ("alert", "possible")
+
+
+def test_the_candidates_admit_a_confusion() -> None:
+    ev = read_evidence(
+        "7A8C123", 0.6, [("7A8C123", 0.5), ("7ABC123", 0.45)], (0.99, 0.99, 0.6, 0.99, 0.99, 0.99, 0.99)
+    )
+    value, differs = likelihood(ev, "7ABC123")
+    assert differs == (2,) and 0.85 < value <= 1.0
+    # a lower candidate with little probability is no evidence
+    weak = read_evidence("7A8C128", 0.9, [("7A8C128", 0.9), ("7ABC123", 0.01)], SURE)
+    assert likelihood(weak, "7ABC123")[0] < 0.05
+
+
+def test_an_exact_read_alerts_and_a_crowded_neighbourhood_weakens_each_match() -> None:
+    index = _index("7ABC123", "7A8C123", "7ABC12T")
+    exact = match_read_text(index, "7ABC123", 0.95, [("7ABC123", 0.95)], SURE)
+    assert exact[0].entry == "7ABC123" and exact[0].kind == "exact" and exact[0].tier == "alert"
+    unsure = (0.99, 0.99, 0.3, 0.99, 0.99, 0.99, 0.3)
+    lone = match_read_text(_index("7ABC12T"), "7ABC121", 0.3, [], unsure)
+    crowd = match_read_text(_index("7ABC12T", "7A8C12T", "7A8C121"), "7ABC121", 0.3, [], unsure)
+    by_entry = {m.entry: m.evidence for m in crowd}
+    assert by_entry["7ABC12T"] < lone[0].evidence
+
+
+def test_list_thresholds_are_list_settings() -> None:
+    default = ListSettings("a")
+    settings, problems = parse_list_settings(
+        "a", {"alert_threshold": "0.7", "possible_threshold": "0.1"}, default
+    )
+    assert (settings.alert_threshold, settings.possible_threshold, problems) == (0.7, 0.1, [])
+    settings, problems = parse_list_settings("a", {"alert_threshold": "2"}, default)
+    assert settings.alert_threshold == default.alert_threshold and problems
+    index = _index("7ABC123", alert_threshold=1.0, possible_threshold=0.9)
+    assert match_read_text(index, "7ABC123", 0.95, [], SURE)[0].tier == "alert"  # exact alone: 1.0
+    index = _index("7ABC123", alert_threshold=0.99, possible_threshold=0.0)
+    (m,) = match_read_text(index, "7A8C123", 0.99, [], SURE)
+    assert m.tier == "possible"
+
+
+def test_alert_fields_are_optional_on_the_wire() -> None:
+    read = Read(
+        read_id="6f1c0b9e-4f6a-5d8e-9a43-70c1a4e2d462",
+        camera_id="c",
+        time=1.0,
+        plate="7A8C123",
+        confidence=0.9,
+    )
+    alert = Alert("a1", read, "stolen", "7ABC123", "fuzzy", 0.9, tier="possible", evidence=0.3, differs=(2,))
+    assert decode_alert(encode_alert(alert)) == alert
+    old = {k: v for k, v in encode_alert_map(alert).items() if k not in ("tier", "evidence", "differs")}
+    decoded = decode_alert(pack_map(old))
+    assert (decoded.tier, decoded.evidence, decoded.differs) == ("alert", -1.0, ())
+
+
+def encode_alert_map(alert: Alert) -> dict[str, object]:
+    from dataclasses import asdict
+
+    return asdict(alert)
+
+
+def _o(listed: bool, true: float | None = None, false: float | None = None, near: bool = True) -> Outcome:
+    return Outcome(
+        listed, True, "synthetic", near, near, true, "exact" if true else "", false, "fuzzy" if false else ""
+    )
+
+
+def test_bench_statistics() -> None:
+    r = rate(0, 10_000, 10_000)
+    assert r["value"] == 0 and r["ci95"][0] == 0 and 3 < r["ci95"][1] < 4  # the rule of three
+    outcomes = [_o(True, 0.9)] * 98 + [_o(True, 0.3)] * 2 + [_o(False)] * 890 + [_o(False, false=0.4)] * 10
+    alert, possible = choose_thresholds(outcomes)
+    assert alert == 0.3 and possible <= alert  # the highest threshold that keeps 99 % recall
+    figures = figures_at(outcomes, 0.5, 0.2)
+    assert figures["recall_listed_within_one"]["hits"] == 98
+    assert figures["false_alerts_per_10k"]["hits"] == 0 and figures["false_possible_per_10k"]["hits"] == 10
+    assert figures["by_kind"]["fuzzy"]["false_possible_per_10k"]["hits"] == 10
