@@ -30,7 +30,7 @@ from platewatch.engine.store import migrate
 from platewatch.engine.store.copy_writer import ReadWriter
 from platewatch.engine.store.images import DirectoryImageStore, store_read_images
 
-PUBLIC = {"/healthz", "/api/v1/auth/login", "/metrics"}  # and G2's login page under /login, /static
+PUBLIC = {"/healthz", "/api/v1/auth/login", "/metrics", "/"}  # and the login page under /login, /static
 ANY_LOGGED_IN = {  # open to every logged-in user, trained or not: their own account, and the docs
     "/api/v1/auth/logout",
     "/api/v1/auth/me",
@@ -55,8 +55,9 @@ class Site:
     reads: list[Read]
 
     @property
-    def conn(self) -> psycopg.Connection:
-        return self.dept.conn
+    def conn(self) -> psycopg.Connection[Any]:
+        conn: psycopg.Connection[Any] = self.dept.conn
+        return conn
 
     def token(self, username: str, **body: Any) -> str:
         r = self.client.post(
@@ -349,6 +350,8 @@ def test_hostile_search_input_gets_a_4xx_never_a_500(site: Site) -> None:
         r = site.client.get("/api/v1/reads", params=params, headers=headers)
         assert 400 <= r.status_code < 500, (params, r.status_code, r.text)
     assert site.client.get("/api/v1/reads/not-a-uuid", params=CASE, headers=headers).status_code == 422
+    r = site.client.post("/api/v1/auth/login", json={"username": "ivy", "password": "hunter2-secret" * 100})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "password" and "hunter2" not in r.text
     r = site.client.post(
         "/api/v1/auth/login", content=b"\xff\xfe{", headers={"content-type": "application/json"}
     )
