@@ -28,6 +28,7 @@ from platewatch.engine.policy.ratelimit import LoginRateLimiter
 
 from . import admin, audit, auth, errors, reads
 from .deps import ANY_USER, Caller, guard_of
+from .pages import mount_pages
 from .security import is_public, metrics_allowed
 
 log = logging.getLogger(__name__)
@@ -138,5 +139,6 @@ def create_api(settings: Settings, *, database_url: str | None = None) -> FastAP
     def docs(_: Annotated[Caller, Depends(ANY_USER)]) -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="platewatch API")
 
+    mount_pages(api)
     check_guarded(api)
     return api

@@ -22,7 +22,7 @@ MAX_TOKEN = 200  # our tokens are 46 characters; anything far longer is not one
 
 #: Routes anyone may call: the health check, logging in, and the login page with its assets
 #: (mounted under /login and /static). /metrics is here because it has its own check (`metrics_allowed`).
-PUBLIC_PATHS = frozenset({"/healthz", "/api/v1/auth/login", "/login", "/metrics"})
+PUBLIC_PATHS = frozenset({"/healthz", "/api/v1/auth/login", "/", "/login", "/static", "/metrics"})
 PUBLIC_PREFIXES = ("/static/", "/login/")
 
 cookie_scheme = APIKeyCookie(
