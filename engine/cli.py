@@ -56,6 +56,10 @@ def _register() -> None:
     app.add_typer(user_app, name="user")
     app.add_typer(training_app, name="training")
     app.add_typer(audit_app, name="audit")
+    from .commands import login
+
+    app.command()(login.login)
+    app.command()(login.logout)
     try:
         from .commands.bench import bench_app
     except ImportError as exc:  # the bench needs the vision stack; say why rather than vanish

@@ -1,7 +1,8 @@
 """`platewatch retention …`, `platewatch hold …` and `platewatch search`: the store from the shell.
 
-These are the operator's tools (an administrator at a console). The API adds what policy 462.2/462.4
-asks of investigators (purpose, case number, roles, audit); `search` here states a case number too.
+`retention` and `hold` are the operator's tools (an administrator at a console). `search` reads
+data, so it goes through the API as the logged-in user (`platewatch login`): policy 462.2/462.4 asks
+for a trained, authorised user, a purpose and a case number, and the access log records it.
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
+import httpx
 import psycopg
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from platewatch.engine.commands.api_client import LOGIN_FIRST, ApiRefused, checked, client, load_login
 from platewatch.engine.commands.context import settings
 from platewatch.engine.logs import setup_logging
 from platewatch.engine.services import Services
@@ -24,9 +27,9 @@ from platewatch.engine.store import migrate as run_migrations
 from platewatch.engine.store.holds import Hold, HoldCriteria, HoldError, list_holds, place_hold, release_hold
 from platewatch.engine.store.images import ImageStore, image_store_for
 from platewatch.engine.store.retention import retention_status, run_retention
-from platewatch.engine.store.search import SearchError, SearchQuery, search_reads
 
 out = Console()
+err = Console(stderr=True)
 retention_app = typer.Typer(help="Purge reads past retention.days (policy 462.3), and see what it did.")
 hold_app = typer.Typer(help="Evidence holds: keep reads (and images) past retention for a case.")
 
@@ -168,8 +171,41 @@ def hold_list(
     out.print(_hold_table(holds))
 
 
+def _search_params(
+    purpose: str | None,
+    case: str,
+    plate: str | None,
+    pattern: str | None,
+    fuzzy: bool,
+    time_from: str | None,
+    time_to: str | None,
+    camera: list[str] | None,
+    limit: int,
+    cursor: str | None,
+) -> list[tuple[str, str | int | float | bool | None]]:
+    """The query string; empty values are left out, so the API names what is missing."""
+    params: list[tuple[str, str | int | float | bool | None]] = [("case", case)]
+    if purpose:
+        params.append(("purpose", purpose))
+    for key, value in (("plate", plate), ("pattern", pattern), ("cursor", cursor)):
+        if value:
+            params.append((key, value))
+    for key, when in (("from", _when(time_from)), ("to", _when(time_to))):
+        if when is not None:
+            params.append((key, when.isoformat()))
+    if fuzzy:
+        params.append(("fuzzy", "true"))
+    params.extend(("camera", c) for c in camera or ())
+    params.append(("limit", str(limit)))
+    return params
+
+
 def search(
     case: Annotated[str, typer.Option("--case", help="Case or incident number (policy 462.2).")],
+    purpose: Annotated[
+        str | None,
+        typer.Option(help="Why you search, one of access.purposes (policy 462.2, 462.4(b)); required."),
+    ] = None,
     plate: Annotated[str | None, typer.Option(help="Exact plate.")] = None,
     pattern: Annotated[str | None, typer.Option(help="Partial plate: ? one character, * any run.")] = None,
     fuzzy: Annotated[bool, typer.Option(help="Treat OCR confusions (0/O, 8/B, …) as equal.")] = False,
@@ -182,37 +218,41 @@ def search(
     cursor: Annotated[str | None, typer.Option(help="Next-page cursor from a previous search.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
-    """Search stored reads by plate, partial plate or time and camera, newest first."""
-    query = SearchQuery(
-        plate=plate,
-        pattern=pattern,
-        fuzzy=fuzzy,
-        time_from=_when(time_from),
-        time_to=_when(time_to),
-        cameras=tuple(camera or ()),
-        limit=limit,
-        cursor=cursor,
-    )
-    with _store() as (conn, _images, _days):
+    """Search stored reads through the API as the logged-in user (see `platewatch login`), newest first."""
+    params = _search_params(purpose, case, plate, pattern, fuzzy, time_from, time_to, camera, limit, cursor)
+    stored = load_login()
+    if stored is None:
+        err.print(LOGIN_FIRST, highlight=False)
+        raise typer.Exit(1)
+    if stored.expired():
+        err.print(f"your login ended at {stored.expires_at}: run `platewatch login` again", highlight=False)
+        raise typer.Exit(1)
+    with client(stored.api, stored.token) as http:
         try:
-            page = search_reads(conn, query)
-        except SearchError as exc:
-            raise typer.BadParameter(str(exc)) from None
+            page = checked(http.get("/api/v1/reads", params=params))
+        except httpx.HTTPError as exc:
+            err.print(f"cannot reach the API at {stored.api} ({type(exc).__name__})", highlight=False)
+            raise typer.Exit(1) from None
+        except ApiRefused as exc:
+            hint = "; run `platewatch login` again" if exc.status == 401 else ""
+            err.print(f"refused: {exc}{hint}", highlight=False)
+            raise typer.Exit(2 if exc.status in (400, 422) else 1) from None
+    rows: list[dict[str, Any]] = page.get("reads", page.get("rows")) or []
     if as_json:
-        for r in page.rows:
-            print(json.dumps({**r.__dict__, "time": r.time.isoformat(), "case": case}))
+        for r in rows:
+            print(json.dumps({**r, "case": case}))
     else:
         table = Table(title=f"reads (case {case})")
         for col in ("time (UTC)", "camera", "plate", "conf", "read"):
             table.add_column(col)
-        for r in page.rows:
+        for r in rows:
             table.add_row(
-                f"{r.time.astimezone(UTC):%Y-%m-%d %H:%M:%S}",
-                r.camera_id,
-                r.plate,
-                f"{r.confidence:.2f}",
-                r.read_id,
+                f"{datetime.fromisoformat(r['time']).astimezone(UTC):%Y-%m-%d %H:%M:%S}",
+                r["camera_id"],
+                r["plate"],
+                f"{float(r['confidence']):.2f}",
+                r["read_id"],
             )
         out.print(table)
-    if page.next_cursor:
-        out.print(f"more: --cursor {page.next_cursor}")
+    if page.get("next_cursor"):
+        out.print(f"more: --cursor {page['next_cursor']}")
