@@ -45,10 +45,12 @@ LIST_FIELDS = (
     "alert_threshold",
     "possible_threshold",
 )
-#: Default evidence thresholds (0..1) of the two tiers, chosen with `platewatch bench alerts` on its
-#: selection half (docs/hotlist.md, "Thresholds").
+#: Default evidence thresholds (0..1) of the two tiers, read off `platewatch bench alerts`'s curve on
+#: its selection half (docs/hotlist.md, "Thresholds"). The possible tier starts at 0: until the
+#: evidence separates better, every match that alerted before still reaches a dispatcher (quietly,
+#: below the alert threshold), so the tiers cut loud false alerts without losing a hit.
 ALERT_THRESHOLD = 0.05
-POSSIBLE_THRESHOLD = 0.02
+POSSIBLE_THRESHOLD = 0.0
 
 _PLATE = re.compile(rf"^[0-9A-Z]{{1,{MAX_PLATE}}}$")
 _PATTERN = re.compile(rf"^[0-9A-Z?*]{{1,{MAX_PATTERN}}}$")

@@ -22,8 +22,11 @@ def _index(*plates: str, **settings: float) -> HotlistIndex:
 def test_a_confident_character_is_taken_as_read() -> None:
     index = _index("7ABC123")
     sure = match_read_text(index, "7A8C123", 0.99, [("7A8C123", 0.98)], SURE)
-    assert [(m.kind, m.tier) for m in sure] == [("fuzzy", "")]  # found, but raises nothing
+    # found, but never loud: by default a quiet possible match, so no hit is lost outright
+    assert [(m.kind, m.tier) for m in sure] == [("fuzzy", "possible")]
     assert sure[0].differs == (2,) and sure[0].evidence < 0.05
+    strict = _index("7ABC123", possible_threshold=0.02)  # a list that wants no weak matches at all
+    assert [m.tier for m in match_read_text(strict, "7A8C123", 0.99, [("7A8C123", 0.98)], SURE)] == [""]
     unsure = match_read_text(
         index, "7A8C123", 0.2, [("7A8C123", 0.2)], (0.99, 0.99, 0.2, 0.99, 0.99, 0.99, 0.99)
     )
