@@ -14,6 +14,7 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from platewatch.engine.config import Settings
+from platewatch.engine.policy.upkeep import keep_up
 from platewatch.engine.services import TANSU_FAUST_SETTINGS
 from platewatch.engine.services.kafka_internals import forget_declared_topics, refresh_group_metadata
 from platewatch.engine.store.images import image_store_for
@@ -98,8 +99,16 @@ def create_app(
 
     cast(Any, app.timer(interval=INTERVAL_S, on_leader=True))(store_maintenance)  # untyped decorator
 
+    async def policy_upkeep() -> None:  # access-log purge and anchor, unused accounts disabled
+        await keep_up(
+            database_url, settings.access, retention_days=settings.retention.days, data_dir=settings.data_dir
+        )
+
+    upkeep_s = settings.access.anchor_interval_minutes * 60
+    cast(Any, app.timer(interval=upkeep_s, on_leader=True))(policy_upkeep)
+
     if redis_url:  # the hotlist matcher (agents/match.py) needs Redis; without it, persist only
-        register_match_agent(app, topics, settings, redis_url)
+        register_match_agent(app, topics, settings, redis_url, database_url)
     register_camera_agents(  # agents/cameras.py
         app, topics, settings, database_url, redis_url or None, max_frame_bytes=settings.kafka.max_frame_bytes
     )

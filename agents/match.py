@@ -5,12 +5,17 @@ pw.match-pending (a topic of their own, consumed by the `match-pending` agent on
 ready) instead of being held on pw.reads, which would stall the persist agent too. They are parked
 under their camera key, so each camera's reads stay in order there as on pw.reads.
 
+Every hotlist change the sync sees is written to the access log (Redis commands carry no user): on
+the leader only, so a change is logged once however many workers see it, and queued to a thread
+(engine/policy/log_queue.py) so that matching never waits on the database.
+
 A read that does not decode is skipped here: the persist agent on the same topic already
 quarantines it on pw.deadletter, and a second dead letter for the same message would only mislead.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 import faust
@@ -19,14 +24,24 @@ from faust.types import StreamT
 from platewatch.codecs import Alert, CodecError, decode_read, encode_alert
 from platewatch.engine.alerts import AlertLedger, list_defaults, process_read
 from platewatch.engine.config import Settings
-from platewatch.engine.hotlist.sync import HotlistSync
+from platewatch.engine.hotlist.sync import HotlistChange, HotlistSync
+from platewatch.engine.policy.hotlist_changes import change_entry
+from platewatch.engine.policy.log_queue import QueuedLog
 
 from .topics import Topics
 
 
-def register_match_agent(app: faust.App, topics: Topics, settings: Settings, redis_url: str) -> HotlistSync:
+def register_match_agent(
+    app: faust.App, topics: Topics, settings: Settings, redis_url: str, database_url: str
+) -> HotlistSync:
     """Add the `match` agents to the app; returns the sync that owns the index (started by the agent)."""
-    sync = HotlistSync(redis_url, defaults=list_defaults(settings.hotlists))
+    changes = QueuedLog(database_url)
+
+    def record(change: HotlistChange) -> None:
+        if app.is_leader():
+            changes.submit(change_entry(change))
+
+    sync = HotlistSync(redis_url, defaults=list_defaults(settings.hotlists), on_change=record)
     ledger = AlertLedger(redis_url)
 
     async def send(alert: Alert) -> None:
@@ -42,6 +57,7 @@ def register_match_agent(app: faust.App, topics: Topics, settings: Settings, red
 
     @app.agent(topics.reads, name="match")
     async def match(stream: StreamT[bytes]) -> None:
+        changes.start()
         await sync.start()
         try:
             # Matching against an empty index would silently miss alerts; holding the reads here
@@ -57,6 +73,7 @@ def register_match_agent(app: faust.App, topics: Topics, settings: Settings, red
         finally:
             await sync.stop()
             await ledger.close()
+            await asyncio.to_thread(changes.stop)
 
     @app.agent(topics.match_pending, name="match-pending")
     async def match_pending(stream: StreamT[bytes]) -> None:

@@ -38,7 +38,7 @@ def policy_database() -> Iterator[tuple[psycopg.Connection, Settings, Actor]]:
     s = settings()
     setup_logging(s.logging.level)
     with refusals(), Services(s, need={"database"}) as endpoints:
-        run_migrations(endpoints.database_url)
+        run_migrations(endpoints.database_owner_url)
         with psycopg.connect(endpoints.database_url, autocommit=True, prepare_threshold=None) as conn:
             yield conn, s, Actor.console()
 

@@ -352,6 +352,13 @@ class HotlistIndex:
         extra = self._extra[eid]
         return Entry(extra.key, self._list_names[extra.list_id], extra.text, _unpack(extra.payload))
 
+    def find(self, list_name: str, text: str) -> Entry | None:
+        """The entry `list_name`/`text` as the index holds it, or None."""
+        eid = self._extra_by_key.get(f"{self.prefix}:{list_name}:{text}")
+        if eid is None:
+            eid = self._base_id(list_name, text)
+        return None if eid is None else self.entry(eid)
+
     def entries(self) -> Iterator[Entry]:
         for eid in np.nonzero(self._alive)[0].tolist():
             yield self.entry(eid)

@@ -14,6 +14,10 @@
   which heals a missed notification and compacts the overlay of live changes.
 - Redis gone: matching keeps using the last index; the follower retries with backoff and, once back,
   does a full load (notifications sent while we were away are lost, the load makes up for them).
+- Changes: each live change that alters what the index holds (an entry added, changed or removed, a
+  list's settings changed) is handed to `on_change` as a `HotlistChange` with the fields before and
+  after. Redis commands carry no user, so whoever keeps the record (the worker writes the access
+  log) learns of edits here. A change healed by a reconcile, not by a notification, is not reported.
 
 Malformed keys are skipped, logged once, counted, and listed in the `pw:hot:_errors` hash.
 """
@@ -30,6 +34,8 @@ from array import array
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 import msgpack
 import numpy as np
@@ -50,7 +56,7 @@ from .entry import (
     parse_list_settings,
 )
 from .index import HotlistIndex, pack_fields
-from .layout import LAYOUT_VERSION, Layout
+from .layout import LAYOUT_VERSION, KeyKind, Layout
 
 log = logging.getLogger("platewatch.hotlist")
 
@@ -84,6 +90,42 @@ def not_partial(list_name: str, layout: Layout) -> str:
         f"list {list_name!r} does not allow partial patterns "
         f"(HSET {layout.list_key(list_name)} partial true, policy 462.2(c))"
     )
+
+
+@dataclass(frozen=True)
+class HotlistChange:
+    """One change the sync saw. `before` is what the index held, `after` what Redis holds now.
+
+    For an entry the fields are the hash's; for a list (`entry` None) they are its effective
+    settings. None means there was (or is) no such entry; a malformed entry is reported with the
+    fields it has and its `problem`, since writing it was an edit too.
+    """
+
+    key: str
+    list_name: str
+    entry: str | None  # the plate or pattern; None: the list's settings
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    seen_at: datetime
+    problem: str | None = None
+
+    @property
+    def operation(self) -> str:
+        if self.before is None:
+            return "added"
+        return "removed" if self.after is None else "changed"
+
+
+ChangeHook = Callable[[HotlistChange], None]
+
+
+def _settings_fields(settings: ListSettings) -> dict[str, Any]:
+    return {
+        "priority": settings.priority,
+        "fuzzy": settings.fuzzy,
+        "partial": settings.partial,
+        "active": settings.active,
+    }
 
 
 @dataclass
@@ -333,8 +375,10 @@ class HotlistSync:
         defaults: Sequence[ListSettings] = (),
         reconcile_s: float = 300.0,
         configure_notifications: bool = True,
+        on_change: ChangeHook | None = None,
     ) -> None:
         self.redis_url = redis_url
+        self.on_change = on_change  # called on the event loop: it must not block
         self.layout = layout or Layout()
         self.defaults = {d.name: d for d in defaults}
         self.reconcile_s = reconcile_s
@@ -540,6 +584,7 @@ class HotlistSync:
         index = self.index
         changes: dict[str, str | None] = {}
         gone = raw_type == b"none"
+        before = self._state(kind) if self.on_change is not None else None
         if kind.kind == "bad":
             changes[key] = None if gone else kind.problem
         elif kind.kind == "list":
@@ -572,7 +617,43 @@ class HotlistSync:
                     index.upsert(kind.list_name, kind.text, fields)
                     partial_bad = is_pattern(kind.text) and not index.lists[kind.list_name].partial
                     changes[key] = not_partial(kind.list_name, self.layout) if partial_bad else None
+        if self.on_change is not None and kind.kind in ("entry", "list"):
+            after = self._state(kind)
+            if after is None and kind.kind == "entry" and raw_type == b"hash":
+                after = {
+                    k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
+                    for k, v in zip(flat[0::2], flat[1::2], strict=False)
+                }
+            if before != after:
+                self._report(
+                    HotlistChange(
+                        key=key,
+                        list_name=kind.list_name,
+                        entry=kind.text if kind.kind == "entry" else None,
+                        before=before,
+                        after=after,
+                        seen_at=datetime.now(UTC),
+                        problem=changes.get(key),
+                    )
+                )
         return changes
+
+    def _state(self, kind: KeyKind) -> dict[str, Any] | None:
+        """What the index holds for an entry or a list now (None: nothing)."""
+        if kind.kind == "list":
+            settings = self.index.lists.get(kind.list_name)
+            return None if settings is None else _settings_fields(settings)
+        if kind.kind == "entry":
+            found = self.index.find(kind.list_name, kind.text)
+            return None if found is None else dict(found.fields)
+        return None
+
+    def _report(self, change: HotlistChange) -> None:
+        assert self.on_change is not None
+        try:
+            self.on_change(change)
+        except Exception:  # whoever records changes must not stop the index following Redis
+            log.exception("hotlist: reporting the change of %s failed", change.key)
 
     # ---- the errors hash ---------------------------------------------------------------------
 
