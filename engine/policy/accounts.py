@@ -10,7 +10,8 @@ share a transaction, a change whose row cannot be written does not happen.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -95,6 +96,16 @@ def _log(conn: psycopg.Connection, actor: Actor, action: str, **terms: Any) -> N
     access_log.append(conn, access_log.LogEntry.by(actor, action, terms=terms))
 
 
+@contextmanager
+def _admin_change(
+    conn: psycopg.Connection, actor: Actor, username: str
+) -> Iterator[tuple[User | None, User]]:
+    """One transaction in which an admin (None: the operator) changes one existing account."""
+    with conn.transaction():
+        admin = require_admin(conn, actor)
+        yield admin, get_user(conn, username)
+
+
 def _text(value: str, what: str) -> str:
     cleaned = value.strip()
     if not 1 <= len(cleaned) <= 200:
@@ -152,9 +163,7 @@ def _revoke_sessions(conn: psycopg.Connection, user_id: int, reason: str) -> Non
 def disable_user(conn: psycopg.Connection, actor: Actor, username: str, reason: str) -> User:
     """Disable the account and end its sessions; its history (and log rows) stay."""
     why = _text(reason, "the reason")
-    with conn.transaction():
-        admin = require_admin(conn, actor)
-        user = get_user(conn, username)
+    with _admin_change(conn, actor, username) as (admin, user):
         if admin is not None and admin.user_id == user.user_id:
             raise NotPermitted("admins cannot disable their own account; ask another admin")
         conn.execute(
@@ -168,9 +177,7 @@ def disable_user(conn: psycopg.Connection, actor: Actor, username: str, reason: 
 
 def enable_user(conn: psycopg.Connection, actor: Actor, username: str) -> User:
     """Enable a disabled or locked-out account (and clear its failed-login count)."""
-    with conn.transaction():
-        require_admin(conn, actor)
-        user = get_user(conn, username)
+    with _admin_change(conn, actor, username) as (_admin, user):
         conn.execute(
             "UPDATE users SET disabled_at = NULL, disabled_reason = NULL, failed_logins = 0,"
             " locked_until = NULL, enabled_at = now() WHERE user_id = %s",
@@ -191,9 +198,7 @@ def reset_password(
     name = check_username(username)
     check_password(new_password, name, rules)
     hashed = hash_password(new_password)
-    with conn.transaction():
-        require_admin(conn, actor)
-        user = get_user(conn, name)
+    with _admin_change(conn, actor, name) as (_admin, user):
         conn.execute(
             "UPDATE users SET password_hash = %s, must_change_password = true, failed_logins = 0,"
             " locked_until = NULL WHERE user_id = %s",
@@ -234,9 +239,7 @@ def change_password(
 
 def set_clets_authorised(conn: psycopg.Connection, actor: Actor, username: str, authorised: bool) -> User:
     """Mark whether the user may see entries from state and federal feeds (policy 462.2(e))."""
-    with conn.transaction():
-        require_admin(conn, actor)
-        user = get_user(conn, username)
+    with _admin_change(conn, actor, username) as (_admin, user):
         conn.execute("UPDATE users SET clets_authorised = %s WHERE user_id = %s", (authorised, user.user_id))
         _log(conn, actor, "user.clets", user=user.username, clets_authorised=authorised)
         return get_user_by_id(conn, user.user_id)
@@ -244,9 +247,7 @@ def set_clets_authorised(conn: psycopg.Connection, actor: Actor, username: str, 
 
 def reset_second_factor(conn: psycopg.Connection, actor: Actor, username: str) -> User:
     """Forget a user's TOTP secret and recovery codes (a lost phone); they enrol again at next login."""
-    with conn.transaction():
-        require_admin(conn, actor)
-        user = get_user(conn, username)
+    with _admin_change(conn, actor, username) as (_admin, user):
         clear_second_factor(conn, user.user_id)
         _revoke_sessions(conn, user.user_id, "second factor reset")
         _log(conn, actor, "mfa.reset", user=user.username)
@@ -258,9 +259,7 @@ def request_role(
 ) -> RoleGrant:
     """Ask for a role: admin and auditor are granted at once, the others wait for a supervisor's approval."""
     wanted = role if isinstance(role, Role) else parse_role(role)
-    with conn.transaction():
-        require_admin(conn, actor)
-        user = get_user(conn, username)
+    with _admin_change(conn, actor, username) as (_admin, user):
         if user.disabled:
             raise PolicyError(f"{user.username}'s account is disabled; enable it first")
         if wanted in user.roles:
@@ -411,9 +410,7 @@ def revoke_role(conn: psycopg.Connection, actor: Actor, username: str, role: Rol
     """Take a role away at once (no approval: less access is always allowed)."""
     gone = role if isinstance(role, Role) else parse_role(role)
     why = _text(reason, "the reason")
-    with conn.transaction():
-        require_admin(conn, actor)
-        user = get_user(conn, username)
+    with _admin_change(conn, actor, username) as (_admin, user):
         deleted = conn.execute(
             "DELETE FROM user_roles WHERE user_id = %s AND role = %s", (user.user_id, gone.value)
         ).rowcount
