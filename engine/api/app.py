@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from importlib.resources import files
 from typing import Annotated
 
 import psycopg
@@ -19,6 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute, APIWebSocketRoute
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
 
@@ -29,7 +31,7 @@ from platewatch.engine.policy.ratelimit import LoginRateLimiter
 from . import admin, audit, auth, errors, reads
 from .deps import ANY_USER, Caller, guard_of
 from .pages import mount_pages
-from .security import is_public, metrics_allowed
+from .security import DOCS_ASSETS, is_public, metrics_allowed
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +139,18 @@ def create_api(settings: Settings, *, database_url: str | None = None) -> FastAP
 
     @api.get("/docs", include_in_schema=False, name="docs")
     def docs(_: Annotated[Caller, Depends(ANY_USER)]) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="platewatch API")
+        # Swagger UI from the fastapi-offline wheel, not a CDN: consoles may have no internet.
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="platewatch API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
+
+    api.mount(
+        DOCS_ASSETS, StaticFiles(directory=str(files("fastapi_offline") / "static")), name="docs-assets"
+    )
 
     mount_pages(api)
     check_guarded(api)

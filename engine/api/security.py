@@ -22,8 +22,12 @@ MAX_TOKEN = 200  # our tokens are 46 characters; anything far longer is not one
 
 #: Routes anyone may call: the health check, logging in, and the login page with its assets
 #: (mounted under /login and /static). /metrics is here because it has its own check (`metrics_allowed`).
-PUBLIC_PATHS = frozenset({"/healthz", "/api/v1/auth/login", "/", "/login", "/static", "/metrics"})
-PUBLIC_PREFIXES = ("/static/", "/login/")
+#: Swagger UI's script and style (no data; the /docs page that loads them needs a login).
+DOCS_ASSETS = "/docs-assets"
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/api/v1/auth/login", "/", "/login", "/static", DOCS_ASSETS, "/metrics"}
+)
+PUBLIC_PREFIXES = ("/static/", "/login/", f"{DOCS_ASSETS}/")
 
 cookie_scheme = APIKeyCookie(
     name=SESSION_COOKIE,

@@ -196,3 +196,22 @@ def test_a_user_without_a_second_factor_enrols_one(page: Page, site: Site, artef
     expect(page.locator("#recovery-codes li")).to_have_count(10)
     expect(page.locator("#message")).to_contain_text("log in again with a code")
     page.screenshot(path=artefacts / "login-enrolled.png")
+
+
+def test_the_api_docs_page_needs_a_login_and_loads_nothing_from_outside(
+    page: Page, site: Site, artefacts: Path
+) -> None:
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    assert page.goto(site.api + "/docs").status == 401  # type: ignore[union-attr]
+    login = page.request.post(
+        site.api + "/api/v1/auth/login",
+        data={"username": "ivy", "password": PASSWORD, "totp": site.ivy.now(), "client": "browser"},
+    )
+    assert login.ok, login.text()
+    page.goto(site.api + "/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("platewatch")
+    expect(page.locator(".opblock-summary-path", has_text="/api/v1/reads").first).to_be_visible()
+    page.screenshot(path=artefacts / "api-docs.png")
+    outside = [url for url in requested if not url.startswith(site.api)]
+    assert outside == [], f"the docs page fetched from outside: {outside}"

@@ -33,16 +33,25 @@ def app(tmp_path: Path) -> FastAPI:
 
 
 def test_only_the_listed_paths_are_public() -> None:
-    for path in ("/healthz", "/api/v1/auth/login", "/", "/login", "/static", "/static/app.js", "/metrics"):
+    public = ("/healthz", "/api/v1/auth/login", "/", "/login", "/static", "/static/app.js", "/metrics")
+    for path in (*public, "/docs-assets/swagger-ui.css"):
         assert is_public(path), path
-    for path in ("/api/v1/reads", "/api/v1/auth/me", "/docs", "/openapi.json", "/loginx", "/staticx", "//"):
+    for path in (
+        "/api/v1/reads",
+        "/api/v1/auth/me",
+        "/docs",
+        "/openapi.json",
+        "/loginx",
+        "/docs-assetsx",
+        "//",
+    ):
         assert not is_public(path), path
 
 
 def test_every_route_of_the_app_is_public_or_guarded(app: FastAPI) -> None:
     for route in app.routes:
-        if isinstance(route, Mount):  # the login page's assets
-            assert route.path == "/static" and is_public(route.path)
+        if isinstance(route, Mount):  # the login page's and Swagger UI's assets
+            assert route.path in ("/static", "/docs-assets") and is_public(route.path)
             continue
         assert isinstance(route, APIRoute)
         assert is_public(route.path) or guard_of(route.dependant) is not None, route.path
