@@ -85,8 +85,16 @@ def faust_settings(settings: Settings, broker_url: str, *, tansu: bool) -> dict[
 
 
 def create_app(
-    settings: Settings, broker_url: str, database_url: str, *, tansu: bool, redis_url: str = ""
+    settings: Settings,
+    broker_url: str,
+    database_url: str,
+    *,
+    tansu: bool,
+    redis_url: str = "",
+    owner_url: str = "",
 ) -> Wiring:
+    """`owner_url`: the store's upkeep creates and drops partitions, which takes the tables' owner
+    (on the embedded database the application's role may not); "" means `database_url`."""
     app = faust.App(settings.kafka.app_id, **faust_settings(settings, broker_url, tansu=tansu))
     k = settings.kafka
     topics = declare_topics(app, k.partitions, k.replication, k.max_message_bytes)
@@ -95,7 +103,7 @@ def create_app(
     images = image_store_for(settings)  # its own: maintenance runs in another thread
 
     async def store_maintenance() -> None:  # partitions ahead, aggregate, daily retention
-        await maintain(database_url, images, int(settings.retention.days))
+        await maintain(owner_url or database_url, images, int(settings.retention.days))
 
     cast(Any, app.timer(interval=INTERVAL_S, on_leader=True))(store_maintenance)  # untyped decorator
 

@@ -31,13 +31,14 @@ def run_worker(s: Settings) -> None:
     need = {"broker", "database"} | (set() if s.services.redis_url else {"redis"})
     services = Services(s, need=need)
     with services as endpoints:
-        run_migrations(endpoints.database_url)
+        run_migrations(endpoints.database_owner_url)
         wiring = create_app(
             s,
             endpoints.broker_url,
             endpoints.database_url,
             tansu=broker_is_tansu(endpoints),
             redis_url=endpoints.redis_url,
+            owner_url=endpoints.database_owner_url,
         )
 
         def _after_takeover(name: str) -> None:

@@ -49,7 +49,7 @@ def shared_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoi
 @pytest.fixture
 def database_url(shared_services: Endpoints) -> Iterator[str]:
     """A fresh, empty database, dropped after the test."""
-    admin = shared_services.database_url
+    admin = shared_services.database_owner_url  # the embedded one's application role may not create databases
     name = f"pwt_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

@@ -116,7 +116,8 @@ def store_command(
 
     with contextlib.ExitStack() as stack:
         if database_url is None:  # the configured database, or an embedded one
-            database_url = stack.enter_context(Services(settings(), need={"database"})).database_url
+            # the owner's URL: the bench makes (and drops) a scratch database
+            database_url = stack.enter_context(Services(settings(), need={"database"})).database_owner_url
         figures = run_store_bench(
             reads, json_out, database_url=database_url, days=days, keep=keep, progress=True
         )

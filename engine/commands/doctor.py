@@ -57,6 +57,17 @@ def doctor() -> None:
         mark = "[green]✔[/green]" if p.reachable else "[red]✘[/red]"
         detail = p.version or "" if p.reachable else f"[red]{p.error}[/red]"
         table.add_row(mark, p.service, p.origin, p.url, detail)
+    for p in probes:
+        if p.service in ("redis", "database"):
+            # Only whether there is one: the address column already shows it as ***.
+            has_password = "***" in p.url
+            table.add_row(
+                "[green]✔[/green]" if has_password else "[yellow]⚠[/yellow]",
+                f"{p.service} password",
+                p.origin,
+                "",
+                "set" if has_password else "none: any local user can connect",
+            )
     db = next((p for p in probes if p.service == "database" and p.reachable), None)
     if db is not None:
         state = db.timescaledb or "unavailable"

@@ -15,7 +15,7 @@ def migrate() -> None:
     s = settings()
     setup_logging(s.logging.level)
     with Services(s, need={"database"}) as endpoints:
-        report = run_migrations(endpoints.database_url)
+        report = run_migrations(endpoints.database_owner_url)
     applied = ", ".join(f"{v:04d}" for v in report.applied) or "none (already current)"
     Console().print(
         f"backend [bold]{report.backend}[/bold], schema version {report.current}, applied: {applied}"

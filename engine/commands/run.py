@@ -103,7 +103,7 @@ def up() -> None:
     setup_logging(s.logging.level)
     services = Services(s)
     with services as endpoints:
-        report = run_migrations(endpoints.database_url)
+        report = run_migrations(endpoints.database_owner_url)
         from platewatch.engine.bench.demo import ensure_demo_camera
 
         demo = ensure_demo_camera(s, endpoints.database_url)  # fresh install: a camera that shows reads

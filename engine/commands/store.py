@@ -39,8 +39,9 @@ def _store() -> Iterator[tuple[psycopg.Connection, ImageStore, int]]:
     s = settings()
     setup_logging(s.logging.level)
     with Services(s, need={"database"}) as endpoints:
-        run_migrations(endpoints.database_url)
-        with psycopg.connect(endpoints.database_url, autocommit=True, prepare_threshold=None) as conn:
+        run_migrations(endpoints.database_owner_url)
+        # the owner's URL: retention drops partitions, which the application's role may not
+        with psycopg.connect(endpoints.database_owner_url, autocommit=True, prepare_threshold=None) as conn:
             yield conn, image_store_for(s), s.retention.days
 
 

@@ -32,7 +32,11 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 
 
 def _ensure(conn: psycopg.Connection[Any]) -> None:
-    conn.execute(_DDL)
+    # Only when it is missing: a role that may not create tables (the application's, once migration
+    # 0005 made the table) is refused CREATE TABLE IF NOT EXISTS even for a table that exists.
+    row = conn.execute("SELECT to_regclass(%s)", (TABLE,)).fetchone()
+    if row is None or row[0] is None:
+        conn.execute(_DDL)
 
 
 def add_camera(database_url: str, spec: CameraSpec) -> None:

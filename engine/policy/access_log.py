@@ -584,9 +584,9 @@ def purge_expired(conn: psycopg.Connection, actor: Actor, days: int) -> int:
         ).fetchone()
         if last is None:
             return 0
-        conn.execute("SELECT set_config('platewatch.access_log_purge', 'on', true)")
-        deleted = conn.execute("DELETE FROM access_log WHERE seq <= %s", (last[0],)).rowcount
-        conn.execute("SELECT set_config('platewatch.access_log_purge', 'off', true)")
+        # The owner's function (migration 0005) deletes: the application's role has no DELETE here.
+        purged = conn.execute("SELECT pw_access_log_purge(%s, %s)", (last[0], days)).fetchone()
+        deleted = int(purged[0]) if purged else 0
         append(
             conn,
             LogEntry.by(

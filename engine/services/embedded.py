@@ -10,13 +10,18 @@ from .process import ChildProcess
 
 @dataclass
 class Embedded:
-    """A running embedded service: the URL clients use, its version, and the process behind it."""
+    """A running embedded service: the URL clients use, its version, and the process behind it.
+
+    `owner_url` (the database only): the superuser's URL, for migrations and the store's upkeep;
+    `url` is the application role's.
+    """
 
     name: str
     url: str
     version: str
     process: ChildProcess
     startup_s: float
+    owner_url: str = ""
 
     @property
     def pid(self) -> int:

@@ -24,6 +24,12 @@ class Endpoints:
 
     `broker_url` is `kafka://h1:9092,h2:9092`, which Faust's `broker` setting takes as it is; aiokafka
     wants `bootstrap_servers`. `repr()` hides passwords, so an Endpoints can be logged.
+
+    `database_url` is what the application connects with; `database_owner_url` what migrations and
+    the store's upkeep use (they create and drop tables). On the embedded database they differ: the
+    application's role may not change the access log. Elsewhere they are one URL (given "", it is
+    `database_url`). Only `database_url` goes to child processes (`as_env`); a child on this data
+    directory finds the owner's password in `<data_dir>/secrets/` itself (`Services`).
     """
 
     broker_url: str
@@ -36,6 +42,11 @@ class Endpoints:
     broker_version: str | None = None
     redis_version: str | None = None
     database_version: str | None = None
+    database_owner_url: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.database_owner_url:
+            object.__setattr__(self, "database_owner_url", self.database_url)
 
     @property
     def bootstrap_servers(self) -> str:

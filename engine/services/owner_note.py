@@ -3,7 +3,8 @@
 `platewatch up` starts the embedded services once; `platewatch doctor`, `migrate` or a second
 `worker` started later in another terminal read this note and join those services instead of
 failing on a busy port or starting a second, separate set. The note names its owner's pid and is
-ignored once that process is gone, so a crash never leaves a lie behind for long.
+ignored once that process is gone, so a crash never leaves a lie behind for long. The note holds
+addresses, never passwords: a joiner adds those from `<data_dir>/secrets/` (supervisor.py).
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ def _note(directory: Path) -> Path:
 
 def publish(directory: Path, services: dict[str, dict[str, Any]]) -> None:
     """Record the services this process owns (name → {url, version}); atomic replace."""
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = _note(directory).with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "services": services}))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps({"pid": os.getpid(), "services": services}))
     tmp.replace(_note(directory))
 
 

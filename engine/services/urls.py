@@ -7,6 +7,7 @@ whatever shows one goes through `platewatch.engine.redaction.redact_url`.
 from __future__ import annotations
 
 import re
+from urllib.parse import quote, urlsplit, urlunsplit
 
 DEFAULT_KAFKA_PORT = 9092
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -59,3 +60,18 @@ def _split_host_port(item: str) -> tuple[str, int]:
 def url_host(host: str) -> str:
     """`host` as it appears in a URL (IPv6 literals in brackets)."""
     return f"[{host}]" if ":" in host else host
+
+
+def with_userinfo(url: str, user: str, password: str) -> str:
+    """`url` with `user:password@` in place of any user part it had (both percent-quoted)."""
+    parts = urlsplit(url)
+    hosts = parts.netloc.rpartition("@")[2]
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{hosts}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def without_userinfo(url: str) -> str:
+    """`url` with no user part: the address alone, for notes that must not hold a password."""
+    parts = urlsplit(url)
+    hosts = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, hosts, parts.path, parts.query, parts.fragment))

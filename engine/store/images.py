@@ -61,11 +61,31 @@ def store_read_images(store: ImageStore, reads: list[Read]) -> int:
     return written
 
 
+#: Plate images are personal data: files 0600 and directories 0700, the store's owner's alone.
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
 class DirectoryImageStore:
-    """Files under a root directory; atomic writes (temp file + rename): a crash leaves no half JPEG."""
+    """Files under a root directory; atomic writes (temp file + rename): a crash leaves no half JPEG.
+
+    Files are 0600 and directories 0700 whatever the process's umask (mkstemp makes 0600 files;
+    `mkdir(parents=True)` would make the parents with the umask's mode, so `_mkdirs` makes each).
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    def _mkdirs(self, d: Path) -> None:
+        if d.is_dir():
+            return
+        root = self.root.resolve()
+        if not root.is_dir():
+            root.parent.mkdir(parents=True, exist_ok=True)
+            root.mkdir(mode=DIR_MODE, exist_ok=True)
+        for part in reversed([d, *d.parents]):
+            if part.is_relative_to(root) and part != root:
+                part.mkdir(mode=DIR_MODE, exist_ok=True)
 
     def _dir(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -75,8 +95,8 @@ class DirectoryImageStore:
 
     def put(self, key: str, name: str, data: bytes) -> None:
         d = self._dir(key)
-        d.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
+        self._mkdirs(d)
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")  # 0600
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -96,8 +116,9 @@ class DirectoryImageStore:
         copied = 0
         for name in NAMES:
             if (src / name).is_file():
-                dst.mkdir(parents=True, exist_ok=True)
+                self._mkdirs(dst)
                 shutil.copyfile(src / name, dst / name)
+                (dst / name).chmod(FILE_MODE)
                 copied += 1
         return copied
 

@@ -6,6 +6,14 @@ the active backend are applied, in one transaction, under an advisory lock so se
 starting at once cannot race. The backend is chosen once, recorded, and never flips on an
 existing database: a database whose reads table was built as plain partitions must not start
 getting hypertable DDL because someone installed TimescaleDB later.
+
+After migrating, the runner grants the application's role (`platewatch_app`) what it may do: read
+and write the application's tables, only read and append to the access log, only read the schema
+records, and call the owner's functions it needs (0005_app_role.common.sql). Every run, so a table a
+later migration adds is covered. Where that role does not exist it is made (without a login) if the
+migrating role may make roles, and otherwise skipped with a log line (README "Services").
+A database already at the newest schema is left without DDL, so a process connected as the
+application's role can call `migrate` too.
 """
 
 from __future__ import annotations
@@ -18,12 +26,21 @@ from importlib import resources
 from typing import Literal
 
 import psycopg
+from psycopg import sql
+
+from platewatch.engine.services.postgres import APP_ROLE
 
 log = logging.getLogger(__name__)
 
 Backend = Literal["timescaledb", "postgres"]
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.(common|postgres|timescaledb)\.sql$")
 _LOCK_KEY = 0x70_77_6D_69  # "pwmi": one advisory lock id for all platewatch migrations
+#: The application's role may only read and append to these (policy 462.4(a): access records are
+#: never changed), and only read those (the schema is the owner's).
+APPEND_ONLY_TABLES = ("access_log",)
+READ_ONLY_TABLES = ("pw_schema_version", "pw_meta")
+#: The owner's functions (SECURITY DEFINER) the application's role calls.
+APP_FUNCTIONS = ("pw_ensure_read_partitions(date, date)", "pw_access_log_purge(bigint, integer)")
 
 
 @dataclass(frozen=True)
@@ -78,9 +95,83 @@ def migrate(conninfo: str, *, backend: Backend | None = None) -> MigrationReport
     with psycopg.connect(conninfo, autocommit=True, prepare_threshold=None) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
-            return _migrate_locked(conn, backend)
+            report = _up_to_date(conn, backend) or _migrate_locked(conn, backend)
+            _grant_app_role(conn)
+            return report
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+
+
+def _wanted(backend: Backend) -> dict[int, list[Migration]]:
+    by_version: dict[int, list[Migration]] = {}
+    for m in available_migrations():
+        if m.flavour in ("common", backend):
+            by_version.setdefault(m.version, []).append(m)
+    return by_version
+
+
+def _checksum(parts: list[Migration]) -> str:
+    return hashlib.sha256("".join(p.checksum for p in parts).encode()).hexdigest()[:16]
+
+
+def _up_to_date(conn: psycopg.Connection, forced: Backend | None) -> MigrationReport | None:
+    """The report of a database that needs nothing (read without DDL), or None."""
+    found = conn.execute("SELECT to_regclass('pw_schema_version'), to_regclass('pw_meta')").fetchone()
+    if found is None or found[0] is None or found[1] is None:
+        return None
+    row = conn.execute("SELECT backend FROM pw_meta").fetchone()
+    if row is None or (forced is not None and forced != row[0]):
+        return None
+    backend: Backend = row[0]
+    done: dict[int, str] = dict(conn.execute("SELECT version, checksum FROM pw_schema_version").fetchall())
+    by_version = _wanted(backend)
+    if any(done.get(version) != _checksum(parts) for version, parts in by_version.items()):
+        return None
+    return MigrationReport(backend=backend, applied=[], current=max(by_version, default=0))
+
+
+def _grant_app_role(conn: psycopg.Connection) -> None:
+    """Grant the application's role its privileges (see the module's docstring); idempotent."""
+    me = conn.execute(
+        "SELECT rolsuper, rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user"
+    ).fetchone()
+    owner = conn.execute(
+        "SELECT pg_has_role(current_user, relowner, 'MEMBER') FROM pg_class"
+        " WHERE oid = to_regclass('access_log')"
+    ).fetchone()
+    if owner is None or not ((me and me[0]) or owner[0]):
+        return  # not the owner (the application's role itself, say): nothing it could grant
+    role = sql.Identifier(APP_ROLE)
+    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,)).fetchone() is None:
+        if not (me and me[1]):
+            log.info(
+                "database role %s does not exist and %s may not create roles: skipping its grants "
+                "(README, Services: the application's database role)",
+                APP_ROLE,
+                conn.info.user,
+            )
+            return
+        conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(role))
+        log.info("created database role %s without a login (README, Services, says how to use it)", APP_ROLE)
+    schema_row = conn.execute("SELECT current_schema()").fetchone()
+    schema = sql.Identifier(schema_row[0] if schema_row and schema_row[0] else "public")
+    with conn.transaction():
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, role))
+        conn.execute(
+            sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {} TO {}").format(
+                schema, role
+            )
+        )
+        conn.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}").format(schema, role))
+        for table, privileges in [(t, "SELECT, INSERT") for t in APPEND_ONLY_TABLES] + [
+            (t, "SELECT") for t in READ_ONLY_TABLES
+        ]:
+            ident = sql.Identifier(table)
+            conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(ident, role))
+            conn.execute(sql.SQL("GRANT {} ON {} TO {}").format(sql.SQL(privileges), ident, role))
+        for function in APP_FUNCTIONS:
+            if conn.execute("SELECT to_regprocedure(%s)", (function,)).fetchone() != (None,):
+                conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(function), role))
 
 
 def _migrate_locked(conn: psycopg.Connection, forced: Backend | None) -> MigrationReport:
@@ -101,13 +192,10 @@ def _migrate_locked(conn: psycopg.Connection, forced: Backend | None) -> Migrati
             f"database was built for the {recorded[0]} backend, refusing to migrate it as {backend}"
         )
     done = {v: c for v, c in conn.execute("SELECT version, checksum FROM pw_schema_version").fetchall()}
-    by_version: dict[int, list[Migration]] = {}
-    for m in available_migrations():
-        if m.flavour in ("common", backend):
-            by_version.setdefault(m.version, []).append(m)
+    by_version = _wanted(backend)
     applied = []
     for version, parts in sorted(by_version.items()):
-        checksum = hashlib.sha256("".join(p.checksum for p in parts).encode()).hexdigest()[:16]
+        checksum = _checksum(parts)
         if version in done:
             if done[version] != checksum:
                 log.warning(

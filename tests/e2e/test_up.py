@@ -82,7 +82,7 @@ def test_up_runs_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         while found is None and time.monotonic() < deadline:
             time.sleep(1)
             try:
-                with psycopg.connect(db, user=_db_user(tmp_path)) as conn:
+                with psycopg.connect(db, user=_db_user(tmp_path), password=_db_password(tmp_path)) as conn:
                     found = conn.execute(
                         "SELECT plate FROM reads WHERE read_id = %s", (read.read_id,)
                     ).fetchone()
@@ -207,3 +207,10 @@ def _db_user(tmp_path: Path) -> str:
     from platewatch.engine.services.postgres import SUPERUSER
 
     return SUPERUSER
+
+
+def _db_password(tmp_path: Path) -> str:
+    """The embedded database asks for a password: the one `up` generated in the data directory."""
+    from platewatch.engine.services.postgres import SUPERUSER
+
+    return (tmp_path / "data" / "secrets" / f"{SUPERUSER}.password").read_text().strip()

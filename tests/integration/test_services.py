@@ -116,8 +116,9 @@ def test_embedded_services_start_on_free_ports(services: Services) -> None:
     endpoints = services.endpoints
     assert (endpoints.broker_origin, endpoints.redis_origin, endpoints.database_origin) == ("embedded",) * 3
     assert endpoints.broker_url.startswith("kafka://127.0.0.1:")
-    assert endpoints.redis_url.startswith("redis://127.0.0.1:")
-    assert endpoints.database_url.startswith("postgresql://postgres@127.0.0.1:")
+    assert endpoints.redis_url.startswith("redis://:") and "@127.0.0.1:" in endpoints.redis_url
+    assert endpoints.database_url.startswith("postgresql://platewatch_app:")
+    assert endpoints.database_owner_url.startswith("postgresql://postgres:")
     assert endpoints.database_url.endswith("/platewatch")
     assert endpoints.broker_version == "tansu 0.6.0"
     assert endpoints.redis_version == "redis-server 6.2.14"
@@ -249,7 +250,7 @@ def test_a_joiner_takes_over_the_services_when_their_owner_stops(tmp_path: Path)
     with owner_and_joiner(tmp_path) as (owner, joiner):
         endpoints = joiner.endpoints
         assert joiner.adopt_orphans() == []  # owner alive: nothing to do
-        with psycopg.connect(endpoints.database_url, autocommit=True) as conn:
+        with psycopg.connect(endpoints.database_owner_url, autocommit=True) as conn:
             conn.execute("CREATE TABLE kept (x int)")
             conn.execute("INSERT INTO kept VALUES (462)")
         redis.Redis.from_url(endpoints.redis_url).ping()
@@ -279,7 +280,7 @@ def test_a_joiner_takes_over_the_services_when_their_owner_stops(tmp_path: Path)
         assert check_database(endpoints.database_url, 5.0).version
         assert check_redis(endpoints.redis_url, 5.0).version
         assert probe_broker(endpoints.broker_url).reachable
-        with psycopg.connect(endpoints.database_url) as conn:
+        with psycopg.connect(endpoints.database_owner_url) as conn:
             assert conn.execute("SELECT x FROM kept").fetchall() == [(462,)]
         assert joiner.adopt_orphans() == []  # its own now
 
