@@ -87,6 +87,8 @@ def site(
         ivy, _ = enrol_totp(dept, "ivy", enrolled)
         una, una_codes = enrol_totp(dept, "una", enrolled)
         dept.add("nia", Role.INVESTIGATOR)  # trained, no second factor yet
+        dept.add("pat", Role.INVESTIGATOR)  # an admin will have set pat's password
+        conn.execute("UPDATE users SET must_change_password = true WHERE username = 'pat'")
         with serve_api(api_settings(tmp_path / "data", database_url, redis_url)) as url:
             yield Site(url, ivy, una, una_codes)
 
@@ -106,7 +108,7 @@ def test_login_with_totp_shows_who_and_training_then_logout(page: Page, site: Si
     # keyboard only: type, Tab, type, Enter
     page.keyboard.type("ivy")
     page.keyboard.press("Tab")
-    expect(page.get_by_label("Password")).to_be_focused()
+    expect(page.get_by_label("Password", exact=True)).to_be_focused()
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
 
@@ -124,7 +126,7 @@ def test_login_with_totp_shows_who_and_training_then_logout(page: Page, site: Si
     expect(page.locator("#who-roles")).to_have_text("investigator")
     expect(page.locator("#who-training")).to_contain_text("current until")
     expect(page.locator("#training-refused")).to_be_hidden()
-    expect(page.get_by_label("Password")).to_be_hidden()
+    expect(page.get_by_label("Password", exact=True)).to_be_hidden()
     _fits(page, "#who")
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert cookies["pw_session"]["httpOnly"] and cookies["pw_session"]["sameSite"] == "Strict"
@@ -146,20 +148,20 @@ def test_login_with_totp_shows_who_and_training_then_logout(page: Page, site: Si
 def test_a_wrong_password_shows_the_apis_message(page: Page, site: Site, artefacts: Path) -> None:
     page.goto(site.api + "/login")
     page.get_by_label("Username").fill("ivy")
-    page.get_by_label("Password").fill("not the password at all")
+    page.get_by_label("Password", exact=True).fill("not the password at all")
     page.get_by_role("button", name="Log in").click()
     expect(page.locator("#error")).to_be_visible()
     expect(page.locator("#error")).to_contain_text("wrong password")
     expect(page.locator("#login-step")).to_be_visible()
     expect(page.locator("#code-step")).to_be_hidden()
-    expect(page.get_by_label("Password")).to_have_value("")
+    expect(page.get_by_label("Password", exact=True)).to_have_value("")
     page.screenshot(path=artefacts / "login-refused.png")
 
 
 def test_an_untrained_user_sees_why_data_is_refused(page: Page, site: Site, artefacts: Path) -> None:
     page.goto(site.api + "/login")
     page.get_by_label("Username").fill("una")
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("button", name="Use a recovery code instead").click()
     recovery = page.get_by_label("Recovery code")
@@ -181,7 +183,7 @@ def test_an_untrained_user_sees_why_data_is_refused(page: Page, site: Site, arte
 def test_a_user_without_a_second_factor_enrols_one(page: Page, site: Site, artefacts: Path) -> None:
     page.goto(site.api + "/login")
     page.get_by_label("Username").fill("nia")
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.locator("#who-name")).to_have_text("Nia")
     expect(page.locator("#enrol")).to_be_visible()
@@ -215,3 +217,27 @@ def test_the_api_docs_page_needs_a_login_and_loads_nothing_from_outside(
     page.screenshot(path=artefacts / "api-docs.png")
     outside = [url for url in requested if not url.startswith(site.api)]
     assert outside == [], f"the docs page fetched from outside: {outside}"
+
+
+def test_a_password_an_admin_set_is_changed_on_the_page(page: Page, site: Site, artefacts: Path) -> None:
+    page.goto(site.api + "/login")
+    page.get_by_label("Username").fill("pat")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#change-password")).to_be_visible()
+    expect(page.get_by_label("Current password")).to_be_focused()
+    page.screenshot(path=artefacts / "login-change-password.png")
+    page.get_by_label("Current password").fill(PASSWORD)
+    page.get_by_label("New password", exact=True).fill("short")
+    page.get_by_label("New password again").fill("short")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.locator("#error")).to_contain_text("12")  # the policy's rule, in the API's words
+    expect(page.locator("#change-password")).to_be_visible()
+
+    page.get_by_label("Current password").fill(PASSWORD)
+    page.get_by_label("New password", exact=True).fill("violet ferry at the north gate")
+    page.get_by_label("New password again").fill("violet ferry at the north gate")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.locator("#message")).to_have_text("Password changed.")
+    expect(page.locator("#change-password")).to_be_hidden()
+    assert page.request.get(site.api + "/api/v1/auth/me").json()["must_change_password"] is False

@@ -100,7 +100,7 @@
     $("who-expires").textContent = when(expires);
     $("who-expires").parentElement.hidden = false;
     show("who");
-    $("logout").focus();
+    $(user.must_change_password ? "current-password" : "logout").focus();
   }
 
   function backToLogin() {
@@ -243,6 +243,49 @@
     }
     return headers;
   }
+
+  // A password an admin set (or a generated one) is changed before anything else is allowed.
+  $("password-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    fail("");
+    const current = $("current-password").value;
+    const fresh = $("new-password").value;
+    if (!current || !fresh) {
+      fail("enter your current password and a new one");
+      return;
+    }
+    if (fresh !== $("repeat-password").value) {
+      fail("the two new passwords differ");
+      $("repeat-password").value = "";
+      $("repeat-password").focus();
+      return;
+    }
+    const form = $("password-form");
+    busy(form, true);
+    let response = null;
+    try {
+      response = await fetch(API + "/password", {
+        method: "POST", credentials: "same-origin", headers: csrfHeaders(true),
+        body: JSON.stringify({ current: current, new: fresh }),
+      });
+    } catch (e) {
+      response = null;
+    }
+    busy(form, false);
+    for (const id of ["current-password", "new-password", "repeat-password"]) {
+      $(id).value = "";
+    }
+    if (response === null || !response.ok) {
+      fail(response === null ? "cannot reach the server; try again" : (await problem(response)).message);
+      $("current-password").focus();
+      return;
+    }
+    const me = await fetch(API + "/me", { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (me.ok) {
+      showUser(await me.json(), null);
+    }
+    say("Password changed.");
+  });
 
   // Roles that reach ALPR data need a second factor (CJIS-style); a user without one enrols here.
   $("enrol-start").addEventListener("click", async () => {
