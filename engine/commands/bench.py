@@ -124,6 +124,56 @@ def store_command(
     print_figures(f"store bench ({figures['backend']})", figures)
 
 
+@bench_app.command("audit")
+def audit_command(
+    rows: Annotated[int, typer.Option("--rows", min=100, help="Access-log rows to append.")] = 1_000_000,
+    clients: Annotated[int, typer.Option(min=1, help="Concurrent searching clients.")] = 20,
+    instances: Annotated[int, typer.Option(min=1, help="API processes the clients are spread over.")] = 2,
+    seconds: Annotated[float, typer.Option(min=1, help="How long the clients search.")] = 20.0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures to FILE.")] = None,
+    html_out: Annotated[
+        Path | None, typer.Option("--html", help="HTML report with the histograms (default: beside --json)")
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Server to bench on (a scratch database is made there).",
+            show_default=False,
+        ),
+    ] = None,
+    keep: Annotated[bool, typer.Option(help="Keep the scratch database afterwards.")] = False,
+) -> None:
+    """Access log and login against the targets (keys rows, append_per_s, verify_s, login_p95_ms,
+    search_overhead_p95_ms)."""
+    from platewatch.engine.bench.audit import BenchError, run_audit_bench
+    from platewatch.engine.bench.report import print_figures
+    from platewatch.engine.services import Services
+
+    with contextlib.ExitStack() as stack:
+        app_url = database_url
+        if database_url is None:  # the configured database, or an embedded one
+            endpoints = stack.enter_context(Services(settings(), need={"database"}))
+            # the owner makes, migrates and drops the scratch database; the application's role uses it
+            database_url, app_url = endpoints.database_owner_url, endpoints.database_url
+        try:
+            figures = run_audit_bench(
+                rows,
+                owner_url=database_url,
+                database_url=app_url,
+                clients=clients,
+                instances=instances,
+                seconds=seconds,
+                json_out=json_out,
+                html_out=html_out,
+                keep=keep,
+                console=Console(stderr=True),
+            )
+        except BenchError as exc:
+            raise _fail(exc) from None
+    print_figures("bench audit", figures)
+
+
 @bench_app.command("pipeline")
 def pipeline_command(
     cameras: Annotated[int, typer.Option(min=1, help="cameras captured at once")] = 2,

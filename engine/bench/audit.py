@@ -1,0 +1,758 @@
+"""`platewatch bench audit`: the access log and login against issue #20's targets.
+
+Four figures, each measured the way the system meets it, in a scratch database made and dropped by
+the bench (the API's database role appends and searches, the owner migrates):
+
+- `append_per_s`: N rows through `access_log.append`. The first part (a fiftieth, at least 1,000)
+  as a busy API writes them: one row per transaction, from `clients` threads on their own
+  connections, so every row pays its commit and its wait for the append lock; the rest in
+  transactions of `FILL_BATCH` appends on one connection, which is how the bench fills a million
+  rows in minutes. The figure is all N rows over the time both parts took; each part's own rate
+  (and the single-row appends' latency) is reported beside it.
+- `verify_s`: `access_log.verify` over the whole log (the N rows, the accounts', logins' and
+  searches' rows), after the API instances have appended to it concurrently, so it also shows
+  that two processes keep one unbroken chain.
+- `login_p95_ms`: logins over HTTP to `instances` real API processes (`platewatch api` on loopback
+  ports), each an investigator with argon2id at the shipped parameters and a TOTP code, one after
+  another, each user once (a TOTP code is accepted once).
+- `search_overhead_p95_ms`: `clients` threads, spread over the instances, search the reads table
+  (filled with synthetic reads first) with a purpose and a case for `seconds`. What the access log
+  adds to each search is read off each instance's `platewatch_access_log_append_seconds`
+  histogram (its /metrics, from loopback), the part counted in the measuring window only. It
+  covers the append whole, including the wait for the append lock, which a search holds until
+  its transaction commits, so the other searches' commits are in it; the search's own commit (one
+  WAL flush, which the log row makes the transaction pay) is not. The clients' own search
+  latencies are reported too.
+
+The instances run on the package defaults (no site file), with this run's TOTP key and the
+per-address login limit raised (every bench login comes from 127.0.0.1); the rest of the
+configuration is what ships. With `--json F` (or `--html`) the run also writes a page with the
+latency histograms against the targets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import random
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pyotp
+from cryptography.fernet import Fernet
+from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from platewatch.engine.config.access import AccessConfig
+from platewatch.engine.policy import access_log, accounts, mfa, training
+from platewatch.engine.policy.access_log import LogEntry
+from platewatch.engine.policy.directory import Actor, get_user
+from platewatch.engine.policy.roles import Role
+from platewatch.engine.store.copy_writer import is_pglite
+from platewatch.engine.store.migrate import migrate
+from platewatch.engine.store.persist import PERSIST_BATCH, ReadStore
+
+from .report import Chart, figures_table, page, write_json
+from .store import _scratch_database, plate_pool, synthetic_reads
+
+log = logging.getLogger(__name__)
+
+TARGET_LOGIN_P95_MS = 300.0
+TARGET_OVERHEAD_P95_MS = 5.0
+TARGET_VERIFY_S = 20.0  # at 1,000,000 rows
+HISTOGRAM = "platewatch_access_log_append_seconds"
+FILL_BATCH = 1000  # appends per transaction when filling
+LOGINS = 60  # at least 50 for a p95
+PURPOSE = "criminal investigation"  # one of the shipped access.purposes
+CASE_NUMBER = "24-001234"  # the shipped access.case_number_pattern's example
+ORGANISATION = "Bench PD"
+_START_TIMEOUT_S = 90.0
+_WARMUP_S = 3.0
+
+#: Cumulative histogram buckets as /metrics has them: (upper bound in seconds, count at or below).
+Buckets = list[tuple[float, float]]
+
+
+class BenchError(RuntimeError):
+    """The bench could not run as asked (an API instance did not start, a login was refused…)."""
+
+
+# --- statistics ---------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-quantile (0..1) of `values`, interpolated between the two nearest ranks; None if empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = math.floor(k), math.ceil(k)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def bucket_quantile(buckets: Buckets, q: float) -> float | None:
+    """The q-quantile of a cumulative histogram, as Prometheus's histogram_quantile reckons it.
+
+    Observations are taken as spread evenly within their bucket (from the bucket below's bound,
+    or 0); a rank in the +Inf bucket gives the largest finite bound. None without observations.
+    """
+    ordered = sorted(buckets)
+    if not ordered or ordered[-1][1] <= 0:
+        return None
+    rank = q * ordered[-1][1]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in ordered:
+        if count >= rank and count > lower_count:
+            if math.isinf(bound):
+                return lower_bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
+        lower_bound, lower_count = (lower_bound if math.isinf(bound) else bound), count
+    return lower_bound
+
+
+def bucket_delta(after: Buckets, before: Buckets) -> Buckets:
+    """What was observed between two readings of one histogram (a bucket missing before counts 0)."""
+    earlier = dict(before)
+    return [(bound, count - earlier.get(bound, 0.0)) for bound, count in sorted(after)]
+
+
+def bucket_sum(readings: Sequence[Buckets]) -> Buckets:
+    """Several instances' histograms (same bounds) as one."""
+    total: dict[float, float] = {}
+    for buckets in readings:
+        for bound, count in buckets:
+            total[bound] = total.get(bound, 0.0) + count
+    return sorted(total.items())
+
+
+def histogram_from_metrics(text: str, name: str = HISTOGRAM) -> tuple[Buckets, float, float]:
+    """(cumulative buckets, sum, count) of histogram `name` in a /metrics page; empty if absent."""
+    buckets: Buckets = []
+    total = count = 0.0
+    for family in text_string_to_metric_families(text):
+        if family.name != name:
+            continue
+        for sample in family.samples:
+            if sample.name == name + "_bucket":
+                buckets.append((float(sample.labels["le"]), float(sample.value)))
+            elif sample.name == name + "_sum":
+                total = float(sample.value)
+            elif sample.name == name + "_count":
+                count = float(sample.value)
+    return sorted(buckets), total, count
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 2)
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+# --- the department -------------------------------------------------------------------------------
+
+
+@dataclass
+class Investigator:
+    username: str
+    totp: pyotp.TOTP
+    token: str | None = None
+
+
+def _department(
+    conn: psycopg.Connection,
+    cfg: AccessConfig,
+    key: bytes,
+    password: str,
+    count: int,
+    advance: Callable[[], None],
+) -> list[Investigator]:
+    """A trained supervisor and `count` trained investigators with a second factor, as a site makes them.
+
+    The operator makes the accounts and the first supervisor (the bootstrap approval), the
+    supervisor approves each investigator's role and records their training, and each one enrols
+    TOTP as of two minutes ago, so the current code logs them in once.
+    """
+    operator = Actor.console("bench")
+    course = cfg.training_courses[0]
+    trained_at = datetime.now(UTC) - timedelta(days=1)
+
+    def person(username: str, role: Role, approver: Actor) -> None:
+        accounts.create_user(
+            conn,
+            operator,
+            username=username,
+            display_name=username.title(),
+            organisation=ORGANISATION,
+            password=password,
+            must_change_password=False,
+        )
+        grant = accounts.request_role(conn, operator, username, role)
+        if grant.status == "pending":
+            accounts.approve_grant(conn, cfg, approver, grant.grant_id)
+        training.record_training(conn, cfg, approver, username, course, trained_at)
+
+    person("bench-supervisor", Role.SUPERVISOR, operator)
+    supervisor = get_user(conn, "bench-supervisor").as_actor("127.0.0.1")
+    enrolled_at = datetime.now(UTC) - timedelta(minutes=2)
+    people = []
+    for n in range(count):
+        username = f"bench-inv-{n + 1:03d}"
+        person(username, Role.INVESTIGATOR, supervisor)
+        actor = get_user(conn, username).as_actor("127.0.0.1")
+        totp = pyotp.TOTP(mfa.begin_enrolment(conn, key, actor).secret)
+        mfa.confirm_enrolment(conn, key, actor, totp.at(enrolled_at), now=enrolled_at)
+        people.append(Investigator(username, totp))
+        advance()
+    return people
+
+
+# --- appending ------------------------------------------------------------------------------------
+
+
+def _entries(rng: random.Random, people: Sequence[str], plates: Sequence[str], count: int) -> list[LogEntry]:
+    """Search-like rows: a plate, sometimes cameras and a time range, a few returned read ids."""
+    out = []
+    for _ in range(count):
+        terms: dict[str, Any] = {"plate": rng.choice(plates), "limit": 50}
+        if rng.random() < 0.3:
+            terms["cameras"] = [f"cam-{rng.randrange(50):02d}" for _ in range(rng.randint(1, 3))]
+        if rng.random() < 0.3:
+            terms["from"] = "2026-11-01T00:00:00+00:00"
+            terms["to"] = "2026-11-30T00:00:00+00:00"
+        ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(rng.randint(0, 6))]
+        out.append(
+            LogEntry(
+                action="reads.search",
+                username=rng.choice(people),
+                organisation=ORGANISATION,
+                client_address=f"10.0.{rng.randrange(4)}.{rng.randrange(1, 255)}",
+                terms=terms,
+                purpose=PURPOSE,
+                case_number=CASE_NUMBER,
+                returned_count=len(ids),
+                returned_ids=ids,
+            )
+        )
+    return out
+
+
+@dataclass
+class AppendResult:
+    single_rows: int = 0
+    single_s: float = 0.0
+    single_ms: list[float] = field(default_factory=list)
+    batched_rows: int = 0
+    batched_s: float = 0.0
+
+
+def _append_single(
+    url: str, entries: Sequence[LogEntry], rows: int, threads: int, advance: Callable[[], None]
+) -> tuple[float, list[float]]:
+    """`rows` appends, one per transaction, from `threads` connections at once; (seconds, each one's ms)."""
+    left = [rows]
+    lock = threading.Lock()
+    times: list[float] = []
+    errors: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        mine: list[float] = []
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                i = seed
+                while True:
+                    with lock:
+                        if left[0] <= 0:
+                            break
+                        left[0] -= 1
+                    t = time.perf_counter()
+                    access_log.append(conn, entries[i % len(entries)])
+                    mine.append((time.perf_counter() - t) * 1000)
+                    i += threads
+                    advance()
+        except BaseException as exc:  # reported by the caller
+            errors.append(exc)
+        with lock:
+            times.extend(mine)
+
+    workers = [threading.Thread(target=work, args=(n,), name=f"bench-append-{n}") for n in range(threads)]
+    started = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise BenchError(f"appending failed: {errors[0]}") from errors[0]
+    return elapsed, times
+
+
+def _append_batched(
+    url: str, entries: Sequence[LogEntry], rows: int, advance: Callable[[int], None]
+) -> float:
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        done = 0
+        while done < rows:
+            n = min(FILL_BATCH, rows - done)
+            with conn.transaction():
+                for i in range(done, done + n):
+                    access_log.append(conn, entries[i % len(entries)])
+            done += n
+            advance(n)
+    return time.perf_counter() - started
+
+
+# --- the API instances ----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Instance:
+    url: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+
+def _instance_env(database_url: str, data_dir: Path, key: bytes) -> dict[str, str]:
+    """The environment of an instance: the package defaults, this run's database and TOTP key."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLATEWATCH_")}
+    env.update(
+        {
+            "PLATEWATCH_SERVICES__DATABASE_URL": database_url,
+            "PLATEWATCH_DATA_DIR": str(data_dir),
+            "PLATEWATCH_ACCESS__TOTP_SECRET_KEY": key.decode(),
+            # every bench login comes from 127.0.0.1; the per-user limit and lockout stay as shipped
+            "PLATEWATCH_ACCESS__LOGIN_ATTEMPTS_PER_ADDRESS": "1000000",
+            "PLATEWATCH_LOGGING__LEVEL": "WARNING",
+        }
+    )
+    return env
+
+
+@contextlib.contextmanager
+def _instances(count: int, database_url: str, work_dir: Path, key: bytes) -> Iterator[list[Instance]]:
+    """`count` `platewatch api` processes on loopback ports, stopped when the block ends."""
+    started: list[Instance] = []
+    try:
+        for n in range(count):
+            data_dir = work_dir / f"api-{n}"
+            data_dir.mkdir(mode=0o700)
+            port = _free_port()
+            log_path = work_dir / f"api-{n}.log"
+            with log_path.open("wb") as out:
+                proc = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "platewatch.engine",
+                        "api",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                    ],
+                    env=_instance_env(database_url, data_dir, key),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+            started.append(Instance(f"http://127.0.0.1:{port}", proc, log_path))
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        for inst in started:
+            while True:
+                if inst.proc.poll() is not None:
+                    raise BenchError(
+                        f"an API instance exited with {inst.proc.returncode}:\n{inst.log_tail()}"
+                    )
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(inst.url + "/healthz", timeout=2).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise BenchError(
+                        f"an API instance did not answer within {_START_TIMEOUT_S:.0f} s:\n{inst.log_tail()}"
+                    )
+                time.sleep(0.1)
+        yield started
+    finally:
+        for inst in started:
+            if inst.proc.poll() is None:
+                inst.proc.send_signal(signal.SIGTERM)
+        for inst in started:
+            try:
+                inst.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                inst.proc.kill()
+                inst.proc.wait()
+
+
+def _scrape(instances: Sequence[Instance]) -> list[tuple[Buckets, float, float]]:
+    out = []
+    for inst in instances:
+        r = httpx.get(inst.url + "/metrics", timeout=10)
+        if r.status_code != 200:
+            raise BenchError(f"{inst.url}/metrics answered {r.status_code}: {r.text[:200]}")
+        out.append(histogram_from_metrics(r.text))
+    return out
+
+
+def _login(client: httpx.Client, person: Investigator, password: str) -> float:
+    """One login with password and TOTP; returns its milliseconds and keeps the bearer token."""
+    body = {"username": person.username, "password": password, "totp": person.totp.now(), "client": "cli"}
+    t = time.perf_counter()
+    r = client.post("/api/v1/auth/login", json=body)
+    ms = (time.perf_counter() - t) * 1000
+    if r.status_code != 200:
+        raise BenchError(f"login of {person.username} refused ({r.status_code}): {r.text[:300]}")
+    person.token = r.json()["token"]
+    return ms
+
+
+@dataclass
+class SearchLoad:
+    """The clients' searches: (start, milliseconds) of each answered one, and how many failed."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    done: list[tuple[float, float]] = field(default_factory=list)
+    failed: int = 0
+    first_failure: str | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+def _searcher(base_url: str, token: str, plates: Sequence[str], seed: int, load: SearchLoad) -> None:
+    rng = random.Random(seed)
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
+        while not load.stop.is_set():
+            params = {"plate": rng.choice(plates), "purpose": PURPOSE, "case": CASE_NUMBER}
+            t = time.perf_counter()
+            try:
+                r = client.get("/api/v1/reads", params=params)
+                ok, why = r.status_code == 200, f"{r.status_code}: {r.text[:200]}"
+            except httpx.HTTPError as exc:
+                ok, why = False, f"{type(exc).__name__}: {exc}"
+            ms = (time.perf_counter() - t) * 1000
+            with load.lock:
+                if ok:
+                    load.done.append((t, ms))
+                else:
+                    load.failed += 1
+                    load.first_failure = load.first_failure or why
+
+
+def _fill_reads(url: str, count: int) -> list[str]:
+    """`count` synthetic reads over the last week; returns the plates they hold."""
+    plates = plate_pool(count)
+    store = ReadStore(url)
+    seen: set[str] = set()
+    try:
+        end = time.time()
+        for start in range(0, count, PERSIST_BATCH):
+            chunk = synthetic_reads(start, min(PERSIST_BATCH, count - start), count, plates, end=end, days=7)
+            store.write_now(chunk)
+            seen.update(r.plate for r in chunk)
+    finally:
+        store.close()
+    return sorted(seen)
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+
+def _progress(console: Console | None) -> Progress:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    return Progress(
+        *columns, console=console or Console(stderr=True), transient=True, disable=console is None
+    )
+
+
+def run_audit_bench(
+    rows: int = 1_000_000,
+    *,
+    owner_url: str,
+    database_url: str | None = None,
+    clients: int = 20,
+    instances: int = 2,
+    seconds: float = 20.0,
+    logins: int = LOGINS,
+    json_out: Path | None = None,
+    html_out: Path | None = None,
+    keep: bool = False,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Measure and return the figures (and write them to `json_out`, the page to `html_out`).
+
+    `owner_url` makes, migrates and drops the scratch database; `database_url` (the application's
+    role on the same server, default `owner_url`) appends, searches and serves the API instances.
+    `console`: where progress bars go (None: no progress shown).
+    """
+    if rows < 1 or clients < 1 or instances < 1 or seconds <= 0 or logins < 1:
+        raise BenchError("rows, clients, instances, seconds and logins must be positive")
+    with psycopg.connect(owner_url, autocommit=True, prepare_threshold=None) as probe:
+        if is_pglite(probe):
+            raise BenchError("bench audit needs PostgreSQL: PGlite serves one connection at a time")
+    load_before = os.getloadavg()
+    cfg = AccessConfig()
+    key = Fernet.generate_key()
+    password = secrets.token_urlsafe(18)  # long, random, not a common password
+    rng = random.Random(20)
+    reads_count = min(50_000, max(2_000, rows // 20))
+    with contextlib.ExitStack() as stack:
+        owner = stack.enter_context(_scratch_database(owner_url, keep))
+        name = psycopg.conninfo.conninfo_to_dict(owner)["dbname"]
+        app = psycopg.conninfo.make_conninfo(database_url or owner_url, dbname=name)
+        migrate(owner)
+        work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pw-bench-audit-")))
+        progress = stack.enter_context(_progress(console))
+
+        users = max(logins, clients)
+        task = progress.add_task("accounts (argon2id, TOTP)", total=users)
+        with psycopg.connect(app, autocommit=True) as conn:
+            people = _department(conn, cfg, key, password, users, lambda: progress.advance(task))
+        progress.remove_task(task)
+
+        task = progress.add_task("synthetic reads", total=None)
+        plates = _fill_reads(app, reads_count)
+        progress.remove_task(task)
+
+        entries = _entries(rng, [p.username for p in people], plates, 2000)
+        single_rows = min(rows, max(1000, rows // 50))
+        result = AppendResult(single_rows=single_rows, batched_rows=rows - single_rows)
+        task = progress.add_task(f"append, 1 row/transaction, {clients} threads", total=single_rows)
+        result.single_s, result.single_ms = _append_single(
+            app, entries, single_rows, clients, lambda: progress.advance(task)
+        )
+        progress.remove_task(task)
+        if result.batched_rows:
+            task = progress.add_task(f"append, {FILL_BATCH} rows/transaction", total=result.batched_rows)
+            result.batched_s = _append_batched(
+                app, entries, result.batched_rows, lambda n: progress.advance(task, n)
+            )
+            progress.remove_task(task)
+
+        task = progress.add_task(f"starting {instances} API instances", total=None)
+        servers = stack.enter_context(_instances(instances, app, work_dir, key))
+        progress.remove_task(task)
+        for inst in servers:  # warm each: imports, the pool's connections, argon2's first hash
+            with httpx.Client(base_url=inst.url, timeout=60) as client:
+                client.post("/api/v1/auth/login", json={"username": "bench-nobody", "password": "x" * 12})
+
+        login_ms: list[float] = []
+        task = progress.add_task("logins (password + TOTP)", total=logins)
+        clients_by_instance = [stack.enter_context(httpx.Client(base_url=s.url, timeout=60)) for s in servers]
+        for n, person in enumerate(people):
+            login_ms.append(_login(clients_by_instance[n % instances], person, password))
+            progress.advance(task)
+        progress.remove_task(task)
+
+        load = SearchLoad()
+        threads = []
+        for n in range(clients):
+            token = people[n].token
+            assert token is not None
+            base = servers[n % instances].url
+            threads.append(
+                threading.Thread(
+                    target=_searcher,
+                    args=(base, token, plates, n, load),
+                    name=f"bench-search-{n}",
+                    daemon=True,
+                )
+            )
+        for t in threads:
+            t.start()
+        task = progress.add_task(
+            f"searches, {clients} clients on {instances} instances", total=round(_WARMUP_S + seconds)
+        )
+        try:
+            deadline = time.monotonic() + _WARMUP_S
+            while time.monotonic() < deadline:
+                time.sleep(0.25)
+            progress.update(task, completed=round(_WARMUP_S))
+            before = _scrape(servers)
+            window_start = time.perf_counter()
+            deadline = time.monotonic() + seconds
+            while (left := deadline - time.monotonic()) > 0:
+                time.sleep(min(0.25, left))
+                progress.update(task, completed=round(_WARMUP_S + seconds - max(0.0, left)))
+            after = _scrape(servers)
+            window_end = time.perf_counter()
+        finally:
+            load.stop.set()
+            for t in threads:
+                t.join(70)
+        progress.remove_task(task)
+        if load.failed:
+            raise BenchError(f"{load.failed} searches failed, the first with {load.first_failure}")
+        overhead = bucket_sum([bucket_delta(a[0], b[0]) for a, b in zip(after, before, strict=True)])
+        overhead_sum = sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
+        overhead_count = sum(a[2] - b[2] for a, b in zip(after, before, strict=True))
+        search_ms = [ms for t, ms in load.done if t >= window_start and t + ms / 1000 <= window_end]
+
+        task = progress.add_task("verify the chain", total=None)
+        with psycopg.connect(app, autocommit=True) as conn:
+            report = access_log.verify(conn)
+        progress.remove_task(task)
+
+    total_append_s = result.single_s + result.batched_s
+    window = window_end - window_start
+    figures: dict[str, Any] = {
+        "rows": rows,
+        "append_per_s": round(rows / total_append_s),
+        "verify_s": round(report.seconds, 2),
+        "login_p95_ms": _round(percentile(login_ms, 0.95), 1),
+        "search_overhead_p95_ms": _ms(bucket_quantile(overhead, 0.95)),
+        "search_overhead_p50_ms": _ms(bucket_quantile(overhead, 0.50)),
+        "search_overhead_mean_ms": _ms(overhead_sum / overhead_count) if overhead_count else None,
+        "search_p50_ms": _round(percentile(search_ms, 0.50)),
+        "search_p95_ms": _round(percentile(search_ms, 0.95)),
+        "searches": len(search_ms),
+        "searches_per_s": round(len(search_ms) / window, 1),
+        "login_p50_ms": _round(percentile(login_ms, 0.50), 1),
+        "logins": len(login_ms),
+        "append_single_rows": result.single_rows,
+        "append_single_threads": clients,
+        "append_single_per_s": round(result.single_rows / result.single_s),
+        "append_single_p50_ms": _round(percentile(result.single_ms, 0.50)),
+        "append_single_p95_ms": _round(percentile(result.single_ms, 0.95)),
+        "append_batched_rows": result.batched_rows,
+        "append_batch": FILL_BATCH,
+        "append_batched_per_s": round(result.batched_rows / result.batched_s) if result.batched_s else None,
+        "verify_ok": report.ok,
+        "verified_rows": report.rows,
+        "verify_problem": report.problem,
+        "clients": clients,
+        "instances": instances,
+        "seconds": round(window, 1),
+        "reads": reads_count,
+        "cpus": os.cpu_count(),
+        "load_before": round(load_before[0], 2),
+        "load_after": round(os.getloadavg()[0], 2),
+    }
+    if json_out is not None:
+        write_json(json_out, figures)
+    if html_out is None and json_out is not None:
+        html_out = json_out.with_suffix(".html")
+    if html_out is not None:
+        html_out.write_text(render(figures, login_ms, search_ms, overhead), encoding="utf-8")
+    return figures
+
+
+# --- the page -------------------------------------------------------------------------------------
+
+
+def _bins(values_ms: Sequence[float], width_ms: float) -> list[tuple[float, float, float]]:
+    """(from ms, to ms, count) in bins of `width_ms`, every bin from 0 to the largest value."""
+    if not values_ms:
+        return []
+    n = max(1, math.floor(max(values_ms) / width_ms) + 1)
+    counts = [0] * n
+    for v in values_ms:
+        counts[min(n - 1, max(0, math.floor(v / width_ms)))] += 1
+    return [(i * width_ms, (i + 1) * width_ms, c) for i, c in enumerate(counts)]
+
+
+def _bucket_bins(buckets: Buckets) -> list[tuple[float, float, float]]:
+    """A cumulative histogram (seconds) as (from ms, to ms, count) bars, up to the last one used."""
+    out = []
+    lower, below = 0.0, 0.0
+    for bound, count in sorted(buckets):
+        if math.isinf(bound):
+            break
+        out.append((lower * 1000, bound * 1000, count - below))
+        lower, below = bound, count
+    while out and out[-1][2] == 0:
+        out.pop()
+    return out
+
+
+def latency_chart(bins: Sequence[tuple[float, float, float]], target_ms: float | None, what: str) -> str:
+    """Bars of (from, to, count), their height the count per ms (so uneven buckets compare), and the
+    target if there is one; a sentence when there is nothing to draw."""
+    if not bins or not any(n for _, _, n in bins):
+        return f"<p>No {what} were measured, so there is nothing to show.</p>"
+    chart = Chart(640, 220, 30)
+    pad, bottom = chart.pad, chart.bottom
+    span = max(bins[-1][1], (target_ms or 0) * 1.2)
+    density = [n / (hi - lo) for lo, hi, n in bins]
+    scale_x = (chart.width - 2 * pad) / span
+    scale_y = (chart.height - 2 * pad) / max(density)
+    for (lo, hi, n), d in zip(bins, density, strict=True):
+        if n:
+            x, h, w = pad + lo * scale_x, d * scale_y, max(1.0, (hi - lo) * scale_x - 1)
+            chart.add(
+                f'<rect class="bar" x="{x:.1f}" y="{bottom - h:.1f}" width="{w:.1f}" height="{h:.1f}">'
+                f"<title>{lo:g}-{hi:g} ms: {n:g}</title></rect>"
+            )
+    if target_ms is not None:
+        tx = pad + target_ms * scale_x
+        chart.line(tx, pad / 2, tx, bottom, "target")
+        chart.label(tx + 4, pad, f"target {target_ms:g} ms")
+    chart.axes()
+    step = next(s for s in (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 1e4) if span / s <= 10)
+    for k in range(int(span // step) + 1):
+        chart.label(pad + k * step * scale_x, bottom + 14, f"{k * step:g}")
+    chart.label(chart.width / 2 - 60, chart.height - 2, f"{what}, ms")
+    return chart.svg()
+
+
+def render(
+    figures: dict[str, Any], login_ms: Sequence[float], search_ms: Sequence[float], overhead: Buckets
+) -> str:
+    """The HTML page: what the access log adds to a search, the searches and the logins, and the figures."""
+    search_width = max(1.0, (percentile(search_ms, 0.99) or 0) / 40)
+    body = (
+        f"<h2>What the access log adds to a search ({figures.get('clients')} clients,"
+        f" {figures.get('instances')} instances)</h2>\n"
+        f"{latency_chart(_bucket_bins(overhead), TARGET_OVERHEAD_P95_MS, 'access-log appends')}\n"
+        f"<h2>Searches as the clients saw them ({len(search_ms)})</h2>\n"
+        f"{latency_chart(_bins(search_ms, search_width), None, 'searches')}\n"
+        f"<h2>Logins, password and TOTP ({len(login_ms)})</h2>\n"
+        f"{latency_chart(_bins(login_ms, 10.0), TARGET_LOGIN_P95_MS, 'logins')}\n"
+        f"<h2>Figures</h2>{figures_table(figures)}"
+    )
+    heading = f"{figures.get('rows'):,} rows" if isinstance(figures.get("rows"), int) else "access log"
+    return page("audit", heading, body, ".bar { fill: #3b7dd8; }\n")
