@@ -22,7 +22,8 @@ from aiokafka import AIOKafkaConsumer
 from workers import WorkerProcess, produce, worker_env
 
 from platewatch.codecs import Alert, Read, decode_alert, encode_read
-from platewatch.engine.services import Embedded, start_embedded_redis
+from platewatch.engine.services import Embedded, credentials, start_embedded_redis
+from platewatch.engine.services.redis_server import PASSWORD_NAME as REDIS_PASSWORD
 
 pytestmark = pytest.mark.slow
 
@@ -139,7 +140,9 @@ def test_redis_down_at_start_parks_reads_and_persist_flows_on(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    redis_url = f"redis://127.0.0.1:{port}/0"  # nothing listens there yet
+    # Nothing listens there yet; the Redis started later reads the password made here (as `up`'s would).
+    password = credentials.password(tmp_path / "redis", REDIS_PASSWORD)
+    redis_url = f"redis://:{password}@127.0.0.1:{port}/0"
     env = worker_env(broker_url, database_url, redis_url, tmp_path / "data", f"pwp-{uuid.uuid4().hex[:8]}")
     worker = WorkerProcess(env, tmp_path / "worker.log")
     server: Embedded | None = None

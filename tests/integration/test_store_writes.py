@@ -136,7 +136,7 @@ def test_database_restart_during_writes_loses_nothing(
     port = _free_port()
     server = start_embedded_postgres(tmp_path / "pg", "127.0.0.1", port, 60)
     try:
-        migrate(server.url)
+        migrate(server.owner_url)  # as the owner; the store writes as the application's role
         store = ReadStore(server.url)
         batches = [make_reads(400, t0=time.time() - 7200 + k * 100) for k in range(12)]
         done: list[int] = []
