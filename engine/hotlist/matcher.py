@@ -28,6 +28,7 @@ from functools import lru_cache
 from platewatch.engine.config.choices import Fuzzy
 from platewatch.engine.plates import PLATE_ALPHABET
 
+from . import calibration
 from .confusion import NORMAL_ALPHABET, UNIT, UNKNOWN, cost, normalise, same_class
 from .entry import ALERT_THRESHOLD, MAX_PLATE, POSSIBLE_THRESHOLD, WILDCARDS, ListSettings, clean_plate
 from .index import DEL_TAG, POS_SHIFT, HotlistIndex, del_code, norm_code
@@ -365,26 +366,110 @@ def match_texts(index: HotlistIndex, lookups: Sequence[LookupText]) -> list[Matc
 
 
 # ---- evidence ---------------------------------------------------------------------------------
+#
+# Each character's evidence is calibrated on the recognizer's own reads (calibration.py, fitted by
+# engine/bench/evidence_fit.py): P(the plate has c at i | what was read there) is a softmax over
+# the alphabet in which the read character scores 0 and any other c scores by its confusion class,
+# the character's doubt, the candidates' mass on c and how often the truth was c where the read
+# said r. Nothing here is hand-set.
 
-#: Of the doubt a character leaves (1 - its confidence), the share that falls on one other member of
-#: its confusion class, and on any character outside it.
-CLASS_SHARE = 0.6
-OTHER_SHARE = 0.03
-#: A plate of another length than the read, not among its candidates: the doubt of its least sure
-#: character times this (a dropped or extra character is rarer than a confusion).
-LENGTH_SHARE = 0.3
+_CAL_AT = {c: i for i, c in enumerate(calibration.ALPHABET)}
+_K = len(calibration.ALPHABET)
+_W_IN, _W_OUT, _SLOPE_IN, _SLOPE_OUT, _W_MASS, _W_PAIR = calibration.CHAR_WEIGHTS
+#: per read character r: exp(score without doubt and mass) of each other character c, its class,
+#: and the sums over r's class and outside it (the softmax's normaliser without the candidates)
+_BASE: dict[str, dict[str, tuple[float, bool]]] = {}
+_SUMS: dict[str, tuple[float, float]] = {}
+for _r in calibration.ALPHABET:
+    _row = calibration.PAIR_LOG[_CAL_AT[_r]]
+    _BASE[_r] = {
+        _c: (
+            math.exp((_W_IN if same_class(_r, _c) else _W_OUT) + _W_PAIR * _row[_CAL_AT[_c]]),
+            same_class(_r, _c),
+        )
+        for _c in calibration.ALPHABET
+        if _c != _r
+    }
+    _SUMS[_r] = (
+        sum(v for v, inside in _BASE[_r].values() if inside),
+        sum(v for v, inside in _BASE[_r].values() if not inside),
+    )
+
+
+def _doubt(q: float) -> float:
+    """log((1 - q) / q), clipped as in the fit: a confidence as log-odds of being wrong."""
+    q = min(1.0 - 1e-6, max(1e-6, q))
+    return min(6.0, max(-14.0, math.log((1.0 - q) / q)))
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
+@dataclass(frozen=True, slots=True)
+class _Position:
+    """One read character's calibrated distribution: P(c) = weight(c) / norm, the read one 1 / norm."""
+
+    char: str
+    norm: float
+    inside: float  # exp(slope * doubt) for characters in the read one's class
+    outside: float
+    mass: dict[str, float]
+
+    def prob(self, c: str) -> float:
+        if self.char not in _BASE or c not in _CAL_AT:
+            return 1.0 / _K  # an unreadable character: nothing known
+        if c == self.char:
+            return 1.0 / self.norm
+        base, inside = _BASE[self.char][c]
+        m = self.mass.get(c, 0.0)
+        boost = ((m + calibration.MASS_EPS) / calibration.MASS_EPS) ** _W_MASS if m > 0 else 1.0
+        return base * (self.inside if inside else self.outside) * boost / self.norm
+
+
+def _position(char: str, q: float, mass: dict[str, float]) -> _Position:
+    if char not in _BASE:
+        return _Position(char, float(_K), 1.0, 1.0, mass)
+    d = _doubt(q)
+    inside, outside = math.exp(_SLOPE_IN * d), math.exp(_SLOPE_OUT * d)
+    sum_in, sum_out = _SUMS[char]
+    norm = 1.0 + sum_in * inside + sum_out * outside
+    for c, m in mass.items():
+        if c != char and m > 0 and c in _CAL_AT:
+            base, same = _BASE[char][c]
+            boost = ((m + calibration.MASS_EPS) / calibration.MASS_EPS) ** _W_MASS
+            norm += base * (inside if same else outside) * (boost - 1.0)
+    return _Position(char, norm, inside, outside, mass)
 
 
 @dataclass(frozen=True, slots=True)
 class ReadEvidence:
     """What the recognizer said about one read, in the form the weighing needs: the plate, each
-    character's confidence, and the share of the candidates' probability on every reading and, per
-    position, on every character."""
+    character's confidence, the share of the candidates' probability on every reading and, per
+    position, on every character; and, calibrated, how likely the read has its plate's length and
+    each character's distribution."""
 
     text: str
     char_conf: tuple[float, ...]
     mass: dict[str, float]  # cleaned candidate text -> its share of the candidates' probability
     positions: tuple[dict[str, float], ...]  # per position of `text`: character -> share
+    confidence: float = 0.0
+    aligned: float = 1.0  # P(the plate has the read's length)
+    chars: tuple[_Position, ...] = ()
+
+
+def read_features(ev: ReadEvidence, confidence: float) -> list[float]:
+    """What P(the plate has the read's length) is fitted on (the fit calls this too): bias, log mass
+    of candidates of the read's length, doubt of the least sure character and of the read, short."""
+    same = sum(v for t, v in ev.mass.items() if len(t) == len(ev.text))
+    return [
+        1.0,
+        math.log(max(same, 1e-6)),
+        _doubt(min(ev.char_conf, default=confidence)),
+        _doubt(confidence),
+        float(len(ev.text) <= 4),
+        float(len(ev.text) <= 3),
+    ]
 
 
 def read_evidence(
@@ -401,6 +486,7 @@ def read_evidence(
         chars = tuple(kept) if len(kept) == len(text) else (conf,) * len(text)
     else:
         chars = (conf,) * len(text)
+    chars = tuple(q if math.isfinite(q) else 0.0 for q in chars)
     raw: dict[str, float] = {}
     for t, sc in candidates:
         cleaned = _clean_read_text(t)
@@ -418,38 +504,40 @@ def read_evidence(
         for t, v in same.items():
             at[t[i]] = at.get(t[i], 0.0) + v / same_total
         positions.append(at)
-    return ReadEvidence(text, chars, mass, tuple(positions))
+    ev = ReadEvidence(text, chars, mass, tuple(positions), conf)
+    z = sum(w * x for w, x in zip(calibration.LENGTH_WEIGHTS, read_features(ev, conf), strict=True))
+    per_char = tuple(_position(c, q, at) for c, q, at in zip(text, chars, positions, strict=True))
+    return replace(ev, aligned=_sigmoid(z), chars=per_char)
 
 
-def _ratio(ev: ReadEvidence, i: int, entry_char: str) -> float:
-    """How much more (or less) likely the plate has `entry_char` at position i than what was read."""
-    read_char = ev.text[i]
-    q = min(1.0, max(0.0, ev.char_conf[i]))
-    if read_char == UNKNOWN:
-        return 0.5
-    share = CLASS_SHARE if same_class(read_char, entry_char) else OTHER_SHARE
-    alt = max(ev.positions[i].get(entry_char, 0.0), (1.0 - q) * share)
-    own = max(q, 1e-6)  # the candidates' share is of the top-k only: the character's own confidence
-    return min(2.0, alt / own)
+def _as_candidate(ev: ReadEvidence, entry: str) -> float:
+    """P(the plate is `entry`) from its share of the candidates' mass alone (0 if not a candidate)."""
+    share = ev.mass.get(entry, 0.0)
+    if share <= 0:
+        return 0.0
+    top = ev.mass.get(ev.text, 0.0) or 1.0
+    b, w_share, w_top = calibration.CANDIDATE_WEIGHTS
+    return _sigmoid(b + w_share * math.log(max(share, 1e-9)) + w_top * math.log(max(share / top, 1e-9)))
 
 
 def likelihood(ev: ReadEvidence, entry: str) -> tuple[float, tuple[int, ...]]:
-    """How likely the vehicle carries plate `entry` rather than what was read (1: the read itself),
-    and the positions where they differ. A confident character is taken as read: a substitution
-    there costs its doubt; a candidate reading the entry counts with its share."""
-    top = ev.mass.get(ev.text, 0.0) or 1.0
-    by_candidate = ev.mass.get(entry, 0.0) / top
-    if entry == ev.text:
-        return 1.0, ()
+    """P(the vehicle carries plate `entry` | the read), calibrated, and the positions where they
+    differ: the read has the plate's length, times each character's probability of being the
+    entry's (a confident character is taken as read, unless the recognizer is known to misread it
+    so); an entry among the candidates counts at least with its calibrated share."""
+    by_candidate = _as_candidate(ev, entry)
     if len(entry) != len(ev.text):
-        doubt = 1.0 - min(ev.char_conf, default=0.0)
-        return min(1.0, max(by_candidate, doubt * LENGTH_SHARE)), ()
-    value = 1.0
+        if by_candidate > 0:
+            return by_candidate, ()
+        # a plate one insertion or deletion away: the misread mass, spread over all such plates
+        n = len(ev.text)
+        return (1.0 - ev.aligned) * calibration.INDEL_SHARE / (_K * (n + 1) + n), ()
+    value = ev.aligned
     differs = []
-    for i, (a, b) in enumerate(zip(ev.text, entry, strict=True)):
-        if a != b:
+    for i, (pos, b) in enumerate(zip(ev.chars, entry, strict=True)):
+        value *= pos.prob(b)
+        if ev.text[i] != b:
             differs.append(i)
-            value *= _ratio(ev, i, b)
     return min(1.0, max(by_candidate, value)), tuple(differs)
 
 
@@ -457,14 +545,15 @@ def weigh(matches: Sequence[Match], ev: ReadEvidence, lists: dict[str, ListSetti
     """Each match with its evidence and tier.
 
     The evidence is the chance the vehicle is the entry among the hypotheses the read leaves open:
-    the plate as read (unless it is itself listed), and every listed plate it fuzzily fits, each by
-    its likelihood. A read that fits many entries is therefore weak evidence for any one of them,
-    and a fuzzy match can reach 1/2 only when the read is as likely wrong as right. Partial
-    patterns keep their structural score (a witness's pattern is judged by how much it pins down).
+    the plate as read (unless it is itself listed), every listed plate it fuzzily fits, each by its
+    calibrated probability, and a misread of the plate's length (which no same-length entry
+    explains). A read that fits many entries is therefore weak evidence for any one of them, and a
+    garbled read (short, unsure, of a doubtful length) for all. Partial patterns keep their
+    structural score (a witness's pattern is judged by how much it pins down).
     """
     plates = {m.entry: likelihood(ev, m.entry) for m in matches if m.kind != "partial"}
-    self_weight = 0.0 if ev.text in plates else 1.0
-    total = self_weight + sum(v for v, _ in plates.values())
+    self_weight = 0.0 if ev.text in plates else likelihood(ev, ev.text)[0]
+    total = self_weight + sum(v for v, _ in plates.values()) + (1.0 - ev.aligned)
     out = []
     for m in matches:
         differs: tuple[int, ...] = ()
@@ -516,6 +605,7 @@ __all__ = [
     "match_read_text",
     "match_texts",
     "read_evidence",
+    "read_features",
     "score",
     "weigh",
 ]

@@ -1,13 +1,14 @@
-"""Evidence-weighted matching: a confusion counts only where the read admits it, lower candidates
-need probability, a crowded neighbourhood weakens each match; and the alerts bench's statistics."""
+"""Evidence-weighted matching with the calibrated per-character evidence: a confident character is
+taken as read, the candidates admit a confusion, a crowded neighbourhood weakens each match; and the
+alerts bench's statistics."""
 
 from __future__ import annotations
 
 from platewatch.codecs import Alert, Read, decode_alert, encode_alert
 from platewatch.codecs.envelope import pack_map
 from platewatch.engine.bench.alerts import Outcome, choose_thresholds, figures_at, rate
-from platewatch.engine.hotlist import HotlistIndex, ListSettings
-from platewatch.engine.hotlist.entry import parse_list_settings
+from platewatch.engine.hotlist import HotlistIndex, ListSettings, calibration
+from platewatch.engine.hotlist.entry import ALERT_THRESHOLD, parse_list_settings
 from platewatch.engine.hotlist.matcher import likelihood, match_read_text, read_evidence
 
 SURE = (0.99,) * 7
@@ -19,40 +20,57 @@ def _index(*plates: str, **settings: float) -> HotlistIndex:
     return index
 
 
+def _at(q: float) -> tuple[float, ...]:
+    return (0.99, 0.99, q, 0.99, 0.99, 0.99, 0.99)
+
+
 def test_a_confident_character_is_taken_as_read() -> None:
     index = _index("7ABC123")
     sure = match_read_text(index, "7A8C123", 0.99, [("7A8C123", 0.98)], SURE)
-    # found, but never loud: by default a quiet possible match, so no hit is lost outright
-    assert [(m.kind, m.tier) for m in sure] == [("fuzzy", "possible")]
-    assert sure[0].differs == (2,) and sure[0].evidence < 0.05
+    # found, but never loud: a quiet possible match at most
+    assert [m.kind for m in sure] == ["fuzzy"] and sure[0].tier != "alert"
+    assert sure[0].differs == (2,) and sure[0].evidence < ALERT_THRESHOLD
     strict = _index("7ABC123", possible_threshold=0.02)  # a list that wants no weak matches at all
     assert [m.tier for m in match_read_text(strict, "7A8C123", 0.99, [("7A8C123", 0.98)], SURE)] == [""]
-    unsure = match_read_text(
-        index, "7A8C123", 0.2, [("7A8C123", 0.2)], (0.99, 0.99, 0.2, 0.99, 0.99, 0.99, 0.99)
-    )
-    assert unsure[0].evidence > 0.4 and unsure[0].tier in ("alert", "possible")
+    # the less sure the character, the more a confusion there is admitted
+    evidence = [
+        match_read_text(index, "7A8C123", q, [("7A8C123", q)], _at(q))[0].evidence for q in (0.999, 0.9, 0.6)
+    ]
+    assert evidence == sorted(evidence) and evidence[0] < evidence[-1]
+    # an exact read of a listed plate is near certain
+    exact = match_read_text(index, "7ABC123", 0.95, [("7ABC123", 0.95)], SURE)
+    assert exact[0].kind == "exact" and exact[0].tier == "alert" and exact[0].evidence > 0.9
+
+
+def test_the_calibration_is_learnt_per_character() -> None:
+    # fitted on the recognizer's reads: reading O where the plate has 0 is common even when sure,
+    # reading 8 where it has B is not, so the same confidence admits one and not the other
+    at = calibration.ALPHABET.index
+    assert calibration.PAIR_LOG[at("O")][at("0")] > calibration.PAIR_LOG[at("8")][at("B")]
+    ambiguous = likelihood(read_evidence("7OC123", 0.999, [("7OC123", 0.999)], SURE[:6]), "70C123")[0]
+    clear = likelihood(read_evidence("7A8C123", 0.999, [("7A8C123", 0.999)], _at(0.999)), "7ABC123")[0]
+    assert ambiguous > 10 * clear
 
 
 def test_the_candidates_admit_a_confusion() -> None:
-    ev = read_evidence(
-        "7A8C123", 0.6, [("7A8C123", 0.5), ("7ABC123", 0.45)], (0.99, 0.99, 0.6, 0.99, 0.99, 0.99, 0.99)
-    )
+    ev = read_evidence("7A8C123", 0.6, [("7A8C123", 0.5), ("7ABC123", 0.45)], _at(0.6))
     value, differs = likelihood(ev, "7ABC123")
-    assert differs == (2,) and 0.85 < value <= 1.0
+    alone = likelihood(read_evidence("7A8C123", 0.6, [("7A8C123", 0.5)], _at(0.6)), "7ABC123")[0]
+    assert differs == (2,) and value > 10 * alone
+    index = _index("7ABC123")
+    (m,) = match_read_text(index, "7A8C123", 0.6, [("7A8C123", 0.5), ("7ABC123", 0.45)], _at(0.6))
+    assert m.tier == "alert"
     # a lower candidate with little probability is no evidence
     weak = read_evidence("7A8C128", 0.9, [("7A8C128", 0.9), ("7ABC123", 0.01)], SURE)
     assert likelihood(weak, "7ABC123")[0] < 0.05
 
 
-def test_an_exact_read_alerts_and_a_crowded_neighbourhood_weakens_each_match() -> None:
-    index = _index("7ABC123", "7A8C123", "7ABC12T")
-    exact = match_read_text(index, "7ABC123", 0.95, [("7ABC123", 0.95)], SURE)
-    assert exact[0].entry == "7ABC123" and exact[0].kind == "exact" and exact[0].tier == "alert"
-    unsure = (0.99, 0.99, 0.3, 0.99, 0.99, 0.99, 0.3)
-    lone = match_read_text(_index("7ABC12T"), "7ABC121", 0.3, [], unsure)
-    crowd = match_read_text(_index("7ABC12T", "7A8C12T", "7A8C121"), "7ABC121", 0.3, [], unsure)
+def test_a_crowded_neighbourhood_weakens_each_match() -> None:
+    reading = ("7A8C123", 0.5, [("7A8C123", 0.3), ("7ABC123", 0.3), ("7A8C12T", 0.3)], (*_at(0.5)[:6], 0.5))
+    lone = match_read_text(_index("7ABC123"), *reading)
+    crowd = match_read_text(_index("7ABC123", "7A8C12T", "7ABC12T"), *reading)
     by_entry = {m.entry: m.evidence for m in crowd}
-    assert by_entry["7ABC12T"] < lone[0].evidence
+    assert by_entry["7ABC123"] < lone[0].evidence
 
 
 def test_list_thresholds_are_list_settings() -> None:
@@ -63,10 +81,10 @@ def test_list_thresholds_are_list_settings() -> None:
     assert (settings.alert_threshold, settings.possible_threshold, problems) == (0.7, 0.1, [])
     settings, problems = parse_list_settings("a", {"alert_threshold": "2"}, default)
     assert settings.alert_threshold == default.alert_threshold and problems
-    index = _index("7ABC123", alert_threshold=1.0, possible_threshold=0.9)
-    assert match_read_text(index, "7ABC123", 0.95, [], SURE)[0].tier == "alert"  # exact alone: 1.0
+    index = _index("7ABC123", alert_threshold=0.9, possible_threshold=0.8)
+    assert match_read_text(index, "7ABC123", 0.95, [], SURE)[0].tier == "alert"  # a sure exact read
     index = _index("7ABC123", alert_threshold=0.99, possible_threshold=0.0)
-    (m,) = match_read_text(index, "7A8C123", 0.99, [], SURE)
+    (m,) = match_read_text(index, "7A8C123", 0.6, [("7A8C123", 0.5), ("7ABC123", 0.45)], _at(0.6))
     assert m.tier == "possible"
 
 

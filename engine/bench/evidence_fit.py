@@ -1,0 +1,290 @@
+"""Fit the evidence's calibration on the alerts bench's selection half and write it as a constants
+module (engine/hotlist/calibration.py), so the weighing ships no hand-set shares.
+
+    python -m platewatch.engine.bench.evidence_fit --photos DIR --crops DIR [--data-dir DIR]
+
+Why fitted, and on what: the recognizer is confidently wrong in ways a rule cannot guess (it reads
+O for 0 at 0.999 about one time in ten, C for G almost never), so the chance that the plate has
+character c where it read r is learnt from its own reads of plates whose truth is known. Only the
+*selection* half of the bench's reads is used (the same split the bench chooses thresholds on), so
+the scoring half stays a fair test. Three small models, all fitted with numpy by Newton's method:
+
+- per character (a conditional logit over the alphabet, the read character scoring 0): an
+  intercept and a doubt slope inside and outside the confusion class, the candidates' mass on c,
+  and the log of the smoothed rate at which the truth was c where r was read (a 36 x 36 table,
+  cross-fitted on two folds while the weights are fitted);
+- the read has the plate's length (a logistic regression on the candidates' mass at that length,
+  the least sure character, the read's confidence, and whether it is short);
+- a candidate of another length is the plate (a logistic regression on its share of the mass).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from platewatch.engine.hotlist.confusion import same_class
+from platewatch.engine.hotlist.matcher import read_evidence, read_features
+from platewatch.engine.plates import PLATE_ALPHABET
+
+from .alerts import SEED, BenchRead, load_reads, selection_half
+
+ALPHABET = PLATE_ALPHABET
+K = len(ALPHABET)
+AT = {c: i for i, c in enumerate(ALPHABET)}
+MASS_EPS = 1e-3
+PAIR_SMOOTHING = 0.5
+RIDGE = 1e-3
+OUT = Path(__file__).resolve().parent.parent / "hotlist" / "calibration.py"
+_CLASS = np.array([[float(a != b and same_class(a, b)) for b in ALPHABET] for a in ALPHABET])
+
+
+@dataclass(frozen=True, slots=True)
+class Fitted:
+    """The three models' weights and the pair table, with what they were fitted on."""
+
+    char: np.ndarray
+    pair: np.ndarray
+    length: np.ndarray
+    candidate: np.ndarray
+    indel_share: float
+    reads: int
+    positions: int
+    errors: int
+
+
+def doubt(q: np.ndarray) -> np.ndarray:
+    """log((1 - q) / q), clipped: the confidence as log-odds of being wrong."""
+    q = np.clip(q, 1e-6, 1 - 1e-6)
+    out: np.ndarray = np.clip(np.log((1 - q) / q), -14.0, 6.0)
+    return out
+
+
+def positions(reads: Sequence[BenchRead]) -> dict[str, np.ndarray]:
+    """One row per character of a read that has its plate's length: read and true character,
+    confidence, the candidates' mass on each character, and the read's number (for folds)."""
+    read_c, true_c, conf, mass, group = [], [], [], [], []
+    for n, r in enumerate(reads):
+        ev = read_evidence(r.plate, r.confidence, r.candidates, r.char_confidences)
+        if not ev.text or len(ev.text) != len(r.truth):
+            continue
+        for i, (a, b) in enumerate(zip(ev.text, r.truth, strict=True)):
+            if a in AT and b in AT:
+                m = np.zeros(K)
+                for c, v in ev.positions[i].items():
+                    if c in AT:
+                        m[AT[c]] = v
+                read_c.append(AT[a])
+                true_c.append(AT[b])
+                conf.append(ev.char_conf[i])
+                mass.append(m)
+                group.append(n)
+    return {
+        "read": np.array(read_c),
+        "true": np.array(true_c),
+        "conf": np.array(conf),
+        "mass": np.array(mass),
+        "group": np.array(group),
+    }
+
+
+def pair_table(read_c: np.ndarray, true_c: np.ndarray) -> np.ndarray:
+    """log P(truth c | read r), add-`PAIR_SMOOTHING` smoothed, as a K x K array."""
+    counts = np.zeros((K, K))
+    np.add.at(counts, (read_c, true_c), 1.0)
+    out: np.ndarray = np.log((counts + PAIR_SMOOTHING) / (counts.sum(1, keepdims=True) + PAIR_SMOOTHING * K))
+    return out
+
+
+def char_features(read_c: np.ndarray, conf: np.ndarray, mass: np.ndarray, pair: np.ndarray) -> np.ndarray:
+    """(rows, K, 6): in class, outside class, their doubt slopes, candidates' mass, pair rate;
+    `pair` is each row's K log rates. The read character's own row is all zero (its score is 0)."""
+    d = doubt(conf)[:, None]
+    cls = _CLASS[read_c]
+    other = 1.0 - cls
+    other[np.arange(len(read_c)), read_c] = 0.0
+    mm = np.log(mass + MASS_EPS) - math.log(MASS_EPS)
+    features = np.stack([cls, other, cls * d, other * d, mm, pair], -1)
+    features[np.arange(len(read_c)), read_c] = 0.0
+    return features
+
+
+def _newton(
+    evaluate: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]], w: np.ndarray
+) -> np.ndarray:
+    """Maximise a concave log-likelihood: `evaluate(w)` gives (value, gradient, negative Hessian)."""
+    value, grad, hess = evaluate(w)
+    for _ in range(100):
+        step = np.linalg.solve(hess, grad)
+        t = 1.0
+        while t > 1e-6:
+            new = evaluate(w + t * step)
+            if new[0] >= value - 1e-9:
+                break
+            t /= 2
+        w = w + t * step
+        value, grad, hess = new
+        if np.abs(t * step).max() < 1e-7:
+            break
+    return w
+
+
+def fit_conditional_logit(features: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Weights w of P(c) ∝ exp(features[c] · w) (a read character's features are 0), ridge `RIDGE`."""
+    n, _, p = features.shape
+    target = np.zeros(features.shape[:2])
+    target[np.arange(n), truth] = 1.0
+
+    def evaluate(w: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        s = features @ w
+        s -= s.max(1, keepdims=True)
+        prob = np.exp(s)
+        prob /= prob.sum(1, keepdims=True)
+        value = float(np.log(prob[np.arange(n), truth] + 1e-300).sum() - RIDGE / 2 * w @ w)
+        grad = np.einsum("nk,nkp->p", target - prob, features) - RIDGE * w
+        mean = np.einsum("nk,nkp->np", prob, features)
+        hess = np.einsum("nk,nkp,nkq->pq", prob, features, features) - mean.T @ mean + RIDGE * np.eye(p)
+        return value, grad, hess
+
+    start = np.zeros(p)
+    start[-1] = 1.0
+    return _newton(evaluate, start)
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def evaluate(w: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        z = x @ w
+        prob = 1 / (1 + np.exp(-z))
+        value = float((y * -np.logaddexp(0, -z) + (1 - y) * -np.logaddexp(0, z)).sum() - RIDGE / 2 * w @ w)
+        grad = x.T @ (y - prob) - RIDGE * w
+        hess = (x * (prob * (1 - prob))[:, None]).T @ x + RIDGE * np.eye(len(w))
+        return value, grad, hess
+
+    return _newton(evaluate, np.zeros(x.shape[1]))
+
+
+def fit(reads: Sequence[BenchRead]) -> Fitted:
+    """The three models' weights and the pair table from `reads` (the selection half)."""
+    rows = positions(reads)
+    folds = rows["group"] % 2
+    pair_rows = np.zeros((len(rows["read"]), K))
+    for f in (0, 1):  # each row's pair rates from the other fold, so the weight is not flattered
+        table = pair_table(rows["read"][folds != f], rows["true"][folds != f])
+        pair_rows[folds == f] = table[rows["read"][folds == f]]
+    features = char_features(rows["read"], rows["conf"], rows["mass"], pair_rows)
+    char_w = fit_conditional_logit(features, rows["true"])
+    pair = pair_table(rows["read"], rows["true"])
+
+    x_len, y_len, x_cand, y_cand = [], [], [], []
+    for r in reads:
+        ev = read_evidence(r.plate, r.confidence, r.candidates, r.char_confidences)
+        if not ev.text:
+            continue
+        x_len.append(read_features(ev, r.confidence))
+        y_len.append(float(len(ev.text) == len(r.truth)))
+        top = ev.mass.get(ev.text, 0.0) or 1.0
+        for text, share in ev.mass.items():
+            if len(text) != len(ev.text):
+                x_cand.append([1.0, math.log(max(share, 1e-9)), math.log(max(share / top, 1e-9))])
+                y_cand.append(float(text == r.truth))
+    length_w = fit_logistic(np.array(x_len), np.array(y_len))
+    cand_w = fit_logistic(np.array(x_cand), np.array(y_cand))
+    # a plate one insertion or deletion from a misread of the wrong length: the share of such reads
+    # whose truth is one, spread over the plates one insertion or deletion away
+    wrong = [r for r in reads if r.plate and len(r.plate) != len(r.truth)]
+    one = sum(_one_indel(_clean(r.plate), r.truth) for r in wrong)
+    indel_share = (one + 0.5) / (len(wrong) + 1.0)
+    return Fitted(
+        char_w,
+        pair,
+        length_w,
+        cand_w,
+        indel_share,
+        len(reads),
+        len(rows["read"]),
+        int((rows["read"] != rows["true"]).sum()),
+    )
+
+
+def _clean(text: str) -> str:
+    return "".join(c for c in text.upper() if c in AT)
+
+
+def _one_indel(a: str, b: str) -> bool:
+    if abs(len(a) - len(b)) != 1:
+        return False
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+
+
+def _floats(values: Iterable[float], digits: int = 4) -> str:
+    return "(" + ", ".join(f"{round(float(v), digits)!r}" for v in values) + ")"
+
+
+def write_module(fitted: Fitted, path: Path = OUT) -> None:
+    rows = ",\n".join(f"    {_floats(row, 3)}" for row in fitted.pair)
+    char_w = _floats(fitted.char)
+    length_w = _floats(fitted.length)
+    cand_w = _floats(fitted.candidate)
+    counts = f"{fitted.reads:,} reads, {fitted.positions:,} characters of which {fitted.errors:,} misread"
+    text = f'''# ruff: noqa: E501
+"""The evidence's calibration, fitted by `python -m platewatch.engine.bench.evidence_fit`
+on the alerts bench's selection half ({counts}).
+Generated: refit rather than edit (docs/hotlist.md, "Evidence and tiers").
+"""
+
+ALPHABET = "{ALPHABET}"
+#: the candidates' mass on a character is taken as log(mass + MASS_EPS) - log(MASS_EPS)
+MASS_EPS = {MASS_EPS!r}
+#: a character c other than the one read scores (the read one scores 0; P(c) is the softmax):
+#: in-class, out-of-class intercepts; in-class, out-of-class slopes on log((1 - q) / q);
+#: the candidates' mass on c; log P(truth c | read r) from PAIR_LOG
+CHAR_WEIGHTS = {char_w}
+#: the read has its plate's length: bias, log mass of candidates of the read's length, doubt of the
+#: least sure character, doubt of the read, read of at most 4 characters, of at most 3
+LENGTH_WEIGHTS = {length_w}
+#: a candidate of another length is the plate: bias, log its mass, log its mass over the read's
+CANDIDATE_WEIGHTS = {cand_w}
+#: of reads of the wrong length, the share whose plate is one insertion or deletion away
+INDEL_SHARE = {round(fitted.indel_share, 4)!r}
+#: log P(truth is ALPHABET[j] | read ALPHABET[i]), smoothed; row i, column j
+# fmt: off
+PAIR_LOG = (
+{rows},
+)
+# fmt: on
+'''
+    path.write_text(text, encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--photos", type=Path, action="append", default=[])
+    parser.add_argument("--crops", type=Path, action="append", default=[])
+    parser.add_argument("--synthetic", type=int, default=50_000)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    from platewatch.engine.config import load_settings
+
+    settings = load_settings()
+    reads, _ = load_reads(
+        photos=args.photos,
+        crops=args.crops,
+        synthetic=args.synthetic,
+        seed=SEED,
+        vision=settings.vision,
+        data_dir=args.data_dir or settings.data_dir,
+    )
+    fitted = fit(selection_half(reads, SEED))
+    write_module(fitted, args.out)
+    print(f"wrote {args.out}: char {np.round(fitted.char, 3)}, length {np.round(fitted.length, 3)}")
+
+
+if __name__ == "__main__":
+    main()
