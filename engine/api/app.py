@@ -16,6 +16,7 @@ from importlib.resources import files
 from typing import Annotated
 
 import psycopg
+import redis
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -28,7 +29,7 @@ from platewatch.engine import __version__
 from platewatch.engine.config import Settings
 from platewatch.engine.policy.ratelimit import LoginRateLimiter
 
-from . import admin, audit, auth, errors, reads
+from . import admin, audit, auth, equipment, errors, reads
 from .deps import ANY_USER, Caller, guard_of
 from .pages import mount_pages
 from .security import DOCS_ASSETS, is_public, metrics_allowed
@@ -64,9 +65,13 @@ def check_guarded(api: FastAPI) -> None:
         )
 
 
-def create_api(settings: Settings, *, database_url: str | None = None) -> FastAPI:
-    """The app; it connects to `database_url` (else `services.database_url`) when it starts."""
+def create_api(
+    settings: Settings, *, database_url: str | None = None, redis_url: str | None = None
+) -> FastAPI:
+    """The app; it connects to `database_url` (else `services.database_url`) when it starts, and to
+    `redis_url` (else `services.redis_url`) for the camera health and hotlist routes."""
     url = database_url or settings.services.database_url
+    hotlists_url = redis_url or settings.services.redis_url
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,12 +86,19 @@ def create_api(settings: Settings, *, database_url: str | None = None) -> FastAP
             )
             pool.open(wait=False)
             app.state.pool = pool
+        if hotlists_url:  # connects on first use: a Redis that is down fails those routes, not the app
+            app.state.redis = redis.Redis.from_url(
+                hotlists_url, decode_responses=True, socket_connect_timeout=5, socket_timeout=60
+            )
         try:
             yield
         finally:
             if app.state.pool is not None:
                 app.state.pool.close()
                 app.state.pool = None
+            if app.state.redis is not None:
+                app.state.redis.close()
+                app.state.redis = None
 
     api = FastAPI(
         title="platewatch",
@@ -98,6 +110,7 @@ def create_api(settings: Settings, *, database_url: str | None = None) -> FastAP
     )
     api.state.settings = settings
     api.state.pool = None
+    api.state.redis = None
     api.state.totp_key = None
     api.state.images = None
     api.state.login_limiter = LoginRateLimiter(settings.access)
@@ -130,7 +143,7 @@ def create_api(settings: Settings, *, database_url: str | None = None) -> FastAP
             )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    for router in (auth.router, reads.router, admin.router, audit.router):
+    for router in (auth.router, reads.router, admin.router, equipment.router, audit.router):
         include(api, router)
 
     @api.get("/openapi.json", include_in_schema=False, name="openapi")

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import typer
+from rich.console import Console
 
 from platewatch.engine.config import Settings
 
@@ -144,3 +146,38 @@ def checked(response: httpx.Response) -> Any:
     if response.is_success:
         return response.json() if response.content else None
     raise refusal(response)
+
+
+#: Answers about what was typed (exit 2, like a bad option), not about who typed it (exit 1).
+_INPUT_STATUSES = frozenset({400, 404, 409, 413, 422})
+
+
+def call_as_user(method: str, path: str, *, errors: Console, **request: Any) -> Any:
+    """One request as the logged-in user; the JSON answer, or the API's refusal printed and an exit.
+
+    Without a login (or with one that has ended) nothing is sent: the message says to log in. A
+    refusal prints the API's own sentence (not an admin, training lapsed, no such entry) and exits
+    2 for a problem with the input, 1 otherwise.
+    """
+    stored = load_login()
+    if stored is None:
+        errors.print(LOGIN_FIRST, highlight=False)
+        raise typer.Exit(1)
+    if stored.expired():
+        errors.print(
+            f"your login ended at {stored.expires_at}: run `platewatch login` again", highlight=False
+        )
+        raise typer.Exit(1)
+    with client(stored.api, stored.token) as http:
+        try:
+            return checked(http.request(method, path, **request))
+        except httpx.HTTPError as exc:
+            errors.print(f"cannot reach the API at {stored.api} ({type(exc).__name__})", highlight=False)
+            raise typer.Exit(1) from None
+        except ApiRefused as exc:
+            if exc.status in _INPUT_STATUSES:
+                errors.print(f"[red]error[/red] {exc}", highlight=False)
+                raise typer.Exit(2) from None
+            hint = "; run `platewatch login` again" if exc.status == 401 else ""
+            errors.print(f"[red]refused[/red]: {exc}{hint}", highlight=False)
+            raise typer.Exit(1) from None

@@ -1,31 +1,36 @@
 """`platewatch camera add|remove|list`: the durable camera list and each camera's health.
 
-Definitions go to the database (engine/ingest/camera_store.py); running workers pick a change up within
-seconds (they reseed pw.cameras from it), and the worker that owns the camera starts or stops its
-capture. Health comes from Redis, where each worker publishes the cameras it captures.
+Operating the ALPR equipment is an admin's work with current training (policy 462.2(d)), so these
+commands act as the user of `platewatch login`, through the API, and each lands in the access log.
+The API keeps definitions in the database (engine/ingest/camera_store.py); running workers pick a
+change up within seconds (they reseed pw.cameras from it), and the worker that owns the camera
+starts or stops its capture. Health comes from Redis, where each worker publishes the cameras it
+captures. (`platewatch up` adds its demo camera on a fresh install directly, as the operator.)
 """
 
 from __future__ import annotations
 
 import json
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from platewatch.engine.commands.context import settings
+from platewatch.engine.commands.api_client import call_as_user
 from platewatch.engine.config.camera import CameraSpec
 from platewatch.engine.config.choices import DIRECTIONS, REGIONS, RTSP_TRANSPORTS, one_of
 from platewatch.engine.config.settings import format_errors
-from platewatch.engine.ingest.camera_store import add_camera, desired_cameras, remove_camera
-from platewatch.engine.ingest.ownership import HEALTH_KEY
-from platewatch.engine.redaction import redact_url
-from platewatch.engine.services import Services
 
 out = Console()
-camera_app = typer.Typer(help="Cameras: add, remove, list (with health).", no_args_is_help=True)
+err = Console(stderr=True)
+CAMERAS = "/api/v1/admin/cameras"
+camera_app = typer.Typer(
+    help="Cameras: add, remove, list (with health); as a trained admin (platewatch login).",
+    no_args_is_help=True,
+)
 
 
 def _roi(text: str | None) -> tuple[tuple[float, float], ...] | None:
@@ -62,7 +67,7 @@ def add(
     ] = None,
     disabled: Annotated[bool, typer.Option("--disabled", help="Define it without capturing.")] = False,
 ) -> None:
-    """Add or replace a camera; the worker owning it starts capture within seconds."""
+    """Add or replace a camera (as the logged-in admin); its worker starts capture within seconds."""
     if region is not None and region not in REGIONS:
         raise typer.BadParameter(f"--region must be {one_of(REGIONS)}")
     try:  # the rules of a camera in the configuration file
@@ -85,44 +90,15 @@ def add(
     except ValidationError as exc:
         out.print(f"[red]invalid camera:[/red] {'; '.join(format_errors(exc))}", highlight=False)
         raise typer.Exit(2) from None
-    with Services(settings(), need={"database"}) as endpoints:
-        add_camera(endpoints.database_url, spec)
-    out.print(f"camera {camera_id} added: {redact_url(url)}", highlight=False, soft_wrap=True)
+    added = call_as_user("POST", CAMERAS, json=spec.model_dump(mode="json"), errors=err)
+    out.print(f"camera {camera_id} added: {added['url']}", highlight=False, soft_wrap=True)
 
 
 @camera_app.command("remove")
 def remove(camera_id: Annotated[str, typer.Argument(help="Camera id.")]) -> None:
     """Remove a camera (also one defined in the configuration); its capture stops within seconds."""
-    with Services(settings(), need={"database"}) as endpoints:
-        remove_camera(endpoints.database_url, camera_id)
+    call_as_user("DELETE", f"{CAMERAS}/{quote(camera_id, safe='')}", errors=err)
     out.print(f"camera {camera_id} removed")
-
-
-def camera_rows(specs: dict[str, CameraSpec], health: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per camera: its definition (URL without password) and its health, if captured."""
-    rows = []
-    for cid in sorted(specs):
-        spec, h = specs[cid], health.get(cid) or {}
-        rows.append(
-            {
-                "id": cid,
-                "name": spec.name,
-                "url": redact_url(spec.url),
-                "enabled": spec.enabled,
-                "fps": spec.fps,
-                "worker": h.get("worker"),
-                "connected": h.get("connected"),
-                "frames_in_per_s": h.get("frames_in_per_s"),
-                "processed_per_s": h.get("processed_per_s"),
-                "last_frame_age_s": h.get("last_frame_age_s"),
-                "reconnects": h.get("reconnects"),
-                "outages": h.get("outages"),
-                "errors": h.get("errors"),
-                "reads": h.get("reads"),
-                "last_error": h.get("last_error"),
-            }
-        )
-    return rows
 
 
 @camera_app.command("list")
@@ -130,18 +106,7 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """The cameras, where they are captured, and their health."""
-    import redis
-
-    s = settings()
-    with Services(s, need={"database", "redis"}) as endpoints:
-        specs = desired_cameras(s.cameras, endpoints.database_url)
-        client = redis.Redis.from_url(endpoints.redis_url)
-        try:
-            raw = client.mget([HEALTH_KEY.format(cid) for cid in specs]) if specs else []
-        finally:
-            client.close()
-    health = {cid: json.loads(v) for cid, v in zip(specs, raw, strict=True) if v}
-    rows = camera_rows(specs, health)
+    rows: list[dict[str, Any]] = call_as_user("GET", CAMERAS, errors=err)
     if as_json:
         print(json.dumps(rows, indent=1))
         return

@@ -1,58 +1,50 @@
-"""`platewatch hotlist …`: import feeds and edit entries (the same keys an admin edits with redis-cli)."""
+"""`platewatch hotlist …`: import feeds and edit entries (the same keys an admin edits with redis-cli).
+
+Operating the ALPR equipment is an admin's work with current training (policy 462.2(d)): these
+commands act as the user of `platewatch login`, through the API, so each import, edit and listing
+is in the access log under a name. Editing the keys with redis-cli stays possible (the layout is a
+documented interface); the worker records each change it sees as a "hotlist change" row.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import quote
 
-import redis
+import httpx
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from platewatch.engine.commands.context import settings
-from platewatch.engine.hotlist.admin import AdminError, add_entry, import_entries, list_names, remove_entry
-from platewatch.engine.hotlist.entry import clean_text
-from platewatch.engine.hotlist.importers import FORMATS, ImportProblem, create_importer
-from platewatch.engine.hotlist.layout import Layout
-from platewatch.engine.services import Services
+from platewatch.engine.commands.api_client import call_as_user
+from platewatch.engine.hotlist.importers import FORMATS
 
-hotlist_app = typer.Typer(no_args_is_help=True, help="Hotlists in Redis (docs/hotlist.md).")
+hotlist_app = typer.Typer(
+    no_args_is_help=True,
+    help="Hotlists in Redis (docs/hotlist.md); as a trained admin (platewatch login).",
+)
 out = Console()
 err = Console(stderr=True)
-LAYOUT = Layout()
-
-
-@contextmanager
-def _redis() -> Iterator[redis.Redis]:
-    with Services(settings(), need={"redis"}) as endpoints:
-        client = redis.Redis.from_url(endpoints.redis_url, decode_responses=True)
-        try:
-            yield client
-        finally:
-            client.close()
-
-
-def _text(value: object) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def _hash(client: redis.Redis, key: str) -> dict[str, str]:
-    """HGETALL as text (the client decodes; this also satisfies the type checker)."""
-    raw: dict[object, object] = client.hgetall(key)  # type: ignore[assignment]
-    return {_text(k): _text(v) for k, v in raw.items()}
+HOTLISTS = "/api/v1/admin/hotlists"
+_CHUNK = 256 * 1024
+#: An import's answer comes when the whole feed is written; a statewide file takes a while.
+_IMPORT_TIMEOUT = httpx.Timeout(30.0, read=3600.0)
 
 
 def _fail(message: str) -> typer.Exit:
     err.print(f"[red]error[/red] {message}", highlight=False)
     return typer.Exit(2)
+
+
+def _part(text: str) -> str:
+    """A list name or entry as one path segment (patterns hold ? and *)."""
+    return quote(text, safe="")
 
 
 def _expiry(text: str | None) -> float | None:
@@ -87,62 +79,55 @@ def import_(
     ] = False,
 ) -> None:
     """Import a feed file into a hotlist, with a progress bar; bad lines are listed and skipped."""
-    try:
-        importer = create_importer(
-            fmt,
-            file,
-            table=table,
-            source=source,
-            added_by=getpass.getuser(),
-            added_at=dt.date.today().isoformat(),
-        )
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
+    params: dict[str, Any] = {"format": fmt, "filename": file.name, "replace": str(replace).lower()}
+    if table:
+        params["table"] = table
+    if source:
+        params["source"] = source
+    if expire_days is not None:
+        params["expire_days"] = str(expire_days)
     size = file.stat().st_size
-    with _redis() as client, file.open(encoding="utf-8", errors="replace", newline="") as handle:
-        progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+    )
+    with progress, file.open("rb") as handle:
+        task = progress.add_task(f"{file.name} → {list_name}", total=size)
+
+        def chunks() -> Iterator[bytes]:
+            while chunk := handle.read(_CHUNK):
+                progress.advance(task, len(chunk))
+                yield chunk
+
+        report = call_as_user(
+            "POST",
+            f"{HOTLISTS}/{_part(list_name)}/import",
+            params=params,
+            content=chunks(),
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+            timeout=_IMPORT_TIMEOUT,
+            errors=err,
         )
-
-        def lines() -> Iterator[str]:
-            for line in handle:
-                progress.advance(task, len(line.encode("utf-8", "replace")))
-                yield line
-
-        with progress:
-            task = progress.add_task(f"{file.name} → {list_name}", total=size)
-            try:
-                report = import_entries(
-                    client,
-                    LAYOUT,
-                    list_name,
-                    importer.parse(lines()),
-                    expire_s=expire_days * 86400 if expire_days else None,
-                    replace=replace,
-                )
-            except AdminError as exc:
-                raise _fail(str(exc)) from None
-            progress.update(task, completed=size)
+        progress.update(task, completed=size)
     out.print(
-        f"{report.written} entries written to [bold]{list_name}[/bold], {len(report.problems)} lines skipped"
-        + (f", {report.lapsed} already lapsed" if report.lapsed else "")
-        + (f", {report.removed} stale entries removed" if replace else ""),
+        f"{report['written']} entries written to [bold]{list_name}[/bold], {report['skipped']} lines skipped"
+        + (f", {report['lapsed']} already lapsed" if report["lapsed"] else "")
+        + (f", {report['removed']} stale entries removed" if replace else ""),
         highlight=False,
     )
-    for note in importer.notes:
+    for note in report["notes"]:
         out.print(f"[yellow]note[/yellow] {note}", highlight=False)
-    _print_problems(report.problems)
+    _print_problems(report["problems"], report["skipped"])
 
 
-def _print_problems(problems: list[ImportProblem], limit: int = 20) -> None:
+def _print_problems(problems: list[dict[str, Any]], total: int, limit: int = 20) -> None:
     if not problems:
         return
     table = Table("line", "problem", "text", title="skipped lines")
     for problem in problems[:limit]:
-        table.add_row(str(problem.line), problem.message, problem.text)
+        table.add_row(str(problem["line"]), problem["message"], problem["text"])
     out.print(table)
-    if len(problems) > limit:
-        out.print(f"… and {len(problems) - limit} more")
+    if total > limit:
+        out.print(f"… and {total - limit} more")
 
 
 @hotlist_app.command()
@@ -160,25 +145,23 @@ def add(
     vehicle: Annotated[str, typer.Option(help="Vehicle description, to verify a hit.")] = "",
     expires: Annotated[str | None, typer.Option(help="30d, 12h, 90m or a date YYYY-MM-DD.")] = None,
 ) -> None:
-    """Add or replace one entry."""
-    fields = {
+    """Add or replace one entry (recorded as added by the logged-in user)."""
+    expires_at = _expiry(expires)
+    body = {
+        "plate": plate,
         "reason": reason,
         "case": case,
-        "priority": str(priority) if priority else "",
+        "priority": priority,
         "ref": ref,
         "source": source,
-        "state": state.upper(),
+        "state": state,
         "vehicle": vehicle,
-        "added_by": getpass.getuser(),
-        "added_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "expires_at": (
+            dt.datetime.fromtimestamp(expires_at, dt.UTC).isoformat() if expires_at is not None else None
+        ),
     }
-    expires_at = _expiry(expires)
-    with _redis() as client:
-        try:
-            key = add_entry(client, LAYOUT, list_name, plate, fields, expires_at)
-        except AdminError as exc:
-            raise _fail(str(exc)) from None
-    out.print(f"added {key}", highlight=False)
+    added = call_as_user("POST", f"{HOTLISTS}/{_part(list_name)}/entries", json=body, errors=err)
+    out.print(f"added {added['key']}", highlight=False)
 
 
 @hotlist_app.command()
@@ -187,14 +170,8 @@ def remove(
     plate: Annotated[str, typer.Argument(help="Plate or pattern as listed.")],
 ) -> None:
     """Remove one entry."""
-    with _redis() as client:
-        try:
-            removed = remove_entry(client, LAYOUT, list_name, plate)
-        except AdminError as exc:
-            raise _fail(str(exc)) from None
-    if not removed:
-        raise _fail(f"no entry {LAYOUT.entry_key(list_name, clean_text(plate))}")
-    out.print(f"removed {LAYOUT.entry_key(list_name, clean_text(plate))}", highlight=False)
+    done = call_as_user("DELETE", f"{HOTLISTS}/{_part(list_name)}/entries/{_part(plate)}", errors=err)
+    out.print(f"removed {done['removed']}", highlight=False)
 
 
 @hotlist_app.command()
@@ -204,50 +181,33 @@ def show(
     limit: Annotated[int, typer.Option(help="Entries shown at most.")] = 50,
 ) -> None:
     """Show the lists, one list, or one entry."""
-    with _redis() as client:
-        if list_name is None:
-            table = Table("list", "entries", "fuzzy", "partial", "priority", "active", title="hotlists")
-            configured = {h.name: h for h in settings().hotlists}
-            for name, count in sorted((dict.fromkeys(configured, 0) | list_names(client, LAYOUT)).items()):
-                cfg = configured.get(name)
-                stored = _hash(client, LAYOUT.list_key(name))
-                table.add_row(
-                    name,
-                    str(count),
-                    stored.get("fuzzy", cfg.fuzzy if cfg else "strict"),
-                    stored.get("partial", str(cfg.partial if cfg else False).lower()),
-                    stored.get("priority", str(cfg.priority if cfg else 2)),
-                    stored.get("active", "true"),
-                )
-            out.print(table)
-            return
-        if plate is not None:
-            key = LAYOUT.entry_key(list_name, clean_text(plate))
-            fields = _hash(client, key)
-            if not fields:
-                raise _fail(f"no entry {key}")
-            ttl = int(client.ttl(key))
-            table = Table("field", "value", title=key)
-            for name, value in fields.items():
-                table.add_row(name, value)
-            table.add_row("expires", "never" if ttl < 0 else f"in {dt.timedelta(seconds=ttl)}")
-            out.print(table)
-            return
-        stored = _hash(client, LAYOUT.list_key(list_name))
-        out.print(f"[bold]{list_name}[/bold] settings: {stored or '(defaults from the configuration)'}")
-        table = Table("entry", "reason", "priority", "case", "source")
-        for shown, key in enumerate(client.scan_iter(match=LAYOUT.list_entries_match(list_name), count=1000)):
-            if shown >= limit:
-                break
-            fields = _hash(client, _text(key))
+    if list_name is None:
+        lists = call_as_user("GET", HOTLISTS, errors=err)
+        table = Table("list", "entries", "fuzzy", "partial", "priority", "active", title="hotlists")
+        for row in lists:
             table.add_row(
-                LAYOUT.classify(_text(key)).text,
-                fields.get("reason", ""),
-                fields.get("priority", ""),
-                fields.get("case", ""),
-                fields.get("source", ""),
+                row["name"], str(row["entries"]), row["fuzzy"], row["partial"], row["priority"], row["active"]
             )
         out.print(table)
+        return
+    if plate is not None:
+        entry = call_as_user("GET", f"{HOTLISTS}/{_part(list_name)}/entries/{_part(plate)}", errors=err)
+        table = Table("field", "value", title=entry["key"])
+        for name, value in entry["fields"].items():
+            table.add_row(name, value)
+        ttl = entry["expires_in_s"]
+        table.add_row("expires", "never" if ttl is None else f"in {dt.timedelta(seconds=ttl)}")
+        out.print(table)
+        return
+    shown = call_as_user(
+        "GET", f"{HOTLISTS}/{_part(list_name)}/entries", params={"limit": max(1, limit)}, errors=err
+    )
+    stored = shown["settings"]
+    out.print(f"[bold]{list_name}[/bold] settings: {stored or '(defaults from the configuration)'}")
+    table = Table("entry", "reason", "priority", "case", "source")
+    for e in shown["entries"]:
+        table.add_row(e["entry"], e["reason"], e["priority"], e["case"], e["source"])
+    out.print(table)
 
 
 @hotlist_app.command()
@@ -255,10 +215,7 @@ def errors(
     clear: Annotated[bool, typer.Option(help="Empty the report (matchers refill it).")] = False,
 ) -> None:
     """Malformed keys the matcher skips, and why (the pw:hot:_errors hash)."""
-    with _redis() as client:
-        found = _hash(client, LAYOUT.errors_key)
-        if clear:
-            client.delete(LAYOUT.errors_key)
+    found: dict[str, str] = call_as_user("DELETE" if clear else "GET", f"{HOTLISTS}/errors", errors=err)
     if not found:
         out.print("no malformed hotlist keys")
         return

@@ -58,9 +58,9 @@ def api(
 
     s = settings()
     setup_logging(s.logging.level)
-    # `up` hands its database over in the environment; alone, this finds (or starts) one itself
-    with Services(s, need={"database"}) as endpoints:
-        app = create_api(s, database_url=endpoints.database_url)
+    # `up` hands its database and Redis over in the environment; alone, this finds (or starts) them
+    with Services(s, need={"database", "redis"}) as endpoints:
+        app = create_api(s, database_url=endpoints.database_url, redis_url=endpoints.redis_url)
         uvicorn.run(app, host=host or s.api.host, port=port or s.api.port, log_config=None)
 
 

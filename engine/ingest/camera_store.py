@@ -39,41 +39,63 @@ def _ensure(conn: psycopg.Connection[Any]) -> None:
         conn.execute(_DDL)
 
 
+def put_camera(conn: psycopg.Connection[Any], spec: CameraSpec) -> None:
+    """Add or replace a camera on an open connection (in the caller's transaction, if any)."""
+    _ensure(conn)
+    conn.execute(
+        f"INSERT INTO {TABLE} (camera_id, spec, removed) VALUES (%s, %s, false) "
+        "ON CONFLICT (camera_id) DO UPDATE SET spec = excluded.spec, removed = false, updated_at = now()",
+        (spec.id, encode_spec(spec)),
+    )
+
+
+def mark_removed(conn: psycopg.Connection[Any], camera_id: str) -> None:
+    """Remove a camera on an open connection: a removal mark, which also hides a configured one."""
+    _ensure(conn)
+    conn.execute(
+        f"INSERT INTO {TABLE} (camera_id, spec, removed) VALUES (%s, NULL, true) "
+        "ON CONFLICT (camera_id) DO UPDATE SET removed = true, updated_at = now()",
+        (camera_id,),
+    )
+
+
 def add_camera(database_url: str, spec: CameraSpec) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        _ensure(conn)
-        conn.execute(
-            f"INSERT INTO {TABLE} (camera_id, spec, removed) VALUES (%s, %s, false) "
-            "ON CONFLICT (camera_id) DO UPDATE SET spec = excluded.spec, removed = false, updated_at = now()",
-            (spec.id, encode_spec(spec)),
-        )
+        put_camera(conn, spec)
 
 
 def remove_camera(database_url: str, camera_id: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        _ensure(conn)
-        conn.execute(
-            f"INSERT INTO {TABLE} (camera_id, spec, removed) VALUES (%s, NULL, true) "
-            "ON CONFLICT (camera_id) DO UPDATE SET removed = true, updated_at = now()",
-            (camera_id,),
-        )
+        mark_removed(conn, camera_id)
+
+
+def stored_cameras(conn: psycopg.Connection[Any]) -> tuple[dict[str, CameraSpec], set[str]]:
+    """(cameras added in the database, ids removed there), on an open connection."""
+    _ensure(conn)
+    rows = conn.execute(f"SELECT camera_id, spec, removed FROM {TABLE}").fetchall()
+    added = {cid: decode_spec(bytes(spec)) for cid, spec, removed in rows if not removed and spec is not None}
+    return added, {cid for cid, _, removed in rows if removed}
 
 
 def database_cameras(database_url: str) -> tuple[dict[str, CameraSpec], set[str]]:
     """(cameras added in the database, ids removed there)."""
     with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as conn:
-        _ensure(conn)
-        rows = conn.execute(f"SELECT camera_id, spec, removed FROM {TABLE}").fetchall()
-    added = {cid: decode_spec(bytes(spec)) for cid, spec, removed in rows if not removed and spec is not None}
-    return added, {cid for cid, _, removed in rows if removed}
+        return stored_cameras(conn)
+
+
+def merge_cameras(
+    configured: Iterable[CameraSpec], added: dict[str, CameraSpec], removed: set[str]
+) -> dict[str, CameraSpec]:
+    """Configuration cameras, overridden by database additions and removals."""
+    specs = {spec.id: spec for spec in configured}
+    specs.update(added)
+    for cid in removed:
+        specs.pop(cid, None)
+    return specs
 
 
 def desired_cameras(configured: Iterable[CameraSpec], database_url: str | None) -> dict[str, CameraSpec]:
     """Configuration cameras, overridden by database additions and removals."""
-    specs = {spec.id: spec for spec in configured}
-    if database_url:
-        added, removed = database_cameras(database_url)
-        specs.update(added)
-        for cid in removed:
-            specs.pop(cid, None)
-    return specs
+    if not database_url:
+        return merge_cameras(configured, {}, set())
+    return merge_cameras(configured, *database_cameras(database_url))

@@ -167,7 +167,15 @@ def site(make_site: Any) -> Site:
 
 # --- the permission matrix -----------------------------------------------------------------------
 
-_PATH_VALUES = {"read_id": str(uuid.uuid4()), "username": "ivy", "grant_id": "1", "role": "investigator"}
+_PATH_VALUES = {
+    "read_id": str(uuid.uuid4()),
+    "username": "ivy",
+    "grant_id": "1",
+    "role": "investigator",
+    "camera_id": "gate",
+    "list_name": "stolen",
+    "entry": "7ABC123",
+}
 
 
 def _url(path: str) -> str:

@@ -1,4 +1,5 @@
-"""`platewatch hotlist …` against a real Redis of the test's own, and the bench command (small)."""
+"""`platewatch hotlist …` as a logged-in, trained admin, through a real API to a Redis of the test's
+own (tests/equipment_site.py), and the bench command (small)."""
 
 from __future__ import annotations
 
@@ -8,91 +9,68 @@ from pathlib import Path
 
 import pytest
 import redis
+from equipment_site import EquipmentSite, equipment_site
 from typer.testing import CliRunner
 
-from platewatch.engine.cli import app
 from platewatch.engine.commands.bench import bench_app
-from platewatch.engine.services import Embedded, start_embedded_redis
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "hotlist"
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Embedded]:
-    with start_embedded_redis(tmp_path / "redis", "127.0.0.1", 0, 30.0) as embedded:
-        yield embedded
+def site(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EquipmentSite]:
+    with equipment_site(database_url, tmp_path, monkeypatch) as s:
+        yield s
 
 
-@pytest.fixture
-def cli(server: Embedded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("PLATEWATCH_SERVICES__REDIS_URL", server.url)
-    monkeypatch.setenv("PLATEWATCH_DATA_DIR", str(tmp_path / "data"))
-    return CliRunner()
-
-
-def test_import_add_remove_show_errors(cli: CliRunner, server: Embedded) -> None:
-    admin = redis.Redis.from_url(server.url, decode_responses=True)
-    result = cli.invoke(
-        app, ["hotlist", "import", str(DATA / "svs.tbl"), "--list", "stolen", "--format", "ca-doj"]
-    )
+def test_import_add_remove_show_errors(site: EquipmentSite) -> None:
+    admin = redis.Redis.from_url(site.redis_url, decode_responses=True)
+    result = site.invoke("hotlist", "import", str(DATA / "svs.tbl"), "--list", "stolen", "--format", "ca-doj")
     assert result.exit_code == 0, result.output
     assert "4 entries written to stolen, 3 lines skipped" in result.output
     assert admin.hgetall("pw:hot:stolen:7ABC123")["ref"] == "SVS county 19 date 20261101"
     assert admin.get("pw:hot:_layout") == "1"
 
-    result = cli.invoke(
-        app,
-        [
-            "hotlist",
-            "import",
-            str(DATA / "ncic.csv"),
-            "--list",
-            "stolen",
-            "--format",
-            "ncic-csv",
-            "--replace",
-        ],
+    result = site.invoke(
+        "hotlist", "import", str(DATA / "ncic.csv"), "--list", "stolen", "--format", "ncic-csv", "--replace"
     )
     assert result.exit_code == 0, result.output
     assert "not stored" in result.output and "NAM, MIS" in result.output
     assert not admin.exists("pw:hot:stolen:ABC123")  # replaced: not in the new feed
     assert admin.ttl("pw:hot:stolen:7ABC123") > 0  # EXP column → EXPIREAT
 
-    result = cli.invoke(
-        app,
-        [
-            "hotlist",
-            "add",
-            "shooting",
-            "6?k*4",
-            "--reason",
-            "witness report",
-            "--case",
-            "26-0042",
-            "--expires",
-            "7d",
-        ],
+    result = site.invoke(
+        "hotlist",
+        "add",
+        "shooting",
+        "6?k*4",
+        "--reason",
+        "witness report",
+        "--case",
+        "26-0042",
+        "--expires",
+        "7d",
     )
     assert result.exit_code == 0, result.output
     assert admin.hget("pw:hot:shooting:6?K*4", "case") == "26-0042"
     assert 6 * 86400 < admin.ttl("pw:hot:shooting:6?K*4") <= 7 * 86400
 
-    bad = cli.invoke(app, ["hotlist", "add", "stolen", "AB*", "--reason", "x"])
+    bad = site.invoke("hotlist", "add", "stolen", "AB*", "--reason", "x")
     assert bad.exit_code == 2 and "at least 3 known characters" in bad.output
 
-    shown = cli.invoke(app, ["hotlist", "show"])
+    shown = site.invoke("hotlist", "show")
     assert shown.exit_code == 0 and "shooting" in shown.output and "stolen" in shown.output
-    shown = cli.invoke(app, ["hotlist", "show", "stolen", "7ABC123"])
+    shown = site.invoke("hotlist", "show", "stolen", "7ABC123")
     assert "24-1187" in shown.output and "expires" in shown.output
 
-    assert cli.invoke(app, ["hotlist", "remove", "shooting", "6?K*4"]).exit_code == 0
+    assert site.invoke("hotlist", "remove", "shooting", "6?K*4").exit_code == 0
     assert not admin.exists("pw:hot:shooting:6?K*4")
-    assert cli.invoke(app, ["hotlist", "remove", "shooting", "6?K*4"]).exit_code == 2
+    assert site.invoke("hotlist", "remove", "shooting", "6?K*4").exit_code == 2
 
     admin.hset("pw:hot:_errors", "pw:hot:stolen:x", "plate must be 1-10 characters A-Z 0-9")
-    listed = cli.invoke(app, ["hotlist", "errors"])
+    listed = site.invoke("hotlist", "errors")
     assert "pw:hot:stolen:x" in listed.output
-    cli.invoke(app, ["hotlist", "errors", "--clear"])
+    site.invoke("hotlist", "errors", "--clear")
     assert not admin.exists("pw:hot:_errors")
     admin.close()
 
