@@ -51,17 +51,26 @@ class EquipmentSite:
 
 
 @contextmanager
+def _own_redis(tmp_path: Path, redis_url: str | None) -> Iterator[str]:
+    if redis_url:
+        yield redis_url
+        return
+    with start_embedded_redis(tmp_path / "redis", "127.0.0.1", 0, 30.0) as server:
+        yield server.url
+
+
+@contextmanager
 def equipment_site(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str | None = None
 ) -> Iterator[EquipmentSite]:
-    """`ada` (admin, trained) logged in; `una` (admin, untrained); `ivy` (investigator, trained)."""
+    """`ada` (admin, trained) logged in; `una` (admin, untrained); `ivy` (investigator, trained).
+
+    The API uses `redis_url`, else a Redis started for this test alone (hotlist keys are global).
+    """
     monkeypatch.delenv("PLATEWATCH_CONFIG", raising=False)
     cheap_hashes(monkeypatch)
     migrate(database_url)
-    with (
-        start_embedded_redis(tmp_path / "redis", "127.0.0.1", 0, 30.0) as redis_server,
-        psycopg.connect(database_url, autocommit=True) as conn,
-    ):
+    with _own_redis(tmp_path, redis_url) as hotlists, psycopg.connect(database_url, autocommit=True) as conn:
         dept = found_department(conn)
         yesterday = datetime.now(UTC) - timedelta(days=1)
         training.record_training(conn, dept.cfg, dept.supervisor, "ada", COURSE, yesterday)
@@ -72,9 +81,9 @@ def equipment_site(
             "PLATEWATCH_DATA_DIR": str(tmp_path / "data"),
             "XDG_CONFIG_HOME": str(tmp_path / "config"),
         }
-        settings = api_settings(tmp_path / "data", database_url, redis_server.url)
+        settings = api_settings(tmp_path / "data", database_url, hotlists)
         with serve_api(settings) as url:
-            site = EquipmentSite(url, conn, dept, redis_server.url, env)
+            site = EquipmentSite(url, conn, dept, hotlists, env)
             site.login("ada")
             yield site
 

@@ -1,9 +1,10 @@
 """Two real Faust workers on the real broker share the cameras of pw.cameras; stop one, its cameras move.
 
-Cameras are added with `platewatch camera add` (the database is their durable home), the workers
-seed pw.cameras from it, and each captures the cameras whose partitions it was assigned. Health in
-Redis says which worker captures which camera; reads arrive on pw.reads. The demo video is a looped
-file camera, so a camera keeps producing passes whoever captures it.
+Cameras are added with `platewatch camera add` as a logged-in, trained admin (through the API; the
+database is their durable home), the workers seed pw.cameras from it, and each captures the cameras
+whose partitions it was assigned. Health in Redis says which worker captures which camera; reads
+arrive on pw.reads. The demo video is a looped file camera, so a camera keeps producing passes
+whoever captures it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 import redis
 from aiokafka import AIOKafkaConsumer
 from aiokafka.partitioner import DefaultPartitioner
+from equipment_site import EquipmentSite, equipment_site
 from workers import WorkerProcess, worker_env
 
 from platewatch.codecs import Read, decode_read
@@ -45,7 +47,18 @@ def _ids_on_each_partition() -> list[str]:
 
 
 @pytest.fixture
-def env(broker_url: str, database_url: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
+def admin(
+    database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[EquipmentSite]:
+    """A trained admin logged in to an API on the workers' database and Redis (for `camera add|list`)."""
+    with equipment_site(database_url, tmp_path, monkeypatch, redis_url=redis_url) as site:
+        yield site
+
+
+@pytest.fixture
+def env(
+    broker_url: str, database_url: str, redis_url: str, tmp_path: Path, admin: EquipmentSite
+) -> dict[str, str]:
     return worker_env(
         broker_url,
         database_url,
@@ -55,6 +68,7 @@ def env(broker_url: str, database_url: str, redis_url: str, tmp_path: Path) -> d
         PLATEWATCH_KAFKA__PARTITIONS=str(PARTITIONS),
         PLATEWATCH_VISION__REGION="us",
         OMP_NUM_THREADS="1",
+        XDG_CONFIG_HOME=admin.env["XDG_CONFIG_HOME"],  # the admin's stored login
     )
 
 

@@ -37,3 +37,30 @@ def test_a_broken_config_exits_2_naming_key_and_rule(tmp_path: Path, monkeypatch
     assert result.exit_code == 2
     assert "retention.days" in result.output and "462.3" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["camera", "add", "gate", "rtsp://cam/gate"],
+        ["camera", "remove", "gate"],
+        ["camera", "list"],
+        ["hotlist", "add", "stolen", "7ABC123", "--reason", "stolen vehicle"],
+        ["hotlist", "remove", "stolen", "7ABC123"],
+        ["hotlist", "show"],
+        ["hotlist", "errors"],
+        ["hotlist", "import", "{feed}", "--list", "stolen", "--format", "ncic-csv"],
+    ],
+)
+def test_equipment_commands_need_a_login(
+    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Operating the ALPR equipment is a trained admin's work (policy 462.2(d)): no login, no request."""
+    monkeypatch.delenv("PLATEWATCH_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("PLATEWATCH_DATA_DIR", str(tmp_path / "data"))
+    feed = tmp_path / "feed.csv"
+    feed.write_text("PLATE,STATE\n")
+    result = runner.invoke(app, [a.replace("{feed}", str(feed)) for a in args])
+    assert result.exit_code == 1, result.output
+    assert "run `platewatch login` first" in result.output
