@@ -351,9 +351,17 @@ class Instance:
             return ""
 
 
-def _instance_env(database_url: str, data_dir: Path, key: bytes) -> dict[str, str]:
-    """The environment of an instance: the package defaults, this run's database and TOTP key."""
+def _instance_env(database_url: str, redis_url: str | None, data_dir: Path, key: bytes) -> dict[str, str]:
+    """The environment of an instance: the package defaults, this run's database and TOTP key.
+
+    The API connects to Redis too (cameras, hotlists), though no searched route uses it: without
+    `redis_url` each instance starts an embedded one of its own on a free port.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLATEWATCH_")}
+    if redis_url:
+        env["PLATEWATCH_SERVICES__REDIS_URL"] = redis_url
+    else:
+        env["PLATEWATCH_SERVICES__EMBEDDED_REDIS_PORT"] = "0"
     env.update(
         {
             "PLATEWATCH_SERVICES__DATABASE_URL": database_url,
@@ -368,7 +376,9 @@ def _instance_env(database_url: str, data_dir: Path, key: bytes) -> dict[str, st
 
 
 @contextlib.contextmanager
-def _instances(count: int, database_url: str, work_dir: Path, key: bytes) -> Iterator[list[Instance]]:
+def _instances(
+    count: int, database_url: str, redis_url: str | None, work_dir: Path, key: bytes
+) -> Iterator[list[Instance]]:
     """`count` `platewatch api` processes on loopback ports, stopped when the block ends."""
     started: list[Instance] = []
     try:
@@ -389,7 +399,7 @@ def _instances(count: int, database_url: str, work_dir: Path, key: bytes) -> Ite
                         "--port",
                         str(port),
                     ],
-                    env=_instance_env(database_url, data_dir, key),
+                    env=_instance_env(database_url, redis_url, data_dir, key),
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
@@ -514,6 +524,7 @@ def run_audit_bench(
     *,
     owner_url: str,
     database_url: str | None = None,
+    redis_url: str | None = None,
     clients: int = 20,
     instances: int = 2,
     seconds: float = 20.0,
@@ -526,7 +537,8 @@ def run_audit_bench(
     """Measure and return the figures (and write them to `json_out`, the page to `html_out`).
 
     `owner_url` makes, migrates and drops the scratch database; `database_url` (the application's
-    role on the same server, default `owner_url`) appends, searches and serves the API instances.
+    role on the same server, default `owner_url`) appends, searches and serves the API instances;
+    `redis_url` is the instances' Redis (None: each starts an embedded one).
     `console`: where progress bars go (None: no progress shown).
     """
     if rows < 1 or clients < 1 or instances < 1 or seconds <= 0 or logins < 1:
@@ -574,7 +586,7 @@ def run_audit_bench(
             progress.remove_task(task)
 
         task = progress.add_task(f"starting {instances} API instances", total=None)
-        servers = stack.enter_context(_instances(instances, app, work_dir, key))
+        servers = stack.enter_context(_instances(instances, app, redis_url, work_dir, key))
         progress.remove_task(task)
         for inst in servers:  # warm each: imports, the pool's connections, argon2's first hash
             with httpx.Client(base_url=inst.url, timeout=60) as client:

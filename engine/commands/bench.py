@@ -151,16 +151,18 @@ def audit_command(
     from platewatch.engine.services import Services
 
     with contextlib.ExitStack() as stack:
-        app_url = database_url
-        if database_url is None:  # the configured database, or an embedded one
-            endpoints = stack.enter_context(Services(settings(), need={"database"}))
+        app_url, redis_url = database_url, settings().services.redis_url
+        if database_url is None:  # the configured database and Redis, or embedded ones
+            endpoints = stack.enter_context(Services(settings(), need={"database", "redis"}))
             # the owner makes, migrates and drops the scratch database; the application's role uses it
             database_url, app_url = endpoints.database_owner_url, endpoints.database_url
+            redis_url = endpoints.redis_url
         try:
             figures = run_audit_bench(
                 rows,
                 owner_url=database_url,
                 database_url=app_url,
+                redis_url=redis_url,
                 clients=clients,
                 instances=instances,
                 seconds=seconds,
