@@ -93,7 +93,7 @@ def redis_store(request: Request, caller: Caller, terms: dict[str, Any]) -> Iter
         raise ApiError(
             503,
             "redis_unavailable",
-            f"the hotlist store (Redis) did not answer the API ({type(exc).__name__}); "
+            f"Redis (hotlists and camera health) did not answer the API ({type(exc).__name__}); "
             "try again when it is up",
         ) from None
 
@@ -115,10 +115,10 @@ def _health(raw: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _refuse(caller: Caller, exc: Exception, terms: dict[str, Any], status: int = 422) -> ApiError:
+def _refuse(caller: Caller, exc: Exception, terms: dict[str, Any]) -> ApiError:
     """A refused row for input that cannot be stored, and the answer that says what to change."""
     caller.log(outcome="refused", reason=clean(str(exc)), terms=terms)
-    return ApiError(status, "invalid_request", str(exc))
+    return ApiError(422, "invalid_request", str(exc))
 
 
 # --- cameras -----------------------------------------------------------------------------------
