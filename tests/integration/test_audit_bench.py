@@ -1,0 +1,82 @@
+"""`platewatch bench audit` on the real PostgreSQL and two real API processes, at a small size."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from platewatch.engine.bench import audit
+from platewatch.engine.bench.audit import run_audit_bench
+from platewatch.engine.cli import app
+from platewatch.engine.services import Endpoints
+
+KEYS = ("rows", "append_per_s", "verify_s", "login_p95_ms", "search_overhead_p95_ms")
+
+
+def _bench_databases(url: str) -> set[str]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'pw_bench_%'").fetchall()
+    return {r[0] for r in rows}
+
+
+@pytest.mark.slow
+def test_audit_bench_measures_every_target_and_cleans_up(shared_services: Endpoints, tmp_path: Path) -> None:
+    owner = shared_services.database_owner_url
+    before = _bench_databases(owner)
+    out = tmp_path / "audit.json"
+
+    figures = run_audit_bench(
+        2000,
+        owner_url=owner,
+        database_url=shared_services.database_url,
+        redis_url=shared_services.redis_url,
+        clients=2,
+        instances=2,
+        seconds=3,
+        logins=6,
+        json_out=out,
+    )
+
+    assert json.loads(out.read_text()) == figures
+    assert all(figures[k] is not None for k in KEYS)
+    assert figures["rows"] == 2000
+    assert figures["append_single_rows"] + figures["append_batched_rows"] == 2000
+    assert figures["append_per_s"] > 0 and figures["append_single_per_s"] > 0
+    # the whole log verifies: the 2000 rows, the accounts', the logins' and the searches' (two processes)
+    assert figures["verify_ok"] is True and figures["verify_problem"] is None
+    assert figures["verified_rows"] > 2000 + figures["logins"] + figures["searches"]
+    assert 0 < figures["verify_s"] < 60
+    assert figures["logins"] == 6 and 0 < figures["login_p50_ms"] <= figures["login_p95_ms"] < 10_000
+    assert figures["searches"] > 0 and 0 < figures["search_p50_ms"] <= figures["search_p95_ms"]
+    # what the log adds is part of a search (read off histogram buckets, so not to the millisecond)
+    assert 0 < figures["search_overhead_p50_ms"] <= figures["search_overhead_p95_ms"]
+    assert figures["search_overhead_p50_ms"] <= figures["search_p95_ms"]
+    assert figures["cpus"] >= 1 and figures["load_before"] >= 0
+    page = out.with_suffix(".html").read_text()
+    assert page.count("<svg") == 3 and "target 5 ms" in page and "target 300 ms" in page
+    assert _bench_databases(owner) == before  # the scratch database is dropped
+
+
+def test_the_command_hands_the_owner_and_the_application_role_to_the_bench(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake(rows: int, **options: Any) -> dict[str, Any]:
+        seen.update(options, rows=rows)
+        return dict.fromkeys(KEYS, 1)
+
+    monkeypatch.setattr(audit, "run_audit_bench", fake)
+    options = ["--rows", "2000", "--clients", "3", "--instances", "2", "--seconds", "4"]
+    url = ["--database-url", "postgresql://owner@db/x", "--json", str(tmp_path / "a.json")]
+    result = CliRunner().invoke(app, ["bench", "audit", *options, *url])
+    assert result.exit_code == 0, result.output
+    assert seen["rows"] == 2000 and seen["clients"] == 3 and seen["instances"] == 2 and seen["seconds"] == 4
+    assert seen["owner_url"] == seen["database_url"] == "postgresql://owner@db/x"
+    assert seen["json_out"] == tmp_path / "a.json"
+    assert "search_overhead_p95_ms" in result.output

@@ -1,0 +1,86 @@
+"""The audit bench's statistics: quantiles of samples and of Prometheus histograms, and its charts."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+from platewatch.engine.bench.audit import (
+    HISTOGRAM,
+    TARGET_OVERHEAD_P95_MS,
+    _bucket_bins,
+    bucket_delta,
+    bucket_quantile,
+    bucket_sum,
+    histogram_from_metrics,
+    latency_chart,
+    percentile,
+)
+from platewatch.engine.policy.access_log import APPEND_SECONDS
+
+INF = math.inf
+
+
+def test_percentile_interpolates_between_ranks() -> None:
+    assert percentile([], 0.95) is None
+    assert percentile([7.0], 0.95) == 7.0
+    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 0.5) == 3.0
+    assert percentile([5.0, 1.0, 4.0, 2.0, 3.0], 0.95) == pytest.approx(4.8)  # order does not matter
+    assert percentile(list(range(101)), 0.95) == pytest.approx(95.0)
+
+
+def test_bucket_quantile_spreads_observations_evenly_within_their_bucket() -> None:
+    buckets = [(0.001, 10.0), (0.002, 20.0), (INF, 20.0)]
+    assert bucket_quantile(buckets, 0.5) == pytest.approx(0.001)
+    assert bucket_quantile(buckets, 0.75) == pytest.approx(0.0015)
+    assert bucket_quantile(buckets, 0.25) == pytest.approx(0.0005)  # from 0 to the first bound
+    assert bucket_quantile(list(reversed(buckets)), 0.75) == pytest.approx(0.0015)
+
+
+def test_bucket_quantile_skips_empty_buckets_and_caps_at_the_largest_finite_bound() -> None:
+    assert bucket_quantile([(0.001, 0.0), (0.002, 0.0), (0.005, 4.0), (INF, 4.0)], 0.5) == pytest.approx(
+        0.0035
+    )
+    assert bucket_quantile([(0.001, 5.0), (0.05, 5.0), (INF, 10.0)], 0.95) == 0.05
+    assert bucket_quantile([(0.001, 0.0), (INF, 0.0)], 0.95) is None
+    assert bucket_quantile([], 0.5) is None
+
+
+def test_the_difference_of_two_readings_is_what_was_observed_between_them() -> None:
+    before = [(0.001, 3.0), (0.002, 5.0), (INF, 6.0)]
+    after = [(0.001, 4.0), (0.002, 9.0), (INF, 10.0)]
+    assert bucket_delta(after, before) == [(0.001, 1.0), (0.002, 4.0), (INF, 4.0)]
+    assert bucket_delta(after, []) == after
+    assert bucket_sum([after, before]) == [(0.001, 7.0), (0.002, 14.0), (INF, 16.0)]
+
+
+def test_the_histogram_is_read_from_a_metrics_page() -> None:
+    registry = CollectorRegistry()
+    h = Histogram(HISTOGRAM, "test", buckets=(0.001, 0.005), registry=registry)
+    for seconds in (0.0005, 0.002, 0.003, 0.2):
+        h.observe(seconds)
+    other = Histogram("platewatch_other_seconds", "test", buckets=(0.001,), registry=registry)
+    other.observe(0.0001)
+    buckets, total, count = histogram_from_metrics(generate_latest(registry).decode())
+    assert buckets == [(0.001, 1.0), (0.005, 3.0), (INF, 4.0)]
+    assert count == 4.0 and total == pytest.approx(0.2055)
+    assert histogram_from_metrics("") == ([], 0.0, 0.0)
+
+
+def test_the_append_histogram_resolves_the_five_ms_target() -> None:
+    bounds = [b for b in APPEND_SECONDS._upper_bounds if not math.isinf(b)]
+    below = [b for b in bounds if b <= TARGET_OVERHEAD_P95_MS / 1000]
+    assert TARGET_OVERHEAD_P95_MS / 1000 in bounds and max(bounds) >= 0.05
+    assert max(b - a for a, b in zip([0.0, *below], below, strict=False)) <= 0.0005 + 1e-12
+
+
+def test_the_chart_draws_uneven_buckets_and_the_target() -> None:
+    buckets = [(0.001, 2.0), (0.002, 6.0), (0.004, 6.0), (0.01, 8.0), (INF, 8.0)]
+    bins = _bucket_bins(buckets)
+    assert bins == [(0.0, 1.0, 2.0), (1.0, 2.0, 4.0), (2.0, 4.0, 0.0), (4.0, 10.0, 2.0)]
+    svg = latency_chart(bins, TARGET_OVERHEAD_P95_MS, "appends")
+    assert svg.count("<rect") == 3 and "target 5 ms" in svg and "4-10 ms: 2" in svg
+    assert "target" not in latency_chart(bins, None, "searches")
+    assert latency_chart([], 5.0, "logins").startswith("<p>No logins")
