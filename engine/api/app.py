@@ -27,6 +27,7 @@ from psycopg_pool import ConnectionPool
 
 from platewatch.engine import __version__
 from platewatch.engine.config import Settings
+from platewatch.engine.policy.group_append import GroupAppender
 from platewatch.engine.policy.ratelimit import LoginRateLimiter
 
 from . import admin, audit, auth, equipment, errors, reads
@@ -86,6 +87,7 @@ def create_api(
             )
             pool.open(wait=False)
             app.state.pool = pool
+            app.state.appender = GroupAppender(url)  # connects on its first batch
         if hotlists_url:  # connects on first use: a Redis that is down fails those routes, not the app
             app.state.redis = redis.Redis.from_url(
                 hotlists_url, decode_responses=True, socket_connect_timeout=5, socket_timeout=60
@@ -93,6 +95,9 @@ def create_api(
         try:
             yield
         finally:
+            if app.state.appender is not None:
+                app.state.appender.close()
+                app.state.appender = None
             if app.state.pool is not None:
                 app.state.pool.close()
                 app.state.pool = None
@@ -110,6 +115,7 @@ def create_api(
     )
     api.state.settings = settings
     api.state.pool = None
+    api.state.appender = None
     api.state.redis = None
     api.state.totp_key = None
     api.state.images = None

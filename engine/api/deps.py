@@ -32,6 +32,7 @@ from platewatch.engine.policy.access_log import AccessLogError, LogEntry, Outcom
 from platewatch.engine.policy.directory import Actor, User, get_user_by_id
 from platewatch.engine.policy.errors import PolicyError
 from platewatch.engine.policy.gate import AccessRefused, authorise
+from platewatch.engine.policy.group_append import GroupAppender
 from platewatch.engine.policy.purposes import PurposeError, StatedPurpose, check_purpose
 from platewatch.engine.policy.roles import Role
 from platewatch.engine.policy.sessions import Session, SessionInvalid, authenticate, check_csrf
@@ -93,6 +94,7 @@ class Caller:
     address: str | None
     action: str  # the route's name, the access-log action unless a row names another
     settings: Settings
+    appender: GroupAppender | None = None
 
     def actor(self) -> Actor:
         return self.user.as_actor(self.address)
@@ -110,11 +112,11 @@ class Caller:
     ) -> None:
         """Append this request's row; if it cannot be written the request fails with 503.
 
-        Call it inside the transaction that reads the data (so the row and the answer stand or fall
-        together) and before returning anything.
+        Call it before returning anything: the answer leaves only once its row is committed.
         """
         write(
             self.conn,
+            self.appender,
             LogEntry.by(
                 self.actor(),
                 action or self.action,
@@ -139,10 +141,15 @@ class Caller:
             raise policy_error(exc) from None
 
 
-def write(conn: psycopg.Connection, entry: LogEntry) -> None:
+def write(conn: psycopg.Connection, appender: GroupAppender | None, entry: LogEntry) -> None:
+    """The row through the process's group appender (one lock and commit for many requests'
+    rows), or on `conn` when the process has none."""
     try:
-        access_log.append(conn, entry)
-    except (psycopg.Error, AccessLogError) as exc:
+        if appender is not None:
+            appender.append(conn, entry)
+        else:
+            access_log.append(conn, entry)
+    except (psycopg.Error, AccessLogError, TimeoutError) as exc:
         log.error("access log not written (%s: %s); the request returns nothing", type(exc).__name__, exc)
         raise LogUnavailable() from exc
 
@@ -202,6 +209,7 @@ class Require:
             address=address,
             action=action,
             settings=settings,
+            appender=getattr(request.app.state, "appender", None),
         )
 
     @staticmethod
@@ -217,7 +225,7 @@ class Require:
             user = get_user_by_id(db, authenticate(db, settings.access, token).user_id)
         except (SessionInvalid, PolicyError):
             return
-        write(db, LogEntry.by(user.as_actor(address), action, outcome="refused", reason=reason))
+        write(db, None, LogEntry.by(user.as_actor(address), action, outcome="refused", reason=reason))
 
 
 def require(*roles: Role, trained: bool = True) -> Require:

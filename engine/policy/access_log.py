@@ -278,38 +278,71 @@ def append(conn: psycopg.Connection, entry: LogEntry) -> LogRow:
 
     Runs in its own transaction, or as a savepoint of the caller's: a caller that writes the log
     and then changes data in one transaction holds the append lock until it commits, so keep such
-    transactions short. Callers return data only after this returns.
+    transactions short. Callers return data only after this returns. Busy readers go through
+    `GroupAppender` (group_append.py) instead, which chains many rows under one lock and commit.
     """
+    with APPEND_SECONDS.time():
+        return append_prepared(conn, [prepare(conn, entry)])[0]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An entry checked and with PostgreSQL's own text of its jsonb terms and id array, which the
+    hash covers; made before the append lock is taken, so the lock is held for less."""
+
+    entry: LogEntry
+    terms: dict[str, Any]
+    ids: list[str]
+    terms_text: str
+    ids_text: str
+
+
+def prepare(conn: psycopg.Connection, entry: LogEntry) -> Prepared:
     entry.check()
     terms = normalise_terms(entry.terms)
     ids = [str(i) for i in entry.returned_ids]
-    with APPEND_SECONDS.time(), conn.transaction():
+    texts = conn.execute("SELECT %s::jsonb::text, %s::text[]::text", (Jsonb(terms), ids)).fetchone()
+    assert texts is not None
+    return Prepared(entry, terms, ids, texts[0], texts[1])
+
+
+def append_prepared(conn: psycopg.Connection, batch: Sequence[Prepared]) -> list[LogRow]:
+    """Chain `batch` after the head, in order, under one lock and one transaction (or savepoint)."""
+    rows: list[LogRow] = []
+    with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         head = conn.execute(
-            "SELECT clock_timestamp(), %s::jsonb::text, %s::text[]::text, h.seq, h.hash FROM (SELECT 1) one"
-            " LEFT JOIN LATERAL (SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1) h ON true",
-            (Jsonb(terms), ids),
+            "SELECT clock_timestamp(), h.seq, h.hash FROM (SELECT 1) one"
+            " LEFT JOIN LATERAL (SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1) h ON true"
         ).fetchone()
         assert head is not None
-        now, terms_text, ids_text, last_seq, last_hash = head
-        seq = (last_seq or 0) + 1
+        now, last_seq, last_hash = head
+        seq = last_seq or 0
         prev = bytes(last_hash) if last_hash is not None else GENESIS
-        # The columns around `terms` and `returned_ids`, in the order both the hash and the table take them.
-        who = (entry.user_id, entry.username, entry.organisation, entry.client_address, entry.action)
-        why = (
-            entry.purpose,
-            entry.case_number,
-            entry.alert_id,
-            entry.outcome,
-            entry.reason,
-            entry.returned_count,
-        )
-        digest = row_hash(prev, _encode((seq, epoch_us(now), *who, terms_text, *why, ids_text)))
-        values = (seq, now, *who, Jsonb(terms), *why, ids, prev, digest)
-        conn.execute(
-            f"INSERT INTO access_log ({_COLUMNS}) VALUES ({', '.join(['%s'] * len(values))})", values
-        )
-    return _row((*values[:7], terms, *why, ids, prev, digest))
+        params = []
+        for p in batch:
+            entry = p.entry
+            seq += 1
+            # The columns around `terms` and `returned_ids`, in the order of both the hash and the table.
+            who = (entry.user_id, entry.username, entry.organisation, entry.client_address, entry.action)
+            why = (
+                entry.purpose,
+                entry.case_number,
+                entry.alert_id,
+                entry.outcome,
+                entry.reason,
+                entry.returned_count,
+            )
+            digest = row_hash(prev, _encode((seq, epoch_us(now), *who, p.terms_text, *why, p.ids_text)))
+            values = (seq, now, *who, Jsonb(p.terms), *why, p.ids, prev, digest)
+            params.append(values)
+            rows.append(_row((*values[:7], p.terms, *why, p.ids, prev, digest)))
+            prev = digest
+        with conn.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO access_log ({_COLUMNS}) VALUES ({', '.join(['%s'] * len(params[0]))})", params
+            )
+    return rows
 
 
 def _row(r: Sequence[Any]) -> LogRow:
