@@ -17,6 +17,14 @@ from rich.console import Console
 from platewatch.engine.commands.context import settings
 from platewatch.engine.config.choices import Device, Precision, Region
 
+#: The server a bench makes its scratch database on (default: the configured or an embedded one).
+ScratchServer = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url", help="Server to bench on (a scratch database is made there).", show_default=False
+    ),
+]
+
 bench_app = typer.Typer(help="Measure accuracy and speed (figures as a table, or JSON with --json).")
 
 
@@ -98,14 +106,7 @@ def store_command(
         Path | None,
         typer.Option("--json", help="Write the figures to FILE, and a chart of the rates to FILE.html."),
     ] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url",
-            help="Server to bench on (a scratch database is made there).",
-            show_default=False,
-        ),
-    ] = None,
+    database_url: ScratchServer = None,
     days: Annotated[float, typer.Option(help="Days the reads are spread over.")] = 30.0,
     keep: Annotated[bool, typer.Option(help="Keep the scratch database afterwards.")] = False,
 ) -> None:
@@ -134,14 +135,7 @@ def audit_command(
     html_out: Annotated[
         Path | None, typer.Option("--html", help="HTML report with the histograms (default: beside --json)")
     ] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url",
-            help="Server to bench on (a scratch database is made there).",
-            show_default=False,
-        ),
-    ] = None,
+    database_url: ScratchServer = None,
     keep: Annotated[bool, typer.Option(help="Keep the scratch database afterwards.")] = False,
 ) -> None:
     """Access log and login against the targets (keys rows, append_per_s, verify_s, login_p95_ms,

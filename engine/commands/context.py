@@ -6,6 +6,7 @@ root back would close an import cycle.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -31,3 +32,14 @@ def settings() -> Settings:
         for line in exc.lines:
             console.print(f"[red]config error[/red] {line}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+def iso_time(text: str | None) -> datetime | None:
+    """An ISO 8601 date or time from an option; without a zone it is UTC."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO 8601 date or time: {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -43,16 +43,5 @@ def policy_database() -> Iterator[tuple[psycopg.Connection, Settings, Actor]]:
             yield conn, s, Actor.console()
 
 
-def when(text: str | None) -> datetime | None:
-    """ISO 8601 date or time; without a zone it is UTC."""
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(f"not an ISO 8601 date or time: {text!r}") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def day(value: datetime | None) -> str:
     return "" if value is None else f"{value.astimezone(UTC):%Y-%m-%d}"

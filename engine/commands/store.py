@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from platewatch.engine.commands.api_client import LOGIN_FIRST, ApiRefused, checked, client, load_login
-from platewatch.engine.commands.context import settings
+from platewatch.engine.commands.context import iso_time, settings
 from platewatch.engine.logs import setup_logging
 from platewatch.engine.services import Services
 from platewatch.engine.store import migrate as run_migrations
@@ -43,17 +43,6 @@ def _store() -> Iterator[tuple[psycopg.Connection, ImageStore, int]]:
         # the owner's URL: retention drops partitions, which the application's role may not
         with psycopg.connect(endpoints.database_owner_url, autocommit=True, prepare_threshold=None) as conn:
             yield conn, image_store_for(s), s.retention.days
-
-
-def _when(text: str | None) -> datetime | None:
-    """ISO 8601; a time without a zone is taken as UTC (say so in --help)."""
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(f"not an ISO 8601 time: {text!r}") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @retention_app.command("run")
@@ -135,8 +124,8 @@ def hold_add(
         read_ids=tuple(read_id or ()),
         plate=plate,
         cameras=tuple(camera or ()),
-        time_from=_when(time_from),
-        time_to=_when(time_to),
+        time_from=iso_time(time_from),
+        time_to=iso_time(time_to),
     )
     with _store() as (conn, images, _days):
         try:
@@ -191,7 +180,7 @@ def _search_params(
     for key, value in (("plate", plate), ("pattern", pattern), ("cursor", cursor)):
         if value:
             params.append((key, value))
-    for key, when in (("from", _when(time_from)), ("to", _when(time_to))):
+    for key, when in (("from", iso_time(time_from)), ("to", iso_time(time_to))):
         if when is not None:
             params.append((key, when.isoformat()))
     if fuzzy:

@@ -13,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from platewatch.engine.commands.operator import day, policy_database, when
+from platewatch.engine.commands.context import iso_time
+from platewatch.engine.commands.operator import day, policy_database
 from platewatch.engine.policy import training
 
 out = Console()
@@ -51,8 +52,8 @@ def add(
             operator,
             username,
             course or courses[0],
-            when(completed) or datetime.now(UTC),
-            when(expires),
+            iso_time(completed) or datetime.now(UTC),
+            iso_time(expires),
             note,
         )
     out.print(
