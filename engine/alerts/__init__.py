@@ -1,11 +1,11 @@
-"""Reads against the hotlists → alerts, once per pass and entry, surviving restarts.
+"""Reads against the hotlists → alerts, once per pass and entry, surviving restarts; then the
+alerts' life on the dispatcher's desk (stored, stepped through their states, streamed, webhooked).
 
-A vehicle's pass yields several reads (provisional, final), and at-least-once delivery replays reads
-after a crash, so the same (pass, entry) pair comes up more than once. Three guards, because none
-alone is enough:
+Raising, three guards, because none alone is enough:
 
 1. The alert id is deterministic (`build.alert_id`): whatever gets through twice carries the same
-   id, and the API stores alerts idempotently on it, so a dispatcher never sees a duplicate.
+   id, and alerts are stored idempotently on it (`records.store_alerts`), so a dispatcher never
+   sees a duplicate.
 2. A ledger in Redis (`ledger.AlertLedger`) keeps replays and later reads of the pass off the topic
    at all. It is written *after* the send: a crash in between causes a duplicate (absorbed by 1),
    never a lost alert.
@@ -14,6 +14,10 @@ alone is enough:
    the repeat window (`alerts.repeat_window_s`, read time) of that camera's last sighting of that
    entry does not alert again. Reads are keyed by camera, so one matcher sees all of a camera's
    reads in order.
+
+On the desk: `lifecycle` (the steps and their rules), `stream` (the ordered change stream with
+offsets and an epoch that screens replay from), `views` (the one JSON shape of an alert),
+`webhook_outbox` (deliveries queued with each change).
 """
 
 from .build import alert_id, build_alert

@@ -126,6 +126,29 @@ class AlertsConfig(Section):
         description="A pass split in two (a camera handed to another worker mid-pass, a car hidden "
         "longer than the tracker waits) is the same vehicle: its second half does not alert again.",
     )
+    expire_new_s: float = Field(
+        900.0,
+        gt=0,
+        title="An alert nobody acknowledged this long after it was raised expires (the car has gone)",
+    )
+    expire_acknowledged_s: float = Field(
+        28800.0,
+        gt=0,
+        title="An acknowledged alert not verified or dismissed this long after it was raised expires",
+    )
+    ws_queue: int = Field(
+        2000, ge=10, le=100000, title="Messages a websocket client may fall behind before it is disconnected"
+    )
+    ws_send_timeout_s: float = Field(
+        5.0, gt=0, le=120, title="Seconds one websocket send may take before the client counts as stalled"
+    )
+    ws_heartbeat_s: float = Field(10.0, gt=0, le=300, title="Seconds between heartbeats on an idle websocket")
+    ws_log_every_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        title="How often a connection's delivered alert ids are written to the access log",
+    )
 
 
 class ApiConfig(Section):

@@ -32,6 +32,7 @@ from .sections import (
     StoreConfig,
     VisionConfig,
 )
+from .webhooks import WebhookConfig
 
 CONFIG_ENV = "PLATEWATCH_CONFIG"
 _yaml_data: ContextVar[dict[str, Any] | None] = ContextVar("_yaml_data", default=None)
@@ -87,12 +88,16 @@ class Settings(BaseSettings):
     access: AccessConfig = Field(default_factory=AccessConfig)  # type: ignore[arg-type]
     cameras: list[CameraSpec] = Field(default_factory=list, title="Cameras defined in configuration")
     hotlists: list[HotlistConfig] = Field(default_factory=list, title="Hotlists and their matching rules")
+    webhooks: list[WebhookConfig] = Field(
+        default_factory=list, title="Systems that receive alerts (CAD, approved public agencies)"
+    )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Settings:
         for what, ids in (
             ("camera id", [c.id for c in self.cameras]),
             ("hotlist name", [h.name for h in self.hotlists]),
+            ("webhook name", [w.name for w in self.webhooks]),
         ):
             dupes = sorted({i for i in ids if ids.count(i) > 1})
             if dupes:
