@@ -42,6 +42,8 @@ from platewatch.engine.hotlist.index import HotlistIndex, pack_fields
 from platewatch.engine.hotlist.layout import DEFAULT_PREFIX
 from platewatch.engine.hotlist.matcher import Match, match_read_text
 from platewatch.engine.plates import edit_distance
+from platewatch.engine.track.vote import vote
+from platewatch.engine.vision.types import Box, Candidate, Observation
 
 from .accuracy import load_samples, overlaps, wilson_interval
 from .hotlist import _plate
@@ -52,6 +54,10 @@ SEED = 462
 #: Synthetic plates: mostly the one-row US plate, some stacked (the shipped list formats are US).
 SYNTH_STYLES = (("us", 0.9), ("us_stacked", 0.1))
 BATCH = 64
+#: Passes (a plate seen in several frames) are numbered from here for the listed/half draw, and
+#: rendered from seed + PASS_SEED, so they are other plates than the single-frame ones.
+PASS_SEED = 10_000_000
+PASS_FRAMES = 3
 #: Score thresholds tried for the curve (a threshold t alerts on scores >= t).
 #: The calibrated evidence is a probability, so the useful range starts far below 0.01.
 THRESHOLDS = (
@@ -181,6 +187,58 @@ def synthetic_reads(count: int, seed: int, reader: Any, console: Console) -> tup
     return out, count / max(1e-9, time.perf_counter() - began)
 
 
+def pass_reads(
+    count: int, frames: int, seed: int, reader: Any, console: Console
+) -> tuple[list[BenchRead], float]:
+    """`count` plates each read in `frames` camera crops (a pass), frame after frame; returns
+    (reads, frames/s). A pass's frames are consecutive in the list (`group_passes`)."""
+    from platewatch.models.training.synth import synth_pass
+
+    rng = np.random.default_rng(seed + PASS_SEED)
+    styles = [s for s, _ in SYNTH_STYLES]
+    weights = np.array([w for _, w in SYNTH_STYLES])
+    out: list[BenchRead] = []
+    began = time.perf_counter()
+    per_batch = max(1, BATCH // frames)
+    while len(out) < count * frames:
+        crops: list[Any] = []
+        truths: list[str] = []
+        for _ in range(min(per_batch, count - len(out) // frames)):
+            images, truth = synth_pass(rng, styles[int(rng.choice(len(styles), p=weights))], frames)
+            crops += images
+            truths += [truth] * frames
+        for result, truth in zip(reader.read_batch(crops), truths, strict=True):
+            out.append(_from_ocr("pass", truth, result))
+        if len(out) % (per_batch * frames * 50) == 0:
+            console.print(f"  passes {len(out) // frames:,}/{count:,}")
+    return out, len(out) / max(1e-9, time.perf_counter() - began)
+
+
+def group_passes(reads: Sequence[BenchRead], frames: int) -> list[list[BenchRead]]:
+    return [list(reads[i : i + frames]) for i in range(0, len(reads) - frames + 1, frames)]
+
+
+def voted(frames: Sequence[BenchRead]) -> BenchRead:
+    """The pass's reading as the tracker makes it (engine/track/vote.py) from its frames' reads."""
+    seen = [
+        Observation(
+            r.plate,
+            r.confidence,
+            r.char_confidences,
+            tuple(Candidate(t, s) for t, s in r.candidates),
+            Box(0, 0, 1, 1),
+            1.0,
+            "us",
+        )
+        for r in frames
+        if r.plate
+    ]
+    if not seen:
+        return BenchRead("pass", frames[0].truth, "", 0.0, (), ())
+    v = vote(seen)
+    return BenchRead("pass", frames[0].truth, v.text, v.confidence, v.char_confidences, v.candidates)
+
+
 # ---- the lists and the matching ---------------------------------------------------------------
 
 
@@ -228,12 +286,13 @@ class Outcome:
 
 
 def match_all(
-    index: HotlistIndex, reads: Sequence[BenchRead], seed: int
+    index: HotlistIndex, reads: Sequence[BenchRead], seed: int, first: int = 0
 ) -> tuple[list[Outcome], list[float]]:
+    """Each read's outcome (read number `first` + i fixes its draw) and match time in µs."""
     outcomes = []
     times = []
     for i, read in enumerate(reads):
-        listed, selection = _listed(i, read.truth, seed)
+        listed, selection = _listed(first + i, read.truth, seed)
         began = time.perf_counter_ns()
         matches: list[Match] = match_read_text(
             index, read.plate, read.confidence, read.candidates, read.char_confidences
@@ -296,6 +355,9 @@ def figures_at(outcomes: Sequence[Outcome], alert_t: float, possible_t: float) -
         "recall_listed": rate(sum(_at(o.true_score, alert_t) for o in listed), len(listed)),
         "recall_listed_within_one": rate(sum(_at(o.true_score, alert_t) for o in near), len(near)),
         "recall_listed_or_possible": rate(sum(_at(o.true_score, possible_t) for o in listed), len(listed)),
+        "recall_listed_within_one_or_possible": rate(
+            sum(_at(o.true_score, possible_t) for o in near), len(near)
+        ),
     }
     by_kind: dict[str, Any] = {}
     for kind in ("exact", "fuzzy", "partial"):
@@ -478,6 +540,46 @@ def load_reads(
     return [r for r in reads if r.truth], ocr_per_s
 
 
+def load_passes(
+    passes: int,
+    frames: int = PASS_FRAMES,
+    *,
+    seed: int = SEED,
+    vision: VisionConfig | None = None,
+    data_dir: Path | None = None,
+    console: Console | None = None,
+) -> list[list[BenchRead]]:
+    """`passes` synthetic plates each read in `frames` crops, grouped by pass, from the cache where
+    it has them (keyed like the synthetic reads, plus the frame count)."""
+    if passes <= 0:
+        return []
+    console = console or Console(stderr=True)
+    from platewatch.engine.vision.pipeline import default_recognizer
+
+    reader = default_recognizer(vision or VisionConfig(), data_dir).reader
+    model = _file_hash(Path(getattr(reader, "model_path", "none")))
+    path = (data_dir or Path(".")) / "bench-alerts" / f"passes-{model}-{seed}-{passes}x{frames}.jsonl.gz"
+    console.print(f"passes: {passes:,} of {frames} frames (cached in {path})…")
+    reads = _cached(path, lambda: pass_reads(passes, frames, seed, reader, console)[0])
+    return [p for p in group_passes(reads, frames) if p[0].truth]
+
+
+def pass_figures(
+    index: HotlistIndex, passes: Sequence[Sequence[BenchRead]], seed: int, alert_t: float, possible_t: float
+) -> dict[str, Any]:
+    """The bench's keys for passes (scoring half): matched on the pass's vote over all its frames, and
+    on its first frame alone (what one frame gives for the same plates), with the vote's curve."""
+    final, _ = match_all(index, [voted(p) for p in passes], seed, PASS_SEED)
+    first, _ = match_all(index, [p[0] for p in passes], seed, PASS_SEED)
+    return {
+        "passes": len(passes),
+        "frames": len(passes[0]) if passes else 0,
+        "vote": figures_at([o for o in final if not o.selection], alert_t, possible_t),
+        "first_frame": figures_at([o for o in first if not o.selection], alert_t, possible_t),
+        "curve_selection": curve([o for o in final if o.selection]),
+    }
+
+
 def selection_half(reads: Sequence[BenchRead], seed: int = SEED) -> list[BenchRead]:
     """The reads thresholds (and the evidence's calibration) may be chosen on; never scored."""
     return [r for i, r in enumerate(reads) if _listed(i, r.truth, seed)[1]]
@@ -489,6 +591,8 @@ def run_alerts_bench(
     photos: Sequence[Path] = (),
     crops: Sequence[Path] = (),
     synthetic: int = 50_000,
+    passes: int = 0,
+    pass_frames: int = PASS_FRAMES,
     fuzzy: str = "strict",
     seed: int = SEED,
     json_out: Path | None = None,
@@ -513,9 +617,12 @@ def run_alerts_bench(
     settings = ListSettings(
         LIST, fuzzy="lenient" if fuzzy == "lenient" else "off" if fuzzy == "off" else "strict"
     )
-    flags = [_listed(i, r.truth, seed)[0] for i, r in enumerate(reads)]
-    listed_truths = [r.truth for r, listed in zip(reads, flags, strict=True) if listed]
-    withheld_truths = [r.truth for r, listed in zip(reads, flags, strict=True) if not listed]
+    grouped = load_passes(passes, pass_frames, seed=seed, vision=vision, data_dir=data_dir, console=console)
+    numbered = [(i, r.truth) for i, r in enumerate(reads)]
+    numbered += [(PASS_SEED + i, p[0].truth) for i, p in enumerate(grouped)]
+    flags = [(_listed(i, truth, seed)[0], truth) for i, truth in numbered]
+    listed_truths = [truth for listed, truth in flags if listed]
+    withheld_truths = [truth for listed, truth in flags if not listed]
     console.print(f"building a list of {entries:,} entries plus {len(set(listed_truths)):,} listed plates…")
     began = time.perf_counter()
     index = build_index(entries, listed_truths, settings, seed, withheld_truths)
@@ -545,6 +652,9 @@ def run_alerts_bench(
     figures["at_chosen"] = figures_at(scoring, alert_t, possible_t)
     figures["curve_selection"] = curve(selection)
     figures["curve_scoring"] = curve(scoring)
+    if grouped:
+        console.print(f"matching {len(grouped):,} passes…")
+        figures["passes"] = pass_figures(index, grouped, seed, default_alert, default_possible)
     if json_out is not None:
         write_json(json_out, figures)
         html_out = html_out or json_out.with_suffix(".html")

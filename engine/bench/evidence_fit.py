@@ -12,7 +12,9 @@ the scoring half stays a fair test. Three small models, all fitted with numpy by
 - per character (a conditional logit over the alphabet, the read character scoring 0): an
   intercept and a doubt slope inside and outside the confusion class, the candidates' mass on c,
   and the log of the smoothed rate at which the truth was c where r was read (a 36 x 36 table,
-  cross-fitted on two folds while the weights are fitted);
+  cross-fitted on two folds while the weights are fitted), and whether c's kind (letter or digit)
+  fits the read's neighbours better than r's: plates keep letters and digits in runs, so an O between
+  two digits is likelier a 0 than an O between letters is;
 - the read has the plate's length (a logistic regression on the candidates' mass at that length,
   the least sure character, the read's confidence, and whether it is short);
 - a candidate of another length is the plate (a logistic regression on its share of the mass).
@@ -29,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from platewatch.engine.hotlist.confusion import same_class
-from platewatch.engine.hotlist.matcher import read_evidence, read_features
+from platewatch.engine.hotlist.matcher import neighbour_kinds, read_evidence, read_features
 from platewatch.engine.plates import PLATE_ALPHABET
 
 from .alerts import SEED, BenchRead, load_reads, selection_half
@@ -41,6 +43,7 @@ MASS_EPS = 1e-3
 PAIR_SMOOTHING = 0.5
 RIDGE = 1e-3
 OUT = Path(__file__).resolve().parent.parent / "hotlist" / "calibration.py"
+_IS_DIGIT = np.array([c.isdigit() for c in ALPHABET])
 _CLASS = np.array([[float(a != b and same_class(a, b)) for b in ALPHABET] for a in ALPHABET])
 
 
@@ -68,13 +71,15 @@ def doubt(q: np.ndarray) -> np.ndarray:
 def positions(reads: Sequence[BenchRead]) -> dict[str, np.ndarray]:
     """One row per character of a read that has its plate's length: read and true character,
     confidence, the candidates' mass on each character, and the read's number (for folds)."""
-    read_c, true_c, conf, mass, group = [], [], [], [], []
+    read_c, true_c, conf, mass, group, ctx = [], [], [], [], [], []
     for n, r in enumerate(reads):
         ev = read_evidence(r.plate, r.confidence, r.candidates, r.char_confidences)
         if not ev.text or len(ev.text) != len(r.truth):
             continue
+        kinds = neighbour_kinds(ev.text)
         for i, (a, b) in enumerate(zip(ev.text, r.truth, strict=True)):
             if a in AT and b in AT:
+                ctx.append(kinds[i])
                 m = np.zeros(K)
                 for c, v in ev.positions[i].items():
                     if c in AT:
@@ -90,6 +95,7 @@ def positions(reads: Sequence[BenchRead]) -> dict[str, np.ndarray]:
         "conf": np.array(conf),
         "mass": np.array(mass),
         "group": np.array(group),
+        "ctx": np.array(ctx, dtype=float).reshape(-1, 2),
     }
 
 
@@ -101,15 +107,21 @@ def pair_table(read_c: np.ndarray, true_c: np.ndarray) -> np.ndarray:
     return out
 
 
-def char_features(read_c: np.ndarray, conf: np.ndarray, mass: np.ndarray, pair: np.ndarray) -> np.ndarray:
-    """(rows, K, 6): in class, outside class, their doubt slopes, candidates' mass, pair rate;
-    `pair` is each row's K log rates. The read character's own row is all zero (its score is 0)."""
+def char_features(
+    read_c: np.ndarray, conf: np.ndarray, mass: np.ndarray, pair: np.ndarray, ctx: np.ndarray
+) -> np.ndarray:
+    """(rows, K, 7): in class, outside class, their doubt slopes, candidates' mass, pair rate, and
+    how much better c's kind (letter or digit) fits the read's neighbours than the read one's;
+    `pair` is each row's K log rates, `ctx` each row's (letters, digits) among its two neighbours.
+    The read character's own row is all zero (its score is 0)."""
     d = doubt(conf)[:, None]
     cls = _CLASS[read_c]
     other = 1.0 - cls
     other[np.arange(len(read_c)), read_c] = 0.0
     mm = np.log(mass + MASS_EPS) - math.log(MASS_EPS)
-    features = np.stack([cls, other, cls * d, other * d, mm, pair], -1)
+    fit_c = ctx[:, _IS_DIGIT.astype(int)]  # (rows, K): neighbours of each candidate's kind
+    fit_r = ctx[np.arange(len(read_c)), _IS_DIGIT[read_c].astype(int)][:, None]
+    features = np.stack([cls, other, cls * d, other * d, mm, pair, fit_c - fit_r], -1)
     features[np.arange(len(read_c)), read_c] = 0.0
     return features
 
@@ -152,7 +164,7 @@ def fit_conditional_logit(features: np.ndarray, truth: np.ndarray) -> np.ndarray
         return value, grad, hess
 
     start = np.zeros(p)
-    start[-1] = 1.0
+    start[5] = 1.0  # the pair rate: the plain misread table
     return _newton(evaluate, start)
 
 
@@ -176,7 +188,7 @@ def fit(reads: Sequence[BenchRead]) -> Fitted:
     for f in (0, 1):  # each row's pair rates from the other fold, so the weight is not flattered
         table = pair_table(rows["read"][folds != f], rows["true"][folds != f])
         pair_rows[folds == f] = table[rows["read"][folds == f]]
-    features = char_features(rows["read"], rows["conf"], rows["mass"], pair_rows)
+    features = char_features(rows["read"], rows["conf"], rows["mass"], pair_rows, rows["ctx"])
     char_w = fit_conditional_logit(features, rows["true"])
     pair = pair_table(rows["read"], rows["true"])
 
@@ -243,7 +255,8 @@ ALPHABET = "{ALPHABET}"
 MASS_EPS = {MASS_EPS!r}
 #: a character c other than the one read scores (the read one scores 0; P(c) is the softmax):
 #: in-class, out-of-class intercepts; in-class, out-of-class slopes on log((1 - q) / q);
-#: the candidates' mass on c; log P(truth c | read r) from PAIR_LOG
+#: the candidates' mass on c; log P(truth c | read r) from PAIR_LOG; how many more of the read's
+#: two neighbours are of c's kind (letter or digit) than of r's (a plate keeps its runs)
 CHAR_WEIGHTS = {char_w}
 #: the read has its plate's length: bias, log mass of candidates of the read's length, doubt of the
 #: least sure character, doubt of the read, read of at most 4 characters, of at most 3

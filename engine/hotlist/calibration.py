@@ -9,8 +9,9 @@ ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MASS_EPS = 0.001
 #: a character c other than the one read scores (the read one scores 0; P(c) is the softmax):
 #: in-class, out-of-class intercepts; in-class, out-of-class slopes on log((1 - q) / q);
-#: the candidates' mass on c; log P(truth c | read r) from PAIR_LOG
-CHAR_WEIGHTS = (0.7792, 1.7382, 0.4481, 0.8931, 0.4957, 0.8448)
+#: the candidates' mass on c; log P(truth c | read r) from PAIR_LOG; how many more of the read's
+#: two neighbours are of c's kind (letter or digit) than of r's (a plate keeps its runs)
+CHAR_WEIGHTS = (0.9946, 1.9581, 0.4445, 0.8884, 0.4873, 0.8715, 0.6024)
 #: the read has its plate's length: bias, log mass of candidates of the read's length, doubt of the
 #: least sure character, doubt of the read, read of at most 4 characters, of at most 3
 LENGTH_WEIGHTS = (2.1209, 6.0571, -0.2425, -0.2425, -2.5998, -0.2612)

@@ -40,6 +40,13 @@ MAX_UNKNOWN = 2
 MAX_LOOKUP_LEN = 12
 MAX_LOOKUPS = 8
 LOW_CHAR_CONFIDENCE = 0.35
+#: `doubted_lookups`: a position is searched with any character when its calibrated chance of a
+#: misread reaches DOUBT_SUB (the MAX_DOUBTED most doubted at most), a dropped character is searched
+#: for when the read's length is doubted by DOUBT_LENGTH (reads of MIN_INSERT_LEN+ characters).
+DOUBT_SUB = 0.01
+MAX_DOUBTED = 3
+DOUBT_LENGTH = 0.05
+MIN_INSERT_LEN = 4
 KIND_RANK = {"exact": 2, "fuzzy": 1, "partial": 0}
 
 
@@ -375,25 +382,38 @@ def match_texts(index: HotlistIndex, lookups: Sequence[LookupText]) -> list[Matc
 
 _CAL_AT = {c: i for i, c in enumerate(calibration.ALPHABET)}
 _K = len(calibration.ALPHABET)
-_W_IN, _W_OUT, _SLOPE_IN, _SLOPE_OUT, _W_MASS, _W_PAIR = calibration.CHAR_WEIGHTS
-#: per read character r: exp(score without doubt and mass) of each other character c, its class,
-#: and the sums over r's class and outside it (the softmax's normaliser without the candidates)
-_BASE: dict[str, dict[str, tuple[float, bool]]] = {}
-_SUMS: dict[str, tuple[float, float]] = {}
+_W_IN, _W_OUT, _SLOPE_IN, _SLOPE_OUT, _W_MASS, _W_PAIR, _W_KIND = calibration.CHAR_WEIGHTS
+#: per read character r: exp(score without doubt, mass and context) of each other character c, whether
+#: it is in r's class and is a digit, and the sums over (in class, digit) (the softmax's normaliser
+#: without the candidates)
+_BASE: dict[str, dict[str, tuple[float, bool, bool]]] = {}
+_SUMS: dict[str, dict[tuple[bool, bool], float]] = {}
 for _r in calibration.ALPHABET:
     _row = calibration.PAIR_LOG[_CAL_AT[_r]]
     _BASE[_r] = {
         _c: (
             math.exp((_W_IN if same_class(_r, _c) else _W_OUT) + _W_PAIR * _row[_CAL_AT[_c]]),
             same_class(_r, _c),
+            _c.isdigit(),
         )
         for _c in calibration.ALPHABET
         if _c != _r
     }
-    _SUMS[_r] = (
-        sum(v for v, inside in _BASE[_r].values() if inside),
-        sum(v for v, inside in _BASE[_r].values() if not inside),
-    )
+    _SUMS[_r] = {
+        (inside, digit): sum(v for v, i, d in _BASE[_r].values() if i == inside and d == digit)
+        for inside in (True, False)
+        for digit in (True, False)
+    }
+
+
+def neighbour_kinds(text: str) -> list[tuple[int, int]]:
+    """Per position, how many of its two neighbours in `text` are (letters, digits)."""
+    out = []
+    for i in range(len(text)):
+        around = text[max(0, i - 1) : i] + text[i + 1 : i + 2]
+        digits = sum(c.isdigit() for c in around)
+        out.append((sum(c.isalpha() for c in around), digits))
+    return out
 
 
 def _doubt(q: float) -> float:
@@ -412,8 +432,8 @@ class _Position:
 
     char: str
     norm: float
-    inside: float  # exp(slope * doubt) for characters in the read one's class
-    outside: float
+    #: exp(slope * doubt + kind weight * context) by (c in the read one's class, c is a digit)
+    factor: dict[tuple[bool, bool], float]
     mass: dict[str, float]
 
     def prob(self, c: str) -> float:
@@ -421,25 +441,33 @@ class _Position:
             return 1.0 / _K  # an unreadable character: nothing known
         if c == self.char:
             return 1.0 / self.norm
-        base, inside = _BASE[self.char][c]
+        base, inside, digit = _BASE[self.char][c]
         m = self.mass.get(c, 0.0)
         boost = ((m + calibration.MASS_EPS) / calibration.MASS_EPS) ** _W_MASS if m > 0 else 1.0
-        return base * (self.inside if inside else self.outside) * boost / self.norm
+        return base * self.factor[inside, digit] * boost / self.norm
 
 
-def _position(char: str, q: float, mass: dict[str, float]) -> _Position:
+def _position(char: str, q: float, mass: dict[str, float], kinds: tuple[int, int] = (0, 0)) -> _Position:
     if char not in _BASE:
-        return _Position(char, float(_K), 1.0, 1.0, mass)
+        return _Position(char, float(_K), {}, mass)
     d = _doubt(q)
-    inside, outside = math.exp(_SLOPE_IN * d), math.exp(_SLOPE_OUT * d)
-    sum_in, sum_out = _SUMS[char]
-    norm = 1.0 + sum_in * inside + sum_out * outside
+    letters, digits = kinds
+    own = digits if char.isdigit() else letters
+    factor = {
+        (inside, digit): math.exp(
+            (_SLOPE_IN if inside else _SLOPE_OUT) * d + _W_KIND * ((digits if digit else letters) - own)
+        )
+        for inside in (True, False)
+        for digit in (True, False)
+    }
+    sums = _SUMS[char]
+    norm = 1.0 + sum(sums[key] * factor[key] for key in factor)
     for c, m in mass.items():
         if c != char and m > 0 and c in _CAL_AT:
-            base, same = _BASE[char][c]
+            base, inside, digit = _BASE[char][c]
             boost = ((m + calibration.MASS_EPS) / calibration.MASS_EPS) ** _W_MASS
-            norm += base * (inside if same else outside) * (boost - 1.0)
-    return _Position(char, norm, inside, outside, mass)
+            norm += base * factor[inside, digit] * (boost - 1.0)
+    return _Position(char, norm, factor, mass)
 
 
 @dataclass(frozen=True, slots=True)
@@ -506,7 +534,10 @@ def read_evidence(
         positions.append(at)
     ev = ReadEvidence(text, chars, mass, tuple(positions), conf)
     z = sum(w * x for w, x in zip(calibration.LENGTH_WEIGHTS, read_features(ev, conf), strict=True))
-    per_char = tuple(_position(c, q, at) for c, q, at in zip(text, chars, positions, strict=True))
+    per_char = tuple(
+        _position(c, q, at, k)
+        for c, q, at, k in zip(text, chars, positions, neighbour_kinds(text), strict=True)
+    )
     return replace(ev, aligned=_sigmoid(z), chars=per_char)
 
 
@@ -572,6 +603,40 @@ def weigh(matches: Sequence[Match], ev: ReadEvidence, lists: dict[str, ListSetti
     return out
 
 
+def doubted_lookups(ev: ReadEvidence, have: Sequence[LookupText]) -> list[LookupText]:
+    """Texts that let the read's own doubt find an entry the confusion rules would not.
+
+    The confusion classes say which substitutions are *common*; the calibration says how likely
+    each is for this read. A position whose calibrated chance of being misread is at least
+    `DOUBT_SUB` becomes `?` (any character there, at any confidence the calibration allows; a
+    confident character never moves), and a read whose length is doubted by at least `DOUBT_LENGTH`
+    gets a `?` inserted at every position (a dropped character). These only *find* entries: each is
+    then weighed by its calibrated likelihood like any other, so they raise recall only where the
+    evidence carries it. Each is weighted by the doubt that admits it, so the match's score says
+    how far the read itself allows the edit.
+    """
+    text = ev.text
+    if not text or UNKNOWN in text or not ev.chars:
+        return []
+    seen = {lookup.text for lookup in have}
+    out: list[LookupText] = []
+
+    def add(variant: str, weight: float) -> None:
+        if variant not in seen and len(variant) <= MAX_PLATE:
+            seen.add(variant)
+            out.append(LookupText(variant, round(min(1.0, weight), 4)))
+
+    doubt = sorted(((1.0 - pos.prob(text[i]), i) for i, pos in enumerate(ev.chars)), reverse=True)
+    for value, i in doubt[:MAX_DOUBTED]:
+        if value < DOUBT_SUB:
+            break
+        add(text[:i] + UNKNOWN + text[i + 1 :], value)
+    if 1.0 - ev.aligned >= DOUBT_LENGTH and len(text) >= MIN_INSERT_LEN:
+        for i in range(len(text) + 1):
+            add(text[:i] + UNKNOWN + text[i:], 1.0 - ev.aligned)
+    return out
+
+
 def match_read_text(
     index: HotlistIndex,
     plate: str,
@@ -581,10 +646,13 @@ def match_read_text(
 ) -> list[Match]:
     """A read's matches, weighed by its evidence (what the match agent and the alerts bench use)."""
     lookups = lookup_texts(plate, confidence, candidates, char_confidences)
+    ev = read_evidence(plate, confidence, candidates, char_confidences)
+    if index.any_fuzzy:
+        lookups += doubted_lookups(ev, lookups)
     matches = match_texts(index, lookups)
     if not matches:
         return matches
-    return weigh(matches, read_evidence(plate, confidence, candidates, char_confidences), index.lists)
+    return weigh(matches, ev, index.lists)
 
 
 def match_plate(index: HotlistIndex, plate: str, candidates: Sequence[tuple[str, float]] = ()) -> list[Match]:
@@ -597,6 +665,7 @@ __all__ = [
     "Match",
     "ReadEvidence",
     "clean_plate",
+    "doubted_lookups",
     "judge_pattern",
     "judge_plate",
     "likelihood",
@@ -604,6 +673,7 @@ __all__ = [
     "match_plate",
     "match_read_text",
     "match_texts",
+    "neighbour_kinds",
     "read_evidence",
     "read_features",
     "score",

@@ -1028,6 +1028,17 @@ def synth_sample(
     return camera_crop(plate, rng, degrade=degrade), text
 
 
+def synth_pass(rng: np.random.Generator, style: str, frames: int) -> tuple[list[Image], str]:
+    """One plate seen in `frames` camera crops (a vehicle's pass): the plate is rendered once, each
+    frame has its own framing and degradation. The frames' errors are therefore less alike than a
+    real pass's, whose frames share the light and the angle."""
+    text = random_plate_text(_STYLE_REGION[style], rng)
+    if style == "us_stacked" and len(text) < 4:
+        text = random_plate_text("us", rng) + "1"
+    plate = render_plate(text, style, rng)
+    return [camera_crop(plate, rng) for _ in range(frames)], text
+
+
 def paste_plate(scene: Image, plate: Image, corners: npt.ArrayLike) -> Image:
     """Draw `plate` into `scene` (both BGR uint8) with its corners at `corners` (TL, TR, BR, BL).
 
