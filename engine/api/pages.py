@@ -1,6 +1,7 @@
-"""The login page and its static assets: the only HTML the API serves without a session.
+"""The login and dispatch pages and their static assets: the only HTML the API serves without a session.
 
-The page itself holds nothing secret; everything it shows comes from the auth routes after login.
+The pages themselves hold nothing secret: they are data-free shells, and everything they show comes
+from guarded routes after login (the auth routes; the alerts' REST routes and websocket).
 It is served with a strict Content-Security-Policy (scripts and styles from this origin only, no
 inline code, no framing), so an injected string cannot run as script and the page cannot be
 framed to trick someone into typing a password into it.
@@ -15,7 +16,9 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 STATIC_DIR = Path(__file__).parent / "static"
-PUBLIC_PATHS = ("/", "/login", "/static")
+#: /dispatch is public like /login: the shell carries no data, every byte of data comes from guarded
+#: routes (its script asks /api/v1/auth/me first and goes to the login page on a 401).
+PUBLIC_PATHS = ("/", "/login", "/dispatch", "/static")
 
 _PAGE_HEADERS = {
     "Content-Security-Policy": (
@@ -30,7 +33,8 @@ _PAGE_HEADERS = {
 
 
 def mount_pages(app: FastAPI) -> None:
-    """Serve GET /login (the page), GET / (a redirect to it) and /static (its script and style)."""
+    """Serve GET /login and GET /dispatch (the pages), GET / (a redirect to the login page) and /static
+    (their scripts and styles)."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -40,3 +44,7 @@ def mount_pages(app: FastAPI) -> None:
     @app.get("/login", include_in_schema=False)
     async def login_page() -> FileResponse:
         return FileResponse(STATIC_DIR / "login.html", media_type="text/html", headers=_PAGE_HEADERS)
+
+    @app.get("/dispatch", include_in_schema=False)
+    async def dispatch_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "dispatch.html", media_type="text/html", headers=_PAGE_HEADERS)

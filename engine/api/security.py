@@ -23,9 +23,11 @@ MAX_TOKEN = 200  # our tokens are 46 characters; anything far longer is not one
 #: Routes anyone may call: the health check, logging in, and the login page with its assets
 #: (mounted under /login and /static). /metrics is here because it has its own check (`metrics_allowed`).
 #: Swagger UI's script and style (no data; the /docs page that loads them needs a login).
+#: /dispatch, the dispatcher's page, is a shell that carries no data: every byte of data comes from
+#: guarded routes (the alerts' REST routes and websocket), after the page's script finds a session.
 DOCS_ASSETS = "/docs-assets"
 PUBLIC_PATHS = frozenset(
-    {"/healthz", "/api/v1/auth/login", "/", "/login", "/static", DOCS_ASSETS, "/metrics"}
+    {"/healthz", "/api/v1/auth/login", "/", "/login", "/dispatch", "/static", DOCS_ASSETS, "/metrics"}
 )
 PUBLIC_PREFIXES = ("/static/", "/login/", f"{DOCS_ASSETS}/")
 

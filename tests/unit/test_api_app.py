@@ -33,7 +33,16 @@ def app(tmp_path: Path) -> FastAPI:
 
 
 def test_only_the_listed_paths_are_public() -> None:
-    public = ("/healthz", "/api/v1/auth/login", "/", "/login", "/static", "/static/app.js", "/metrics")
+    public = (
+        "/healthz",
+        "/api/v1/auth/login",
+        "/",
+        "/login",
+        "/dispatch",
+        "/static",
+        "/static/app.js",
+        "/metrics",
+    )
     for path in (*public, "/docs-assets/swagger-ui.css"):
         assert is_public(path), path
     for path in (

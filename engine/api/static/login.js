@@ -10,6 +10,31 @@
   const SECOND_FACTOR_ASKED = new Set(["mfa_required", "second_factor_required"]);
   const CODE_REFUSED = new Set(["second_factor_invalid", "bad_credentials", "invalid"]);
 
+  // Where to go after a login (e.g. /dispatch sends people here with ?next=/dispatch): a path on this
+  // origin only. "//host" and "/\host" are other hosts to a browser, so both are refused.
+  function nextPath() {
+    const raw = new URLSearchParams(window.location.search).get("next");
+    if (!raw || raw[0] !== "/" || raw[1] === "/" || raw.includes("\\") || /[\u0000-\u001f]/.test(raw)) {
+      return null;
+    }
+    try {
+      const url = new URL(raw, window.location.origin);
+      return url.origin === window.location.origin ? url.pathname + url.search + url.hash : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  // Go on to `next` unless the user must first change their password or set up a second factor here.
+  function proceed(user) {
+    const next = nextPath();
+    if (!next || user.must_change_password || user.must_enrol_mfa) {
+      return false;
+    }
+    window.location.assign(next);
+    return true;
+  }
+
   // The password is kept only between the two steps of one login, never stored.
   let pending = null;
   let useRecovery = false;
@@ -146,6 +171,9 @@
       $("totp").value = "";
       $("recovery").value = "";
       say("");
+      if (proceed(body.user)) {
+        return;
+      }
       showUser(body.user, body.expires_at);
       return;
     }
@@ -282,7 +310,11 @@
     }
     const me = await fetch(API + "/me", { credentials: "same-origin", headers: { Accept: "application/json" } });
     if (me.ok) {
-      showUser(await me.json(), null);
+      const user = await me.json();
+      if (proceed(user)) {
+        return;
+      }
+      showUser(user, null);
     }
     say("Password changed.");
   });
@@ -340,7 +372,10 @@
     try {
       const response = await fetch(API + "/me", { credentials: "same-origin", headers: { Accept: "application/json" } });
       if (response.ok) {
-        showUser(await response.json(), null);
+        const user = await response.json();
+        if (!proceed(user)) {
+          showUser(user, null);
+        }
         return;
       }
     } catch (e) {
