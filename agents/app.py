@@ -22,9 +22,11 @@ from platewatch.engine.store.jobs import INTERVAL_S, maintain
 from platewatch.engine.store.persist import ReadStore
 
 from .cameras import register_camera_agents
+from .dispatch import register_dispatch_agent
 from .match import register_match_agent
 from .persist import register_persist_agent
 from .topics import Topics, declare_topics
+from .webhooks import register_webhook_sender
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,9 @@ def create_app(
 
     upkeep_s = settings.access.anchor_interval_minutes * 60
     cast(Any, app.timer(interval=upkeep_s, on_leader=True))(policy_upkeep)
+
+    register_dispatch_agent(app, topics, settings, database_url)  # agents/dispatch.py
+    register_webhook_sender(app, settings, database_url)  # agents/webhooks.py
 
     if redis_url:  # the hotlist matcher (agents/match.py) needs Redis; without it, persist only
         register_match_agent(app, topics, settings, redis_url, database_url)

@@ -18,7 +18,7 @@ from .deadletter import DeadLetterSink
 from .topics import Topics
 
 
-def _withhold_acks(events: Sequence[EventT[bytes]]) -> None:
+def withhold_acks(events: Sequence[EventT[bytes]]) -> None:
     # Faust's take_events() acks every event of a batch in a `finally` when the batch ends,
     # also when the body was cancelled and the generator is finalised later (asyncgen shutdown
     # hooks). Marking the messages acked beforehand turns that ack into a no-op, so the
@@ -42,5 +42,5 @@ def register_persist_agent(app: faust.App, topics: Topics, store: ReadStore, wit
                 values = [cast(bytes, event.value) for event in events]
                 await store_batch(values, store, undecodable, sink.quarantine_read)
             except BaseException:
-                _withhold_acks(events)
+                withhold_acks(events)
                 raise

@@ -9,6 +9,7 @@ accident. The OpenAPI schema and /docs are behind a session too: they describe t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -30,8 +31,9 @@ from platewatch.engine.config import Settings
 from platewatch.engine.policy.group_append import GroupAppender
 from platewatch.engine.policy.ratelimit import LoginRateLimiter
 
-from . import admin, audit, auth, equipment, errors, reads
+from . import admin, alerts, audit, auth, equipment, errors, reads, webhooks
 from .deps import ANY_USER, Caller, guard_of
+from .fanout import Fanout
 from .pages import mount_pages
 from .security import DOCS_ASSETS, is_public, metrics_allowed
 
@@ -88,6 +90,8 @@ def create_api(
             pool.open(wait=False)
             app.state.pool = pool
             app.state.appender = GroupAppender(url)  # connects on its first batch
+            app.state.fanout = Fanout(url, settings.alerts.ws_queue)
+            app.state.fanout.start(asyncio.get_running_loop())
         if hotlists_url:  # connects on first use: a Redis that is down fails those routes, not the app
             app.state.redis = redis.Redis.from_url(
                 hotlists_url, decode_responses=True, socket_connect_timeout=5, socket_timeout=60
@@ -95,6 +99,9 @@ def create_api(
         try:
             yield
         finally:
+            if app.state.fanout is not None:
+                await asyncio.to_thread(app.state.fanout.stop)
+                app.state.fanout = None
             if app.state.appender is not None:
                 app.state.appender.close()
                 app.state.appender = None
@@ -116,6 +123,7 @@ def create_api(
     api.state.settings = settings
     api.state.pool = None
     api.state.appender = None
+    api.state.fanout = None
     api.state.redis = None
     api.state.totp_key = None
     api.state.images = None
@@ -149,7 +157,15 @@ def create_api(
             )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    for router in (auth.router, reads.router, admin.router, equipment.router, audit.router):
+    for router in (
+        auth.router,
+        reads.router,
+        alerts.router,
+        admin.router,
+        equipment.router,
+        audit.router,
+        webhooks.router,
+    ):
         include(api, router)
 
     @api.get("/openapi.json", include_in_schema=False, name="openapi")

@@ -137,7 +137,11 @@ class AlertsConfig(Section):
         title="An acknowledged alert not verified or dismissed this long after it was raised expires",
     )
     ws_queue: int = Field(
-        2000, ge=10, le=100000, title="Messages a websocket client may fall behind before it is disconnected"
+        10000,
+        ge=10,
+        le=200000,
+        title="Newest alert events an API process keeps for its websocket clients; one further behind "
+        "is disconnected and replays from the database",
     )
     ws_send_timeout_s: float = Field(
         5.0, gt=0, le=120, title="Seconds one websocket send may take before the client counts as stalled"

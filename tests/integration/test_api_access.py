@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.testclient import TestClient
 from policy_people import COURSE, KEY, PASSWORD, Department, cheap_hashes, found_department
 from starlette.routing import Mount
+from starlette.websockets import WebSocketDisconnect
 
 from platewatch.codecs import Read
 from platewatch.engine.api import create_api
@@ -176,6 +177,8 @@ _PATH_VALUES = {
     "camera_id": "gate",
     "list_name": "stolen",
     "entry": "7ABC123",
+    "alert_id": "6f1c0b9e-4f6a-5d8e-9a43-70c1a4e2d462",
+    "delivery_id": "1",
 }
 
 
@@ -214,8 +217,24 @@ def test_every_route_but_the_public_ones_refuses_anonymous_wrong_role_and_untrai
             )
             continue
         if isinstance(route, APIWebSocketRoute):
-            with pytest.raises(Exception), site.client.websocket_connect(_url(path)):  # noqa: B017 - any refusal
-                pass
+            guard = guard_of(route.dependant)
+            if guard is None or not guard.roles or not guard.trained:
+                failures.append(f"websocket {path}: no Require naming roles and training")
+                continue
+            wrong = next(n for n, held in users.items() if not held & guard.roles)
+            untrained = next(n for n, held in lapsed.items() if held & guard.roles)
+            for who, headers, want in (
+                ("anonymous", {}, 4401),
+                (wrong, tokens[wrong], 4403),
+                (untrained, tokens[untrained], 4403),
+            ):
+                checked += 1
+                with site.client.websocket_connect(_url(path), headers=headers) as ws:
+                    first = ws.receive_json()
+                    with pytest.raises(WebSocketDisconnect) as closed:
+                        ws.receive_json()
+                if first.get("type") != "error" or closed.value.code != want:
+                    failures.append(f"websocket {path}: {who} got {first} and close {closed.value.code}")
             continue
         assert isinstance(route, APIRoute), f"{path}: a {type(route).__name__} the matrix does not know"
         guard = guard_of(route.dependant)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -62,7 +62,7 @@ def test_every_route_of_the_app_is_public_or_guarded(app: FastAPI) -> None:
         if isinstance(route, Mount):  # the login page's and Swagger UI's assets
             assert route.path in ("/static", "/docs-assets") and is_public(route.path)
             continue
-        assert isinstance(route, APIRoute)
+        assert isinstance(route, APIRoute | APIWebSocketRoute)
         assert is_public(route.path) or guard_of(route.dependant) is not None, route.path
     search = next(r for r in app.routes if isinstance(r, APIRoute) and r.name == "reads.search")
     assert guard_of(search.dependant) is READS and READS.roles == {Role.INVESTIGATOR, Role.SUPERVISOR}

@@ -1,0 +1,84 @@
+"""The worker's side of the desk: alerts from pw.alerts into the database, and expiry.
+
+One connection, used from a worker thread (psycopg is blocking; the agent must not stall the event
+loop). A database error propagates, so the agent does not acknowledge the batch and it comes again;
+the alert id makes the second time a no-op. Camera names are looked up once a minute (the
+configuration plus `platewatch camera add`), so an alert shows "Main St & 3rd" and not a camera id.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+import psycopg
+
+from platewatch.codecs import Alert
+from platewatch.engine.config import Settings
+from platewatch.engine.ingest.camera_store import desired_cameras
+
+from .lifecycle import expire_stale
+from .records import Stored, store_alerts
+
+log = logging.getLogger(__name__)
+NAMES_EVERY_S = 60.0
+
+
+class AlertDesk:
+    def __init__(self, database_url: str, settings: Settings) -> None:
+        self._url = database_url
+        self._settings = settings
+        self._conn: psycopg.Connection | None = None
+        self._names: dict[str, str] = {}
+        self._names_at = 0.0
+        self._lock = threading.Lock()
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._url, autocommit=True)
+        return self._conn
+
+    def _camera_names(self) -> dict[str, str]:
+        if time.monotonic() - self._names_at > NAMES_EVERY_S:
+            try:
+                cameras = desired_cameras(self._settings.cameras, self._url)
+                self._names = {cid: spec.name for cid, spec in cameras.items() if spec.name}
+            except psycopg.Error as exc:  # names are a nicety: keep the last ones
+                log.warning("camera names not refreshed (%s)", type(exc).__name__)
+            self._names_at = time.monotonic()
+        return self._names
+
+    def store(self, alerts: Sequence[Alert]) -> list[Stored]:
+        """Store a batch (idempotent); raises on a database error so the batch is not acknowledged."""
+        with self._lock:
+            try:
+                return store_alerts(
+                    self._connection(),
+                    alerts,
+                    camera_names=self._camera_names(),
+                    webhooks=self._settings.webhooks,
+                )
+            except psycopg.Error:
+                self.close()
+                raise
+
+    def expire(self) -> int:
+        a = self._settings.alerts
+        with self._lock:
+            try:
+                return expire_stale(
+                    self._connection(),
+                    new_after_s=a.expire_new_s,
+                    acknowledged_after_s=a.expire_acknowledged_s,
+                    webhooks=self._settings.webhooks,
+                )
+            except psycopg.Error:
+                self.close()
+                raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -1,0 +1,183 @@
+"""One API process's copy of the alert change stream, fanned out to its websocket clients.
+
+Why the database and not each instance reading pw.alerts: the stream dispatchers need holds more
+than new alerts (every acknowledgement, verification and expiry, made by any instance), it must be
+replayable from an offset long after Kafka's consumer has moved on, and one total order across all
+alerts is what makes "send me everything after offset N" a complete answer; pw.alerts has none of
+the three (its order is per partition, and it never sees a dispatcher's step). `alert_events` has
+all three, written in the transaction of each change (engine/alerts/stream.py). Each instance runs
+one follower: a thread that LISTENs for the stream's NOTIFY and reads the events after the last one
+it saw (polling every `POLL_S` too, so a lost notification costs a delay, never an event), and hands
+each batch to the event loop, which puts one pre-serialised message into every client's queue.
+
+The process keeps the newest `alerts.ws_queue` events in one ring shared by all its clients; each
+client has only a cursor into it and its own sending task, so memory does not grow with clients and
+nobody waits for anybody. A client that falls out of the ring (it is that far behind), or whose
+socket takes no data for `alerts.ws_send_timeout_s`, is cut off (close code 4408) rather than
+allowed to hold anything up; it reconnects and replays the rest from the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import json
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from platewatch.engine.alerts import records, stream
+from platewatch.engine.alerts.views import event_view
+
+from . import alert_metrics as m
+
+log = logging.getLogger(__name__)
+POLL_S = 1.0
+BATCH = 1000
+TOO_SLOW = 4408
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One event as it goes to every client: serialised once."""
+
+    seq: int
+    alert_id: str
+    kind: str
+    raised_at: float
+    read_time: float
+    text: str
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One websocket client's place in the fan-out: how far it has been sent, and its wake-up."""
+
+    cursor: int  # the newest offset this client has (joined at the follower's position)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class FellBehind(Exception):
+    """The client's cursor is older than the ring holds: it must reconnect and replay."""
+
+
+def to_outgoing(row: dict[str, Any]) -> Outgoing:
+    view = event_view(row)
+    return Outgoing(
+        seq=int(row["seq"]),
+        alert_id=str(row["alert_id"]),
+        kind=str(row["kind"]),
+        raised_at=row["raised_at"].timestamp(),
+        read_time=row["read_time"].timestamp(),
+        text=json.dumps(view, separators=(",", ":")),
+    )
+
+
+class Fanout:
+    """The follower thread and the set of subscribed clients of one API process."""
+
+    def __init__(self, database_url: str, queue_size: int) -> None:
+        self._url = database_url
+        self._queue_size = queue_size
+        self._subscribers: set[Subscriber] = set()
+        self._ring: deque[Outgoing] = deque(maxlen=queue_size)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self.last_seq = 0  # the newest offset handed to the clients (the event loop's view)
+        self._followed = 0  # the newest offset read from the database (the thread's view)
+        self.epoch = ""
+
+    # -- lifecycle (called from the app's lifespan) --------------------------------------------
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._thread = threading.Thread(target=self._follow, name="alert-fanout", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    async def ready(self, timeout_s: float = 10.0) -> bool:
+        return await asyncio.to_thread(self._ready.wait, timeout_s)
+
+    # -- clients ----------------------------------------------------------------------------
+    def subscribe(self) -> Subscriber:
+        sub = Subscriber(cursor=self.last_seq)
+        self._subscribers.add(sub)
+        m.WS_CLIENTS.set(len(self._subscribers))
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self._subscribers.discard(sub)
+        m.WS_CLIENTS.set(len(self._subscribers))
+
+    @property
+    def clients(self) -> int:
+        return len(self._subscribers)
+
+    def after(self, cursor: int, limit: int = 500) -> list[Outgoing]:
+        """The events after `cursor` that this process has followed, oldest first; raises
+        `FellBehind` when some of them have already left the ring."""
+        if cursor >= self.last_seq:
+            return []
+        ring = self._ring
+        if not ring or ring[0].seq > cursor + 1:
+            raise FellBehind(cursor)
+        start = bisect.bisect_right(ring, cursor, key=lambda o: o.seq)
+        return [ring[i] for i in range(start, min(len(ring), start + limit))]
+
+    def _broadcast(self, batch: list[Outgoing], last_seq: int) -> None:
+        """On the event loop: into the ring, and every client woken to send at its own pace."""
+        self._ring.extend(o for o in batch if o.seq > self.last_seq)
+        self.last_seq = max(self.last_seq, last_seq)
+        for sub in self._subscribers:
+            sub.wake.set()
+
+    # -- the follower thread ------------------------------------------------------------------
+    def _follow(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with (
+                    psycopg.connect(self._url, autocommit=True) as listen,
+                    psycopg.connect(self._url, autocommit=True) as reader,
+                ):
+                    listen.execute(f"LISTEN {stream.CHANNEL}")
+                    if not self._ready.is_set():
+                        head = stream.head(reader)
+                        self.epoch, self.last_seq = head.epoch, head.last_seq
+                        self._followed = head.last_seq
+                        self._ready.set()
+                    else:
+                        self.epoch = stream.head(reader).epoch
+                    self._drain(reader)
+                    while not self._stop.is_set():
+                        for _ in listen.notifies(timeout=POLL_S, stop_after=1):
+                            pass
+                        self._drain(reader)
+            except psycopg.Error as exc:
+                log.warning("alert fan-out lost the database (%s); reconnecting", type(exc).__name__)
+                self._stop.wait(1.0)
+
+    def _drain(self, reader: psycopg.Connection) -> None:
+        after = self._followed
+        while True:
+            rows = records.events_since(reader, after, BATCH)
+            if not rows:
+                return
+            batch = [to_outgoing(r) for r in rows]
+            for r in rows:
+                m.ALERT_EVENTS.labels(kind=r["kind"], hotlist=r["hotlist"], tier=r["tier"]).inc()
+            after = self._followed = batch[-1].seq
+            if self._loop is not None:
+                with contextlib.suppress(RuntimeError):  # the loop closed: the app is stopping
+                    self._loop.call_soon_threadsafe(self._broadcast, batch, after)
+            if len(rows) < BATCH:
+                return
