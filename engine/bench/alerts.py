@@ -27,7 +27,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,8 @@ BATCH = 64
 #: rendered from seed + PASS_SEED, so they are other plates than the single-frame ones.
 PASS_SEED = 10_000_000
 PASS_FRAMES = 3
+#: the tracker's provisional read is the vote of its first frames (TrackerConfig.provisional_min_reads)
+PROVISIONAL_FRAMES = 2
 #: Score thresholds tried for the curve (a threshold t alerts on scores >= t).
 #: The calibrated evidence is a probability, so the useful range starts far below 0.01.
 THRESHOLDS = (
@@ -564,18 +566,44 @@ def load_passes(
     return [p for p in group_passes(reads, frames) if p[0].truth]
 
 
+def _either(a: Outcome, b: Outcome) -> Outcome:
+    """One pass's outcome when both its provisional and its final read are matched: an alert on
+    either is raised (so a false one on either counts)."""
+
+    def top(x: float | None, y: float | None) -> float | None:
+        return y if x is None else x if y is None else max(x, y)
+
+    return replace(
+        b,
+        within_one=a.within_one or b.within_one,
+        true_score=top(a.true_score, b.true_score),
+        false_score=top(a.false_score, b.false_score),
+    )
+
+
 def pass_figures(
     index: HotlistIndex, passes: Sequence[Sequence[BenchRead]], seed: int, alert_t: float, possible_t: float
 ) -> dict[str, Any]:
-    """The bench's keys for passes (scoring half): matched on the pass's vote over all its frames, and
-    on its first frame alone (what one frame gives for the same plates), with the vote's curve."""
-    final, _ = match_all(index, [voted(p) for p in passes], seed, PASS_SEED)
+    """The bench's keys for passes (scoring half): on the first frame alone (what one frame gives
+    for the same plates), on the vote of the first `PROVISIONAL_FRAMES` frames (the tracker's
+    provisional read), on the vote of all (its final read), and on both as a stream matches them
+    (an alert from either), with the final vote's curve. Within one character means the read the
+    outcome is scored on (for the stream: either) is within one of the plate."""
     first, _ = match_all(index, [p[0] for p in passes], seed, PASS_SEED)
+    early, _ = match_all(index, [voted(p[:PROVISIONAL_FRAMES]) for p in passes], seed, PASS_SEED)
+    final, _ = match_all(index, [voted(p) for p in passes], seed, PASS_SEED)
+    stream = [_either(a, b) for a, b in zip(early, final, strict=True)]
+
+    def scored(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+        return figures_at([o for o in outcomes if not o.selection], alert_t, possible_t)
+
     return {
         "passes": len(passes),
         "frames": len(passes[0]) if passes else 0,
-        "vote": figures_at([o for o in final if not o.selection], alert_t, possible_t),
-        "first_frame": figures_at([o for o in first if not o.selection], alert_t, possible_t),
+        "first_frame": scored(first),
+        "provisional": scored(early),
+        "vote": scored(final),
+        "stream": scored(stream),
         "curve_selection": curve([o for o in final if o.selection]),
     }
 

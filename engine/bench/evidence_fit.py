@@ -55,7 +55,7 @@ class Fitted:
     pair: np.ndarray
     length: np.ndarray
     candidate: np.ndarray
-    indel_share: float
+    indel: tuple[float, float, float, float, float, float]
     reads: int
     positions: int
     errors: int
@@ -206,17 +206,23 @@ def fit(reads: Sequence[BenchRead]) -> Fitted:
                 y_cand.append(float(text == r.truth))
     length_w = fit_logistic(np.array(x_len), np.array(y_len))
     cand_w = fit_logistic(np.array(x_cand), np.array(y_cand))
-    # a plate one insertion or deletion from a misread of the wrong length: the share of such reads
-    # whose truth is one, spread over the plates one insertion or deletion away
-    wrong = [r for r in reads if r.plate and len(r.plate) != len(r.truth)]
-    one = sum(_one_indel(_clean(r.plate), r.truth) for r in wrong)
-    indel_share = (one + 0.5) / (len(wrong) + 1.0)
+    # a plate one insertion or deletion from a misread of the wrong length: the shares of such
+    # reads that dropped one character and that added one, and where (first, last; the rest middle)
+    wrong = [(_clean(r.plate), r.truth) for r in reads if r.plate and len(_clean(r.plate)) != len(r.truth)]
+    drops = [at for p, t in wrong if (at := _edit_at(p, t)) is not None]
+    extras = [at for p, t in wrong if (at := _edit_at(t, p)) is not None]
+    indel = (
+        (len(drops) + 0.5) / (len(wrong) + 1.0),
+        (len(extras) + 0.5) / (len(wrong) + 1.0),
+        *_edges(drops),
+        *_edges(extras),
+    )
     return Fitted(
         char_w,
         pair,
         length_w,
         cand_w,
-        indel_share,
+        indel,
         len(reads),
         len(rows["read"]),
         int((rows["read"] != rows["true"]).sum()),
@@ -227,11 +233,20 @@ def _clean(text: str) -> str:
     return "".join(c for c in text.upper() if c in AT)
 
 
-def _one_indel(a: str, b: str) -> bool:
-    if abs(len(a) - len(b)) != 1:
-        return False
-    short, long_ = (a, b) if len(a) < len(b) else (b, a)
-    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+def _edit_at(short: str, long_: str) -> str | None:
+    """Where `long_` has one character more than `short` ("first", "last" or "middle"), else None."""
+    if len(long_) != len(short) + 1:
+        return None
+    at = [i for i in range(len(long_)) if long_[:i] + long_[i + 1 :] == short]
+    if not at:
+        return None
+    return "first" if at[0] == 0 else "last" if at[-1] == len(long_) - 1 else "middle"
+
+
+def _edges(where: Sequence[str]) -> tuple[float, float]:
+    """The smoothed shares of edits at the first and at the last position."""
+    n = len(where) + 1.5
+    return ((where.count("first") + 0.5) / n, (where.count("last") + 0.5) / n)
 
 
 def _floats(values: Iterable[float], digits: int = 4) -> str:
@@ -263,8 +278,10 @@ CHAR_WEIGHTS = {char_w}
 LENGTH_WEIGHTS = {length_w}
 #: a candidate of another length is the plate: bias, log its mass, log its mass over the read's
 CANDIDATE_WEIGHTS = {cand_w}
-#: of reads of the wrong length, the share whose plate is one insertion or deletion away
-INDEL_SHARE = {round(fitted.indel_share, 4)!r}
+#: of reads of the wrong length: the share that dropped one character of the plate, the share that
+#: added one; of those drops, the shares at the first and at the last position (the rest are spread
+#: evenly over the middle ones); of those additions, the same
+INDEL = {_floats(fitted.indel)}
 #: log P(truth is ALPHABET[j] | read ALPHABET[i]), smoothed; row i, column j
 # fmt: off
 PAIR_LOG = (

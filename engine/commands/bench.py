@@ -213,6 +213,10 @@ def alerts_command(
         list[Path] | None, typer.Option("--crops", help="directory of plate crops with groundtruth.csv")
     ] = None,
     synthetic: Annotated[int, typer.Option(min=0, help="synthetic plates rendered and read")] = 50_000,
+    passes: Annotated[
+        int, typer.Option(min=0, help="synthetic passes (one plate in several frames), voted and matched")
+    ] = 0,
+    pass_frames: Annotated[int, typer.Option(min=1, max=20, help="frames of each pass")] = 3,
     fuzzy: Annotated[str, typer.Option(help="the list's leniency: off, strict or lenient")] = "strict",
     json_out: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON")] = None,
     html_out: Annotated[
@@ -233,6 +237,8 @@ def alerts_command(
             photos=photos or (),
             crops=crops or (),
             synthetic=synthetic,
+            passes=passes,
+            pass_frames=pass_frames,
             fuzzy=fuzzy,
             json_out=json_out,
             html_out=html_out,

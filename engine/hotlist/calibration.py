@@ -17,8 +17,10 @@ CHAR_WEIGHTS = (0.9946, 1.9581, 0.4445, 0.8884, 0.4873, 0.8715, 0.6024)
 LENGTH_WEIGHTS = (2.1209, 6.0571, -0.2425, -0.2425, -2.5998, -0.2612)
 #: a candidate of another length is the plate: bias, log its mass, log its mass over the read's
 CANDIDATE_WEIGHTS = (1.1824, 3.29, -1.9112)
-#: of reads of the wrong length, the share whose plate is one insertion or deletion away
-INDEL_SHARE = 0.2208
+#: of reads of the wrong length: the share that dropped one character of the plate, the share that
+#: added one; of those drops, the shares at the first and at the last position (the rest are spread
+#: evenly over the middle ones); of those additions, the same
+INDEL = (0.1864, 0.0347, 0.5216, 0.0688, 0.0559, 0.0932)
 #: log P(truth is ALPHABET[j] | read ALPHABET[i]), smoothed; row i, column j
 # fmt: off
 PAIR_LOG = (

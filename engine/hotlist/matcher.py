@@ -551,6 +551,44 @@ def _as_candidate(ev: ReadEvidence, entry: str) -> float:
     return _sigmoid(b + w_share * math.log(max(share, 1e-9)) + w_top * math.log(max(share / top, 1e-9)))
 
 
+def _edge_share(i: int, length: int, first: float, last: float) -> float:
+    """The calibrated share of one-character edits at position `i` of a string of `length`."""
+    if i == 0:
+        return first
+    if i == length - 1:
+        return last
+    return (1.0 - first - last) / max(1, length - 2)
+
+
+def _indel_likelihood(ev: ReadEvidence, entry: str) -> float:
+    """P(the plate is `entry`, one character longer or shorter than the read): the misread-length
+    mass, times the calibrated share of reads that dropped (or added) one character, summed over
+    where: that position's calibrated share (a dropped first character is the commonest) times the
+    probabilities of the remaining characters being the entry's, position by position. A dropped
+    character itself is any of the alphabet's."""
+    drop, extra, drop_first, drop_last, extra_first, extra_last = calibration.INDEL
+    text, n = ev.text, len(ev.text)
+    total = 0.0
+    if len(entry) == n + 1:
+        for i in range(n + 1):
+            rest = entry[:i] + entry[i + 1 :]
+            value = _edge_share(i, n + 1, drop_first, drop_last) / _K
+            for pos, c in zip(ev.chars, rest, strict=True):
+                value *= pos.prob(c)
+            total += value
+        share = drop
+    elif len(entry) == n - 1:
+        for i in range(n):
+            value = _edge_share(i, n, extra_first, extra_last)
+            for pos, c in zip(ev.chars[:i] + ev.chars[i + 1 :], entry, strict=True):
+                value *= pos.prob(c)
+            total += value
+        share = extra
+    else:
+        return 0.0
+    return (1.0 - ev.aligned) * share * total if text else 0.0
+
+
 def likelihood(ev: ReadEvidence, entry: str) -> tuple[float, tuple[int, ...]]:
     """P(the vehicle carries plate `entry` | the read), calibrated, and the positions where they
     differ: the read has the plate's length, times each character's probability of being the
@@ -560,9 +598,7 @@ def likelihood(ev: ReadEvidence, entry: str) -> tuple[float, tuple[int, ...]]:
     if len(entry) != len(ev.text):
         if by_candidate > 0:
             return by_candidate, ()
-        # a plate one insertion or deletion away: the misread mass, spread over all such plates
-        n = len(ev.text)
-        return (1.0 - ev.aligned) * calibration.INDEL_SHARE / (_K * (n + 1) + n), ()
+        return _indel_likelihood(ev, entry), ()
     value = ev.aligned
     differs = []
     for i, (pos, b) in enumerate(zip(ev.chars, entry, strict=True)):

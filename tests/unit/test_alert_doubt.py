@@ -7,7 +7,9 @@ from __future__ import annotations
 from platewatch.engine.bench.alerts import BenchRead, group_passes, match_all, pass_figures, voted
 from platewatch.engine.hotlist import HotlistIndex, ListSettings
 from platewatch.engine.hotlist.matcher import (
+    ReadEvidence,
     doubted_lookups,
+    likelihood,
     lookup_texts,
     match_read_text,
     neighbour_kinds,
@@ -84,7 +86,22 @@ def test_pass_figures_count_every_pass_once() -> None:
     final, _ = match_all(index, [voted(p) for p in passes], 462, 10_000_000)
     scoring = [o for o in final if not o.selection]
     assert figures["passes"] == 4 and figures["frames"] == 3
+    assert {"first_frame", "provisional", "vote", "stream", "curve_selection"} <= set(figures)
     assert figures["vote"]["listed_reads"] + figures["vote"]["withheld_reads"] == len(scoring)
     # every plate is listed here and read exactly, so every listed pass of the scoring half alerts
     listed = [o for o in scoring if o.listed]
     assert figures["vote"]["recall_listed"]["hits"] == len(listed)
+
+
+def test_a_dropped_first_character_is_the_likeliest_drop() -> None:
+    # calibrated on the recognizer's reads: it drops a plate's first character far more often than
+    # any one middle character, and the characters it did read still have to agree
+    ev = read_evidence("ABC123", 0.5, [("ABC123", 0.5), ("7ABC123", 0.3)], _q(0, 0.999, 6))
+    first = _drop(ev, "9ABC123")
+    middle = _drop(ev, "ABC9123")
+    garbled = _drop(ev, "9XYZ123")
+    assert first > 2 * middle > 0 and garbled < first / 100
+
+
+def _drop(ev: ReadEvidence, entry: str) -> float:
+    return likelihood(ev, entry)[0]
