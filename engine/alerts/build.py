@@ -21,6 +21,8 @@ def alert_id(read: Read, entry_key: str) -> str:
 def build_alert(read: Read, match: Match, now: float) -> Alert:
     extra = {name: match.fields[name] for name in ENTRY_EXTRA if match.fields.get(name)}
     extra |= {"entry_key": match.key, "candidate": match.candidate}
+    if match.list_imported_at is not None:
+        extra["list_imported_at"] = repr(match.list_imported_at)
     return Alert(
         alert_id=alert_id(read, match.key),
         read=read,

@@ -21,6 +21,14 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, dt.datetime) else None
 
 
+def _when(epoch_s: Any) -> str | None:
+    """Epoch seconds as the alert's extra carries them (a string) → ISO 8601, or None."""
+    try:
+        return dt.datetime.fromtimestamp(float(epoch_s), tz=dt.UTC).isoformat() if epoch_s else None
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
 def list_age_s(details: Mapping[str, Any], now: float | None = None) -> float | None:
     """How old the list's last import was when asked (a stale DOJ/NCIC list shows)."""
     imported = details.get("list_imported_at")
@@ -62,11 +70,7 @@ def alert_view(row: Mapping[str, Any], crop_base: str = "/api/v1/alerts") -> dic
         "evidence": round(float(row["evidence"]), 4),
         "candidate": details.get("candidate"),
         "differs": list(details.get("differs") or ()),
-        "list_imported_at": (
-            dt.datetime.fromtimestamp(float(imported), tz=dt.UTC).isoformat()
-            if isinstance(imported, int | float)
-            else None
-        ),
+        "list_imported_at": _when(imported),
         "list_age_s": list_age_s(details),
         "direction": details.get("direction"),
         "entry_details": {k: details[k] for k in ("ref", "source", "state", "vehicle") if details.get(k)},

@@ -123,6 +123,7 @@ def import_entries(
         stale = [k for k in list_keys(client, layout, list_name) if k not in seen]
         for i in range(0, len(stale), IMPORT_BATCH):
             report.removed += int(client.delete(*stale[i : i + IMPORT_BATCH]))
+    client.hset(layout.list_key(list_name), "imported_at", repr(now))  # alerts show the list's age
     _stamp_layout(client, layout)
     return report
 

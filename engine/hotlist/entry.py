@@ -44,6 +44,7 @@ LIST_FIELDS = (
     "description",
     "alert_threshold",
     "possible_threshold",
+    "imported_at",
 )
 #: Default evidence thresholds (0..1, a calibrated probability) of the two tiers, read off
 #: `platewatch bench alerts`'s curves on their selection halves (docs/hotlist.md, "Thresholds"): one
@@ -73,6 +74,9 @@ class ListSettings:
     active: bool = True
     alert_threshold: float = ALERT_THRESHOLD
     possible_threshold: float = POSSIBLE_THRESHOLD
+    #: when an importer last wrote the list (epoch s; None: never imported, hand-kept): an alert
+    #: shows the list's age, so a dispatcher sees a stale DOJ/NCIC feed
+    imported_at: float | None = None
 
 
 def is_pattern(text: str) -> bool:
@@ -152,6 +156,7 @@ def parse_list_settings(
     """Settings from `pw:hot:<list>` over the defaults; bad fields are reported and the default kept."""
     problems: list[str] = []
     priority, fuzzy, partial, active = default.priority, default.fuzzy, default.partial, default.active
+    imported_at = default.imported_at
     thresholds = {
         "alert_threshold": default.alert_threshold,
         "possible_threshold": default.possible_threshold,
@@ -189,10 +194,15 @@ def parse_list_settings(
                 thresholds[field] = number
             else:
                 problems.append(f"{field} must be a number 0-1")
+        elif field == "imported_at":
+            try:
+                imported_at = float(value)
+            except ValueError:
+                problems.append("imported_at must be epoch seconds (written by `platewatch hotlist import`)")
         elif field != "description":
             problems.append(f"unknown list setting {field!r} (known: {', '.join(LIST_FIELDS)})")
     alert_t, possible_t = thresholds["alert_threshold"], thresholds["possible_threshold"]
     if possible_t > alert_t:
         problems.append("possible_threshold above alert_threshold: taken as equal (no possible tier)")
         possible_t = alert_t
-    return ListSettings(name, priority, fuzzy, partial, active, alert_t, possible_t), problems
+    return ListSettings(name, priority, fuzzy, partial, active, alert_t, possible_t, imported_at), problems

@@ -78,6 +78,8 @@ class Match:
     tier: str = ""
     #: positions where the read's plate differs from the entry (same length only)
     differs: tuple[int, ...] = ()
+    #: when the entry's list was last imported (epoch s), if it ever was
+    list_imported_at: float | None = None
 
 
 _READ_CHARS = frozenset(PLATE_ALPHABET + "?_")
@@ -366,6 +368,7 @@ def match_texts(index: HotlistIndex, lookups: Sequence[LookupText]) -> list[Matc
                 lookup_text,
                 priority,
                 entry.fields,
+                list_imported_at=settings.imported_at,
             )
         )
     out.sort(key=lambda m: (m.priority, -m.score, m.key))

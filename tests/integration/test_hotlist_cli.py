@@ -4,6 +4,7 @@ own (tests/equipment_site.py), and the bench command (small)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def test_import_add_remove_show_errors(site: EquipmentSite) -> None:
     assert "4 entries written to stolen, 3 lines skipped" in result.output
     assert admin.hgetall("pw:hot:stolen:7ABC123")["ref"] == "SVS county 19 date 20261101"
     assert admin.get("pw:hot:_layout") == "1"
+    assert abs(float(admin.hget("pw:hot:stolen", "imported_at") or 0) - time.time()) < 120  # the list's age
 
     result = site.invoke(
         "hotlist", "import", str(DATA / "ncic.csv"), "--list", "stolen", "--format", "ncic-csv", "--replace"
