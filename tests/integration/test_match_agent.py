@@ -88,7 +88,7 @@ def produce_reads(bootstrap: str, reads: list[Read]) -> None:
 
 
 def test_reads_become_alerts_once_per_pass(
-    worker: WorkerProcess, broker_url: str, hot_redis: Embedded
+    worker: WorkerProcess, broker_url: str, hot_redis: Embedded, database_url: str
 ) -> None:
     bootstrap = _bootstrap(broker_url)
     admin = redis.Redis.from_url(hot_redis.url, decode_responses=True)
@@ -131,6 +131,17 @@ def test_reads_become_alerts_once_per_pass(
     assert admin.get("pw:alerted:repeat:cam-1:pw:hot:stolen:7ABC123") is not None
     assert 0 < admin.ttl("pw:alerted:repeat:cam-1:pw:hot:shooting:6?K*4|6ZK0014") <= 60
     admin.close()
+
+    # the dispatch agent stored each once, new and unverified, with one `raised` event apiece
+    stored: list[tuple[str, str]] = []
+    deadline = time.monotonic() + 60
+    while len(stored) < 4 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        with psycopg.connect(database_url) as conn:
+            stored = conn.execute("SELECT alert_id, state FROM alerts").fetchall()
+            raised = conn.execute("SELECT count(*) FROM alert_events WHERE kind = 'raised'").fetchone()
+    assert sorted(stored) == sorted((a.alert_id, "new") for a in alerts)
+    assert raised == (4,)
 
 
 def test_redis_down_at_start_parks_reads_and_persist_flows_on(
