@@ -51,7 +51,9 @@ class WebhookConfig(Section):
     include_possible: bool = Field(
         False, title="Also send 'possible match' alerts (off: those wait for a dispatcher's look)"
     )
-    max_attempts: int = Field(8, ge=1, le=50, title="Attempts before a delivery is dead-lettered")
+    max_attempts: int = Field(
+        12, ge=1, le=50, title="Attempts before a delivery is dead-lettered (12: about 10-20 minutes)"
+    )
     timeout_s: float = Field(5.0, gt=0, le=60, title="Seconds one attempt may take")
     backoff_s: float = Field(1.0, gt=0, le=600, title="First retry delay; doubles each attempt, with jitter")
     backoff_max_s: float = Field(300.0, gt=0, le=86400, title="Longest delay between attempts")
