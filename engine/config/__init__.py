@@ -1,6 +1,7 @@
 """Configuration: one typed settings model (see settings.py for where values come from)."""
 
 from .camera import CameraSpec
+from .evidence import EvidenceConfig
 from .sections import (
     POLICY_MIN_RETENTION_DAYS,
     AlertsConfig,
@@ -20,6 +21,7 @@ __all__ = [
     "ApiConfig",
     "CameraSpec",
     "ConfigError",
+    "EvidenceConfig",
     "HotlistConfig",
     "KafkaConfig",
     "RetentionConfig",

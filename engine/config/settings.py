@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from .access import AccessConfig, check_log_retention
 from .camera import CameraSpec
+from .evidence import EvidenceConfig
 from .sections import (
     AlertsConfig,
     ApiConfig,
@@ -86,6 +87,7 @@ class Settings(BaseSettings):
     api: ApiConfig = Field(default_factory=ApiConfig)  # type: ignore[arg-type]
     logging: LoggingConfig = Field(default_factory=LoggingConfig)  # type: ignore[arg-type]
     access: AccessConfig = Field(default_factory=AccessConfig)  # type: ignore[arg-type]
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)  # type: ignore[arg-type]
     cameras: list[CameraSpec] = Field(default_factory=list, title="Cameras defined in configuration")
     hotlists: list[HotlistConfig] = Field(default_factory=list, title="Hotlists and their matching rules")
     webhooks: list[WebhookConfig] = Field(
