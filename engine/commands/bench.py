@@ -170,6 +170,57 @@ def audit_command(
     print_figures("bench audit", figures)
 
 
+@bench_app.command("dispatch")
+def dispatch_command(
+    clients: Annotated[int, typer.Option(min=1, help="Websocket clients (dispatchers' screens).")] = 200,
+    alerts: Annotated[int, typer.Option(min=1, help="Alerts raised.")] = 2000,
+    instances: Annotated[int, typer.Option(min=1, help="API processes the clients are spread over.")] = 2,
+    rate: Annotated[float, typer.Option(min=1, help="Alerts raised per second.")] = 200.0,
+    batch: Annotated[int, typer.Option(min=1, help="Alerts stored per transaction.")] = 10,
+    compression: Annotated[
+        bool, typer.Option(help="Clients offer permessage-deflate, as browsers do.")
+    ] = True,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures to FILE.")] = None,
+    html_out: Annotated[
+        Path | None, typer.Option("--html", help="HTML report with the histogram (default: beside --json)")
+    ] = None,
+    database_url: ScratchServer = None,
+    keep: Annotated[bool, typer.Option(help="Keep the scratch database afterwards.")] = False,
+) -> None:
+    """Alerts fanned out to websocket clients on several API instances, a tenth reconnecting mid-run
+    (keys clients, alerts, delivered, lost, duplicated, fanout_p95_ms, replayed)."""
+    from platewatch.engine.bench.audit import BenchError
+    from platewatch.engine.bench.dispatch import KEYS, run_dispatch_bench
+    from platewatch.engine.bench.report import print_figures
+    from platewatch.engine.services import Services
+
+    with contextlib.ExitStack() as stack:
+        app_url, redis_url = database_url, settings().services.redis_url
+        if database_url is None:  # the configured database and Redis, or embedded ones
+            endpoints = stack.enter_context(Services(settings(), need={"database", "redis"}))
+            database_url, app_url = endpoints.database_owner_url, endpoints.database_url
+            redis_url = endpoints.redis_url
+        try:
+            figures = run_dispatch_bench(
+                clients,
+                alerts,
+                owner_url=database_url,
+                database_url=app_url,
+                redis_url=redis_url,
+                instances=instances,
+                rate=rate,
+                batch=batch,
+                compression=compression,
+                json_out=json_out,
+                html_out=html_out,
+                keep=keep,
+                console=Console(stderr=True),
+            )
+        except BenchError as exc:
+            raise _fail(exc) from None
+    print_figures("bench dispatch", figures, KEYS)
+
+
 @bench_app.command("pipeline")
 def pipeline_command(
     cameras: Annotated[int, typer.Option(min=1, help="cameras captured at once")] = 2,
