@@ -41,7 +41,13 @@ def serve_api(settings: Settings, timeout_s: float = 30.0) -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(create_api(settings), log_config=None, access_log=False, lifespan="on")
+        uvicorn.Config(
+            create_api(settings),
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            ws_per_message_deflate=settings.api.ws_compression,
+        )
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="test-api", daemon=True)
     thread.start()

@@ -233,7 +233,8 @@ class _Feed:
 
     async def send(self, text: str, timeout_s: float) -> None:
         try:
-            await asyncio.wait_for(self.ws.send_text(text), timeout_s)
+            async with asyncio.timeout(timeout_s):  # a timer, not a task per message as wait_for makes
+                await self.ws.send_text(text)
         except TimeoutError:
             self.close_code = TOO_SLOW
             raise

@@ -61,7 +61,13 @@ def api(
     # `up` hands its database and Redis over in the environment; alone, this finds (or starts) them
     with Services(s, need={"database", "redis"}) as endpoints:
         app = create_api(s, database_url=endpoints.database_url, redis_url=endpoints.redis_url)
-        uvicorn.run(app, host=host or s.api.host, port=port or s.api.port, log_config=None)
+        uvicorn.run(
+            app,
+            host=host or s.api.host,
+            port=port or s.api.port,
+            log_config=None,
+            ws_per_message_deflate=s.api.ws_compression,
+        )
 
 
 def _child(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:

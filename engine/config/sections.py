@@ -169,6 +169,11 @@ class ApiConfig(Section):
         "(null: /metrics answers loopback clients only)",
     )
     pool_size: int = Field(10, ge=1, le=200, title="Database connections one API process may hold")
+    ws_compression: bool = Field(
+        False,
+        title="Offer permessage-deflate to websocket clients (it compresses every message once per client: "
+        "CPU the alert feed needs more than a console's network needs the bytes)",
+    )
 
 
 class HotlistConfig(Section):
