@@ -1,9 +1,14 @@
-"""/api/v1/reads: history search, one read, its images (investigators and supervisors).
+"""/api/v1/reads: history search, one read, its images, corrections (investigators and supervisors).
 
 Every request states a purpose and a case number (`deps.Purpose`) and writes one access-log row
 (policy 462.4(a), Civil Code § 1798.90.52) inside the transaction that reads the data, before the
 answer leaves: the row names the query terms and the ids returned. If the row cannot be written the
 transaction rolls back and the caller gets 503 and nothing else.
+
+A correction (Civil Code 1798.90.51: correct data errors) adds a row to `read_corrections` and
+leaves the read as the cameras produced it; the access-log row names the read, the plate given
+and the note. The camera catalogue route gives the search page the cameras' positions (no read
+data: it needs no purpose, but it is logged like every other route).
 """
 
 from __future__ import annotations
@@ -12,19 +17,26 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 from psycopg.rows import dict_row
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from platewatch.engine.config.camera import CameraSpec
+from platewatch.engine.ingest.camera_store import merge_cameras, stored_cameras
 from platewatch.engine.store.images import CROP, OVERVIEW, ImageStore, image_store_for
+from platewatch.engine.store.reads import normalise_plate
 from platewatch.engine.store.search import (
     MAX_CAMERAS,
     MAX_INPUT,
     MAX_LIMIT,
+    MAX_PLATE,
+    MAX_RADIUS_M,
+    Area,
     ReadRow,
     SearchError,
     SearchQuery,
     build_query,
+    cameras_in_area,
     search_reads,
 )
 
@@ -34,10 +46,26 @@ from .errors import ApiError
 router = APIRouter(prefix="/api/v1/reads", tags=["reads"])
 
 _ONE_READ = (
-    "SELECT read_id::text, time, camera_id, plate, plate_norm, confidence, region, box,"
-    " track_length, provisional, pass_id, image_key FROM reads WHERE read_id = %s LIMIT 1"
+    "SELECT r.read_id::text AS read_id, r.time, r.camera_id, r.plate, r.plate_norm, r.confidence,"
+    " r.region, r.box, r.track_length, r.provisional, r.pass_id, r.image_key,"
+    " c.corrected_plate, c.note AS correction_note, c.corrected_by, c.corrected_at"
+    " FROM reads r LEFT JOIN LATERAL (SELECT corrected_plate, note, corrected_by, corrected_at"
+    " FROM read_corrections k WHERE k.read_id = r.read_id ORDER BY k.correction_id DESC LIMIT 1) c ON true"
+    " WHERE r.read_id = %s LIMIT 1"
 )
+_HISTORY = (
+    "SELECT corrected_plate, original_plate, note, corrected_by, corrected_at, case_number"
+    " FROM read_corrections WHERE read_id = %s ORDER BY correction_id"
+)
+_MAX_NOTE = 500
 ReadId = Annotated[uuid.UUID, Path(description="The read's id (a UUID)")]
+
+
+class CorrectionOut(BaseModel):
+    plate: str
+    note: str
+    by: str
+    at: datetime
 
 
 class ReadOut(BaseModel):
@@ -53,9 +81,22 @@ class ReadOut(BaseModel):
     provisional: bool
     pass_id: str
     has_image: bool
+    correction: CorrectionOut | None = Field(None, description="The read's current correction, if any")
+    matched_correction: bool = Field(
+        False, description="Found through its correction only, not the plate the camera read"
+    )
 
     @classmethod
     def of(cls, row: ReadRow) -> ReadOut:
+        correction = None
+        if row.corrected_plate is not None:
+            assert row.corrected_at is not None
+            correction = CorrectionOut(
+                plate=row.corrected_plate,
+                note=row.correction_note or "",
+                by=row.corrected_by or "",
+                at=row.corrected_at,
+            )
         return cls(
             read_id=row.read_id,
             time=row.time,
@@ -69,12 +110,49 @@ class ReadOut(BaseModel):
             provisional=row.provisional,
             pass_id=row.pass_id,
             has_image=row.image_key is not None,
+            correction=correction,
+            matched_correction=row.via_correction,
         )
+
+
+class CorrectionRecord(BaseModel):
+    plate: str
+    original_plate: str
+    note: str
+    by: str
+    at: datetime
+    case_number: str | None
+
+
+class ReadDetail(ReadOut):
+    corrections: list[CorrectionRecord] = Field(default_factory=list, description="Oldest first")
 
 
 class SearchResult(BaseModel):
     reads: list[ReadOut]
     next_cursor: str | None
+    cameras: list[str] | None = Field(None, description="With an area: the cameras standing in it")
+
+
+class CameraOut(BaseModel):
+    id: str
+    name: str
+    address: str
+    latitude: float | None
+    longitude: float | None
+    heading: float | None
+    enabled: bool
+
+
+class CorrectionIn(BaseModel):
+    plate: str = Field(max_length=MAX_INPUT, description="The plate as it really is")
+    note: str = Field("", max_length=_MAX_NOTE, description="How you know (e.g. checked against the image)")
+
+
+def _catalogue(caller: Caller) -> dict[str, CameraSpec]:
+    """The cameras an area search picks from: the configuration's and the database's, as workers see them."""
+    with caller.conn.transaction():
+        return merge_cameras(caller.settings.cameras, *stored_cameras(caller.conn))
 
 
 def _terms(q: SearchQuery) -> dict[str, Any]:
@@ -87,6 +165,10 @@ def _terms(q: SearchQuery) -> dict[str, Any]:
         "cameras": [clean(c, MAX_INPUT) for c in q.cameras],
         "limit": q.limit,
     }
+    if q.area is not None:
+        terms["area"] = {"lat": q.area.latitude, "lon": q.area.longitude, "radius_m": q.area.radius_m}
+    if q.provisional:
+        terms["provisional"] = True
     if q.cursor:
         terms["cursor"] = clean(q.cursor)
     return {k: v for k, v in terms.items() if v is not None}
@@ -106,9 +188,19 @@ def search(
     ] = None,
     time_to: Annotated[datetime | None, Query(alias="to", description="Until (ISO 8601 with zone)")] = None,
     camera: Annotated[list[str] | None, Query(max_length=MAX_CAMERAS, description="Camera ids")] = None,
+    lat: Annotated[float | None, Query(ge=-90, le=90, description="Area centre: latitude")] = None,
+    lon: Annotated[float | None, Query(ge=-180, le=180, description="Area centre: longitude")] = None,
+    radius_m: Annotated[
+        float | None, Query(gt=0, le=MAX_RADIUS_M, description="Area radius in metres")
+    ] = None,
+    provisional: Annotated[
+        bool, Query(description="Also the provisional reads of passes whose final read matches")
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the page before")] = None,
 ) -> SearchResult:
+    area_given = [v is not None for v in (lat, lon, radius_m)]
+    area = Area(lat, lon, radius_m) if lat is not None and lon is not None and radius_m is not None else None
     q = SearchQuery(
         plate=plate,
         pattern=pattern,
@@ -116,25 +208,71 @@ def search(
         time_from=time_from,
         time_to=time_to,
         cameras=tuple(camera or ()),
+        area=area,
+        provisional=provisional,
         limit=limit,
         cursor=cursor or None,
     )
     terms = _terms(q)
+    catalogue = _catalogue(caller) if area is not None else None
     try:
-        build_query(q)
+        if any(area_given) and not all(area_given):
+            raise SearchError("an area is lat, lon and radius_m together")
+        build_query(q, catalogue.values() if catalogue is not None else None)
     except SearchError as exc:
         caller.log(outcome="refused", reason=str(exc), terms=terms, purpose=stated)
         raise ApiError(422, "invalid_search", str(exc)) from None
     with caller.conn.transaction():
-        page = search_reads(caller.conn, q)
+        page = search_reads(caller.conn, q, catalogue.values() if catalogue is not None else None)
         caller.log(terms=terms, purpose=stated, returned_ids=[r.read_id for r in page.rows])
-    return SearchResult(reads=[ReadOut.of(r) for r in page.rows], next_cursor=page.next_cursor)
+    inside = None
+    if area is not None and catalogue is not None:
+        inside = list(cameras_in_area(catalogue.values(), area))
+    return SearchResult(
+        reads=[ReadOut.of(r) for r in page.rows], next_cursor=page.next_cursor, cameras=inside
+    )
+
+
+@router.get("/cameras", name="reads.cameras")
+def cameras(caller: Reader) -> list[CameraOut]:
+    """Every camera with its position, for choosing cameras or an area (no read data)."""
+    specs = _catalogue(caller)
+    rows = [
+        CameraOut(
+            id=s.id,
+            name=s.name,
+            address=s.address,
+            latitude=s.latitude,
+            longitude=s.longitude,
+            heading=s.heading,
+            enabled=s.enabled,
+        )
+        for _, s in sorted(specs.items())
+    ]
+    caller.log(returned_ids=[c.id for c in rows])
+    return rows
 
 
 def _find(caller: Caller, read_id: uuid.UUID) -> ReadRow | None:
     with caller.conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(_ONE_READ, (read_id,)).fetchone()
-    return ReadRow(**{**row, "box": tuple(row["box"])}) if row else None
+    return ReadRow.of(row) if row else None
+
+
+def _history(caller: Caller, read_id: uuid.UUID) -> list[CorrectionRecord]:
+    with caller.conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(_HISTORY, (read_id,)).fetchall()
+    return [
+        CorrectionRecord(
+            plate=r["corrected_plate"],
+            original_plate=r["original_plate"],
+            note=r["note"],
+            by=r["corrected_by"],
+            at=r["corrected_at"],
+            case_number=r["case_number"],
+        )
+        for r in rows
+    ]
 
 
 def _not_found(read_id: uuid.UUID) -> ApiError:
@@ -142,9 +280,10 @@ def _not_found(read_id: uuid.UUID) -> ApiError:
 
 
 @router.get("/{read_id}", name="reads.get")
-def get_read(caller: Reader, stated: Purpose, read_id: ReadId) -> ReadOut:
+def get_read(caller: Reader, stated: Purpose, read_id: ReadId) -> ReadDetail:
     with caller.conn.transaction():
         row = _find(caller, read_id)
+        history = _history(caller, read_id) if row else []
         caller.log(
             terms={"read_id": str(read_id)},
             purpose=stated,
@@ -152,7 +291,44 @@ def get_read(caller: Reader, stated: Purpose, read_id: ReadId) -> ReadOut:
         )
     if row is None:
         raise _not_found(read_id)
-    return ReadOut.of(row)
+    return ReadDetail(**ReadOut.of(row).model_dump(), corrections=history)
+
+
+@router.post("/{read_id}/correction", name="reads.correct", status_code=201)
+def correct_read(
+    caller: Reader,
+    stated: Purpose,
+    read_id: ReadId,
+    body: Annotated[CorrectionIn, Body(description="The true plate and how you know")],
+) -> ReadDetail:
+    """Annotate a misread with the true plate; the read stays as it was, the correction is kept beside it."""
+    plate = normalise_plate(body.plate)
+    note = body.note.replace("\x00", "").strip()
+    terms = {"read_id": str(read_id), "corrected_plate": clean(plate, MAX_INPUT), "note": clean(note)}
+    if not plate or len(plate) > MAX_PLATE:
+        message = f"a plate is 1 to {MAX_PLATE} letters and digits"
+        caller.log(outcome="refused", reason=message, terms=terms, purpose=stated)
+        raise ApiError(422, "invalid_correction", message, field="plate")
+    with caller.conn.transaction():
+        row = _find(caller, read_id)
+        if row is not None:
+            caller.conn.execute(
+                "INSERT INTO read_corrections (read_id, read_time, original_plate, corrected_plate, note,"
+                " corrected_by, case_number) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (read_id, row.time, row.plate_norm, plate, note, caller.user.username, stated.case_number),
+            )
+            row = _find(caller, read_id)
+            history = _history(caller, read_id)
+        caller.log(
+            outcome="allowed" if row else "refused",
+            reason=None if row else "no such read",
+            terms=terms,
+            purpose=stated,
+            returned_ids=[str(read_id)] if row else [],
+        )
+    if row is None:
+        raise _not_found(read_id)
+    return ReadDetail(**ReadOut.of(row).model_dump(), corrections=history)
 
 
 def _images(request: Request) -> ImageStore:

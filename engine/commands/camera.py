@@ -66,6 +66,16 @@ def add(
         str | None, typer.Option(help="WHEP bearer token, best as ${ENV_VAR} (kept unexpanded).")
     ] = None,
     disabled: Annotated[bool, typer.Option("--disabled", help="Define it without capturing.")] = False,
+    latitude: Annotated[
+        float | None, typer.Option(help="Where it stands: latitude, WGS 84 degrees (for area searches).")
+    ] = None,
+    longitude: Annotated[
+        float | None, typer.Option(help="Where it stands: longitude, WGS 84 degrees.")
+    ] = None,
+    address: Annotated[str, typer.Option(help="Street address or description of the site.")] = "",
+    heading: Annotated[
+        float | None, typer.Option(help="Which way it looks: compass degrees (0 north, 90 east).")
+    ] = None,
 ) -> None:
     """Add or replace a camera (as the logged-in admin); its worker starts capture within seconds."""
     if region is not None and region not in REGIONS:
@@ -85,6 +95,10 @@ def add(
                 "stall_timeout_s": stall_timeout,
                 "direction": direction,
                 "bearer_token": token,
+                "latitude": latitude,
+                "longitude": longitude,
+                "address": address,
+                "heading": heading,
             }
         )
     except ValidationError as exc:

@@ -1,6 +1,7 @@
-"""`platewatch retention …`, `platewatch hold …` and `platewatch search`: the store from the shell.
+"""`platewatch retention …` and `platewatch search`: the store from the shell.
 
-`retention` and `hold` are the operator's tools (an administrator at a console). `search` reads
+`retention` is the operator's tool (an administrator at a console); evidence holds go through
+the API (`platewatch hold`, engine/commands/evidence.py). `search` reads
 data, so it goes through the API as the logged-in user (`platewatch login`): policy 462.2/462.4 asks
 for a trained, authorised user, a purpose and a case number, and the access log records it.
 """
@@ -24,14 +25,12 @@ from platewatch.engine.commands.context import iso_time, settings
 from platewatch.engine.logs import setup_logging
 from platewatch.engine.services import Services
 from platewatch.engine.store import migrate as run_migrations
-from platewatch.engine.store.holds import Hold, HoldCriteria, HoldError, list_holds, place_hold, release_hold
 from platewatch.engine.store.images import ImageStore, image_store_for
 from platewatch.engine.store.retention import retention_status, run_retention
 
 out = Console()
 err = Console(stderr=True)
 retention_app = typer.Typer(help="Purge reads past retention.days (policy 462.3), and see what it did.")
-hold_app = typer.Typer(help="Evidence holds: keep reads (and images) past retention for a case.")
 
 
 @contextmanager
@@ -74,93 +73,6 @@ def retention_status_cmd() -> None:
     out.print(table)
 
 
-def _hold_table(holds: list[Hold]) -> Table:
-    table = Table()
-    for col in ("hold", "case", "placed", "by", "keeps", "reads", "released"):
-        table.add_column(col)
-    for h in holds:
-        c = h.criteria
-        keeps = ", ".join(
-            x
-            for x in (
-                f"{len(c.read_ids)} ids" if c.read_ids else "",
-                f"plate {c.plate}" if c.plate else "",
-                f"cameras {','.join(c.cameras)}" if c.cameras else "",
-                f"from {c.time_from:%Y-%m-%d %H:%M}" if c.time_from else "",
-                f"to {c.time_to:%Y-%m-%d %H:%M}" if c.time_to else "",
-            )
-            if x
-        )
-        released = f"{h.released_at:%Y-%m-%d} by {h.released_by}: {h.release_reason}" if h.released_at else ""
-        table.add_row(
-            str(h.hold_id),
-            h.case_number,
-            f"{h.created_at:%Y-%m-%d}",
-            h.created_by,
-            keeps,
-            str(h.reads),
-            released,
-        )
-    return table
-
-
-@hold_app.command("add")
-def hold_add(
-    case: Annotated[str, typer.Option("--case", help="Case or incident number the hold is for.")],
-    by: Annotated[str, typer.Option("--by", help="Who places the hold.")],
-    read_id: Annotated[
-        list[str] | None, typer.Option("--read-id", help="A read to keep (repeatable).")
-    ] = None,
-    plate: Annotated[str | None, typer.Option(help="Keep every read of this plate.")] = None,
-    camera: Annotated[
-        list[str] | None, typer.Option("--camera", help="Only these cameras (repeatable).")
-    ] = None,
-    time_from: Annotated[str | None, typer.Option("--from", help="ISO 8601 start (UTC if no zone).")] = None,
-    time_to: Annotated[str | None, typer.Option("--to", help="ISO 8601 end, exclusive.")] = None,
-    reason: Annotated[str, typer.Option(help="Why (e.g. discovery request).")] = "",
-) -> None:
-    """Place an evidence hold; the matching reads and images are copied out of retention's reach."""
-    criteria = HoldCriteria(
-        read_ids=tuple(read_id or ()),
-        plate=plate,
-        cameras=tuple(camera or ()),
-        time_from=iso_time(time_from),
-        time_to=iso_time(time_to),
-    )
-    with _store() as (conn, images, _days):
-        try:
-            hold = place_hold(conn, images, case_number=case, created_by=by, criteria=criteria, reason=reason)
-        except HoldError as exc:
-            raise typer.BadParameter(str(exc)) from None
-    out.print(_hold_table([hold]))
-
-
-@hold_app.command("release")
-def hold_release(
-    hold_id: Annotated[int, typer.Argument(help="The hold's number (see `hold list`).")],
-    by: Annotated[str, typer.Option("--by", help="Who releases it.")],
-    reason: Annotated[str, typer.Option(help="Why it is released (recorded).")],
-) -> None:
-    """Release a hold: recorded, and its copies deleted; the reads then age out like any other."""
-    with _store() as (conn, images, _days):
-        try:
-            hold = release_hold(conn, images, hold_id, released_by=by, reason=reason)
-        except HoldError as exc:
-            raise typer.BadParameter(str(exc)) from None
-    out.print(_hold_table([hold]))
-
-
-@hold_app.command("list")
-def hold_list(
-    case: Annotated[str | None, typer.Option("--case", help="Only this case's holds.")] = None,
-    active: Annotated[bool, typer.Option(help="Only holds not released.")] = False,
-) -> None:
-    """List evidence holds with what they keep and how many reads they hold."""
-    with _store() as (conn, _images, _days):
-        holds = list_holds(conn, case_number=case, active_only=active)
-    out.print(_hold_table(holds))
-
-
 def _search_params(
     purpose: str | None,
     case: str,
@@ -172,6 +84,8 @@ def _search_params(
     camera: list[str] | None,
     limit: int,
     cursor: str | None,
+    area: tuple[float, float, float] | None = None,
+    provisional: bool = False,
 ) -> list[tuple[str, str | int | float | bool | None]]:
     """The query string; empty values are left out, so the API names what is missing."""
     params: list[tuple[str, str | int | float | bool | None]] = [("case", case)]
@@ -186,8 +100,31 @@ def _search_params(
     if fuzzy:
         params.append(("fuzzy", "true"))
     params.extend(("camera", c) for c in camera or ())
+    if area is not None:
+        params.extend((("lat", str(area[0])), ("lon", str(area[1])), ("radius_m", str(area[2]))))
+    if provisional:
+        params.append(("provisional", "true"))
     params.append(("limit", str(limit)))
     return params
+
+
+def _area(near: str | None) -> tuple[float, float, float] | None:
+    if not near:
+        return None
+    try:
+        lat, lon, radius = (float(x) for x in near.split(","))
+    except ValueError:
+        raise typer.BadParameter("--near takes 'LAT,LON,RADIUS_M', e.g. 37.7793,-122.4193,500") from None
+    return lat, lon, radius
+
+
+def _correction(row: dict[str, Any]) -> str:
+    """'→ 7ABC128 by ivy' (and `*` first when only the correction matched), or ''."""
+    c = row.get("correction")
+    if not c:
+        return ""
+    mark = "* " if row.get("matched_correction") else ""
+    return f"{mark}→ {c['plate']} by {c['by']}" + (f": {c['note']}" if c.get("note") else "")
 
 
 def search(
@@ -204,12 +141,37 @@ def search(
     camera: Annotated[
         list[str] | None, typer.Option("--camera", help="Only these cameras (repeatable).")
     ] = None,
+    near: Annotated[
+        str | None,
+        typer.Option(help="Area: 'LAT,LON,RADIUS_M' (WGS 84 degrees, metres): cameras within it."),
+    ] = None,
+    provisional: Annotated[
+        bool, typer.Option(help="Also the provisional reads of passes whose final read matches.")
+    ] = False,
     limit: Annotated[int, typer.Option(help="Rows per page (1-1000).")] = 50,
     cursor: Annotated[str | None, typer.Option(help="Next-page cursor from a previous search.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
-    """Search stored reads through the API as the logged-in user (see `platewatch login`), newest first."""
-    params = _search_params(purpose, case, plate, pattern, fuzzy, time_from, time_to, camera, limit, cursor)
+    """Search stored reads through the API as the logged-in user (see `platewatch login`), newest first.
+
+    One row per vehicle pass: the provisional read of a pass whose final read matches too is left
+    out unless --provisional. A corrected read shows its correction; `*` marks a read found
+    through its correction only.
+    """
+    params = _search_params(
+        purpose,
+        case,
+        plate,
+        pattern,
+        fuzzy,
+        time_from,
+        time_to,
+        camera,
+        limit,
+        cursor,
+        _area(near),
+        provisional,
+    )
     stored = load_login()
     if stored is None:
         err.print(LOGIN_FIRST, highlight=False)
@@ -233,13 +195,14 @@ def search(
             print(json.dumps({**r, "case": case}))
     else:
         table = Table(title=f"reads (case {case})")
-        for col in ("time (UTC)", "camera", "plate", "conf", "read"):
+        for col in ("time (UTC)", "camera", "plate", "corrected", "conf", "read"):
             table.add_column(col)
         for r in rows:
             table.add_row(
                 f"{datetime.fromisoformat(r['time']).astimezone(UTC):%Y-%m-%d %H:%M:%S}",
                 r["camera_id"],
-                r["plate"],
+                r["plate"] + (" (provisional)" if r.get("provisional") else ""),
+                _correction(r),
                 f"{float(r['confidence']):.2f}",
                 r["read_id"],
             )

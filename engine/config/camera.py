@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from platewatch.engine.redaction import redact_url
 
@@ -70,6 +70,14 @@ class CameraSpec(Section):
     bearer_token: str | None = Field(
         None, title="WHEP bearer token; write ${ENV} to keep it out of the file (never logged)"
     )
+    latitude: float | None = Field(None, ge=-90, le=90, title="Where it stands: latitude (WGS 84, degrees)")
+    longitude: float | None = Field(
+        None, ge=-180, le=180, title="Where it stands: longitude (WGS 84, degrees)"
+    )
+    address: str = Field("", max_length=200, title="Street address or description of the site")
+    heading: float | None = Field(
+        None, ge=0, le=360, title="Which way it looks: compass degrees, 0 north, 90 east"
+    )
 
     @field_validator("id")
     @classmethod
@@ -93,6 +101,13 @@ class CameraSpec(Section):
             if any(not (0.0 <= c <= 1.0) for point in value for c in point):
                 raise ValueError("region of interest points are fractions of the frame, 0..1")
         return value
+
+    @model_validator(mode="after")
+    def _whole_position(self) -> CameraSpec:
+        # Half a position would put the camera on the equator or the prime meridian in an area search.
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("give both latitude and longitude, or neither")
+        return self
 
     def public(self) -> dict[str, Any]:
         """For display: the URL with its password replaced and no token."""

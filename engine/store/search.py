@@ -1,4 +1,4 @@
-"""Search of stored reads: exact plate, partial-plate pattern, OCR-fuzzy, time range, cameras.
+"""Search of stored reads: exact plate, partial-plate pattern, OCR-fuzzy, time range, cameras, area.
 
 Investigators search history for plates, including partial plates reported during major crimes
 (policy 462.2(c)). The API layer adds purpose, case number and the audit record; this module only
@@ -11,20 +11,41 @@ treats OCR confusions as equal (0/O/D/Q, 1/I/L/T, 2/Z, 5/S, 6/G, 8/B), for plain
 patterns alike. Every plate index is on that folded form (`pw_plate_key`), so the fuzzy search is as
 fast as the exact one; the exact search filters the real plate on top.
 
-Pages are keyset-paginated on (time, read_id), newest first: a cursor stays valid while rows arrive.
+An area (a point and a radius in metres, policy 462.2(c): a canvass around a crime scene) is
+turned into the cameras standing in it, by great-circle distance over the camera catalogue the
+caller passes in (the configuration's cameras and the database's); cameras without a position are
+never in an area. Cameras and an area together mean the cameras in both.
+
+A read whose plate was corrected (Civil Code 1798.90.51, `read_corrections`) is found by its own
+plate and by its current (newest) correction; a row found only through the correction says so.
+
+One row per vehicle pass: the tracker sends a provisional read while a vehicle is in view and a
+final read when it has gone (same `pass_id`, same camera). A provisional read is left out when the
+final read of its pass matches the same search, unless `provisional=True`; a provisional read
+whose final read does not match (it read another plate) stays, so the collapse never hides a hit.
+The final is looked for within `PASS_WINDOW` of the provisional read, which bounds the lookup to one
+or two daily partitions; a pass whose two best frames lie further apart (a car parked in view)
+shows both rows.
+
+Pages are keyset-paginated on (time, read_id), newest first: a cursor stays valid while rows arrive,
+and the pages of one search hold every matching row exactly once.
 """
 
 from __future__ import annotations
 
 import base64
+import math
 import re
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+
+from platewatch.engine.config.camera import CameraSpec
 
 from .reads import normalise_plate
 
@@ -35,10 +56,28 @@ MAX_LIMIT = 1000
 MAX_CAMERAS = 200
 _PATTERN_CHARS = re.compile(r"[^0-9A-Z?*]")
 CONFUSIONS = str.maketrans("ODQILTZSGB", "0001112568")
+MAX_RADIUS_M = 50_000.0  # a canvass is a neighbourhood, not a county
+EARTH_RADIUS_M = 6_371_008.8  # the mean radius (IUGG)
+PASS_WINDOW = timedelta(hours=1)
 
 
 class SearchError(ValueError):
     """A query that cannot be run as given; the message is meant for the person who typed it."""
+
+
+@dataclass(frozen=True)
+class Area:
+    """A circle on the ground: WGS 84 degrees and a radius in metres."""
+
+    latitude: float
+    longitude: float
+    radius_m: float
+
+    def check(self) -> None:
+        if not (-90.0 <= self.latitude <= 90.0) or not (-180.0 <= self.longitude <= 180.0):
+            raise SearchError("an area's latitude is -90 to 90 and its longitude -180 to 180")
+        if not (0.0 < self.radius_m <= MAX_RADIUS_M):
+            raise SearchError(f"an area's radius is more than 0 and at most {MAX_RADIUS_M:,.0f} metres")
 
 
 @dataclass(frozen=True)
@@ -49,6 +88,8 @@ class SearchQuery:
     time_from: datetime | None = None
     time_to: datetime | None = None
     cameras: tuple[str, ...] = ()
+    area: Area | None = None
+    provisional: bool = False  # also the provisional reads of passes whose final read matches
     limit: int = 50
     cursor: str | None = None
 
@@ -67,6 +108,18 @@ class ReadRow:
     provisional: bool
     pass_id: str
     image_key: str | None
+    corrected_plate: str | None = None  # the read's current correction, if any
+    correction_note: str | None = None
+    corrected_by: str | None = None
+    corrected_at: datetime | None = None
+    via_correction: bool = False  # found through the correction only, not the read's own plate
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> ReadRow:
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {k: v for k, v in row.items() if k in known}
+        values["box"] = tuple(values["box"])
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -103,6 +156,27 @@ def pattern_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(f"^{body}$")
 
 
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle (haversine) distance in metres; within 0.5 % of the ellipsoid's at any range."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+def cameras_in_area(catalogue: Iterable[CameraSpec], area: Area) -> tuple[str, ...]:
+    """The ids of the cameras with a position inside `area`, sorted."""
+    return tuple(
+        sorted(
+            c.id
+            for c in catalogue
+            if c.latitude is not None
+            and c.longitude is not None
+            and distance_m(area.latitude, area.longitude, c.latitude, c.longitude) <= area.radius_m
+        )
+    )
+
+
 def encode_cursor(time: datetime, read_id: str) -> str:
     return base64.urlsafe_b64encode(f"{time.isoformat()}|{read_id}".encode()).decode().rstrip("=")
 
@@ -118,10 +192,19 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise SearchError("invalid cursor") from exc
 
 
-def build_query(q: SearchQuery) -> tuple[str, dict[str, Any]]:
-    """The SQL text (fixed shapes only) and its parameters; validates the query."""
-    where: list[str] = []
-    params: dict[str, Any] = {}
+# Columns of a result row; `r` is the read. The current correction is joined on at the end.
+_COLUMNS = (
+    "r.read_id, r.time, r.camera_id, r.plate, r.plate_norm, r.confidence, r.region, r.box,"
+    " r.track_length, r.provisional, r.pass_id, r.image_key"
+)
+_CURRENT = (
+    "{k}.correction_id = (SELECT max(k2.correction_id) FROM read_corrections k2"
+    " WHERE k2.read_id = {k}.read_id)"
+)
+
+
+def _plate_terms(q: SearchQuery, params: dict[str, Any]) -> str | None:
+    """The plate condition as a template over `{col}` (a plate_norm-like column); None: no plate asked."""
     if q.plate is not None and q.pattern is not None:
         raise SearchError("give a plate or a pattern, not both")
     if q.plate is not None:
@@ -130,53 +213,126 @@ def build_query(q: SearchQuery) -> tuple[str, dict[str, Any]]:
         plate = normalise_plate(q.plate)
         if not plate or len(plate) > MAX_PLATE:
             raise SearchError(f"a plate is 1 to {MAX_PLATE} letters and digits")
-        where.append("pw_plate_key(plate_norm) = %(key)s")
         params["key"] = plate_key(plate)
-        if not q.fuzzy:
-            where.append("plate_norm = %(plate)s")
-            params["plate"] = plate
-    elif q.pattern is not None:
+        if q.fuzzy:
+            return "pw_plate_key({col}) = %(key)s"
+        params["plate"] = plate
+        return "pw_plate_key({col}) = %(key)s AND {col} = %(plate)s"
+    if q.pattern is not None:
         like = pattern_to_like(normalise_pattern(q.pattern))
-        where.append("pw_plate_key(plate_norm) LIKE %(key_like)s")
         params["key_like"] = plate_key(like)
-        if not q.fuzzy:
-            where.append("plate_norm LIKE %(like)s")
-            params["like"] = like
-    elif q.time_from is None or q.time_to is None:
-        raise SearchError("without a plate or pattern, give a time range (from and to)")
+        if q.fuzzy:
+            return "pw_plate_key({col}) LIKE %(key_like)s"
+        params["like"] = like
+        return "pw_plate_key({col}) LIKE %(key_like)s AND {col} LIKE %(like)s"
+    return None
+
+
+def _filter_terms(
+    q: SearchQuery, params: dict[str, Any], catalogue: Iterable[CameraSpec] | None
+) -> list[str]:
+    """Time range and cameras (or area) as templates over `{r}`, a reads alias."""
+    where: list[str] = []
     for name, value in (("time_from", q.time_from), ("time_to", q.time_to)):
         if value is not None and value.tzinfo is None:
             raise SearchError(f"{name} needs a time zone")
-    if q.time_from is not None:
-        where.append("time >= %(time_from)s")
-        params["time_from"] = q.time_from
-    if q.time_to is not None:
-        where.append("time < %(time_to)s")
-        params["time_to"] = q.time_to
     if q.time_from and q.time_to and q.time_from >= q.time_to:
         raise SearchError("time_from must be before time_to")
-    if q.cameras:
-        if len(q.cameras) > MAX_CAMERAS or any(len(c) > MAX_INPUT for c in q.cameras):
-            raise SearchError(f"at most {MAX_CAMERAS} cameras of up to {MAX_INPUT} characters")
-        where.append("camera_id = ANY(%(cameras)s)")
-        params["cameras"] = list(q.cameras)
+    if q.time_from is not None:
+        where.append("{r}.time >= %(time_from)s")
+        params["time_from"] = q.time_from
+    if q.time_to is not None:
+        where.append("{r}.time < %(time_to)s")
+        params["time_to"] = q.time_to
+    if len(q.cameras) > MAX_CAMERAS or any(len(c) > MAX_INPUT for c in q.cameras):
+        raise SearchError(f"at most {MAX_CAMERAS} cameras of up to {MAX_INPUT} characters")
+    cameras: list[str] | None = list(q.cameras) if q.cameras else None
+    if q.area is not None:
+        q.area.check()
+        if catalogue is None:
+            raise SearchError("an area search needs the camera catalogue")
+        inside = cameras_in_area(catalogue, q.area)
+        cameras = [c for c in inside if cameras is None or c in cameras]
+    if cameras is not None:
+        where.append("{r}.camera_id = ANY(%(cameras)s)")
+        params["cameras"] = cameras
+    return where
+
+
+def build_query(q: SearchQuery, catalogue: Iterable[CameraSpec] | None = None) -> tuple[str, dict[str, Any]]:
+    """The SQL text (fixed shapes only: which terms are given, never their values) and its parameters.
+
+    Two branches, each ordered and limited so each keeps its index plan: reads whose own plate
+    matches, and reads whose current correction matches (the small corrections table first);
+    DISTINCT ON merges a read found both ways. Validates the query.
+    """
+    params: dict[str, Any] = {}
+    plate = _plate_terms(q, params)
+    filters = _filter_terms(q, params, catalogue)
+    if plate is None and (q.time_from is None or q.time_to is None):
+        raise SearchError("without a plate or pattern, give a time range (from and to)")
     if not 1 <= q.limit <= MAX_LIMIT:
         raise SearchError(f"limit must be 1 to {MAX_LIMIT}")
+
+    def matches(r: str) -> list[str]:
+        """Everything the search asks of a read `r` (its own plate or its correction, and the filters)."""
+        terms = [f.format(r=r) for f in filters]
+        if plate is not None:
+            current = _CURRENT.format(k="kf")
+            corrected = plate.format(col="kf.corrected_plate")
+            terms.append(
+                f"({plate.format(col=f'{r}.plate_norm')} OR EXISTS (SELECT 1 FROM read_corrections kf"
+                f" WHERE kf.read_id = {r}.read_id AND {current} AND {corrected}))"
+            )
+        return terms
+
+    common = [f.format(r="r") for f in filters]
     if q.cursor:
         params["c_time"], params["c_id"] = decode_cursor(q.cursor)
-        where.append("(time, read_id) < (%(c_time)s, %(c_id)s::uuid)")
+        common.append("(r.time, r.read_id) < (%(c_time)s, %(c_id)s::uuid)")
+    if not q.provisional:
+        params["pass_window"] = PASS_WINDOW
+        common.append(
+            "NOT (r.provisional AND r.pass_id <> '' AND EXISTS (SELECT 1 FROM reads f"
+            " WHERE f.pass_id = r.pass_id AND f.camera_id = r.camera_id AND NOT f.provisional"
+            " AND f.time >= r.time - %(pass_window)s AND f.time <= r.time + %(pass_window)s"
+            + "".join(f" AND {t}" for t in matches("f"))
+            + "))"
+        )
     params["limit"] = q.limit + 1
+    order = " ORDER BY r.time DESC, r.read_id DESC LIMIT %(limit)s"
+    own = [plate.format(col="r.plate_norm")] if plate is not None else []
+    branches = [
+        f"SELECT {_COLUMNS}, false AS via_correction FROM reads r WHERE " + " AND ".join(own + common) + order
+    ]
+    if plate is not None:
+        corrected = [_CURRENT.format(k="k"), plate.format(col="k.corrected_plate")]
+        branches.append(
+            f"SELECT {_COLUMNS}, true AS via_correction FROM read_corrections k"
+            " JOIN reads r ON r.read_id = k.read_id AND r.time = k.read_time WHERE "
+            + " AND ".join(corrected + common)
+            + order
+        )
+    union = " UNION ALL ".join(f"({b})" for b in branches)
     sql = (
-        "SELECT read_id::text, time, camera_id, plate, plate_norm, confidence, region, box,"
-        " track_length, provisional, pass_id, image_key FROM reads WHERE "
-        + " AND ".join(where)
-        + " ORDER BY time DESC, read_id DESC LIMIT %(limit)s"
+        "SELECT h.read_id::text AS read_id, h.time, h.camera_id, h.plate, h.plate_norm, h.confidence,"
+        " h.region, h.box, h.track_length, h.provisional, h.pass_id, h.image_key, h.via_correction,"
+        " c.corrected_plate, c.note AS correction_note, c.corrected_by, c.corrected_at"
+        f" FROM (SELECT DISTINCT ON (time, read_id) * FROM ({union}) u"
+        " ORDER BY time DESC, read_id DESC, via_correction) h"
+        " LEFT JOIN LATERAL (SELECT corrected_plate, note, corrected_by, corrected_at FROM read_corrections k"
+        " WHERE k.read_id = h.read_id ORDER BY k.correction_id DESC LIMIT 1) c ON true"
+        " ORDER BY h.time DESC, h.read_id DESC LIMIT %(limit)s"
     )
     return sql, params
 
 
-def search_reads(conn: psycopg.Connection, q: SearchQuery) -> SearchPage:
+def search_reads(
+    conn: psycopg.Connection, q: SearchQuery, catalogue: Iterable[CameraSpec] | None = None
+) -> SearchPage:
     """One page of reads matching `q`, newest first, and the cursor of the next page (None: last).
+
+    `catalogue`: the cameras an area search picks from (needed only with `q.area`).
 
     A plate search is prepared once per connection with a generic plan: the policy keeps a year of
     reads, so the plain backend holds some 370 daily partitions, and planning the query afresh over
@@ -185,7 +341,7 @@ def search_reads(conn: psycopg.Connection, q: SearchQuery) -> SearchPage:
     or a pooler that cannot keep prepared statements) is never given one. Pattern searches are planned
     each time: the trigram index's cost depends on the pattern, which a generic plan cannot see.
     """
-    sql, params = build_query(q)
+    sql, params = build_query(q, catalogue)
     generic = q.plate is not None and conn.prepare_threshold is not None
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         # A search over all history costs enough for PostgreSQL to JIT-compile it, which alone takes
@@ -194,6 +350,6 @@ def search_reads(conn: psycopg.Connection, q: SearchQuery) -> SearchPage:
         if generic:
             cur.execute("SET LOCAL plan_cache_mode = force_generic_plan")
         rows = cur.execute(sql.encode(), params, prepare=generic).fetchall()
-    page = [ReadRow(**{**r, "box": tuple(r["box"])}) for r in rows[: q.limit]]
+    page = [ReadRow.of(r) for r in rows[: q.limit]]
     cursor = encode_cursor(page[-1].time, page[-1].read_id) if len(rows) > q.limit else None
     return SearchPage(page, cursor)
