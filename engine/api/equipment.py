@@ -139,6 +139,10 @@ def camera_rows(specs: dict[str, CameraSpec], health: dict[str, dict[str, Any]])
                 "url": redact_url(spec.url),
                 "enabled": spec.enabled,
                 "fps": spec.fps,
+                "latitude": spec.latitude,
+                "longitude": spec.longitude,
+                "address": spec.address,
+                "heading": spec.heading,
                 **{k: h.get(k) for k in HEALTH_FIELDS},
             }
         )
