@@ -16,10 +16,17 @@ from .envelope import pack_map, unpack_map
 from .errors import CodecError
 
 CAMERA_VERSION = 1
+#: Fields added to v1 later (a camera's position): left out while unset, so a camera without one
+#: encodes to the bytes it always did, and an older reader ignores them when set.
+_LATER_FIELDS = ("latitude", "longitude", "address", "heading")
 
 
 def encode_spec(spec: CameraSpec) -> bytes:
-    return pack_map({**spec.model_dump(), "v": CAMERA_VERSION})
+    fields = spec.model_dump()
+    for name in _LATER_FIELDS:
+        if fields.get(name) in (None, ""):
+            fields.pop(name, None)
+    return pack_map({**fields, "v": CAMERA_VERSION})
 
 
 def decode_spec(data: bytes) -> CameraSpec:

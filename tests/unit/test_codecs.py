@@ -170,6 +170,24 @@ def test_camera_definition_is_byte_stable() -> None:
     assert decode_spec(encoded) == spec
 
 
+def test_a_camera_position_round_trips_and_is_checked() -> None:
+    spec = CameraSpec(
+        id="gate-1",
+        url="rtsp://cam/1",
+        latitude=37.7793,
+        longitude=-122.4193,
+        address="1 Main St",
+        heading=270,
+    )
+    assert decode_spec(encode_spec(spec)) == spec
+    data = msgpack.unpackb(encode_spec(spec))
+    for field, value in (("latitude", 91.0), ("heading", 361.0)):
+        with pytest.raises(CodecError, match=field):
+            decode_spec(msgpack.packb({**data, field: value}, use_bin_type=True))
+    with pytest.raises(CodecError, match="both latitude and longitude"):
+        decode_spec(msgpack.packb({k: v for k, v in data.items() if k != "longitude"}, use_bin_type=True))
+
+
 def test_the_topic_refuses_a_camera_the_configuration_refuses() -> None:
     data = msgpack.unpackb(encode_spec(CameraSpec(id="gate-1", url="rtsp://cam/1")))
     data["colour"] = "red"  # a newer producer's field: ignored
