@@ -130,7 +130,9 @@ def list_cmd() -> None:
 @user_app.command("grant")
 def grant(
     username: Username,
-    role: Annotated[str, typer.Argument(help="admin, supervisor, dispatcher, investigator or auditor.")],
+    role: Annotated[
+        str, typer.Argument(help="admin, supervisor, dispatcher, investigator, auditor or sharing_approver.")
+    ],
     reason: Annotated[str, typer.Option("--reason", help="Why the user needs it (recorded).")] = "",
 ) -> None:
     """Ask for a role: admin and auditor at once, roles that reach read data after a supervisor approves."""

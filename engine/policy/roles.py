@@ -13,11 +13,15 @@ class Role(StrEnum):
     DISPATCHER = "dispatcher"  # live alerts, their reads and images
     INVESTIGATOR = "investigator"  # history search, reads, images, holds, exports
     AUDITOR = "auditor"  # the access log and reports
+    # decides other agencies' data-sharing requests (policy 462.6: the Administrative Services
+    # Division Captain or designee); sees the plates a request names, releases nothing itself
+    SHARING_APPROVER = "sharing_approver"
 
 
 #: Roles that see plates, reads or images: granting one takes a supervisor's approval, and holding
-#: one needs a second factor (when configured) and current training.
-READ_DATA_ROLES = frozenset({Role.SUPERVISOR, Role.DISPATCHER, Role.INVESTIGATOR})
+#: one needs a second factor (when configured) and current training. The sharing approver is among
+#: them: a request names the plates it wants, and an approval lets read data leave the department.
+READ_DATA_ROLES = frozenset({Role.SUPERVISOR, Role.DISPATCHER, Role.INVESTIGATOR, Role.SHARING_APPROVER})
 
 
 def parse_role(value: str) -> Role:

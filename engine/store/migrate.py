@@ -36,8 +36,15 @@ Backend = Literal["timescaledb", "postgres"]
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.(common|postgres|timescaledb)\.sql$")
 _LOCK_KEY = 0x70_77_6D_69  # "pwmi": one advisory lock id for all platewatch migrations
 #: The application's role may only read and append to these (policy 462.4(a): access records are
-#: never changed), and only read those (the schema is the owner's).
-APPEND_ONLY_TABLES = ("access_log",)
+#: never changed; 462.6: sharing requests, decisions and releases are kept on file), and only read
+#: those (the schema is the owner's).
+APPEND_ONLY_TABLES = (
+    "access_log",
+    "sharing_requests",
+    "sharing_documents",
+    "sharing_decisions",
+    "sharing_releases",
+)
 READ_ONLY_TABLES = ("pw_schema_version", "pw_meta")
 #: The owner's functions (SECURITY DEFINER) the application's role calls.
 APP_FUNCTIONS = ("pw_ensure_read_partitions(date, date)", "pw_access_log_purge(bigint, integer)")
