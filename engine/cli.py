@@ -47,7 +47,10 @@ def _register() -> None:
     from .commands import store
 
     app.add_typer(store.retention_app, name="retention")
-    app.add_typer(store.hold_app, name="hold")
+    from .commands import evidence
+
+    app.add_typer(evidence.hold_app, name="hold")
+    app.add_typer(evidence.export_app, name="export")
     app.command()(store.search)
     from .commands.audit import audit_app
     from .commands.training import training_app

@@ -1,0 +1,255 @@
+"""Writing one evidence bundle: the reads, their images, checksums, the manifest and its signature.
+
+Layout (every path relative to the bundle's folder, `/`-separated):
+
+    README.txt                 what this is and how to check it
+    reads.csv, reads.json      the reads (JSON also has per-character confidences and candidates)
+    images/<read_id>/crop.jpg, overview.jpg
+    SHA256SUMS                 `sha256sum -c` form, for a check with nothing but coreutils
+    manifest.json              who, when, why, case, booking, version, read ids, every file's SHA-256
+    manifest.sig               Ed25519 signature (64 raw bytes) over manifest.json's exact bytes
+
+The signature covers the manifest's bytes as written, so no canonical JSON form is needed to check
+it: `openssl pkeyutl -verify -pubin -inkey dept.pem -rawin -in manifest.json -sigfile manifest.sig`
+does it without platewatch. The server's copy is private to its owner (files 0600, folders 0700):
+plate images are personal data.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from platewatch.engine import __version__
+
+from ..images import CROP, OVERVIEW
+from .keys import key_id
+
+FORMAT = "platewatch-evidence/1"
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+SUMS = "SHA256SUMS"
+#: The files that describe the others; every other file is listed in the manifest.
+CONTROL_FILES = (MANIFEST, SIGNATURE)
+CSV_COLUMNS = (
+    "read_id",
+    "time_utc",
+    "camera_id",
+    "plate",
+    "plate_norm",
+    "confidence",
+    "region",
+    "box",
+    "track_length",
+    "provisional",
+    "pass_id",
+    "received_at_utc",
+    "crop",
+    "overview",
+)
+_DIR_MODE = 0o700
+_FILE_MODE = 0o600
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+ImageGetter = Callable[[str, str], bytes | None]
+
+
+@dataclass(frozen=True)
+class BundleMeta:
+    """Who made the bundle, when and why: copied into the manifest as is."""
+
+    export_id: str
+    exported_at: datetime
+    username: str
+    display_name: str
+    organisation: str
+    purpose: str
+    case_number: str
+    booking_number: str
+    hold_id: int | None = None
+
+
+@dataclass(frozen=True)
+class BuiltBundle:
+    path: Path
+    manifest_sha256: str
+    files: int  # every file, the manifest and its signature included
+    bytes: int
+    key_id: str
+    read_ids: tuple[str, ...]
+
+
+def _utc(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def _cell(value: object) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula (plates are plain, camera ids need not be)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _real(value: float) -> float:
+    """A `real` column as the value it was stored as (float32), not its float64 widening's digits."""
+    return round(float(value), 6)
+
+
+class _Writer:
+    """Writes files under the bundle's root and remembers each one's SHA-256 and size."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.entries: dict[str, tuple[str, int]] = {}
+        self._dirs: set[Path] = set()
+
+    def write(self, rel: str, data: bytes) -> str:
+        path = self.root / rel
+        if path.parent not in self._dirs:
+            for d in reversed([path.parent, *path.parent.parents]):
+                if d.is_relative_to(self.root) and d not in self._dirs:
+                    d.mkdir(mode=_DIR_MODE, exist_ok=True)
+                    self._dirs.add(d)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        digest = hashlib.sha256(data).hexdigest()
+        self.entries[rel] = (digest, len(data))
+        return digest
+
+
+def _read_record(row: Mapping[str, Any], images: dict[str, str]) -> dict[str, Any]:
+    return {
+        "read_id": str(row["read_id"]),
+        "time_utc": _utc(row["time"]),
+        "camera_id": row["camera_id"],
+        "plate": row["plate"],
+        "plate_norm": row["plate_norm"],
+        "confidence": _real(row["confidence"]),
+        "region": row["region"],
+        "box": list(row["box"]),
+        "char_confidences": [_real(c) for c in row.get("char_confidences") or ()],
+        "candidates": row.get("candidates") or [],
+        "track_length": row["track_length"],
+        "provisional": row["provisional"],
+        "pass_id": row["pass_id"],
+        "received_at_utc": _utc(row["received_at"]),
+        "images": images,
+    }
+
+
+def _csv(records: Sequence[dict[str, Any]]) -> bytes:
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\r\n")  # RFC 4180
+    out.writerow(CSV_COLUMNS)
+    for r in records:
+        flat = {
+            **r,
+            "box": " ".join(str(v) for v in r["box"]),
+            "provisional": "true" if r["provisional"] else "false",
+            "crop": r["images"].get("crop", ""),
+            "overview": r["images"].get("overview", ""),
+        }
+        out.writerow([_cell(flat[c]) for c in CSV_COLUMNS])
+    return buf.getvalue().encode("utf-8")
+
+
+def _readme(meta: BundleMeta, reads: int, kid: str) -> bytes:
+    return (
+        f"platewatch evidence bundle {meta.export_id}\n"
+        f"case {meta.case_number}, evidence booking {meta.booking_number}\n"
+        f"exported {_utc(meta.exported_at)} by {meta.display_name} ({meta.username}, {meta.organisation})\n"
+        f"purpose: {meta.purpose}\n"
+        f"{reads} licence plate reads: reads.csv and reads.json, images under images/<read id>/.\n"
+        "\n"
+        "manifest.json names every file with its SHA-256; manifest.sig is the department's Ed25519\n"
+        f"signature over manifest.json (key {kid}).\n"
+        "Check it with the department's public key, obtained from the department, never from this\n"
+        "bundle:\n"
+        "    platewatch export verify <this folder or zip> --public-key department.pem\n"
+        "or without platewatch:\n"
+        "    openssl pkeyutl -verify -pubin -inkey department.pem -rawin -in manifest.json"
+        " -sigfile manifest.sig\n"
+        "    sha256sum SHA256SUMS    (must equal its entry in manifest.json)\n"
+        "    sha256sum -c SHA256SUMS\n"
+    ).encode()
+
+
+def write_bundle(
+    target: Path,
+    reads: Sequence[Mapping[str, Any]],
+    image_of: ImageGetter,
+    meta: BundleMeta,
+    key: Ed25519PrivateKey,
+) -> BuiltBundle:
+    """Write the bundle into the new folder `target` (it must not exist) and sign it.
+
+    `reads` are rows shaped like `evidence_reads`; `image_of(image_key, name)` fetches an image.
+    """
+    target.mkdir(mode=_DIR_MODE)
+    w = _Writer(target)
+    records = []
+    for row in reads:
+        rid = str(row["read_id"])
+        paths: dict[str, str] = {}
+        if row.get("image_key"):
+            for kind, name in (("crop", CROP), ("overview", OVERVIEW)):
+                data = image_of(row["image_key"], name)
+                if data is not None:
+                    paths[kind] = f"images/{rid}/{name}"
+                    w.write(paths[kind], data)
+        records.append(_read_record(row, paths))
+    kid = key_id(key.public_key())
+    w.write("reads.csv", _csv(records))
+    body = {
+        "export_id": meta.export_id,
+        "case_number": meta.case_number,
+        "booking_number": meta.booking_number,
+        "reads": records,
+    }
+    w.write("reads.json", json.dumps(body, indent=1, ensure_ascii=False).encode() + b"\n")
+    w.write("README.txt", _readme(meta, len(records), kid))
+    sums = "".join(f"{digest}  {rel}\n" for rel, (digest, _n) in sorted(w.entries.items()))
+    w.write(SUMS, sums.encode())
+    read_ids = tuple(r["read_id"] for r in records)
+    manifest = {
+        "format": FORMAT,
+        "export_id": meta.export_id,
+        "platewatch_version": __version__,
+        "exported_at": _utc(meta.exported_at),
+        "exported_by": {
+            "username": meta.username,
+            "name": meta.display_name,
+            "organisation": meta.organisation,
+        },
+        "purpose": meta.purpose,
+        "case_number": meta.case_number,
+        "booking_number": meta.booking_number,
+        "hold_id": meta.hold_id,
+        "read_ids": list(read_ids),
+        "signature": {"algorithm": "Ed25519", "key_id": kid, "file": SIGNATURE},
+        "files": [
+            {"path": rel, "sha256": digest, "bytes": size}
+            for rel, (digest, size) in sorted(w.entries.items())
+        ],
+    }
+    data = json.dumps(manifest, indent=1, ensure_ascii=False).encode() + b"\n"
+    manifest_sha = w.write(MANIFEST, data)
+    w.write(SIGNATURE, key.sign(data))
+    return BuiltBundle(
+        path=target,
+        manifest_sha256=manifest_sha,
+        files=len(w.entries),
+        bytes=sum(size for _d, size in w.entries.values()),
+        key_id=kid,
+        read_ids=read_ids,
+    )
