@@ -44,6 +44,8 @@ APPEND_ONLY_TABLES = (
     "sharing_documents",
     "sharing_decisions",
     "sharing_releases",
+    "evidence_exports",  # 462.3: evidence exports and their chain of custody
+    "custody_events",
 )
 READ_ONLY_TABLES = ("pw_schema_version", "pw_meta")
 #: The owner's functions (SECURITY DEFINER) the application's role calls.
