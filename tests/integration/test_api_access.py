@@ -138,7 +138,8 @@ def make_site(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             dept.add("ivy", Role.INVESTIGATOR)
             dept.add("aud", Role.AUDITOR)
             dept.add("una", Role.INVESTIGATOR, trained=False)
-            for name, role in (("li", Role.INVESTIGATOR), ("la", Role.ADMIN), ("lau", Role.AUDITOR)):
+            lapsed = (("li", Role.INVESTIGATOR), ("la", Role.ADMIN), ("lau", Role.AUDITOR))
+            for name, role in (*lapsed, ("lsa", Role.SHARING_APPROVER)):
                 dept.add(name, role, trained=False)
                 _lapse(dept, name)
             dept.add("ls", Role.SUPERVISOR)  # trained now; lapsed below, after approving nothing
@@ -179,6 +180,7 @@ _PATH_VALUES = {
     "entry": "7ABC123",
     "alert_id": "6f1c0b9e-4f6a-5d8e-9a43-70c1a4e2d462",
     "delivery_id": "1",
+    "request_id": "1",
 }
 
 
@@ -199,6 +201,7 @@ def test_every_route_but_the_public_ones_refuses_anonymous_wrong_role_and_untrai
         "aud": {Role.AUDITOR},
     }
     lapsed = {"la": {Role.ADMIN}, "ls": {Role.SUPERVISOR}, "li": {Role.INVESTIGATOR}, "lau": {Role.AUDITOR}}
+    lapsed["lsa"] = {Role.SHARING_APPROVER}
     tokens = {name: site.bearer(name) for name in [*users, *lapsed]}
     failures: list[str] = []
     checked = 0
