@@ -20,8 +20,10 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .access import AccessConfig, check_log_retention
+from .audit import AuditConfig
 from .camera import CameraSpec
 from .evidence import EvidenceConfig
+from .privacy import PrivacyConfig
 from .sections import (
     AlertsConfig,
     ApiConfig,
@@ -87,6 +89,8 @@ class Settings(BaseSettings):
     api: ApiConfig = Field(default_factory=ApiConfig)  # type: ignore[arg-type]
     logging: LoggingConfig = Field(default_factory=LoggingConfig)  # type: ignore[arg-type]
     access: AccessConfig = Field(default_factory=AccessConfig)  # type: ignore[arg-type]
+    audit: AuditConfig = Field(default_factory=AuditConfig)  # type: ignore[arg-type]
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)  # type: ignore[arg-type]
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)  # type: ignore[arg-type]
     cameras: list[CameraSpec] = Field(default_factory=list, title="Cameras defined in configuration")
     hotlists: list[HotlistConfig] = Field(default_factory=list, title="Hotlists and their matching rules")
