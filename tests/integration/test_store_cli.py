@@ -1,4 +1,5 @@
-"""`platewatch retention|hold` end to end through the CLI on a real database."""
+"""`platewatch retention` end to end through the CLI on a real database (`hold` goes through the API:
+tests/integration/test_evidence_cli.py)."""
 
 from __future__ import annotations
 
@@ -34,17 +35,9 @@ def env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> d
     return {"PLATEWATCH_SERVICES__DATABASE_URL": database_url, "PLATEWATCH_DATA_DIR": str(tmp_path)}
 
 
-def test_hold_retention_commands(env: dict[str, str]) -> None:
+def test_retention_commands(env: dict[str, str]) -> None:
     runner = CliRunner()
-    placed = runner.invoke(
-        app, ["hold", "add", "--case", "24-1", "--by", "det", "--plate", "XYZ999"], env=env
-    )
-    assert placed.exit_code == 0, placed.output
-    listed = runner.invoke(app, ["hold", "list", "--active"], env=env)
-    assert "24-1" in listed.output and "XYZ999" in listed.output
     ran = runner.invoke(app, ["retention", "run"], env=env)
     assert ran.exit_code == 0 and "dropped 0 days" in ran.output, ran.output
     status = runner.invoke(app, ["retention", "status"], env=env)
     assert status.exit_code == 0 and "active_holds" in status.output
-    released = runner.invoke(app, ["hold", "release", "1", "--by", "cpt", "--reason", "closed"], env=env)
-    assert released.exit_code == 0 and "closed" in released.output, released.output
