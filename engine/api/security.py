@@ -27,7 +27,20 @@ MAX_TOKEN = 200  # our tokens are 46 characters; anything far longer is not one
 #: guarded routes (the alerts' REST routes and websocket), after the page's script finds a session.
 DOCS_ASSETS = "/docs-assets"
 PUBLIC_PATHS = frozenset(
-    {"/healthz", "/api/v1/auth/login", "/", "/login", "/dispatch", "/static", DOCS_ASSETS, "/metrics"}
+    {
+        "/healthz",
+        "/api/v1/auth/login",
+        "/",
+        "/login",
+        "/dispatch",
+        "/search",
+        "/audit",  # the auditor's page: a data-free shell like /dispatch (data: /api/v1/audit, guarded)
+        "/privacy",  # the public usage-and-privacy page (Civil Code 1798.90.51): policy text, monthly totals
+        "/api/v1/privacy",  # the same as JSON
+        "/static",
+        DOCS_ASSETS,
+        "/metrics",
+    }
 )
 PUBLIC_PREFIXES = ("/static/", "/login/", f"{DOCS_ASSETS}/")
 

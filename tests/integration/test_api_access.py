@@ -32,7 +32,7 @@ from platewatch.engine.store.copy_writer import ReadWriter
 from platewatch.engine.store.images import DirectoryImageStore, store_read_images
 
 # and the login page under /login, /static; /dispatch is a data-free shell (data: guarded routes)
-PUBLIC = {"/healthz", "/api/v1/auth/login", "/metrics", "/", "/dispatch"}
+PUBLIC = {"/healthz", "/api/v1/auth/login", "/metrics", "/", "/dispatch", "/search"}
 ANY_LOGGED_IN = {  # open to every logged-in user, trained or not: their own account, and the docs
     "/api/v1/auth/logout",
     "/api/v1/auth/me",
