@@ -18,7 +18,8 @@ from fastapi.staticfiles import StaticFiles
 STATIC_DIR = Path(__file__).parent / "static"
 #: /dispatch is public like /login: the shell carries no data, every byte of data comes from guarded
 #: routes (its script asks /api/v1/auth/me first and goes to the login page on a 401).
-PUBLIC_PATHS = ("/", "/login", "/dispatch", "/search", "/static")
+#: /audit (the auditor's page) is such a shell too; /privacy is the public policy page (api/privacy.py).
+PUBLIC_PATHS = ("/", "/login", "/dispatch", "/search", "/audit", "/privacy", "/static")
 
 _PAGE_HEADERS = {
     "Content-Security-Policy": (
@@ -30,6 +31,7 @@ _PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+PAGE_HEADERS = _PAGE_HEADERS  # the public policy page (api/privacy.py) is served with them too
 
 
 def mount_pages(app: FastAPI) -> None:
@@ -44,6 +46,10 @@ def mount_pages(app: FastAPI) -> None:
     @app.get("/login", include_in_schema=False)
     async def login_page() -> FileResponse:
         return FileResponse(STATIC_DIR / "login.html", media_type="text/html", headers=_PAGE_HEADERS)
+
+    @app.get("/audit", include_in_schema=False)
+    async def audit_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "audit.html", media_type="text/html", headers=_PAGE_HEADERS)
 
     @app.get("/dispatch", include_in_schema=False)
     async def dispatch_page() -> FileResponse:

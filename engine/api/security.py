@@ -34,6 +34,9 @@ PUBLIC_PATHS = frozenset(
         "/login",
         "/dispatch",
         "/search",
+        "/audit",  # the auditor's page: a data-free shell like /dispatch (data: /api/v1/audit, guarded)
+        "/privacy",  # the public usage-and-privacy page (Civil Code 1798.90.51): policy text, monthly totals
+        "/api/v1/privacy",  # the same as JSON
         "/static",
         DOCS_ASSETS,
         "/metrics",

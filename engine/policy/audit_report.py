@@ -12,7 +12,8 @@ What counts as what:
   purpose check refuses those, so any found means the check was bypassed; should be none);
 - wildcard: the search had a `pattern`, a plate with `?`/`*`, or kind partial; fuzzy: `fuzzy` true
   or kind fuzzy (the search routes' terms);
-- bulk: any row whose returned count is above `audit.bulk_results`;
+- bulk: any row whose returned count is above `audit.bulk_results`, except the audit routes' own
+  (`audit.*`: an auditor reading log rows is the audit, not data leaving);
 - out of hours: a person's row at a local time outside `audit.working_days`/`working_hours`;
 - exports and shares: actions `evidence.*`, `sharing.*`, `webhook.transfer`, and `audit.share_actions`;
 - account and role changes: `user.*`, `role.*`, `mfa.reset`; failed logins: refused `login` rows.
@@ -59,7 +60,7 @@ _FLAGS = f"""
                OR coalesce(terms->>'kind', '') IN ('partial', 'pattern', 'wildcard')) AS wildcard,
            action = ANY(%(searches)s) AND (
                coalesce(terms->>'fuzzy', '') = 'true' OR coalesce(terms->>'kind', '') = 'fuzzy') AS fuzzy,
-           returned_count > %(bulk)s AS bulk,
+           returned_count > %(bulk)s AND action NOT LIKE 'audit.%%' AS bulk,
            user_id IS NOT NULL AND {OUT_OF_HOURS} AS ooh,
            outcome = 'refused' AND coalesce(reason, '') LIKE 'training%%' AS untrained,
            count(*) AS n, sum(returned_count) AS returned
@@ -84,7 +85,7 @@ _DETAIL = """
             (CASE WHEN l.action = ANY(%(searches)s) AND l.outcome = 'allowed' AND l.user_id IS NOT NULL
                    AND coalesce(nullif(l.case_number, ''), nullif(l.alert_id, '')) IS NULL
                   THEN 'no_case' END),
-            (CASE WHEN l.returned_count > %(bulk)s THEN 'bulk' END),
+            (CASE WHEN l.returned_count > %(bulk)s AND l.action NOT LIKE 'audit.%%' THEN 'bulk' END),
             (CASE WHEN l.action LIKE 'evidence.%%' OR l.action LIKE 'sharing.%%'
                    OR l.action = 'webhook.transfer' OR l.action = ANY(%(shares)s) THEN 'transfer' END),
             (CASE WHEN l.action LIKE 'user.%%' OR l.action LIKE 'role.%%' OR l.action = 'mfa.reset'

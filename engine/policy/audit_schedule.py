@@ -160,8 +160,13 @@ def produce_audit(
             LogEntry.by(
                 actor,
                 "audit.produce",
-                terms={"audit_id": audit_id, "period": cfg.period, "from": start, "to": end},
-                returned_count=report.rows,
+                terms={
+                    "audit_id": audit_id,
+                    "period": cfg.period,
+                    "from": start,
+                    "to": end,
+                    "rows": report.rows,
+                },
             ),
         )
     draw_sample(conn, cfg, audit_id, start, end, rng=rng)

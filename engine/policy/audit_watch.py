@@ -2,7 +2,8 @@
 
 The worker scans the access-log rows written since its last scan every `audit.scan_minutes`
 (default 5), so a notification follows the access by at most that long (plus the worker's own
-scheduling): a bulk result (more than `audit.bulk_results` rows returned to a person) raises one per
+scheduling): a bulk result (more than `audit.bulk_results` rows returned to a person, the audit
+routes' own rows aside) raises one per
 request; a spike out of hours (`audit.out_of_hours_spike` requests or more by one person in the hour
 before the scan, outside working hours) raises one per person per local day. An audit past its
 sign-off date raises one too. Scanning rather than raising at the append keeps the request path as
@@ -79,7 +80,8 @@ def scan_unusual(conn: psycopg.Connection, cfg: AuditConfig, now: datetime | Non
         with conn.cursor(row_factory=dict_row) as cur:
             bulk = cur.execute(
                 "SELECT seq, time, username, action, returned_count, case_number FROM access_log"
-                " WHERE seq > %s AND seq <= %s AND returned_count > %s AND user_id IS NOT NULL ORDER BY seq",
+                " WHERE seq > %s AND seq <= %s AND returned_count > %s AND user_id IS NOT NULL"
+                " AND action NOT LIKE 'audit.%%' ORDER BY seq",
                 (last, head, cfg.bulk_results),
             ).fetchall()
             for r in bulk:

@@ -123,6 +123,7 @@ def seed_february(log: Log) -> None:
     log.add(local(8, 12), "ken", "reads.search", n=4, organisation="SCSO")  # Saturday: out of hours
     log.add(local(5, 23, 30), "ken", "reads.search", n=2, organisation="SCSO")  # Wednesday night
     log.add(local(6, 9), "ken", "reads.search", organisation="SCSO", returned=900)  # bulk
+    log.add(local(6, 10), "sam", "audit.log", case=None, returned=900)  # reading the log: not bulk
     log.add(local(6, 9), "li", "reads.search", outcome="refused", reason="training: no current ALPR training")
     log.add(local(7, 9), "ivy", "login", n=3, case=None, outcome="refused", reason="wrong password or code")
     log.add(local(7, 9, 5), "ivy", "login.lockout", case=None, outcome="refused", reason="locked")
