@@ -170,6 +170,47 @@ def audit_command(
     print_figures("bench audit", figures)
 
 
+@bench_app.command("search")
+def search_command(
+    reads: Annotated[
+        int, typer.Option("--reads", min=1, help="Final reads (vehicle passes) in the scratch database.")
+    ] = 1_000_000,
+    searches: Annotated[int, typer.Option(min=1, help="Searches of each kind measured.")] = 100,
+    days: Annotated[float, typer.Option(min=1, help="Days the reads are spread over.")] = 30.0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures to FILE.")] = None,
+    database_url: ScratchServer = None,
+    keep: Annotated[bool, typer.Option(help="Keep the scratch database afterwards.")] = False,
+) -> None:
+    """Investigator searches through the API, access log included (keys reads, exact_p95_ms,
+    partial_p95_ms, fuzzy_p95_ms, area_p95_ms)."""
+    from platewatch.engine.bench.audit import BenchError
+    from platewatch.engine.bench.report import print_figures
+    from platewatch.engine.bench.search import run_search_bench
+    from platewatch.engine.services import Services
+
+    with contextlib.ExitStack() as stack:
+        app_url, redis_url = database_url, settings().services.redis_url
+        if database_url is None:  # the configured database and Redis, or embedded ones
+            endpoints = stack.enter_context(Services(settings(), need={"database", "redis"}))
+            database_url, app_url = endpoints.database_owner_url, endpoints.database_url
+            redis_url = endpoints.redis_url
+        try:
+            figures = run_search_bench(
+                reads,
+                owner_url=database_url,
+                database_url=app_url,
+                redis_url=redis_url,
+                days=days,
+                searches=searches,
+                json_out=json_out,
+                keep=keep,
+                console=Console(stderr=True),
+            )
+        except BenchError as exc:
+            raise _fail(exc) from None
+    print_figures("bench search", figures)
+
+
 @bench_app.command("dispatch")
 def dispatch_command(
     clients: Annotated[int, typer.Option(min=1, help="Websocket clients (dispatchers' screens).")] = 200,
