@@ -32,7 +32,10 @@ from platewatch.engine.store.copy_writer import ReadWriter
 from platewatch.engine.store.images import DirectoryImageStore, store_read_images
 
 # and the login page under /login, /static; /dispatch is a data-free shell (data: guarded routes)
-PUBLIC = {"/healthz", "/api/v1/auth/login", "/metrics", "/", "/dispatch", "/search"}
+# /audit is a shell too; /privacy and its JSON are the public usage-and-privacy policy (1798.90.51)
+PUBLIC = {"/healthz", "/api/v1/auth/login", "/metrics", "/", "/dispatch", "/search", "/audit", "/privacy"} | {
+    "/api/v1/privacy"
+}
 ANY_LOGGED_IN = {  # open to every logged-in user, trained or not: their own account, and the docs
     "/api/v1/auth/logout",
     "/api/v1/auth/me",
@@ -181,6 +184,9 @@ _PATH_VALUES = {
     "alert_id": "6f1c0b9e-4f6a-5d8e-9a43-70c1a4e2d462",
     "delivery_id": "1",
     "request_id": "1",
+    "audit_id": "1",
+    "seq": "1",
+    "notification_id": "1",
 }
 
 
