@@ -14,12 +14,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from platewatch.engine.policy import sharing
 from platewatch.engine.policy.errors import PolicyError
+from platewatch.engine.policy.purposes import StatedPurpose
 from platewatch.engine.policy.roles import Role
 from platewatch.engine.policy.sharing import (
     AgencyKind,
@@ -29,6 +30,17 @@ from platewatch.engine.policy.sharing import (
     ReleaseCheck,
     SharingRequest,
 )
+from platewatch.engine.store.evidence.exports import (
+    Exporter,
+    ExportError,
+    ExportRecord,
+    ExportRequest,
+    create_export,
+    exports_root,
+)
+from platewatch.engine.store.evidence.keys import EvidenceKeyError, signing_key
+from platewatch.engine.store.holds import HoldError
+from platewatch.engine.store.images import ImageStore, image_store_for
 
 from .deps import Caller, clean, require
 from .errors import ApiError, policy_error
@@ -40,10 +52,6 @@ Viewer = Annotated[Caller, Depends(require(Role.INVESTIGATOR, Role.SUPERVISOR, R
 Approver = Annotated[Caller, Depends(require(Role.SHARING_APPROVER))]
 RequestId = Annotated[int, Path(ge=1, le=2**62)]
 Status = Literal["refused", "pending", "approved", "expired", "denied"]
-EXPORT_NOT_BUILT = (
-    "policy 462.6: data leaves only as an evidence export tied to the approved request, and this "
-    "version has no evidence export yet, so nothing was released; the check passed"
-)
 
 
 class DataOut(BaseModel):
@@ -144,7 +152,7 @@ class DecisionIn(Body):
 
 class ReleaseIn(Body):
     read_ids: list[str] = Field(min_length=1, max_length=sharing.MAX_RELEASE_READS)
-    evidence_booking: str = Field("", max_length=64)  # the evidence booking number, for the export
+    evidence_booking: str = Field(min_length=1, max_length=64, description="Evidence booking number")
 
 
 class ReleaseResult(BaseModel):
@@ -154,6 +162,7 @@ class ReleaseResult(BaseModel):
     read_ids: list[str]
     export_id: str
     manifest_sha256: str
+    bundle: str  # the zip, downloaded through the evidence routes (logged, in the export's custody)
 
 
 def _ref(request_id: int) -> str:
@@ -300,24 +309,87 @@ def _refusal_status(check: ReleaseCheck) -> tuple[int, str]:
     return 422, "outside_request"
 
 
-@router.post("/requests/{request_id}/release", name="sharing.requests.release")
-def release(caller: Enterer, request_id: RequestId, body: ReleaseIn) -> ReleaseResult:
-    """Release reads to the requesting agency as an evidence export, only under an approved,
-    unexpired request and only reads inside what it asked for."""
-    with caller.conn.transaction():
-        check = sharing.release_allowed(caller.conn, request_id, body.read_ids)
-        terms: dict[str, Any] = {"request_id": request_id, "transfer": True, "reads": len(body.read_ids)}
-        if check.request is not None:
-            terms["agency"] = check.request.agency.name
-        if not check:
-            assert check.reason is not None
-            terms.update(missing=list(check.missing[:20]), outside=list(check.outside[:20]))
-            caller.log(outcome="refused", reason=check.reason, terms=terms)
-            status, code = _refusal_status(check)
-            failure = ApiError(status, code, check.reason)
-        else:
-            # The evidence export (issue 22, part B) is not in this version: the check has passed,
-            # and the release is refused on record rather than sent any other way.
-            caller.log(outcome="refused", reason=EXPORT_NOT_BUILT, terms=terms)
-            failure = ApiError(501, "export_unavailable", EXPORT_NOT_BUILT)
-    raise failure
+def _images(request: Request) -> ImageStore:
+    store: ImageStore | None = request.app.state.images
+    if store is None:
+        store = request.app.state.images = image_store_for(request.app.state.settings)
+    return store
+
+
+@router.post("/requests/{request_id}/release", name="sharing.requests.release", status_code=201)
+def release(caller: Enterer, request_id: RequestId, body: ReleaseIn, request: Request) -> ReleaseResult:
+    """Release reads to the requesting agency as a signed evidence export, only under an approved,
+    unexpired request and only reads inside what it asked for. The export's transaction files the
+    release, and its access-log row (a transfer naming the agency and the request, with every read)
+    is written before the export's id is answered."""
+    terms: dict[str, Any] = {"request_id": request_id, "transfer": True, "reads": len(body.read_ids)}
+    check = sharing.release_allowed(caller.conn, request_id, body.read_ids)
+    if check.request is not None:
+        terms["agency"] = check.request.agency.name
+    if not check:
+        assert check.reason is not None
+        terms.update(missing=list(check.missing[:20]), outside=list(check.outside[:20]))
+        caller.log(outcome="refused", reason=check.reason, terms=terms)
+        status, code = _refusal_status(check)
+        raise ApiError(status, code, check.reason)
+    shared = check.request
+    assert shared is not None
+    settings = caller.settings
+    try:
+        key = signing_key(settings.evidence.signing_key, settings.data_dir)
+    except EvidenceKeyError as exc:
+        caller.log(outcome="refused", reason=clean(f"signing key: {exc}"), terms=terms)
+        raise ApiError(
+            503, "signing_key_unavailable", f"the evidence signing key cannot be used: {exc}"
+        ) from None
+    actor = caller.actor()
+    filed: list[int] = []
+
+    def file_and_log(record: ExportRecord) -> None:
+        made = {"export_id": record.export_id, "manifest_sha256": record.manifest_sha256}
+        release_id = sharing.file_release(caller.conn, actor, check, **made)
+        caller.log(
+            action=sharing.RELEASE_ACTION,
+            terms=sharing.release_terms(check, release_id, **made),
+            purpose=StatedPurpose(sharing.release_purpose(shared), shared.case_number, None),
+            returned_ids=check.read_ids,
+        )
+        filed.append(release_id)
+
+    u = caller.user
+    try:
+        record = create_export(
+            caller.conn,
+            _images(request),
+            key,
+            root=exports_root(settings.evidence.exports_dir, settings.data_dir),
+            request=ExportRequest(
+                read_ids=check.read_ids,
+                case_number=shared.case_number,
+                booking_number=body.evidence_booking,
+                purpose=f"data-sharing request #{shared.request_id} ({shared.agency.name})"[:200],
+            ),
+            by=Exporter(
+                username=u.username,
+                display_name=u.display_name,
+                organisation=u.organisation,
+                user_id=u.user_id,
+            ),
+            max_reads=settings.evidence.max_reads,
+            on_recorded=file_and_log,
+        )
+    except (ExportError, HoldError, PolicyError) as exc:
+        caller.log(outcome="refused", reason=clean(str(exc)), terms=terms)
+        raise ApiError(422, "invalid_export", str(exc)) from None
+    except OSError as exc:
+        caller.log(outcome="refused", reason=clean(f"storage: {type(exc).__name__}"), terms=terms)
+        raise ApiError(503, "storage_unavailable", "the bundle could not be written just now") from None
+    return ReleaseResult(
+        release_id=filed[0],
+        request_id=shared.request_id,
+        agency=shared.agency.name,
+        read_ids=list(record.read_ids),
+        export_id=record.export_id,
+        manifest_sha256=record.manifest_sha256,
+        bundle=f"/api/v1/evidence/exports/{record.export_id}/bundle",
+    )

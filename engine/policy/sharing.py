@@ -63,6 +63,8 @@ DEFAULT_APPROVAL_DAYS = 30
 MAX_APPROVAL_DAYS = 365
 ENTER_ROLES = frozenset({Role.INVESTIGATOR, Role.SUPERVISOR})
 VIEW_ROLES = frozenset({Role.INVESTIGATOR, Role.SUPERVISOR, Role.SHARING_APPROVER})
+#: The access-log action of a release: the audits count it as a share (`audit.share_actions`).
+RELEASE_ACTION = "sharing.release"
 
 _NOT_ALNUM = re.compile(r"[^0-9A-Z]")
 _NOT_PATTERN = re.compile(r"[^0-9A-Z?*]")
@@ -720,6 +722,55 @@ def release_allowed(
     return ReleaseCheck(True, None, request, read_ids=tuple(ids))
 
 
+def file_release(
+    conn: psycopg.Connection,
+    actor: Actor,
+    check: ReleaseCheck,
+    *,
+    export_id: str = "",
+    manifest_sha256: str = "",
+) -> int:
+    """File a release that `release_allowed` allowed (its id); in the transaction that makes the
+    export, so a release on file always has its export and an export made this way its release."""
+    if not check.allowed or check.request is None:
+        raise SharingError(check.reason or "this release was not allowed")
+    user = _user_with(conn, actor, ENTER_ROLES, "releasing data under a sharing request")
+    row = conn.execute(
+        "INSERT INTO sharing_releases (request_id, released_by, released_by_id, read_ids, export_id,"
+        " manifest_sha256) VALUES (%s, %s, %s, %s::uuid[], %s, %s) RETURNING release_id",
+        (
+            check.request.request_id,
+            user.username,
+            user.user_id,
+            list(check.read_ids),
+            export_id,
+            manifest_sha256,
+        ),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def release_terms(
+    check: ReleaseCheck, release_id: int, *, export_id: str = "", manifest_sha256: str = ""
+) -> dict[str, Any]:
+    """What a release's access-log row says: a transfer, naming the agency and the request."""
+    assert check.request is not None
+    return {
+        "transfer": True,
+        "request_id": check.request.request_id,
+        "release_id": release_id,
+        "agency": check.request.agency.name,
+        "requester": check.request.requester_name,
+        "export_id": export_id,
+        "manifest_sha256": manifest_sha256,
+    }
+
+
+def release_purpose(request: SharingRequest) -> str:
+    return f"data-sharing request #{request.request_id}"
+
+
 def record_release(
     conn: psycopg.Connection,
     actor: Actor,
@@ -728,34 +779,17 @@ def record_release(
     export_id: str = "",
     manifest_sha256: str = "",
 ) -> int:
-    """File a release that `release_allowed` allowed, with its access-log row (a transfer: the
-    agency and request are named); call it in the transaction that makes the export."""
-    if not check.allowed or check.request is None:
-        raise SharingError(check.reason or "this release was not allowed")
-    request = check.request
-    user = _user_with(conn, actor, ENTER_ROLES, "releasing data under a sharing request")
-    row = conn.execute(
-        "INSERT INTO sharing_releases (request_id, released_by, released_by_id, read_ids, export_id,"
-        " manifest_sha256) VALUES (%s, %s, %s, %s::uuid[], %s, %s) RETURNING release_id",
-        (request.request_id, user.username, user.user_id, list(check.read_ids), export_id, manifest_sha256),
-    ).fetchone()
-    assert row is not None
+    """`file_release` and its access-log row, on `conn` (the API writes the row as the request's)."""
+    release_id = file_release(conn, actor, check, export_id=export_id, manifest_sha256=manifest_sha256)
+    assert check.request is not None
     _log(
         conn,
         actor,
-        "sharing.release",
-        purpose=f"data-sharing request #{request.request_id}",
-        case_number=request.case_number,
+        RELEASE_ACTION,
+        purpose=release_purpose(check.request),
+        case_number=check.request.case_number,
         returned_ids=check.read_ids,
         returned_count=len(check.read_ids),
-        terms={
-            "transfer": True,
-            "request_id": request.request_id,
-            "release_id": row[0],
-            "agency": request.agency.name,
-            "requester": request.requester_name,
-            "export_id": export_id,
-            "manifest_sha256": manifest_sha256,
-        },
+        terms=release_terms(check, release_id, export_id=export_id, manifest_sha256=manifest_sha256),
     )
-    return int(row[0])
+    return release_id

@@ -21,6 +21,7 @@ from policy_people import COURSE, KEY, PASSWORD, Department, cheap_hashes, found
 
 from platewatch.codecs import Read
 from platewatch.engine.api import create_api
+from platewatch.engine.api import evidence as evidence_api
 from platewatch.engine.api import sharing as sharing_api
 from platewatch.engine.api.app import check_guarded, include
 from platewatch.engine.api.deps import guard_of
@@ -349,9 +350,10 @@ def client(office: Office, database_url: str, tmp_path: Path) -> Iterator[TestCl
         data_dir=tmp_path, access={"mfa_required": False, "totp_secret_key": KEY.decode()}
     )
     app = create_api(settings, database_url=database_url)
-    if not any(getattr(r, "path", "").startswith("/api/v1/sharing") for r in app.routes):
-        include(app, sharing_api.router)  # until engine/api/app.py lists the router
-        check_guarded(app)
+    for router in (sharing_api.router, evidence_api.router):  # until engine/api/app.py lists them
+        if not any(getattr(r, "path", "").startswith(router.prefix) for r in app.routes):
+            include(app, router)
+    check_guarded(app)
     training.record_training(
         office.conn, office.dept.cfg, office.dept.supervisor, "ada", COURSE, datetime.now(UTC)
     )
@@ -431,7 +433,8 @@ def test_the_api_enters_shows_decides_and_releases_with_one_log_row_each(
     assert "attachment" in r.headers["content-disposition"]
     assert client.get("/api/v1/sharing/requests/999999", headers=ivy).status_code == 404
 
-    release = {"read_ids": [office.reads["in"].read_id]}
+    wanted = [office.reads["in"].read_id, office.reads["in2"].read_id]
+    release = {"read_ids": wanted, "evidence_booking": "EB-24-5531"}
     r = client.post(f"/api/v1/sharing/requests/{request_id}/release", json=release, headers=ivy)
     assert r.status_code == 409 and r.json()["detail"]["code"] == "not_approved"
     decision = f"/api/v1/sharing/requests/{request_id}/decision"
@@ -442,12 +445,36 @@ def test_the_api_enters_shows_decides_and_releases_with_one_log_row_each(
     assert r.json()["decision"]["decided_by"] == "cap"
     r = client.post(decision, json={"decision": "deny", "note": "no"}, headers=lt)
     assert r.status_code == 409 and r.json()["detail"]["code"] == "already_decided"
-    outside = {"read_ids": [office.reads["too_late"].read_id]}
+    outside = {"read_ids": [office.reads["too_late"].read_id], "evidence_booking": "EB-24-5531"}
     r = client.post(f"/api/v1/sharing/requests/{request_id}/release", json=outside, headers=ivy)
     assert r.status_code == 422 and r.json()["detail"]["code"] == "outside_request"
-    r = client.post(f"/api/v1/sharing/requests/{request_id}/release", json=release, headers=ivy)
-    assert r.status_code == 501 and r.json()["detail"]["code"] == "export_unavailable"
-    assert office.conn.execute("SELECT count(*) FROM sharing_releases").fetchone() == (0,)
+    r = client.post(f"/api/v1/sharing/requests/{request_id}/release", json=release, headers=lt)
+    assert r.status_code == 201, r.text
+    released = r.json()
+    assert released["agency"] == POLICE.name and sorted(released["read_ids"]) == sorted(wanted)
+    export_id = released["export_id"]
+    exported = office.conn.execute(
+        "SELECT case_number, booking_number, purpose, manifest_sha256 FROM evidence_exports"
+        " WHERE export_id = %s",
+        (export_id,),
+    ).fetchone()
+    assert exported == (
+        "24-000917",
+        "EB-24-5531",
+        f"data-sharing request #{request_id} ({POLICE.name})",
+        released["manifest_sha256"],
+    )
+    [filed] = sharing.get_request(office.conn, request_id).releases
+    assert (filed.release_id, filed.released_by, filed.read_count, filed.export_id) == (
+        released["release_id"],
+        "lt",
+        2,
+        export_id,
+    )
+    r = client.get(
+        released["bundle"], params={"purpose": "criminal investigation", "case": "24-000917"}, headers=ivy
+    )
+    assert r.status_code == 200 and r.content[:2] == b"PK"  # the zip, through the evidence routes
 
     rows = [r for r in office.rows_since(before) if r.action != "login"]
     assert [(r.action, r.username, r.outcome) for r in rows] == [
@@ -466,10 +493,15 @@ def test_the_api_enters_shows_decides_and_releases_with_one_log_row_each(
         ("sharing.approve", "cap", "allowed"),
         ("sharing.requests.decide", "lt", "refused"),  # already decided
         ("sharing.requests.release", "ivy", "refused"),  # outside the request
-        ("sharing.requests.release", "ivy", "refused"),  # no evidence export in this version
+        ("sharing.release", "lt", "allowed"),  # the transfer
+        ("evidence.bundle", "ivy", "allowed"),
     ]
-    transfers = [r for r in rows if r.action == "sharing.requests.release"]
-    assert all(r.terms["request_id"] == request_id and r.terms["agency"] == POLICE.name for r in transfers)
+    releases = [r for r in rows if "release" in r.action]
+    assert all(r.terms["request_id"] == request_id and r.terms["agency"] == POLICE.name for r in releases)
+    transfer = rows[-2]
+    assert transfer.terms["transfer"] is True and transfer.terms["export_id"] == export_id
+    assert sorted(transfer.returned_ids) == sorted(wanted) and transfer.case_number == "24-000917"
+    assert transfer.purpose == f"data-sharing request #{request_id}"
     assert rows[9].reason is not None and "no sharing request #999999" in rows[9].reason
 
 
@@ -485,7 +517,7 @@ def test_every_sharing_route_refuses_anonymous_and_wrong_role_callers(
         guard = guard_of(route.dependant)
         assert guard is not None and guard.roles and guard.trained
         url = route.path.replace("{request_id}", "1")
-        for method in route.methods:
+        for method in sorted(route.methods or ()):
             checked += 1
             assert client.request(method, url).status_code == 401
             wrong = next(n for n, roles in held.items() if not roles & guard.roles)
