@@ -47,6 +47,7 @@ def serve_api(settings: Settings, timeout_s: float = 30.0) -> Iterator[str]:
             access_log=False,
             lifespan="on",
             ws_per_message_deflate=settings.api.ws_compression,
+            timeout_graceful_shutdown=5,  # a websocket left open must not hold the test's teardown
         )
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="test-api", daemon=True)

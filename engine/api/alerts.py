@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import logging
 import time
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Response, WebSocket, WebSocketDisconnect
@@ -47,6 +48,7 @@ Desk = Annotated[Caller, Depends(DESK)]
 FEED = SocketGuard(Role.DISPATCHER, Role.SUPERVISOR)
 AlertId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9-]{1,64}$", description="The alert's id")]
 LOG_BATCH = 500  # delivered ids per access-log row
+BATCH_MAX = 100  # events in one websocket frame at most
 
 
 def _purpose(alert_id: str | None = None) -> StatedPurpose:
@@ -239,17 +241,24 @@ class _Feed:
             self.close_code = TOO_SLOW
             raise
 
-    async def deliver(self, item: Outgoing, timeout_s: float) -> None:
-        if item.seq <= self.last_sent:
-            return  # replayed already
-        await self.send(item.text, timeout_s)
-        self.last_sent = item.seq
-        self.unlogged.append(item.alert_id)
-        self.delivered += 1
-        if item.kind == "raised":
-            now = time.time()
-            m.DELIVERY_SECONDS.observe(max(0.0, now - item.raised_at))
-            m.FRAME_TO_SCREEN_SECONDS.observe(max(0.0, now - item.read_time))
+    async def deliver(self, items: Sequence[Outgoing], timeout_s: float) -> None:
+        """Send the events not sent yet: one frame for one, a `batch` frame for several (a burst of
+        alerts costs each client one message, not one per alert)."""
+        fresh = [i for i in items if i.seq > self.last_sent]
+        if not fresh:
+            return
+        if len(fresh) == 1:
+            await self.send(fresh[0].text, timeout_s)
+        else:
+            await self.send('{"type":"batch","events":[' + ",".join(i.text for i in fresh) + "]}", timeout_s)
+        self.last_sent = fresh[-1].seq
+        self.unlogged.extend(i.alert_id for i in fresh)
+        self.delivered += len(fresh)
+        now = time.time()
+        for item in fresh:
+            if item.kind == "raised":
+                m.DELIVERY_SECONDS.observe(max(0.0, now - item.raised_at))
+                m.FRAME_TO_SCREEN_SECONDS.observe(max(0.0, now - item.read_time))
 
     async def flush_log(self, final: bool = False) -> None:
         if not self.unlogged:
@@ -282,9 +291,9 @@ async def _replay(feed: _Feed, after: int, upto: int, timeout_s: float) -> int:
         rows = [r for r in await asyncio.to_thread(page) if r["seq"] <= upto]
         if not rows:
             break
-        for row in rows:
-            await feed.deliver(to_outgoing(row), timeout_s)
-            sent += 1
+        for start in range(0, len(rows), BATCH_MAX):
+            await feed.deliver([to_outgoing(r) for r in rows[start : start + BATCH_MAX]], timeout_s)
+        sent += len(rows)
         after = int(rows[-1]["seq"])
     return sent
 
@@ -386,7 +395,7 @@ async def _pump(feed: _Feed, heartbeat_s: float, timeout_s: float) -> None:
     assert sub is not None
     while True:
         sub.wake.clear()
-        items = feed.fanout.after(max(sub.cursor, feed.last_sent))
+        items = feed.fanout.after(max(sub.cursor, feed.last_sent), BATCH_MAX)
         if not items:
             try:
                 await asyncio.wait_for(sub.wake.wait(), heartbeat_s)
@@ -394,8 +403,7 @@ async def _pump(feed: _Feed, heartbeat_s: float, timeout_s: float) -> None:
                 beat = {"type": "heartbeat", "offset": feed.last_sent, "time": time.time()}
                 await feed.send(json.dumps(beat), timeout_s)
             continue
-        for item in items:
-            await feed.deliver(item, timeout_s)
+        await feed.deliver(items, timeout_s)
         sub.cursor = feed.last_sent
 
 

@@ -249,15 +249,16 @@ async def _client(feed: Feed, c: Client, ready: asyncio.Event) -> None:
                     now = time.time()
                     msg = json.loads(raw)
                     kind = msg.get("type")
-                    if kind == "event":
-                        c.offset = int(msg["offset"])
-                        if msg["kind"] == "raised":
-                            aid = msg["alert"]["alert_id"]
+                    events = msg["events"] if kind == "batch" else [msg] if kind == "event" else []
+                    for event in events:
+                        c.offset = int(event["offset"])
+                        if event["kind"] == "raised":
+                            aid = event["alert"]["alert_id"]
                             (c.replayed.append(aid) if replaying else c.received.append((aid, now)))
                             c.distinct.add(aid)
-                            if feed.total and len(c.distinct) >= feed.total:
-                                return  # every alert is here (the extra ids of a warm-up too)
-                    elif kind == "replayed":
+                    if events and feed.total and len(c.distinct) >= feed.total:
+                        return  # every alert is here (the extra ids of a warm-up too)
+                    if kind == "replayed":
                         replaying = False
         except BenchError:
             raise

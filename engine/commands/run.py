@@ -67,6 +67,7 @@ def api(
             port=port or s.api.port,
             log_config=None,
             ws_per_message_deflate=s.api.ws_compression,
+            timeout_graceful_shutdown=10,  # dispatchers' sockets reconnect to another instance
         )
 
 

@@ -88,7 +88,9 @@ async def _collect(ws: Any, want: int, timeout_s: float = 20.0) -> list[dict[str
         left = deadline - time.monotonic()
         assert left > 0, f"only {len(got)} messages of {want}: {got[-3:]}"
         msg = json.loads(await asyncio.wait_for(ws.recv(), left))
-        if msg["type"] != "heartbeat":
+        if msg["type"] == "batch":
+            got.extend(msg["events"])
+        elif msg["type"] != "heartbeat":
             got.append(msg)
     return got
 

@@ -769,6 +769,10 @@
       onEvent(msg);
       return;
     }
+    if (msg.type === "batch" && Array.isArray(msg.events)) {
+      msg.events.forEach(onEvent); // a burst of events in one frame, in offset order
+      return;
+    }
     if (msg.type === "error") {
       link.refusal = msg.message || msg.code || ""; // the close (4401/4403) follows
       return;
