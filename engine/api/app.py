@@ -28,8 +28,8 @@ from psycopg_pool import ConnectionPool
 
 from platewatch.engine import __version__
 from platewatch.engine.config import Settings
-from platewatch.engine.policy.group_append import GroupAppender
 from platewatch.engine.policy.ratelimit import LoginRateLimiter
+from platewatch.engine.policy.sealer import Sealer
 
 from . import admin, alerts, audit, auth, equipment, errors, reads, webhooks
 from .deps import ANY_USER, Caller, guard_of
@@ -89,7 +89,8 @@ def create_api(
             )
             pool.open(wait=False)
             app.state.pool = pool
-            app.state.appender = GroupAppender(url)  # connects on its first batch
+            app.state.sealer = Sealer(url)  # chains the access log's new rows, every 0.2 s
+            app.state.sealer.start()
             app.state.fanout = Fanout(url, settings.alerts.ws_queue)
             app.state.fanout.start(asyncio.get_running_loop())
         if hotlists_url:  # connects on first use: a Redis that is down fails those routes, not the app
@@ -102,9 +103,9 @@ def create_api(
             if app.state.fanout is not None:
                 await asyncio.to_thread(app.state.fanout.stop)
                 app.state.fanout = None
-            if app.state.appender is not None:
-                app.state.appender.close()
-                app.state.appender = None
+            if app.state.sealer is not None:
+                await asyncio.to_thread(app.state.sealer.stop)
+                app.state.sealer = None
             if app.state.pool is not None:
                 app.state.pool.close()
                 app.state.pool = None
@@ -122,7 +123,7 @@ def create_api(
     )
     api.state.settings = settings
     api.state.pool = None
-    api.state.appender = None
+    api.state.sealer = None
     api.state.fanout = None
     api.state.redis = None
     api.state.totp_key = None

@@ -32,7 +32,6 @@ from platewatch.engine.policy.access_log import AccessLogError, LogEntry, Outcom
 from platewatch.engine.policy.directory import Actor, User, get_user_by_id
 from platewatch.engine.policy.errors import PolicyError
 from platewatch.engine.policy.gate import AccessRefused, authorise
-from platewatch.engine.policy.group_append import GroupAppender
 from platewatch.engine.policy.purposes import PurposeError, StatedPurpose, check_purpose
 from platewatch.engine.policy.roles import Role
 from platewatch.engine.policy.sessions import Session, SessionInvalid, authenticate, check_csrf
@@ -94,7 +93,6 @@ class Caller:
     address: str | None
     action: str  # the route's name, the access-log action unless a row names another
     settings: Settings
-    appender: GroupAppender | None = None
 
     def actor(self) -> Actor:
         return self.user.as_actor(self.address)
@@ -116,7 +114,6 @@ class Caller:
         """
         write(
             self.conn,
-            self.appender,
             LogEntry.by(
                 self.actor(),
                 action or self.action,
@@ -141,14 +138,10 @@ class Caller:
             raise policy_error(exc) from None
 
 
-def write(conn: psycopg.Connection, appender: GroupAppender | None, entry: LogEntry) -> None:
-    """The row through the process's group appender (one lock and commit for many requests'
-    rows), or on `conn` when the process has none."""
+def write(conn: psycopg.Connection, entry: LogEntry) -> None:
+    """The row on `conn`, committed before this returns (no lock: the chain is sealed afterwards)."""
     try:
-        if appender is not None:
-            appender.append(conn, entry)
-        else:
-            access_log.append(conn, entry)
+        access_log.append(conn, entry)
     except (psycopg.Error, AccessLogError, TimeoutError) as exc:
         log.error("access log not written (%s: %s); the request returns nothing", type(exc).__name__, exc)
         raise LogUnavailable() from exc
@@ -209,7 +202,6 @@ class Require:
             address=address,
             action=action,
             settings=settings,
-            appender=getattr(request.app.state, "appender", None),
         )
 
     @staticmethod
@@ -225,7 +217,7 @@ class Require:
             user = get_user_by_id(db, authenticate(db, settings.access, token).user_id)
         except (SessionInvalid, PolicyError):
             return
-        write(db, None, LogEntry.by(user.as_actor(address), action, outcome="refused", reason=reason))
+        write(db, LogEntry.by(user.as_actor(address), action, outcome="refused", reason=reason))
 
 
 def require(*roles: Role, trained: bool = True) -> Require:

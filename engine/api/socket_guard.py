@@ -77,7 +77,6 @@ class SocketGuard(Require):
                     actor = user.as_actor(address)
                     write(
                         db,
-                        None,
                         LogEntry.by(actor, "alerts.feed", outcome="refused", reason=f"{exc.code}: {exc}"),
                     )
                     return SocketCaller(actor, (exc.code, str(exc)))
@@ -89,7 +88,7 @@ class SocketGuard(Require):
                         )
                     if not _same_origin(websocket):
                         reason = "origin: a cookie is honoured only from this site's own pages"
-                        write(db, None, LogEntry.by(actor, "alerts.feed", outcome="refused", reason=reason))
+                        write(db, LogEntry.by(actor, "alerts.feed", outcome="refused", reason=reason))
                         return SocketCaller(actor, ("origin", reason))
                 return SocketCaller(actor)
         except PoolTimeout:
@@ -99,11 +98,11 @@ class SocketGuard(Require):
 
 
 def write_with_pool(websocket: WebSocket, entry: LogEntry) -> None:
-    """Append an access-log row for a socket (from a worker thread), through the process's group
-    appender; raises `ApiError` (LogUnavailable) when it cannot be written."""
+    """Append an access-log row for a socket (from a worker thread); raises `ApiError`
+    (LogUnavailable) when it cannot be written."""
     pool: ConnectionPool = websocket.app.state.pool
     try:
         with pool.connection(timeout=10.0) as db:
-            write(db, getattr(websocket.app.state, "appender", None), entry)
+            write(db, entry)
     except PoolTimeout:
         raise ApiError(503, "database_unavailable", "the access log could not be reached") from None

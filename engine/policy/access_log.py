@@ -2,13 +2,20 @@
 
 Each row records who (user id, username, organisation, client address), when (UTC, the database's
 clock), what (action, query terms, what was returned: count and ids), why (purpose, case number or
-alert id) and the outcome (allowed, or refused and why). Rows are numbered without gaps, and each
-holds `hash = SHA-256(prev_hash || canonical(content))`, the first one chaining from 32 zero bytes.
-Appends are serialised by a transaction-scoped advisory lock, so the chain is a line, not a tree.
+alert id) and the outcome (allowed, or refused and why).
 
-The table refuses UPDATE, DELETE and TRUNCATE (a trigger, and no privileges for PUBLIC), but an
-attacker with superuser can disable the trigger and rewrite rows, even recompute every hash. That
-is what the anchors are for: `anchor()` appends the chain head (row number, hash, time) to a file
+Sequenced, then sealed (as Certificate Transparency's merge delay): `append` inserts a row with no
+lock, numbered by a sequence and timed by the database's clock, in its own transaction, and the
+caller returns data only once it is committed. A sealer (sealer.py), in every API process and the
+worker's upkeep and before `verify` and `anchor`, then chains the committed rows in number order into
+`access_log_chain`: entries numbered without gaps (`pos`), each holding
+`hash = SHA-256(prev_hash || canonical(row))`, the first chaining from 32 zero bytes. So appends
+from every process no longer queue for one lock; a row is tamper-evident once sealed, normally
+within a fraction of a second, and `verify` names a row left unsealed longer than `SEAL_DELAY_S`.
+
+Both tables refuse UPDATE, DELETE and TRUNCATE (triggers, and no privileges for PUBLIC), but an
+attacker with superuser can disable the triggers and rewrite rows, even recompute every hash. That
+is what the anchors are for: `anchor()` appends the chain head (entry number, hash, time) to a file
 outside the database, which the application's database role cannot write; `verify()` walks the
 whole chain and checks it against every anchor, so an edited, deleted, inserted or reordered row, a
 truncated tail, an emptied table and a recomputed chain are each caught, and the first bad row named.
@@ -16,9 +23,9 @@ truncated tail, an emptied table and a recomputed chain are each caught, and the
 Hashing is in Python so that verification does not trust the database it is checking; it reads
 each column in the form it is hashed in (see `canonical`), so no JSON is parsed per row. Measured on
 the 2-core development machine, PostgreSQL 15 on the same host, load average 3.5 from other work:
-`verify` walks 1,000,000 rows (search-like rows: three cameras/terms, three returned ids) in 7.4-7.8 s;
-`append` takes 0.5 ms on an idle machine and up to about 5 ms when the disk is busy, almost all of it
-the commit's WAL flush.
+`verify` walks 1,000,000 rows (search-like rows: three cameras/terms, three returned ids) in 7.4-7.8 s
+(before the chain moved to its own table; docs/policy.md has the current figures); `append` is one
+INSERT and its commit, the commit's WAL flush most of it.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import math
 import os
 import time as _time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -42,22 +49,34 @@ from platewatch.engine.config.access import AccessConfig
 
 from .directory import Actor
 from .errors import PolicyError
+from .log_encoding import (
+    CONTENT_COLUMNS,
+    ENCODING_VERSION,
+    GENESIS,
+    IN_FLIGHT_KEY,
+    dump_json,
+)
+from .log_encoding import canonical as canonical  # re-exported: the chain's encoding, for callers
+from .log_encoding import encode_columns as encode_columns
+from .log_encoding import epoch_us as epoch_us
+from .log_encoding import row_hash as row_hash
+from .sealer import seal
 
-GENESIS = bytes(32)
-ENCODING_VERSION = 1
 PURGE_ACTION = "access_log.purge"
 POLICY_FLOOR_DAYS = 365  # the trigger's own floor: no row younger than this can be purged
-_LOCK_KEY = 0x7077_616C  # "pwal": serialises appends so each row chains from the one before
+#: A row unsealed for longer than this is a finding of `verify`: the sealer runs every fraction of a
+#: second in each API process, so only a row inserted behind its back, or one held by a transaction
+#: open this long, is still unsealed after it.
+SEAL_DELAY_S = 60.0
 _MAX_TEXT = 10_000
 Outcome = Literal["allowed", "refused"]
 
-#: What the access log adds to a request: `append` whole, the wait for the append lock included
-#: (which a request holds until its transaction commits). Fine buckets up to 50 ms, so `platewatch
-#: bench audit` can read its 5 ms p95 target off each API instance's /metrics, and coarser ones to a
-#: second, where appends queue for the lock under load.
+#: What the access log adds to a request: `append` whole (its INSERT and, outside a caller's
+#: transaction, its commit). Fine buckets up to 50 ms, so `platewatch bench audit` can read its 5 ms
+#: p95 target off each API instance's /metrics, and coarser ones to a second.
 APPEND_SECONDS = Histogram(
     "platewatch_access_log_append_seconds",
-    "Time to append one access-log row, the wait for the append lock included",
+    "Time to append one access-log row, its commit included when it is its own transaction",
     buckets=(
         *(ms / 1000 for ms in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 1.75)),
         *(ms / 1000 for ms in (2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0, 8.0, 10.0, 12.5, 15.0)),
@@ -66,13 +85,25 @@ APPEND_SECONDS = Histogram(
     ),
 )
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-
 _COLUMNS = (
-    "seq, time, user_id, username, organisation, client_address, action, terms, purpose,"
-    " case_number, alert_id, outcome, reason, returned_count, returned_ids, prev_hash, hash"
+    "l.seq, l.time, l.user_id, l.username, l.organisation, l.client_address, l.action, l.terms,"
+    " l.purpose, l.case_number, l.alert_id, l.outcome, l.reason, l.returned_count, l.returned_ids,"
+    " c.prev_hash, c.hash, c.pos"
+)
+_FROM = "access_log l LEFT JOIN access_log_chain c ON c.seq = l.seq"
+_INSERTED = (
+    "user_id, username, organisation, client_address, action, terms, purpose, case_number, alert_id,"
+    " outcome, reason, returned_count, returned_ids"
+)
+# One statement: the number, the in-flight lock on it (try: a fresh number is never held, short of
+# the key wrapping after 2^31 rows while one is still open), then the row. Its time is the clock's
+# when it was numbered, to the microsecond.
+_INSERT = (
+    "WITH s AS (SELECT nextval('access_log_seq') AS seq)"
+    f" INSERT INTO access_log (seq, time, {_INSERTED})"
+    f" SELECT s.seq, clock_timestamp(), {', '.join(['%s'] * 13)} FROM s"
+    f" WHERE pg_try_advisory_xact_lock({IN_FLIGHT_KEY}, (s.seq %% 2147483647)::integer)"
+    " RETURNING seq, time"
 )
 
 
@@ -143,7 +174,8 @@ class LogEntry:
 
 @dataclass(frozen=True)
 class LogRow:
-    """A stored row, as `query` and `verify` read it."""
+    """A stored row, as `query` reads it, with its chain entry (pos, prev_hash, hash) once it is
+    sealed; until then pos is None and the hashes are empty."""
 
     seq: int
     time: datetime
@@ -160,13 +192,15 @@ class LogRow:
     reason: str | None
     returned_count: int
     returned_ids: tuple[str, ...]
-    prev_hash: bytes
-    hash: bytes
+    prev_hash: bytes = b""
+    hash: bytes = b""
+    pos: int | None = None
 
 
 @dataclass(frozen=True)
 class Anchor:
-    seq: int
+    pos: int  # the chain entry anchored
+    seq: int  # its row
     hash: str  # hex
     time: datetime  # the anchored row's time
     anchored_at: datetime
@@ -175,14 +209,19 @@ class Anchor:
 @dataclass(frozen=True)
 class ChainReport:
     ok: bool
-    rows: int  # rows checked
-    first_seq: int | None
-    last_seq: int | None
+    rows: int  # chain entries checked (each a row)
+    first_seq: int | None  # the row of the first entry
+    last_seq: int | None  # the row of the last entry
     head_hash: str | None
     anchors_checked: int
-    first_bad_seq: int | None = None
+    first_bad_seq: int | None = None  # the row named by the problem, where it names one
     problem: str | None = None
     seconds: float = 0.0
+    first_pos: int | None = None
+    last_pos: int | None = None
+    first_bad_pos: int | None = None
+    unsealed: int = 0  # rows left unsealed past SEAL_DELAY_S
+    sealed: int = 0  # rows `verify` sealed before walking (they were waiting for the sealer)
 
 
 def _json_value(value: Any) -> Any:
@@ -215,134 +254,58 @@ def _timestamp(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def epoch_us(value: datetime) -> int:
-    return (value - _EPOCH) // _MICROSECOND
-
-
-def canonical(
-    seq: int,
-    time_us: int,
-    user_id: int | None,
-    username: str,
-    organisation: str,
-    client_address: str | None,
-    action: str,
-    terms_text: str,
-    purpose: str | None,
-    case_number: str | None,
-    alert_id: str | None,
-    outcome: str,
-    reason: str | None,
-    returned_count: int,
-    returned_ids_text: str,
-) -> bytes:
-    """The bytes a row's hash covers: a JSON array of the columns in a fixed order.
-
-    Time is whole microseconds since 1970 (UTC). `terms` and `returned_ids` enter as PostgreSQL
-    renders them (`terms::text`, `returned_ids::text`): that rendering is a function of the stored
-    value alone, and taking it as it comes spares `verify` parsing and re-encoding JSON per row,
-    which is most of what a million rows would cost.
-    """
-    return _encode(
-        (
-            seq,
-            time_us,
-            user_id,
-            username,
-            organisation,
-            client_address,
-            action,
-            terms_text,
-            purpose,
-            case_number,
-            alert_id,
-            outcome,
-            reason,
-            returned_count,
-            returned_ids_text,
-        )
-    )
-
-
-def _encode(columns: Sequence[Any]) -> bytes:
-    """`canonical` of the 15 hashed columns, in its order (verify's loop inlines this for speed)."""
-    return _dumps([ENCODING_VERSION, *columns]).encode("utf-8")
-
-
-def row_hash(prev_hash: bytes, content: bytes) -> bytes:
-    return hashlib.sha256(prev_hash + content).digest()
-
-
 def append(conn: psycopg.Connection, entry: LogEntry) -> LogRow:
-    """Write one row, chained to the one before; raises if it cannot be written.
+    """Write one row; raises if it cannot be written. Callers return data only after this returns.
 
-    Runs in its own transaction, or as a savepoint of the caller's: a caller that writes the log
-    and then changes data in one transaction holds the append lock until it commits, so keep such
-    transactions short. Callers return data only after this returns. Busy readers go through
-    `GroupAppender` (group_append.py) instead, which chains many rows under one lock and commit.
+    No lock is taken: on an idle autocommit connection the row is its own transaction, committed
+    when this returns; inside a caller's transaction it is a savepoint of it (a row that fails
+    leaves the caller's transaction usable) and is committed with it. The row is sealed into the
+    chain afterwards (sealer.py), so the returned row has no hash yet.
     """
     with APPEND_SECONDS.time():
-        return append_prepared(conn, [prepare(conn, entry)])[0]
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """An entry checked and with PostgreSQL's own text of its jsonb terms and id array, which the
-    hash covers; made before the append lock is taken, so the lock is held for less."""
-
-    entry: LogEntry
-    terms: dict[str, Any]
-    ids: list[str]
-    terms_text: str
-    ids_text: str
-
-
-def prepare(conn: psycopg.Connection, entry: LogEntry) -> Prepared:
-    entry.check()
-    terms = normalise_terms(entry.terms)
-    ids = [str(i) for i in entry.returned_ids]
-    texts = conn.execute("SELECT %s::jsonb::text, %s::text[]::text", (Jsonb(terms), ids)).fetchone()
-    assert texts is not None
-    return Prepared(entry, terms, ids, texts[0], texts[1])
-
-
-def append_prepared(conn: psycopg.Connection, batch: Sequence[Prepared]) -> list[LogRow]:
-    """Chain `batch` after the head, in order, under one lock and one transaction (or savepoint)."""
-    rows: list[LogRow] = []
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-        head = conn.execute(
-            "SELECT clock_timestamp(), h.seq, h.hash FROM (SELECT 1) one"
-            " LEFT JOIN LATERAL (SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1) h ON true"
-        ).fetchone()
-        assert head is not None
-        now, last_seq, last_hash = head
-        seq = last_seq or 0
-        prev = bytes(last_hash) if last_hash is not None else GENESIS
-        params = []
-        for p in batch:
-            entry = p.entry
-            seq += 1
-            # The columns around `terms` and `returned_ids`, in the order of both the hash and the table.
-            who = (entry.user_id, entry.username, entry.organisation, entry.client_address, entry.action)
-            why = (
-                entry.purpose,
-                entry.case_number,
-                entry.alert_id,
-                entry.outcome,
-                entry.reason,
-                entry.returned_count,
-            )
-            digest = row_hash(prev, _encode((seq, epoch_us(now), *who, p.terms_text, *why, p.ids_text)))
-            values = (seq, now, *who, Jsonb(p.terms), *why, p.ids, prev, digest)
-            params.append(values)
-            rows.append(_row((*values[:7], p.terms, *why, p.ids, prev, digest)))
-            prev = digest
-        with conn.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO access_log ({_COLUMNS}) VALUES ({', '.join(['%s'] * len(params[0]))})", params
-            )
-    return rows
+        entry.check()
+        terms = normalise_terms(entry.terms)
+        ids = [str(i) for i in entry.returned_ids]
+        values = (
+            entry.user_id,
+            entry.username,
+            entry.organisation,
+            entry.client_address,
+            entry.action,
+            Jsonb(terms),
+            entry.purpose,
+            entry.case_number,
+            entry.alert_id,
+            entry.outcome,
+            entry.reason,
+            entry.returned_count,
+            ids,
+        )
+        if conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            numbered = conn.execute(_INSERT, values).fetchone()
+        else:
+            with conn.transaction():
+                numbered = conn.execute(_INSERT, values).fetchone()
+    if numbered is None:
+        raise AccessLogError("the access-log row could not be numbered (its number is still in use)")
+    seq, time = numbered
+    return LogRow(
+        seq=seq,
+        time=time,
+        user_id=entry.user_id,
+        username=entry.username,
+        organisation=entry.organisation,
+        client_address=entry.client_address,
+        action=entry.action,
+        terms=terms,
+        purpose=entry.purpose,
+        case_number=entry.case_number,
+        alert_id=entry.alert_id,
+        outcome=entry.outcome,
+        reason=entry.reason,
+        returned_count=entry.returned_count,
+        returned_ids=tuple(ids),
+    )
 
 
 def _row(r: Sequence[Any]) -> LogRow:
@@ -362,8 +325,9 @@ def _row(r: Sequence[Any]) -> LogRow:
         reason=r[12],
         returned_count=r[13],
         returned_ids=tuple(r[14]),
-        prev_hash=bytes(r[15]),
-        hash=bytes(r[16]),
+        prev_hash=bytes(r[15]) if r[15] is not None else b"",
+        hash=bytes(r[16]) if r[16] is not None else b"",
+        pos=r[17],
     )
 
 
@@ -389,27 +353,27 @@ def query(
         ("outcome", outcome),
     ):
         if value is not None:
-            where.append(f"{column} = %s")
+            where.append(f"l.{column} = %s")
             args.append(value)
     if since is not None:
-        where.append("time >= %s")
+        where.append("l.time >= %s")
         args.append(since)
     if until is not None:
-        where.append("time < %s")
+        where.append("l.time < %s")
         args.append(until)
     if before_seq is not None:
-        where.append("seq < %s")
+        where.append("l.seq < %s")
         args.append(before_seq)
-    sql = f"SELECT {_COLUMNS} FROM access_log"
+    sql = f"SELECT {_COLUMNS} FROM {_FROM}"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY seq DESC LIMIT %s"
+    sql += " ORDER BY l.seq DESC LIMIT %s"
     args.append(max(1, min(limit, 10_000)))
     return [_row(r) for r in conn.execute(sql.encode(), args).fetchall()]
 
 
 def head(conn: psycopg.Connection) -> LogRow | None:
-    r = conn.execute(f"SELECT {_COLUMNS} FROM access_log ORDER BY seq DESC LIMIT 1").fetchone()
+    r = conn.execute(f"SELECT {_COLUMNS} FROM {_FROM} ORDER BY l.seq DESC LIMIT 1").fetchone()
     return _row(r) if r else None
 
 
@@ -417,7 +381,11 @@ def head(conn: psycopg.Connection) -> LogRow | None:
 
 
 def read_anchors(path: Path) -> list[Anchor]:
-    """The anchors written so far, oldest first; a missing file means none."""
+    """The anchors written so far, oldest first; a missing file means none.
+
+    Anchors written before the chain had its own table name only `seq`: those rows were carried into
+    the chain at pos = seq, so that is their entry.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -430,6 +398,7 @@ def read_anchors(path: Path) -> list[Anchor]:
             d = json.loads(line)
             anchors.append(
                 Anchor(
+                    pos=int(d.get("pos", d["seq"])),
                     seq=int(d["seq"]),
                     hash=str(d["hash"]),
                     time=datetime.fromisoformat(d["time"]),
@@ -441,20 +410,15 @@ def read_anchors(path: Path) -> list[Anchor]:
     return anchors
 
 
-# What `verify` reads: the hashed form of each column, exact on every PostgreSQL version (a whole
-# second's epoch and the microseconds within it are both exact in double precision).
-_VERIFY_COLUMNS = (
-    "seq, extract(epoch FROM date_trunc('second', time))::bigint * 1000000"
-    " + mod(extract(microseconds FROM time)::bigint, 1000000),"
-    " user_id, username, organisation, client_address, action, terms::text, purpose, case_number,"
-    " alert_id, outcome, reason, returned_count, returned_ids::text, prev_hash, hash"
-)
-
-
-def _stream(conn: psycopg.Connection, from_seq: int, batch: int) -> Iterator[Sequence[Any]]:
+def _stream(conn: psycopg.Connection, from_pos: int, batch: int) -> Iterator[Sequence[Any]]:
+    """Chain entries from `from_pos` in order, each with its row's content (NULLs: the row is gone)."""
     with conn.transaction(), conn.cursor(name="pw_access_log_verify") as cur:
         cur.itersize = batch
-        cur.execute(f"SELECT {_VERIFY_COLUMNS} FROM access_log WHERE seq >= %s ORDER BY seq", (from_seq,))
+        cur.execute(
+            f"SELECT c.pos, c.seq, c.prev_hash, c.hash, {CONTENT_COLUMNS} FROM access_log_chain c"
+            " LEFT JOIN access_log l ON l.seq = c.seq WHERE c.pos >= %s ORDER BY c.pos",
+            (from_pos,),
+        )
         yield from cur
 
 
@@ -465,55 +429,65 @@ def _walk(
     start: Anchor | None,
     now: datetime,
 ) -> ChainReport:
-    """Check rows in order; stop at the first problem. `start`: trust the chain up to this anchor."""
+    """Check chain entries in order; stop at the first problem. `start`: trust the chain up to this anchor.
+
+    Each row is (pos, seq, prev_hash, hash, then the row's 15 hashed columns, None where it is gone).
+    """
     began = _time.perf_counter()
-    by_seq: dict[int, list[Anchor]] = {}
+    by_pos: dict[int, list[Anchor]] = {}
     for a in anchors:
-        by_seq.setdefault(a.seq, []).append(a)
-    expected_seq: int | None = None
+        by_pos.setdefault(a.pos, []).append(a)
+    expected_pos: int | None = None
     expected_prev: bytes = GENESIS
-    first_seq = last_seq = None
+    first_pos = last_pos = first_seq = last_seq = None
     last_hash: bytes | None = None
     count = checked_anchors = 0
-    purged_gap: tuple[int, bytes] | None = None  # (first kept seq, its prev_hash) awaiting a purge row
-    problem: tuple[int, str] | None = None
+    purged_gap: tuple[int, bytes] | None = None  # (first kept entry, its prev_hash) awaiting a purge row
+    problem: tuple[int, int | None, str] | None = None  # (pos, seq, what)
     sha256 = hashlib.sha256
-    dumps = _dumps
+    dumps = dump_json
     for r in rows:
-        seq = r[0]
-        prev, digest = bytes(r[15]), bytes(r[16])
-        if first_seq is None:
-            first_seq = seq
+        pos, seq = r[0], r[1]
+        prev, digest = bytes(r[2]), bytes(r[3])
+        if first_pos is None:
+            first_pos, first_seq = pos, seq
             if start is not None:
-                if seq != start.seq:
+                if pos != start.pos:
                     when = f"{start.anchored_at:%Y-%m-%d %H:%M}"
-                    problem = (start.seq, f"row {start.seq}, anchored {when} UTC, is missing")
+                    problem = (start.pos, start.seq, f"row {start.seq}, anchored {when} UTC, is missing")
                     break
-            elif seq != 1:
-                purged_gap = (seq, prev)
-            expected_seq, expected_prev = seq, prev
-        assert expected_seq is not None
-        if seq != expected_seq:
-            missing = (
-                f"row {expected_seq} is" if seq == expected_seq + 1 else f"rows {expected_seq}-{seq - 1} are"
-            )
-            problem = (expected_seq, f"{missing} missing: deleted from the middle of the log")
+            elif pos != 1:
+                purged_gap = (pos, prev)
+            expected_pos, expected_prev = pos, prev
+        assert expected_pos is not None
+        if pos != expected_pos:
+            n = pos - expected_pos
+            missing = f"entry {expected_pos} is" if n == 1 else f"entries {expected_pos}-{pos - 1} are"
+            problem = (expected_pos, None, f"chain {missing} missing: deleted from the middle of the chain")
             break
         if prev != expected_prev:
             problem = (
+                pos,
                 seq,
-                f"row {seq} does not follow row {seq - 1}: the hash it chains from differs, so a row "
+                f"row {seq} does not follow row {last_seq}: the hash it chains from differs, so a row "
                 "was inserted, removed or moved here, or the row before it was rewritten",
             )
             break
-        content = dumps([ENCODING_VERSION, *r[:15]]).encode()
-        if sha256(prev + content).digest() != digest:
-            problem = (seq, f"row {seq} was altered: its content no longer matches its hash")
+        if last_seq is not None and seq <= last_seq:
+            problem = (pos, seq, f"row {seq} is sealed after row {last_seq}: the chain was reordered")
             break
-        for a in by_seq.get(seq, ()):
+        if r[4] is None:
+            problem = (pos, seq, f"row {seq} is missing: deleted from the log after it was sealed")
+            break
+        content = dumps([ENCODING_VERSION, *r[4:19]]).encode()
+        if sha256(prev + content).digest() != digest:
+            problem = (pos, seq, f"row {seq} was altered: its content no longer matches its hash")
+            break
+        for a in by_pos.get(pos, ()):
             checked_anchors += 1
             if a.hash != digest.hex():
                 problem = (
+                    pos,
                     seq,
                     f"row {seq} differs from the anchor written {a.anchored_at:%Y-%m-%d %H:%M} UTC: "
                     "the chain was rewritten from this row or earlier",
@@ -521,29 +495,36 @@ def _walk(
                 break
         if problem:
             break
-        if purged_gap is not None and r[6] == PURGE_ACTION and r[11] == "allowed":
-            t = json.loads(r[7])
-            if t.get("through_seq") == purged_gap[0] - 1 and t.get("through_hash") == purged_gap[1].hex():
+        if purged_gap is not None and r[10] == PURGE_ACTION and r[15] == "allowed":
+            t = json.loads(r[11])
+            through = t.get("through_pos", t.get("through_seq"))  # rows before the chain table: pos = seq
+            if through == purged_gap[0] - 1 and t.get("through_hash") == purged_gap[1].hex():
                 purged_gap = None
         count += 1
-        last_seq, last_hash = seq, digest
-        expected_seq, expected_prev = seq + 1, digest
+        last_pos, last_seq, last_hash = pos, seq, digest
+        expected_pos, expected_prev = pos + 1, digest
     if problem is None and purged_gap is not None:
-        problem = (1, f"rows 1-{purged_gap[0] - 1} are missing and no retention purge of them was logged")
+        problem = (
+            1,
+            None,
+            f"chain entries 1-{purged_gap[0] - 1} are missing and no retention purge of them was logged",
+        )
     if problem is None:
-        end = last_seq if last_seq is not None else (start.seq if start else 0)
+        end = last_pos if last_pos is not None else (start.pos if start else 0)
         floor = now - timedelta(days=POLICY_FLOOR_DAYS)
         for a in anchors:
-            if a.seq > end:
-                what = "the log is empty" if last_seq is None else f"the log ends at row {last_seq}"
+            if a.pos > end:
+                what = "the log is empty" if last_pos is None else f"the log ends at row {last_seq}"
                 problem = (
                     end + 1,
+                    None,
                     f"{what}, but the anchor written {a.anchored_at:%Y-%m-%d %H:%M} UTC recorded row "
-                    f"{a.seq}: rows from {end + 1} on were removed",
+                    f"{a.seq} (chain entry {a.pos}): entries from {end + 1} on were removed",
                 )
                 break
-            if first_seq is not None and start is None and a.seq < first_seq and a.time > floor:
+            if first_pos is not None and start is None and a.pos < first_pos and a.time > floor:
                 problem = (
+                    a.pos,
                     a.seq,
                     f"row {a.seq} is gone, but the anchor written {a.anchored_at:%Y-%m-%d %H:%M} UTC shows "
                     f"it was less than {POLICY_FLOOR_DAYS} days old, too young for the retention purge",
@@ -556,16 +537,60 @@ def _walk(
         last_seq=last_seq,
         head_hash=last_hash.hex() if last_hash is not None else None,
         anchors_checked=checked_anchors,
-        first_bad_seq=problem[0] if problem else None,
-        problem=problem[1] if problem else None,
+        first_bad_seq=problem[1] if problem else None,
+        problem=problem[2] if problem else None,
         seconds=_time.perf_counter() - began,
+        first_pos=first_pos,
+        last_pos=last_pos,
+        first_bad_pos=problem[0] if problem else None,
     )
 
 
-def verify(conn: psycopg.Connection, anchor_file: Path | None = None, *, batch: int = 20_000) -> ChainReport:
-    """Walk the whole chain in order and check it against the anchors; name the first bad row."""
+def _unsealed(
+    conn: psycopg.Connection, head_seq: int | None, delay_s: float
+) -> tuple[int, str | None, int | None]:
+    """(how many rows are unsealed past `delay_s`, what the first of them means, its number)."""
+    found = conn.execute(
+        "SELECT count(*), min(l.seq) FROM access_log l"
+        " WHERE l.time < clock_timestamp() - make_interval(secs => %s)"
+        " AND NOT EXISTS (SELECT 1 FROM access_log_chain c WHERE c.seq = l.seq)",
+        (delay_s,),
+    ).fetchone()
+    if found is None or not found[0]:
+        return 0, None, None
+    count, first = int(found[0]), int(found[1])
+    many = f" ({count} rows in all)" if count > 1 else ""
+    if head_seq is not None and first < head_seq:
+        why = (
+            f"row {first} was never sealed{many}: it sits behind rows already in the chain, so it was "
+            "inserted behind the sealer's back"
+        )
+    else:
+        why = (
+            f"row {first} is not sealed after {delay_s:g} s{many}: the sealer is held at an earlier "
+            "row by a transaction still open, or cannot run"
+        )
+    return count, why, first
+
+
+def verify(
+    conn: psycopg.Connection,
+    anchor_file: Path | None = None,
+    *,
+    batch: int = 20_000,
+    seal_delay_s: float = SEAL_DELAY_S,
+) -> ChainReport:
+    """Seal what is waiting, walk the whole chain in order and check it against the anchors, then
+    look for rows left out of it; names the first bad row."""
+    began = _time.perf_counter()
     anchors = read_anchors(anchor_file) if anchor_file is not None else []
-    return _walk(_stream(conn, 1, batch), anchors, start=None, now=datetime.now(UTC))
+    sealed = seal(conn, wait=True)
+    report = _walk(_stream(conn, 1, batch), anchors, start=None, now=datetime.now(UTC))
+    count, why, first = _unsealed(conn, report.last_seq, seal_delay_s)
+    changes: dict[str, Any] = {"sealed": sealed, "unsealed": count, "seconds": _time.perf_counter() - began}
+    if report.ok and why is not None:
+        changes.update(ok=False, problem=why, first_bad_seq=first, first_bad_pos=None)
+    return replace(report, **changes)
 
 
 def anchor_path(cfg: AccessConfig, data_dir: Path) -> Path:
@@ -574,28 +599,37 @@ def anchor_path(cfg: AccessConfig, data_dir: Path) -> Path:
 
 
 def anchor(conn: psycopg.Connection, anchor_file: Path) -> Anchor | None:
-    """Append the chain head to `anchor_file`, after checking the rows since the last anchor extend it.
+    """Seal what is waiting, then append the chain head to `anchor_file`, after checking the entries
+    since the last anchor extend it.
 
     Checking first means an anchor never blesses a chain already tampered with since the last one.
-    Returns the new anchor, the last one if the head has not moved, or None for an empty log.
+    Returns the new anchor, the last one if the head has not moved, or None for an empty chain.
     """
+    seal(conn, wait=True)
     anchors = read_anchors(anchor_file)
     last = anchors[-1] if anchors else None
     if last is not None:
-        report = _walk(_stream(conn, last.seq, 20_000), [last], start=last, now=datetime.now(UTC))
+        report = _walk(_stream(conn, last.pos, 20_000), [last], start=last, now=datetime.now(UTC))
     else:
         report = _walk(_stream(conn, 1, 20_000), [], start=None, now=datetime.now(UTC))
     if not report.ok:
         raise ChainBroken(report)
-    if report.last_seq is None:
+    if report.last_pos is None or report.last_seq is None:
         return None
-    if last is not None and report.last_seq == last.seq:
+    if last is not None and report.last_pos == last.pos:
         return last
     row = conn.execute("SELECT time FROM access_log WHERE seq = %s", (report.last_seq,)).fetchone()
     assert row is not None and report.head_hash is not None
-    new = Anchor(seq=report.last_seq, hash=report.head_hash, time=row[0], anchored_at=datetime.now(UTC))
+    new = Anchor(
+        pos=report.last_pos,
+        seq=report.last_seq,
+        hash=report.head_hash,
+        time=row[0],
+        anchored_at=datetime.now(UTC),
+    )
     line = json.dumps(
         {
+            "pos": new.pos,
             "seq": new.seq,
             "hash": new.hash,
             "time": _timestamp(new.time),
@@ -614,34 +648,45 @@ def anchor(conn: psycopg.Connection, anchor_file: Path) -> Anchor | None:
 
 
 def purge_expired(conn: psycopg.Connection, actor: Actor, days: int) -> int:
-    """Delete rows older than `days` (never under a year), oldest first, and log the purge itself.
+    """Delete rows older than `days` (never under a year), oldest first, with their chain entries, and
+    log the purge itself.
 
-    The purge row names the last removed row and its hash, so `verify` can tell a logged purge of the
-    oldest rows from someone deleting them. Callers pass the configured access-log retention.
+    The purge row names the last removed chain entry and its hash (through_pos, through_hash), so
+    `verify` can tell a logged purge of the oldest rows from someone deleting them. Rows are sealed
+    first, so every row purged was in the chain; the chain's head entry is never purged (the next
+    entry chains from it). Callers pass the configured access-log retention.
     """
     if days < POLICY_FLOOR_DAYS:
         raise AccessLogError(f"access-log rows are kept at least {POLICY_FLOOR_DAYS} days, not {days}")
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        seal(conn, wait=True)  # and holds the sealer's lock until the purge row is written
         cutoff = conn.execute("SELECT now() - make_interval(days => %s)", (days,)).fetchone()
         assert cutoff is not None
-        # never the head row: the next append chains from it
+        oldest = conn.execute("SELECT max(seq) FROM access_log WHERE time < %s", (cutoff[0],)).fetchone()
+        if oldest is None or oldest[0] is None:
+            return 0
         last = conn.execute(
-            "SELECT seq, hash FROM access_log WHERE time < %s"
-            " AND seq < (SELECT max(seq) FROM access_log) ORDER BY seq DESC LIMIT 1",
-            (cutoff[0],),
+            "SELECT c.pos, c.seq, c.hash FROM access_log_chain c WHERE c.seq <= %s"
+            " AND c.pos < (SELECT max(pos) FROM access_log_chain) ORDER BY c.seq DESC LIMIT 1",
+            (oldest[0],),
         ).fetchone()
         if last is None:
             return 0
-        # The owner's function (migration 0005) deletes: the application's role has no DELETE here.
-        purged = conn.execute("SELECT pw_access_log_purge(%s, %s)", (last[0], days)).fetchone()
+        through_pos, through_seq, through_hash = last
+        # The owner's function deletes: the application's role has no DELETE on either table.
+        purged = conn.execute("SELECT pw_access_log_purge(%s, %s)", (through_seq, days)).fetchone()
         deleted = int(purged[0]) if purged else 0
         append(
             conn,
             LogEntry.by(
                 actor,
                 PURGE_ACTION,
-                terms={"through_seq": last[0], "through_hash": bytes(last[1]).hex(), "days": days},
+                terms={
+                    "through_seq": through_seq,
+                    "through_pos": through_pos,
+                    "through_hash": bytes(through_hash).hex(),
+                    "days": days,
+                },
                 returned_count=deleted,
             ),
         )

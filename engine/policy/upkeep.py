@@ -1,5 +1,6 @@
-"""Periodic policy upkeep in the worker: purge the access log past retention, disable unused
-accounts, anchor the chain head (policy 462.4(a), Civil Code § 1798.90.52).
+"""Periodic policy upkeep in the worker: seal the access log's waiting rows into its chain, purge it
+past retention, disable unused accounts, anchor the chain head (policy 462.4(a), Civil Code
+§ 1798.90.52).
 
 The worker runs it on its Faust leader every `access.anchor_interval_minutes` (at most an hour).
 Each step runs on its own, so a step that fails (the anchor file's disk full, say) does not stop
@@ -24,6 +25,7 @@ from . import access_log
 from .accounts import disable_unused
 from .directory import Actor
 from .errors import PolicyError
+from .sealer import seal
 
 log = logging.getLogger("platewatch.policy")
 
@@ -34,6 +36,7 @@ UPKEEP = Actor(username="platewatch:upkeep", organisation="platewatch worker", a
 @dataclass
 class UpkeepReport:
     anchor: access_log.Anchor | None = None
+    sealed: int = 0
     purged: int = 0
     disabled: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -50,6 +53,10 @@ def run_upkeep(
     """One pass; a step's failure is logged and reported, and the next pass tries it again."""
     report = UpkeepReport()
     days = max(access_log.POLICY_FLOOR_DAYS, access_log_days(access, retention_days))
+    try:  # the API processes seal too; this covers a site where none is running
+        report.sealed = seal(conn, wait=True)
+    except psycopg.Error as exc:
+        report.problems.append(f"sealing the access log: {exc}")
     try:
         report.purged = access_log.purge_expired(conn, UPKEEP, days)
     except (PolicyError, psycopg.Error) as exc:

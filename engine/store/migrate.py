@@ -40,6 +40,7 @@ _LOCK_KEY = 0x70_77_6D_69  # "pwmi": one advisory lock id for all platewatch mig
 #: those (the schema is the owner's).
 APPEND_ONLY_TABLES = (
     "access_log",
+    "access_log_chain",  # the access log's hash chain, sealed behind it (engine/policy/sealer.py)
     "sharing_requests",
     "sharing_documents",
     "sharing_decisions",
@@ -175,6 +176,8 @@ def _grant_app_role(conn: psycopg.Connection) -> None:
         for table, privileges in [(t, "SELECT, INSERT") for t in APPEND_ONLY_TABLES] + [
             (t, "SELECT") for t in READ_ONLY_TABLES
         ]:
+            if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() == (None,):
+                continue  # a table of a later migration (a database migrated part of the way)
             ident = sql.Identifier(table)
             conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(ident, role))
             conn.execute(sql.SQL("GRANT {} ON {} TO {}").format(sql.SQL(privileges), ident, role))

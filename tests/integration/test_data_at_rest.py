@@ -156,11 +156,11 @@ def test_a_wide_data_directory_from_before_is_tightened_on_start(
 
 
 def _old_row(conn: psycopg.Connection, days_ago: int) -> None:
-    """A row from before the retention, written straight in by the owner (its hash is not checked here)."""
+    """A row from before the retention, written straight in by the owner (numbered as append numbers)."""
     conn.execute(
-        "INSERT INTO access_log (seq, time, username, organisation, action, outcome, prev_hash, hash)"
-        " VALUES (1, %s, 'old', 'PAPD', 'login', 'allowed', %s, %s)",
-        (datetime.now(UTC) - timedelta(days=days_ago), bytes(32), bytes(range(32))),
+        "INSERT INTO access_log (time, username, organisation, action, outcome)"
+        " VALUES (%s, 'old', 'PAPD', 'login', 'allowed')",
+        (datetime.now(UTC) - timedelta(days=days_ago),),
     )
 
 
@@ -174,6 +174,9 @@ def test_the_application_role_only_reads_and_appends_to_the_access_log(endpoints
             "UPDATE access_log SET username = 'someone else'",
             "DELETE FROM access_log",
             "TRUNCATE access_log",
+            "UPDATE access_log_chain SET hash = prev_hash",
+            "DELETE FROM access_log_chain",
+            "TRUNCATE access_log_chain",
             "ALTER TABLE access_log DISABLE TRIGGER access_log_no_change",
             "DROP TABLE access_log",
             "UPDATE pw_schema_version SET checksum = ''",
@@ -187,6 +190,7 @@ def test_the_application_role_only_reads_and_appends_to_the_access_log(endpoints
             app.execute("SELECT pw_access_log_purge(2, 400)")
         assert access_log.purge_expired(app, OPERATOR, 400) == 1
         assert [r[0] for r in app.execute("SELECT seq FROM access_log ORDER BY seq").fetchall()] == [2, 3]
+        assert access_log.verify(app).ok  # the chain's entry of row 1 went with it, and the purge says so
         # The application's own tables: reads and writes, as before.
         app.execute("INSERT INTO camera_definitions (camera_id, removed) VALUES ('c1', true)")
         app.execute("DELETE FROM camera_definitions WHERE camera_id = 'c1'")

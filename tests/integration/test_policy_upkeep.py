@@ -13,6 +13,7 @@ import pytest
 from platewatch.engine.config.access import AccessConfig
 from platewatch.engine.policy import access_log, accounts
 from platewatch.engine.policy.directory import Actor, get_user
+from platewatch.engine.policy.sealer import seal
 from platewatch.engine.policy.upkeep import UPKEEP, keep_up, run_upkeep
 from platewatch.engine.store import migrate
 from tests.integration.test_policy_access_log import _insert_old_rows
@@ -69,6 +70,7 @@ def test_a_broken_chain_is_reported_and_the_other_steps_still_run(
     conn: psycopg.Connection, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     _user(conn, "gone", idle_days=120)
+    seal(conn, wait=True)  # a row is tamper-evident once sealed
     with conn.transaction():
         conn.execute("ALTER TABLE access_log DISABLE TRIGGER USER")
         conn.execute("UPDATE access_log SET username = 'mallory' WHERE seq = 1")
