@@ -14,6 +14,7 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from platewatch.engine.config import Settings
+from platewatch.engine.policy.audit_watch import keep_audits
 from platewatch.engine.policy.upkeep import keep_up
 from platewatch.engine.services import TANSU_FAUST_SETTINGS
 from platewatch.engine.services.kafka_internals import forget_declared_topics, refresh_group_metadata
@@ -116,6 +117,13 @@ def create_app(
 
     upkeep_s = settings.access.anchor_interval_minutes * 60
     cast(Any, app.timer(interval=upkeep_s, on_leader=True))(policy_upkeep)
+
+    async def audit_upkeep() -> None:  # unusual access notified, scheduled audits produced (docs/audit.md)
+        await keep_audits(
+            database_url, redis_url or None, settings.audit, settings.access, data_dir=settings.data_dir
+        )
+
+    cast(Any, app.timer(interval=settings.audit.scan_minutes * 60, on_leader=True))(audit_upkeep)
 
     register_dispatch_agent(app, topics, settings, database_url)  # agents/dispatch.py
     register_webhook_sender(app, settings, database_url)  # agents/webhooks.py

@@ -66,9 +66,9 @@ def _counts(request: Request) -> list[MonthCounts] | None:
         return None
     settings: Settings = state.settings
     with _lock:
-        cached = getattr(state, "privacy_counts", None)
-        if cached is not None and time.monotonic() - cached[0] < CACHE_S:
-            return cached[1]
+        again: tuple[float, list[MonthCounts]] | None = getattr(state, "privacy_counts", None)
+        if again is not None and time.monotonic() - again[0] < CACHE_S:
+            return again[1]
         try:
             with pool.connection(timeout=10.0) as conn:
                 counts = public_counts(conn, settings.audit, settings.privacy.months)

@@ -73,6 +73,60 @@ def retention_status_cmd() -> None:
     out.print(table)
 
 
+@retention_app.command("report")
+def retention_report_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")] = False,
+) -> None:
+    """The retention report: the rules for each kind of data, what each run purged when, what is
+    held past retention, why and for which case (policy 462.3; docs/audit.md)."""
+    from platewatch.engine.config.access import access_log_days
+    from platewatch.engine.store.retention_report import retention_report
+
+    s = settings()
+    with _store() as (conn, _images, days):
+        rep = retention_report(conn, days, access_log_days(s.access, days))
+    if as_json:
+        body = {k: v for k, v in rep.__dict__.items() if k != "rules"}
+        body["rules"] = [r.__dict__ for r in rep.rules]
+        typer.echo(json.dumps(body, default=str, indent=1))
+        return
+    rules = Table(title=f"retention rules (reads: {rep.days} days; cutoff {rep.cutoff:%Y-%m-%d} UTC)")
+    for col in ("data", "kept", "how"):
+        rules.add_column(col)
+    for r in rep.rules:
+        rules.add_row(r.data, r.kept, r.how)
+    runs = Table(title="retention runs (newest first)")
+    for col in ("started", "cutoff", "days dropped", "held reads captured", "images", "alerts", "deliveries"):
+        runs.add_column(col)
+    for run in rep.runs:
+        runs.add_row(
+            f"{run['started_at']:%Y-%m-%d %H:%M}",
+            f"{run['cutoff']:%Y-%m-%d}",
+            *(str(run[k]) for k in ("dropped_days", "captured_reads", "purged_images")),
+            *(str(run[k]) for k in ("purged_alerts", "purged_deliveries")),
+        )
+    holds = Table(title=f"evidence holds ({rep.held_reads} reads held)")
+    for col in ("hold", "case", "reason", "placed", "by", "reads", "released"):
+        holds.add_column(col)
+    for h in rep.holds:
+        released = (
+            f"{h['released_at']:%Y-%m-%d} by {h['released_by']}: {h['release_reason']}"
+            if h["released_at"]
+            else "active"
+        )
+        holds.add_row(
+            str(h["hold_id"]),
+            h["case_number"],
+            h["reason"],
+            f"{h['created_at']:%Y-%m-%d}",
+            h["created_by"],
+            str(h["reads"]),
+            released,
+        )
+    for table in (rules, runs, holds):
+        out.print(table)
+
+
 def _search_params(
     purpose: str | None,
     case: str,

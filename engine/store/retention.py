@@ -45,6 +45,8 @@ class RetentionReport:
     captured_reads: int = 0
     purged_images: int = 0
     skipped: bool = False
+    purged_alerts: int = 0
+    purged_deliveries: int = 0
 
 
 def store_backend(conn: psycopg.Connection) -> Backend:
@@ -139,6 +141,27 @@ def clean_gin_pending(conn: psycopg.Connection) -> int:
     return merged
 
 
+def purge_alerts(conn: psycopg.Connection, cutoff: datetime) -> tuple[int, int]:
+    """Delete alerts raised before `cutoff`, except those about a read under an evidence hold, and
+    webhook deliveries (delivered or dead letters) created before it; returns (alerts, deliveries).
+
+    An alert repeats its read's plate, time and camera, so it may not outlive the read (462.3). A
+    held read's alerts stay with it: the case may need to show that the system alerted. An alert's
+    events and deliveries go with it (ON DELETE CASCADE); what was sent to whom stays in the access
+    log (`webhook.transfer` rows), which is kept at least as long.
+    """
+    with conn.transaction():
+        deliveries = conn.execute(
+            "DELETE FROM webhook_deliveries WHERE created_at < %s AND status <> 'pending'", (cutoff,)
+        ).rowcount
+        alerts = conn.execute(
+            "DELETE FROM alerts a WHERE a.raised_at < %s AND NOT EXISTS"
+            " (SELECT 1 FROM evidence_reads e WHERE e.read_id::text = a.read_id)",
+            (cutoff,),
+        ).rowcount
+    return alerts, deliveries
+
+
 def run_retention(
     conn: psycopg.Connection, images: ImageStore, *, days: int, now: datetime | None = None
 ) -> RetentionReport:
@@ -164,10 +187,11 @@ def run_retention(
             dropped = _drop_partitions(conn, cutoff)
         purged = sum(images.purge_day(d) for d in images.days() if d < cutoff.date())
         refresh_aggregates(conn, backend)
+        alerts, deliveries = purge_alerts(conn, cutoff)
         conn.execute(
             "UPDATE retention_runs SET finished_at = now(), dropped_days = %s, captured_reads = %s,"
-            " purged_images = %s WHERE run_id = %s",
-            (len(dropped), captured, purged, run[0]),
+            " purged_images = %s, purged_alerts = %s, purged_deliveries = %s WHERE run_id = %s",
+            (len(dropped), captured, purged, alerts, deliveries, run[0]),
         )
         log.info(
             "retention: cutoff %s, dropped %d days, captured %d held reads, purged %d images",
@@ -176,7 +200,7 @@ def run_retention(
             captured,
             purged,
         )
-        return RetentionReport(backend, days, cutoff, dropped, captured, purged)
+        return RetentionReport(backend, days, cutoff, dropped, captured, purged, False, alerts, deliveries)
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
 
