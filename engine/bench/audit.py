@@ -5,24 +5,27 @@ the bench (the API's database role appends and searches, the owner migrates):
 
 - `append_per_s`: N rows through `access_log.append`. The first part (a fiftieth, at least 1,000)
   as a busy API writes them: one row per transaction, from `clients` threads on their own
-  connections, so every row pays its commit and its wait for the append lock; the rest in
-  transactions of `FILL_BATCH` appends on one connection, which is how the bench fills a million
-  rows in minutes. The figure is all N rows over the time both parts took; each part's own rate
-  (and the single-row appends' latency) is reported beside it.
+  connections, so every row pays its commit; the rest in transactions of `FILL_BATCH` appends on
+  one connection, which is how the bench fills a million rows in minutes. The figure is all N rows
+  over the time both parts took; each part's own rate (and the single-row appends' latency) is
+  reported beside it. Then the rows are sealed into the chain (`seal_s`, `seal_per_s`), as the API
+  instances' sealers would have done as they came.
 - `verify_s`: `access_log.verify` over the whole log (the N rows, the accounts', logins' and
-  searches' rows), after the API instances have appended to it concurrently, so it also shows
-  that two processes keep one unbroken chain.
+  searches' rows), after the API instances have appended to it concurrently and their sealers
+  chained it, so it also shows that two processes keep one unbroken chain. It includes sealing what
+  was still waiting and the check for rows left unsealed.
 - `login_p95_ms`: logins over HTTP to `instances` real API processes (`platewatch api` on loopback
   ports), each an investigator with argon2id at the shipped parameters and a TOTP code, one after
   another, each user once (a TOTP code is accepted once).
 - `search_overhead_p95_ms`: `clients` threads, spread over the instances, search the reads table
   (filled with synthetic reads first) with a purpose and a case for `seconds`. What the access log
   adds to each search is read off each instance's `platewatch_access_log_append_seconds`
-  histogram (its /metrics, from loopback), the part counted in the measuring window only. It
-  covers the append whole, including the wait for the append lock, which a search holds until
-  its transaction commits, so the other searches' commits are in it; the search's own commit (one
-  WAL flush, which the log row makes the transaction pay) is not. The clients' own search
-  latencies are reported too.
+  histogram (its /metrics, from loopback), the part counted in the measuring window only: the
+  row's INSERT and its commit (no lock: the chain is sealed afterwards, by a thread in each
+  instance, whose CPU is part of what the searches share). The clients' own search latencies are
+  reported too, and beside them the same clients' searches, with the same sessions, on instances
+  that write no row (`nolog_search_p50_ms`, `nolog_search_p95_ms`: bench/nolog_api.py), so the
+  log's share can be read against what the machine gave a search in the same run.
 
 The instances run on the package defaults (no site file), with this run's TOTP key and the
 per-address login limit raised (every bench login comes from 127.0.0.1); the rest of the
@@ -72,6 +75,7 @@ from platewatch.engine.policy import access_log, accounts, mfa, training
 from platewatch.engine.policy.access_log import LogEntry
 from platewatch.engine.policy.directory import Actor, get_user
 from platewatch.engine.policy.roles import Role
+from platewatch.engine.policy.sealer import seal
 from platewatch.engine.store.copy_writer import is_pglite
 from platewatch.engine.store.migrate import migrate
 from platewatch.engine.store.persist import PERSIST_BATCH, ReadStore
@@ -85,6 +89,7 @@ TARGET_LOGIN_P95_MS = 300.0
 TARGET_OVERHEAD_P95_MS = 5.0
 TARGET_VERIFY_S = 20.0  # at 1,000,000 rows
 HISTOGRAM = "platewatch_access_log_append_seconds"
+NOLOG_MODULE = "platewatch.engine.bench.nolog_api"
 FILL_BATCH = 1000  # appends per transaction when filling
 LOGINS = 60  # at least 50 for a p95
 PURPOSE = "criminal investigation"  # one of the shipped access.purposes
@@ -377,23 +382,30 @@ def _instance_env(database_url: str, redis_url: str | None, data_dir: Path, key:
 
 @contextlib.contextmanager
 def _instances(
-    count: int, database_url: str, redis_url: str | None, work_dir: Path, key: bytes
+    count: int,
+    database_url: str,
+    redis_url: str | None,
+    work_dir: Path,
+    key: bytes,
+    *,
+    module: Sequence[str] = ("platewatch.engine", "api"),
 ) -> Iterator[list[Instance]]:
-    """`count` `platewatch api` processes on loopback ports, stopped when the block ends."""
+    """`count` `platewatch api` processes on loopback ports, stopped when the block ends.
+
+    `module`: what `python -m` runs (the no-log baseline runs `bench.nolog_api`)."""
     started: list[Instance] = []
     try:
         for n in range(count):
-            data_dir = work_dir / f"api-{n}"
+            data_dir = work_dir / f"api-{module[-1].rsplit('.', 1)[-1]}-{n}"
             data_dir.mkdir(mode=0o700)
             port = _free_port()
-            log_path = work_dir / f"api-{n}.log"
+            log_path = work_dir / f"{data_dir.name}.log"
             with log_path.open("wb") as out:
                 proc = subprocess.Popen(
                     [
                         sys.executable,
                         "-m",
-                        "platewatch.engine",
-                        "api",
+                        *module,
                         "--host",
                         "127.0.0.1",
                         "--port",
@@ -503,6 +515,77 @@ def _fill_reads(url: str, count: int) -> list[str]:
     return sorted(seen)
 
 
+def _warm(servers: Sequence[Instance]) -> None:
+    """Each instance's imports, pool connections and argon2's first hash, before anything is timed."""
+    for inst in servers:
+        with httpx.Client(base_url=inst.url, timeout=60) as client:
+            client.post("/api/v1/auth/login", json={"username": "bench-nobody", "password": "x" * 12})
+
+
+@dataclass
+class Phase:
+    """One search phase: the clients' searches and each instance's append histogram around the window."""
+
+    load: SearchLoad
+    window_start: float
+    window_end: float
+    before: list[tuple[Buckets, float, float]]
+    after: list[tuple[Buckets, float, float]]
+
+    def window_ms(self) -> list[float]:
+        """The searches that started and ended inside the measuring window."""
+        return [ms for t, ms in self.load.done if t >= self.window_start and t + ms / 1000 <= self.window_end]
+
+
+def _search_phase(
+    servers: Sequence[Instance],
+    people: Sequence[Investigator],
+    plates: Sequence[str],
+    clients: int,
+    seconds: float,
+    progress: Progress,
+    what: str,
+) -> Phase:
+    """`clients` threads search the instances (spread evenly) for a warm-up, then `seconds` measured."""
+    load = SearchLoad()
+    threads = []
+    for n in range(clients):
+        token = people[n].token
+        assert token is not None
+        base = servers[n % len(servers)].url
+        threads.append(
+            threading.Thread(
+                target=_searcher, args=(base, token, plates, n, load), name=f"bench-search-{n}", daemon=True
+            )
+        )
+    for t in threads:
+        t.start()
+    task = progress.add_task(
+        f"{what}, {clients} clients on {len(servers)} instances", total=round(_WARMUP_S + seconds)
+    )
+    try:
+        deadline = time.monotonic() + _WARMUP_S
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+        progress.update(task, completed=round(_WARMUP_S))
+        before = _scrape(servers)
+        window_start = time.perf_counter()
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(0.25, left))
+            progress.update(task, completed=round(_WARMUP_S + seconds - max(0.0, left)))
+        after = _scrape(servers)
+        window_end = time.perf_counter()
+    finally:
+        load.stop.set()
+        for t in threads:
+            t.join(70)
+    progress.remove_task(task)
+    if load.failed:
+        raise BenchError(f"{load.failed} {what} failed, the first with {load.first_failure}")
+    return Phase(load, window_start, window_end, before, after)
+
+
 # --- the run --------------------------------------------------------------------------------------
 
 
@@ -585,76 +668,60 @@ def run_audit_bench(
             )
             progress.remove_task(task)
 
+        # Seal the filled rows now, as the instances' sealers would, so they do not spend the
+        # search window catching up with a million rows.
+        task = progress.add_task("seal the rows into the chain", total=None)
+        with psycopg.connect(app, autocommit=True) as conn:
+            t = time.perf_counter()
+            sealed = seal(conn, wait=True, gap_grace_s=0)
+            seal_s = time.perf_counter() - t
+        progress.remove_task(task)
+
         task = progress.add_task(f"starting {instances} API instances", total=None)
-        servers = stack.enter_context(_instances(instances, app, redis_url, work_dir, key))
-        progress.remove_task(task)
-        for inst in servers:  # warm each: imports, the pool's connections, argon2's first hash
-            with httpx.Client(base_url=inst.url, timeout=60) as client:
-                client.post("/api/v1/auth/login", json={"username": "bench-nobody", "password": "x" * 12})
+        with _instances(instances, app, redis_url, work_dir, key) as servers:
+            progress.remove_task(task)
+            _warm(servers)
+            login_ms: list[float] = []
+            task = progress.add_task("logins (password + TOTP)", total=logins)
+            with contextlib.ExitStack() as clients_stack:
+                by_instance = [
+                    clients_stack.enter_context(httpx.Client(base_url=s.url, timeout=60)) for s in servers
+                ]
+                for n, person in enumerate(people):
+                    login_ms.append(_login(by_instance[n % instances], person, password))
+                    progress.advance(task)
+            progress.remove_task(task)
+            logged = _search_phase(servers, people, plates, clients, seconds, progress, "searches")
 
-        login_ms: list[float] = []
-        task = progress.add_task("logins (password + TOTP)", total=logins)
-        clients_by_instance = [stack.enter_context(httpx.Client(base_url=s.url, timeout=60)) for s in servers]
-        for n, person in enumerate(people):
-            login_ms.append(_login(clients_by_instance[n % instances], person, password))
-            progress.advance(task)
-        progress.remove_task(task)
+        # The same searches, same sessions, on instances that write no access-log row: the baseline.
+        task = progress.add_task(f"starting {instances} no-log baseline instances", total=None)
+        with _instances(instances, app, redis_url, work_dir, key, module=(NOLOG_MODULE,)) as base:
+            progress.remove_task(task)
+            _warm(base)
+            baseline = _search_phase(base, people, plates, clients, seconds, progress, "no-log searches")
 
-        load = SearchLoad()
-        threads = []
-        for n in range(clients):
-            token = people[n].token
-            assert token is not None
-            base = servers[n % instances].url
-            threads.append(
-                threading.Thread(
-                    target=_searcher,
-                    args=(base, token, plates, n, load),
-                    name=f"bench-search-{n}",
-                    daemon=True,
-                )
-            )
-        for t in threads:
-            t.start()
-        task = progress.add_task(
-            f"searches, {clients} clients on {instances} instances", total=round(_WARMUP_S + seconds)
+        overhead = bucket_sum(
+            [bucket_delta(a[0], b[0]) for a, b in zip(logged.after, logged.before, strict=True)]
         )
-        try:
-            deadline = time.monotonic() + _WARMUP_S
-            while time.monotonic() < deadline:
-                time.sleep(0.25)
-            progress.update(task, completed=round(_WARMUP_S))
-            before = _scrape(servers)
-            window_start = time.perf_counter()
-            deadline = time.monotonic() + seconds
-            while (left := deadline - time.monotonic()) > 0:
-                time.sleep(min(0.25, left))
-                progress.update(task, completed=round(_WARMUP_S + seconds - max(0.0, left)))
-            after = _scrape(servers)
-            window_end = time.perf_counter()
-        finally:
-            load.stop.set()
-            for t in threads:
-                t.join(70)
-        progress.remove_task(task)
-        if load.failed:
-            raise BenchError(f"{load.failed} searches failed, the first with {load.first_failure}")
-        overhead = bucket_sum([bucket_delta(a[0], b[0]) for a, b in zip(after, before, strict=True)])
-        overhead_sum = sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
-        overhead_count = sum(a[2] - b[2] for a, b in zip(after, before, strict=True))
-        search_ms = [ms for t, ms in load.done if t >= window_start and t + ms / 1000 <= window_end]
+        overhead_sum = sum(a[1] - b[1] for a, b in zip(logged.after, logged.before, strict=True))
+        overhead_count = sum(a[2] - b[2] for a, b in zip(logged.after, logged.before, strict=True))
+        search_ms = logged.window_ms()
+        baseline_ms = baseline.window_ms()
 
         task = progress.add_task("verify the chain", total=None)
         with psycopg.connect(app, autocommit=True) as conn:
             report = access_log.verify(conn)
+            chained = conn.execute("SELECT count(*) FROM access_log_chain").fetchone()
         progress.remove_task(task)
 
     total_append_s = result.single_s + result.batched_s
-    window = window_end - window_start
+    window = logged.window_end - logged.window_start
     figures: dict[str, Any] = {
         "rows": rows,
         "append_per_s": round(rows / total_append_s),
         "verify_s": round(report.seconds, 2),
+        "seal_s": round(seal_s, 2),
+        "seal_per_s": round(sealed / seal_s) if seal_s else None,
         "login_p95_ms": _round(percentile(login_ms, 0.95), 1),
         "search_overhead_p95_ms": _ms(bucket_quantile(overhead, 0.95)),
         "search_overhead_p50_ms": _ms(bucket_quantile(overhead, 0.50)),
@@ -663,6 +730,10 @@ def run_audit_bench(
         "search_p95_ms": _round(percentile(search_ms, 0.95)),
         "searches": len(search_ms),
         "searches_per_s": round(len(search_ms) / window, 1),
+        "nolog_search_p50_ms": _round(percentile(baseline_ms, 0.50)),
+        "nolog_search_p95_ms": _round(percentile(baseline_ms, 0.95)),
+        "nolog_searches": len(baseline_ms),
+        "nolog_searches_per_s": round(len(baseline_ms) / (baseline.window_end - baseline.window_start), 1),
         "login_p50_ms": _round(percentile(login_ms, 0.50), 1),
         "logins": len(login_ms),
         "append_single_rows": result.single_rows,
@@ -676,6 +747,8 @@ def run_audit_bench(
         "verify_ok": report.ok,
         "verified_rows": report.rows,
         "verify_problem": report.problem,
+        "verify_sealed": report.sealed,
+        "chained_rows": chained[0] if chained else None,
         "clients": clients,
         "instances": instances,
         "seconds": round(window, 1),

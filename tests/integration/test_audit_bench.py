@@ -56,6 +56,12 @@ def test_audit_bench_measures_every_target_and_cleans_up(shared_services: Endpoi
     # what the log adds is part of a search (read off histogram buckets, so not to the millisecond)
     assert 0 < figures["search_overhead_p50_ms"] <= figures["search_overhead_p95_ms"]
     assert figures["search_overhead_p50_ms"] <= figures["search_p95_ms"]
+    # the same searches on instances that write no row: the baseline the log's share is read against
+    assert (
+        figures["nolog_searches"] > 0 and 0 < figures["nolog_search_p50_ms"] <= figures["nolog_search_p95_ms"]
+    )
+    # the filled rows were sealed before the instances started; every row is in the chain after verify
+    assert figures["seal_per_s"] > 0 and figures["chained_rows"] == figures["verified_rows"]
     assert figures["cpus"] >= 1 and figures["load_before"] >= 0
     page = out.with_suffix(".html").read_text()
     assert page.count("<svg") == 3 and "target 5 ms" in page and "target 300 ms" in page

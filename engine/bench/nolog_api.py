@@ -1,0 +1,49 @@
+"""`platewatch bench audit`'s baseline: an API process whose routes write no access-log row.
+
+Only so the bench can show what the access log adds to a search against what a search costs
+without it, on the same machine in the same run (the machine's load moves between runs). It is the
+ordinary app with `deps.write` made a no-op, and it refuses any database but a bench's scratch one
+(`pw_bench_…`, made and dropped by the bench), so it cannot serve a site's data unlogged.
+
+Run as `python -m platewatch.engine.bench.nolog_api --host H --port P` with the environment an
+instance of `platewatch api` gets (`_instance_env`).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import psycopg
+import uvicorn
+
+from platewatch.engine.api import create_api, deps
+from platewatch.engine.config import load_settings
+from platewatch.engine.logs import setup_logging
+from platewatch.engine.policy.access_log import LogEntry
+
+SCRATCH_PREFIX = "pw_bench_"
+
+
+def _no_row(conn: psycopg.Connection, entry: LogEntry) -> None:
+    """The baseline's `deps.write`: the entry is checked as append checks it, and not written."""
+    entry.check()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    s = load_settings()
+    setup_logging(s.logging.level)
+    url = s.services.database_url
+    name = psycopg.conninfo.conninfo_to_dict(url).get("dbname", "") if url else ""
+    if not str(name).startswith(SCRATCH_PREFIX):
+        raise SystemExit(f"the no-log baseline serves only a bench's scratch database ({SCRATCH_PREFIX}…)")
+    deps.write = _no_row
+    app = create_api(s, database_url=url, redis_url=s.services.redis_url)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None)
+
+
+if __name__ == "__main__":
+    main()
