@@ -31,7 +31,7 @@ from platewatch.engine.config import Settings
 from platewatch.engine.policy.ratelimit import LoginRateLimiter
 from platewatch.engine.policy.sealer import Sealer
 
-from . import admin, alerts, audit, auth, equipment, errors, reads, webhooks
+from . import admin, alerts, audit, auth, equipment, errors, evidence, privacy, reads, sharing, webhooks
 from .deps import ANY_USER, Caller, guard_of
 from .fanout import Fanout
 from .pages import mount_pages
@@ -166,6 +166,9 @@ def create_api(
         equipment.router,
         audit.router,
         webhooks.router,
+        evidence.router,
+        sharing.router,
+        privacy.router,
     ):
         include(api, router)
 

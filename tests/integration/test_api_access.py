@@ -187,6 +187,8 @@ _PATH_VALUES = {
     "audit_id": "1",
     "seq": "1",
     "notification_id": "1",
+    "export_id": "0b9e6f1c-4f6a-5d8e-9a43-70c1a4e2d462",
+    "hold_id": "1",
 }
 
 
