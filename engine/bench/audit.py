@@ -10,6 +10,8 @@ the bench (the API's database role appends and searches, the owner migrates):
   over the time both parts took; each part's own rate (and the single-row appends' latency) is
   reported beside it. Then the rows are sealed into the chain (`seal_s`, `seal_per_s`), as the API
   instances' sealers would have done as they came.
+- `report_s`: the audit report (policy 462.4(c), engine/policy/audit_report.py) over the last 31
+  days, here the whole log (`report_rows`); target 10 s at a million rows.
 - `verify_s`: `access_log.verify` over the whole log (the N rows, the accounts', logins' and
   searches' rows), after the API instances have appended to it concurrently and their sealers
   chained it, so it also shows that two processes keep one unbroken chain. It includes sealing what
@@ -71,8 +73,10 @@ from rich.progress import (
 )
 
 from platewatch.engine.config.access import AccessConfig
+from platewatch.engine.config.audit import AuditConfig
 from platewatch.engine.policy import access_log, accounts, mfa, training
 from platewatch.engine.policy.access_log import LogEntry
+from platewatch.engine.policy.audit_report import build_report
 from platewatch.engine.policy.directory import Actor, get_user
 from platewatch.engine.policy.roles import Role
 from platewatch.engine.policy.sealer import seal
@@ -714,12 +718,21 @@ def run_audit_bench(
             chained = conn.execute("SELECT count(*) FROM access_log_chain").fetchone()
         progress.remove_task(task)
 
+        task = progress.add_task("audit report over the whole log", total=None)
+        with psycopg.connect(app, autocommit=True) as conn:
+            audit = build_report(
+                conn, AuditConfig(), cfg, datetime.now(UTC) - timedelta(days=31), datetime.now(UTC)
+            )
+        progress.remove_task(task)
+
     total_append_s = result.single_s + result.batched_s
     window = logged.window_end - logged.window_start
     figures: dict[str, Any] = {
         "rows": rows,
         "append_per_s": round(rows / total_append_s),
         "verify_s": round(report.seconds, 2),
+        "report_s": round(audit.seconds, 2),
+        "report_rows": audit.rows,
         "seal_s": round(seal_s, 2),
         "seal_per_s": round(sealed / seal_s) if seal_s else None,
         "login_p95_ms": _round(percentile(login_ms, 0.95), 1),

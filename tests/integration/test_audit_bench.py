@@ -51,6 +51,7 @@ def test_audit_bench_measures_every_target_and_cleans_up(shared_services: Endpoi
     assert figures["verify_ok"] is True and figures["verify_problem"] is None
     assert figures["verified_rows"] > 2000 + figures["logins"] + figures["searches"]
     assert 0 < figures["verify_s"] < 60
+    assert figures["report_rows"] >= 2000 and 0 < figures["report_s"] < 60  # the audit report (462.4(c))
     assert figures["logins"] == 6 and 0 < figures["login_p50_ms"] <= figures["login_p95_ms"] < 10_000
     assert figures["searches"] > 0 and 0 < figures["search_p50_ms"] <= figures["search_p95_ms"]
     # what the log adds is part of a search (read off histogram buckets, so not to the millisecond)
