@@ -12,6 +12,7 @@ originals, if still within retention, stay where they were.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,7 @@ from .search import MAX_INPUT, plate_key
 log = logging.getLogger(__name__)
 
 MAX_READ_IDS = 10_000
+COPY_THREADS = 4  # image copies in flight while a hold captures
 _READ_COLUMNS = (
     "read_id, time, camera_id, plate, plate_norm, confidence, region, box, char_confidences,"
     " candidates, track_length, provisional, pass_id"
@@ -99,6 +101,23 @@ def _match_sql(hold: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return " AND ".join(where), params
 
 
+def _copy_images(images: ImageStore, hold_id: int, reads: list[tuple[str, datetime]]) -> None:
+    """Copy each read's images into the hold's evidence area, several at once: an export holds up to
+    10,000 reads, and each copy is a few small-file system calls (or S3 requests) that threads
+    overlap. The first failure is raised once every copy has finished or failed."""
+
+    def one(item: tuple[str, datetime]) -> int:
+        read_id, when = item
+        return images.copy(f"reads/{when.astimezone(UTC):%Y/%m/%d}/{read_id}", evidence_key(hold_id, read_id))
+
+    if len(reads) <= 1:
+        for item in reads:
+            one(item)
+        return
+    with ThreadPoolExecutor(max_workers=COPY_THREADS) as pool:
+        list(pool.map(one, reads))
+
+
 def capture(
     conn: psycopg.Connection,
     images: ImageStore,
@@ -132,10 +151,7 @@ def capture(
         with conn.transaction():
             copied = conn.execute(sql.encode(), params).fetchall()
             # Images first, then commit: a committed evidence row never points at missing images.
-            for read_id, when, has_images in copied:
-                if has_images:
-                    src = f"reads/{when.astimezone(UTC):%Y/%m/%d}/{read_id}"
-                    images.copy(src, evidence_key(hold["hold_id"], read_id))
+            _copy_images(images, hold["hold_id"], [(r, w) for r, w, has_images in copied if has_images])
             if copied:
                 conn.execute(
                     "INSERT INTO evidence_hold_events (hold_id, actor, action, reads)"
@@ -144,6 +160,44 @@ def capture(
                 )
         total += len(copied)
     return total
+
+
+def capture_held(
+    conn: psycopg.Connection, images: ImageStore, hold_id: int, read_ids: list[str], *, actor: str
+) -> int:
+    """Copy into `hold_id` the given reads that only other holds still keep (retention has purged
+    the originals): a case that goes to trial years later must still be able to export them.
+    Returns how many were copied; reads the hold already has are left alone."""
+    pick = (
+        " FROM evidence_reads WHERE read_id = ANY(%(ids)s::uuid[]) AND hold_id <> %(hold)s"
+        " ORDER BY read_id, held_at"
+    )
+    params = {"ids": read_ids, "hold": hold_id}
+    with conn.transaction():
+        sources: dict[str, str] = dict(
+            conn.execute(
+                f"SELECT DISTINCT ON (read_id) read_id::text, image_key {pick}".encode(), params
+            ).fetchall()
+        )
+        if not sources:
+            return 0
+        copied = conn.execute(
+            f"INSERT INTO evidence_reads (hold_id, {_READ_COLUMNS}, image_key, received_at)"
+            f" SELECT DISTINCT ON (read_id) %(hold)s, {_READ_COLUMNS},"
+            " CASE WHEN image_key IS NULL THEN NULL ELSE 'evidence/' || %(hold)s || '/' || read_id END,"
+            f" received_at {pick} ON CONFLICT DO NOTHING RETURNING read_id::text, image_key".encode(),
+            params,
+        ).fetchall()
+        for read_id, key in copied:
+            if key:
+                images.copy(sources[read_id], key)
+        if copied:
+            conn.execute(
+                "INSERT INTO evidence_hold_events (hold_id, actor, action, reads, detail)"
+                " VALUES (%s, %s, 'captured', %s, 'from other holds')",
+                (hold_id, actor, len(copied)),
+            )
+    return len(copied)
 
 
 def place_hold(

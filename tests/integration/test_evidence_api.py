@@ -274,3 +274,30 @@ def test_an_investigator_places_a_hold_and_only_a_supervisor_releases_it(site: S
     active = site.client.get("/api/v1/evidence/holds", params={"active": "true"}, headers=ivy).json()
     assert active == []
     assert site.count("evidence_reads") == 0
+
+
+def test_a_read_past_retention_is_exported_from_the_hold_that_kept_it(site: Site) -> None:
+    ivy = site.bearer("ivy")
+    read = site.reads[2]
+    body = {"case": CASE, "purpose": PURPOSE, "read_ids": [read.read_id], "reason": "trial"}
+    assert site.client.post("/api/v1/evidence/holds", json=body, headers=ivy).status_code == 201
+    site.conn.execute("DELETE FROM reads WHERE read_id = %s", (read.read_id,))  # as retention would
+    DirectoryImageStore(site.tmp / "images").delete(
+        f"reads/{datetime.fromtimestamp(read.time, UTC):%Y/%m/%d}"
+    )
+    r = _export(site, ivy, [read.read_id])
+    assert r.status_code == 201, r.text
+    made = r.json()
+    z = site.client.get(
+        f"/api/v1/evidence/exports/{made['export_id']}/bundle",
+        params={"purpose": PURPOSE, "case": CASE},
+        headers=ivy,
+    )
+    path = site.tmp / "old.zip"
+    path.write_bytes(z.content)
+    result = verify_bundle(path, signing_key(None, site.tmp).public_key())
+    assert result.ok and result.manifest is not None and result.manifest["read_ids"] == [read.read_id]
+    with zipfile.ZipFile(path) as zf:
+        assert zf.read(f"evidence-{made['export_id']}/images/{read.read_id}-crop.jpg") == JPEG
+    gone = _export(site, ivy, [str(uuid.uuid4())])
+    assert gone.status_code == 422

@@ -112,26 +112,26 @@ def test_a_fresh_bundle_verifies_with_what_it_should_hold(bundle: Path, key: Ed2
     assert manifest["read_ids"] == [r["read_id"] for r in _rows()]
     paths = {f["path"] for f in manifest["files"]}
     rid0, rid1 = _rows()[0]["read_id"], _rows()[1]["read_id"]
-    assert {"reads.csv", "reads.json", "README.txt", "SHA256SUMS", f"images/{rid0}/crop.jpg"} <= paths
+    assert {"reads.csv", "reads.json", "README.txt", "SHA256SUMS", f"images/{rid0}-crop.jpg"} <= paths
     assert not any(p.startswith(f"images/{rid1}") for p in paths)  # the read without images
     assert result.files_checked == len(paths)
     csv_text = (bundle / "reads.csv").read_text()
     assert "'=cam-1" in csv_text and "7ABC120" in csv_text
     reads = json.loads((bundle / "reads.json").read_text())["reads"]
-    assert reads[0]["images"]["crop"] == f"images/{rid0}/crop.jpg" and reads[1]["images"] == {}
+    assert reads[0]["images"]["crop"] == f"images/{rid0}-crop.jpg" and reads[1]["images"] == {}
     assert stat.S_IMODE((bundle / "reads.csv").stat().st_mode) == 0o600
     assert stat.S_IMODE(bundle.stat().st_mode) == 0o700
 
 
 def _changed_byte(b: Path) -> None:
-    target = next(b.glob("images/*/crop.jpg"))
+    target = next(b.glob("images/*-crop.jpg"))
     data = bytearray(target.read_bytes())
     data[5] ^= 0x01
     target.write_bytes(bytes(data))
 
 
 def _removed(b: Path) -> None:
-    next(b.glob("images/*/overview.jpg")).unlink()
+    next(b.glob("images/*-overview.jpg")).unlink()
 
 
 def _added(b: Path) -> None:

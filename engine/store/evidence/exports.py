@@ -2,7 +2,8 @@
 
 An export first places an evidence hold on its reads for the case (engine/store/holds.py), so the
 reads and images it carries stay on the server, past retention, as long as the case needs them;
-the bundle is written from the hold's copies. The hold, the bundle, the export row and its first
+reads already past retention are taken from the holds that kept them. The bundle is written from
+the new hold's copies. The hold, the bundle, the export row and its first
 custody event ("exported") are one transaction: either all of it is recorded or none of it is (a
 bundle folder or evidence images left by a failure are removed). The caller's `on_recorded` runs
 inside that transaction, before the export's id is returned: the API writes its access-log row
@@ -29,7 +30,7 @@ from psycopg.rows import dict_row
 
 from platewatch.engine import __version__
 
-from ..holds import HoldCriteria, place_hold
+from ..holds import HoldCriteria, capture_held, place_hold
 from ..images import ImageStore
 from .bundle import BundleMeta, write_bundle
 
@@ -147,10 +148,13 @@ def _check(request: ExportRequest, max_reads: int) -> ExportRequest:
 
 
 def _missing(conn: psycopg.Connection, read_ids: tuple[str, ...]) -> list[str]:
+    """Ids neither stored nor kept by a hold (a read past retention survives only in a hold)."""
     found = {
         r[0]
         for r in conn.execute(
-            "SELECT read_id::text FROM reads WHERE read_id = ANY(%s::uuid[])", (list(read_ids),)
+            "SELECT read_id::text FROM reads WHERE read_id = ANY(%(ids)s::uuid[])"
+            " UNION SELECT read_id::text FROM evidence_reads WHERE read_id = ANY(%(ids)s::uuid[])",
+            {"ids": list(read_ids)},
         ).fetchall()
     }
     return [r for r in read_ids if r not in found]
@@ -189,6 +193,7 @@ def create_export(
                 reason=f"evidence export {export_id} (booking {req.booking_number})",
             )
             hold_id = hold.hold_id
+            capture_held(conn, images, hold_id, list(req.read_ids), actor=by.username)
             with conn.cursor(row_factory=dict_row) as cur:
                 rows = cur.execute(_HELD_READS, (hold_id,)).fetchall()
             exported_at = datetime.now(UTC)
