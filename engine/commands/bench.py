@@ -125,6 +125,41 @@ def store_command(
     print_figures(f"store bench ({figures['backend']})", figures)
 
 
+@bench_app.command("export")
+def export_command(
+    reads: Annotated[
+        int, typer.Option("--reads", min=1, help="Reads in the export (each with images).")
+    ] = 10_000,
+    crop_kb: Annotated[int, typer.Option(min=1, help="Size of each crop image.")] = 8,
+    overview_kb: Annotated[int, typer.Option(min=1, help="Size of each overview image.")] = 200,
+    work_dir: Annotated[
+        Path | None, typer.Option(help="Where the scratch images and bundle go (default: the temp dir).")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures to FILE.")] = None,
+    database_url: ScratchServer = None,
+    keep: Annotated[bool, typer.Option(help="Keep the scratch database afterwards.")] = False,
+) -> None:
+    """An evidence export of N reads with images, timed (keys reads, seconds, bytes; 30 s target at 10k)."""
+    from platewatch.engine.bench.export import run_export_bench
+    from platewatch.engine.bench.report import print_figures, write_json
+    from platewatch.engine.services import Services
+
+    with contextlib.ExitStack() as stack:
+        if database_url is None:  # the owner's URL: the bench makes (and drops) a scratch database
+            database_url = stack.enter_context(Services(settings(), need={"database"})).database_owner_url
+        figures = run_export_bench(
+            reads,
+            database_url=database_url,
+            crop_kb=crop_kb,
+            overview_kb=overview_kb,
+            work_dir=work_dir,
+            keep=keep,
+        )
+    if json_out is not None:
+        write_json(json_out, figures)
+    print_figures("bench export", figures)
+
+
 @bench_app.command("audit")
 def audit_command(
     rows: Annotated[int, typer.Option("--rows", min=100, help="Access-log rows to append.")] = 1_000_000,
