@@ -23,8 +23,7 @@ from fastapi.testclient import TestClient
 from policy_people import KEY, PASSWORD, Department, cheap_hashes, found_department
 
 from platewatch.codecs import Read
-from platewatch.engine.api import create_api, evidence
-from platewatch.engine.api.app import check_guarded, include
+from platewatch.engine.api import create_api
 from platewatch.engine.config import Settings, load_settings
 from platewatch.engine.policy import access_log
 from platewatch.engine.policy.roles import Role
@@ -109,10 +108,7 @@ def site(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         dept.add("ivy", Role.INVESTIGATOR)
         dept.add("dan", Role.DISPATCHER)
         dept.add("aud", Role.AUDITOR)
-        app = create_api(settings, database_url=database_url)
-        include(app, evidence.router)  # until app.py lists the router
-        check_guarded(app)
-        with TestClient(app) as client:
+        with TestClient(create_api(settings, database_url=database_url)) as client:
             yield Site(dept, settings, client, reads, tmp_path)
 
 

@@ -14,9 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import api_server
 import psycopg
 import pytest
 from api_server import api_settings, enrol_totp, serve_api
@@ -24,8 +22,6 @@ from policy_people import PASSWORD, cheap_hashes, found_department
 from typer.testing import CliRunner
 
 from platewatch.codecs import Read
-from platewatch.engine.api import create_api, evidence
-from platewatch.engine.api.app import include
 from platewatch.engine.cli import app
 from platewatch.engine.policy import access_log
 from platewatch.engine.policy.roles import Role
@@ -50,20 +46,11 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def _with_evidence(settings: Any, **kw: Any) -> Any:
-    """The app with the evidence router, until app.py lists it."""
-    api = create_api(settings, **kw)
-    if not any(getattr(r, "path", "").startswith("/api/v1/evidence") for r in api.routes):
-        include(api, evidence.router)
-    return api
-
-
 @pytest.fixture
 def site(
     database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Site]:
     monkeypatch.delenv("PLATEWATCH_CONFIG", raising=False)
-    monkeypatch.setattr(api_server, "create_api", _with_evidence)
     cheap_hashes(monkeypatch)
     migrate(database_url)
     now = time.time()
