@@ -24,8 +24,7 @@ from fastapi.testclient import TestClient
 from policy_people import KEY, PASSWORD, Department, cheap_hashes, found_department
 
 from platewatch.codecs import Read
-from platewatch.engine.api import create_api, privacy
-from platewatch.engine.api.app import include
+from platewatch.engine.api import create_api
 from platewatch.engine.config import ConfigError, Settings, load_settings
 from platewatch.engine.config.privacy import REQUIRED_ELEMENTS
 from platewatch.engine.policy import access_log, audit_schedule
@@ -118,9 +117,7 @@ def site(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
                     state,
                 ),
             )
-        app = create_api(settings, database_url=database_url)
-        include(app, privacy.router)  # app.py lists it once the lead adds it
-        with TestClient(app) as client:
+        with TestClient(create_api(settings, database_url=database_url)) as client:
             yield Site(dept, settings, client, reads)
 
 
