@@ -12,23 +12,18 @@ booking number the property room gave it.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 import uuid
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as InPath
 from fastapi.responses import FileResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from starlette.background import BackgroundTask
 
 from platewatch.engine.config.evidence import MAX_EXPORT_READS
 from platewatch.engine.policy.purposes import PurposeError, StatedPurpose, check_purpose
 from platewatch.engine.policy.roles import Role
-from platewatch.engine.store.evidence.archive import zip_bundle
 from platewatch.engine.store.evidence.exports import (
     CUSTODY_KINDS,
     MAX_NOTE,
@@ -38,7 +33,7 @@ from platewatch.engine.store.evidence.exports import (
     ExportError,
     ExportRecord,
     ExportRequest,
-    bundle_dir,
+    bundle_zip,
     create_export,
     exports_root,
     get_export,
@@ -118,6 +113,8 @@ class ExportOut(BaseModel):
     files: int
     bytes: int
     manifest_sha256: str
+    bundle_sha256: str
+    bundle_bytes: int
     signing_key_id: str
     platewatch_version: str
     read_ids: list[str]
@@ -139,6 +136,8 @@ class ExportOut(BaseModel):
             files=r.files,
             bytes=r.bytes,
             manifest_sha256=r.manifest_sha256,
+            bundle_sha256=r.bundle_sha256,
+            bundle_bytes=r.bundle_bytes,
             signing_key_id=r.signing_key_id,
             platewatch_version=r.platewatch_version,
             read_ids=list(r.read_ids),
@@ -349,28 +348,21 @@ def bundle(caller: Investigator, stated: DownloadPurpose, export_id: ExportId) -
             422, "wrong_case", f"export {export_id} is for another case; state its case number", field="case"
         )
     settings = caller.settings
-    folder = bundle_dir(exports_root(settings.evidence.exports_dir, settings.data_dir), record.export_id)
-    if not folder.is_dir():
+    path = bundle_zip(exports_root(settings.evidence.exports_dir, settings.data_dir), record.export_id)
+    if not path.is_file():
         caller.log(outcome="refused", reason="bundle: not on this server", terms=terms, purpose=stated)
         raise ApiError(404, "not_found", f"the bundle of export {export_id} is not on this server")
-    fd, tmp = tempfile.mkstemp(prefix="pw-bundle-", suffix=".zip")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            zip_bundle(folder, out, f"evidence-{record.export_id}")
-        with caller.conn.transaction():
-            record_custody(
-                caller.conn, record.export_id, "downloaded", _exporter(caller), party="zip from the server"
-            )
-            caller.log(terms=terms, purpose=stated, returned_ids=list(record.read_ids))
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return FileResponse(
-        tmp,
-        media_type=_ZIP,
-        filename=f"evidence-{record.export_id}.zip",
-        background=BackgroundTask(Path(tmp).unlink, missing_ok=True),
-    )
+    with caller.conn.transaction():
+        record_custody(
+            caller.conn,
+            record.export_id,
+            "downloaded",
+            _exporter(caller),
+            party="zip from the server",
+            note=f"sha256 {record.bundle_sha256}",
+        )
+        caller.log(terms=terms, purpose=stated, returned_ids=list(record.read_ids))
+    return FileResponse(path, media_type=_ZIP, filename=path.name)
 
 
 @router.post("/exports/{export_id}/custody", name="evidence.custody", status_code=201)

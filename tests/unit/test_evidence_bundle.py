@@ -291,3 +291,18 @@ def test_cli_public_key_and_verify(bundle: Path, tmp_path: Path, monkeypatch: py
     missing = runner.invoke(app, ["export", "verify", str(tmp_path / "nope"), "--public-key", str(key_path)])
     assert missing.exit_code == 2
     shutil.rmtree(good)
+
+
+def test_a_bundle_written_straight_into_a_zip_verifies_and_unpacks(
+    tmp_path: Path, key: Ed25519PrivateKey
+) -> None:
+    """The server keeps each bundle as the zip it hands out."""
+    meta = _meta()
+    built = write_bundle(tmp_path / "b.zip", _rows(), _images, meta, key, zip_top="evidence-x")
+    assert verify_bundle(built.path, key.public_key()).ok
+    with zipfile.ZipFile(built.path) as zf:
+        names = zf.namelist()
+        assert all(n.startswith("evidence-x/") for n in names) and len(names) == built.files
+        assert zf.getinfo("evidence-x/manifest.json").date_time[:3] == (2026, 3, 2)
+    extract_zip(built.path, tmp_path / "out")
+    assert verify_bundle(tmp_path / "out", key.public_key()).ok

@@ -22,6 +22,8 @@ import hashlib
 import io
 import json
 import os
+import threading
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -62,6 +64,7 @@ CSV_COLUMNS = (
 IO_THREADS = 4
 _DIR_MODE = 0o700
 _FILE_MODE = 0o600
+_STORED = (".jpg", ".sig")  # already compressed, or tiny
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 ImageGetter = Callable[[str, str], bytes | None]
@@ -108,16 +111,39 @@ def _real(value: float) -> float:
 
 
 class _Writer:
-    """Writes files under the bundle's root and remembers each one's SHA-256 and size."""
+    """Writes the bundle's files (into a folder, or into one zip under `top/`) and remembers each
+    one's SHA-256 and size. `write` may be called from several threads: hashing runs in each, a
+    zip entry is appended under a lock, a folder made twice at once is made once."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, target: Path, top: str | None, when: datetime) -> None:
+        self.root = target
+        t = when.astimezone(UTC)
+        self._stamp = (t.year, t.month, t.day, t.hour, t.minute, t.second)
         self.entries: dict[str, tuple[str, int]] = {}
         self._dirs: set[Path] = set()
+        self._lock = threading.Lock()
+        self._zip: zipfile.ZipFile | None = None
+        self._top = top
+        if top is None:
+            target.mkdir(mode=_DIR_MODE)
+        else:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+            self._zip = zipfile.ZipFile(os.fdopen(fd, "wb"), "w", allowZip64=True)
 
     def write(self, rel: str, data: bytes) -> str:
-        """Write one file (from any thread: a folder made twice at once is made once, and entries
-        are set per key under the GIL)."""
+        digest = hashlib.sha256(data).hexdigest()
+        if self._zip is not None:
+            info = zipfile.ZipInfo(f"{self._top}/{rel}", date_time=self._stamp)
+            info.external_attr = (0o100000 | _FILE_MODE) << 16
+            info.compress_type = zipfile.ZIP_STORED if rel.endswith(_STORED) else zipfile.ZIP_DEFLATED
+            with self._lock:
+                self._zip.writestr(info, data)
+        else:
+            self._file(rel, data)
+        self.entries[rel] = (digest, len(data))
+        return digest
+
+    def _file(self, rel: str, data: bytes) -> None:
         path = self.root / rel
         if path.parent not in self._dirs:
             for d in reversed([path.parent, *path.parent.parents]):
@@ -127,9 +153,13 @@ class _Writer:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        digest = hashlib.sha256(data).hexdigest()
-        self.entries[rel] = (digest, len(data))
-        return digest
+
+    def close(self) -> None:
+        if self._zip is not None:
+            fp = self._zip.fp
+            self._zip.close()
+            if fp is not None:
+                fp.close()
 
 
 def _read_record(row: Mapping[str, Any], images: dict[str, str]) -> dict[str, Any]:
@@ -195,13 +225,28 @@ def write_bundle(
     image_of: ImageGetter,
     meta: BundleMeta,
     key: Ed25519PrivateKey,
+    *,
+    zip_top: str | None = None,
 ) -> BuiltBundle:
-    """Write the bundle into the new folder `target` (it must not exist) and sign it.
+    """Write the bundle into the new folder `target`, or with `zip_top` as the new zip file `target`
+    holding it under `zip_top/`, and sign it. Neither may exist yet.
 
     `reads` are rows shaped like `evidence_reads`; `image_of(image_key, name)` fetches an image.
     """
-    target.mkdir(mode=_DIR_MODE)
-    w = _Writer(target)
+    w = _Writer(target, zip_top, meta.exported_at)
+    try:
+        return _write(w, reads, image_of, meta, key)
+    finally:
+        w.close()
+
+
+def _write(
+    w: _Writer,
+    reads: Sequence[Mapping[str, Any]],
+    image_of: ImageGetter,
+    meta: BundleMeta,
+    key: Ed25519PrivateKey,
+) -> BuiltBundle:
 
     def images_of(row: Mapping[str, Any]) -> dict[str, str]:
         paths: dict[str, str] = {}
@@ -255,7 +300,7 @@ def write_bundle(
     manifest_sha = w.write(MANIFEST, data)
     w.write(SIGNATURE, key.sign(data))
     return BuiltBundle(
-        path=target,
+        path=w.root,
         manifest_sha256=manifest_sha,
         files=len(w.entries),
         bytes=sum(size for _d, size in w.entries.values()),

@@ -14,6 +14,7 @@ Both tables are append-only (migration 0008): custody is recorded by adding even
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import shutil
@@ -43,8 +44,8 @@ MAX_PARTY = 200
 MAX_NOTE = 2000
 _EXPORT_COLUMNS = (
     "export_id::text, exported_at, exported_by, organisation, purpose, case_number, booking_number,"
-    " hold_id, read_ids::text[] AS read_ids, reads, files, bytes, manifest_sha256, signing_key_id,"
-    " platewatch_version"
+    " hold_id, read_ids::text[] AS read_ids, reads, files, bytes, manifest_sha256, bundle_sha256,"
+    " bundle_bytes, signing_key_id, platewatch_version"
 )
 _HELD_READS = (
     "SELECT read_id::text, time, camera_id, plate, plate_norm, confidence, region, box, char_confidences,"
@@ -101,6 +102,8 @@ class ExportRecord:
     files: int
     bytes: int
     manifest_sha256: str
+    bundle_sha256: str  # of the zip the server keeps and hands out
+    bundle_bytes: int
     signing_key_id: str
     platewatch_version: str
     events: list[CustodyEvent] = field(default_factory=list)
@@ -112,6 +115,11 @@ def exports_root(configured: Path | None, data_dir: Path) -> Path:
 
 def bundle_dir(root: Path, export_id: str) -> Path:
     return root / str(uuid.UUID(export_id))  # a UUID, so the name can never leave `root`
+
+
+def bundle_zip(root: Path, export_id: str) -> Path:
+    """The bundle as the server keeps it: one zip (what is downloaded, byte for byte)."""
+    return bundle_dir(root, export_id) / f"evidence-{uuid.UUID(export_id)}.zip"
 
 
 def _short_text(value: str, what: str, limit: int, *, required: bool) -> str:
@@ -171,7 +179,8 @@ def create_export(
     max_reads: int,
     on_recorded: Callable[[ExportRecord], None] | None = None,
 ) -> ExportRecord:
-    """Hold the reads for the case, write the signed bundle to `root/<export id>/`, record it all."""
+    """Hold the reads for the case, write the signed bundle (one zip) to `root/<export id>/`, record
+    it all."""
     req = _check(request, max_reads)
     missing = _missing(conn, req.read_ids)
     if missing:
@@ -208,12 +217,17 @@ def create_export(
                 booking_number=req.booking_number,
                 hold_id=hold_id,
             )
-            built = write_bundle(staging, rows, images.get, meta, key)
+            staging.mkdir(mode=0o700)
+            top = f"evidence-{export_id}"
+            built = write_bundle(staging / f"{top}.zip", rows, images.get, meta, key, zip_top=top)
+            with built.path.open("rb") as f:
+                bundle_sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+            bundle_bytes = built.path.stat().st_size
             conn.execute(
                 "INSERT INTO evidence_exports (export_id, exported_at, exported_by, exported_by_id,"
                 " organisation, purpose, case_number, booking_number, hold_id, read_ids, reads, files,"
-                " bytes, manifest_sha256, signing_key_id, platewatch_version)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::uuid[], %s, %s, %s, %s, %s, %s)",
+                " bytes, manifest_sha256, bundle_sha256, bundle_bytes, signing_key_id, platewatch_version)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::uuid[], %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     export_id,
                     exported_at,
@@ -229,11 +243,13 @@ def create_export(
                     built.files,
                     built.bytes,
                     built.manifest_sha256,
+                    bundle_sha256,
+                    bundle_bytes,
                     built.key_id,
                     __version__,
                 ),
             )
-            _insert_event(conn, export_id, "exported", by, party="", note=f"manifest {built.manifest_sha256}")
+            _insert_event(conn, export_id, "exported", by, party="", note=f"zip sha256 {bundle_sha256}")
             record = get_export(conn, export_id)
             if on_recorded is not None:
                 on_recorded(record)

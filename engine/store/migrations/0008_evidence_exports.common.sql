@@ -4,8 +4,8 @@
 -- SELECT and INSERT on them (engine/store/migrate.py, APPEND_ONLY_TABLES).
 
 -- One row per bundle built: who exported which reads, for which case and booking, under which
--- hold, and the SHA-256 of the signed manifest (which itself holds the SHA-256 of every file), so a
--- bundle produced in court can be matched to this row.
+-- hold, the SHA-256 of the signed manifest (which itself holds the SHA-256 of every file) and of
+-- the zip the server keeps and hands out, so a bundle produced in court can be matched to this row.
 CREATE TABLE IF NOT EXISTS evidence_exports (
     export_id          uuid        PRIMARY KEY,
     exported_at        timestamptz NOT NULL DEFAULT now(),
@@ -21,6 +21,8 @@ CREATE TABLE IF NOT EXISTS evidence_exports (
     files              integer     NOT NULL CHECK (files >= 0),
     bytes              bigint      NOT NULL CHECK (bytes >= 0),
     manifest_sha256    text        NOT NULL CHECK (manifest_sha256 ~ '^[0-9a-f]{64}$'),
+    bundle_sha256      text        NOT NULL CHECK (bundle_sha256 ~ '^[0-9a-f]{64}$'),  -- the zip handed out
+    bundle_bytes       bigint      NOT NULL CHECK (bundle_bytes >= 0),
     signing_key_id     text        NOT NULL,
     platewatch_version text        NOT NULL
 );
