@@ -8,6 +8,7 @@ settings a bench needs and print its figures. Each imports its bench when it run
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -25,12 +26,37 @@ ScratchServer = Annotated[
     ),
 ]
 
+#: --json, --keep and --instances as the database and API benches word them.
+JsonOut = Annotated[Path | None, typer.Option("--json", help="Write the figures to FILE.")]
+KeepScratch = Annotated[bool, typer.Option(help="Keep the scratch database afterwards.")]
+ApiInstances = Annotated[int, typer.Option(min=1, help="API processes the clients are spread over.")]
+
 bench_app = typer.Typer(help="Measure accuracy and speed (figures as a table, or JSON with --json).")
 
 
 def _fail(exc: Exception) -> typer.Exit:
     typer.echo(f"error: {exc}", err=True)
     return typer.Exit(code=2)
+
+
+@contextlib.contextmanager
+def _api_bench_servers(database_url: str | None) -> Iterator[tuple[str, str | None, str | None]]:
+    """The owner's URL (it makes, migrates and drops the scratch database), the application role's URL
+    (the API processes use it) and Redis: the given server's, or the configured or embedded ones. A
+    BenchError inside becomes exit code 2."""
+    from platewatch.engine.bench.audit import BenchError
+    from platewatch.engine.services import Services
+
+    with contextlib.ExitStack() as stack:
+        app_url, redis_url = database_url, settings().services.redis_url
+        if database_url is None:  # the configured database and Redis, or embedded ones
+            endpoints = stack.enter_context(Services(settings(), need={"database", "redis"}))
+            database_url, app_url = endpoints.database_owner_url, endpoints.database_url
+            redis_url = endpoints.redis_url
+        try:
+            yield database_url, app_url, redis_url
+        except BenchError as exc:
+            raise _fail(exc) from None
 
 
 @bench_app.command("accuracy")
@@ -108,7 +134,7 @@ def store_command(
     ] = None,
     database_url: ScratchServer = None,
     days: Annotated[float, typer.Option(help="Days the reads are spread over.")] = 30.0,
-    keep: Annotated[bool, typer.Option(help="Keep the scratch database afterwards.")] = False,
+    keep: KeepScratch = False,
 ) -> None:
     """Store ingest rate (persist path vs. a plain COPY, same run) and search latency."""
     from platewatch.engine.bench.report import print_figures
@@ -135,9 +161,9 @@ def export_command(
     work_dir: Annotated[
         Path | None, typer.Option(help="Where the scratch images and bundle go (default: the temp dir).")
     ] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures to FILE.")] = None,
+    json_out: JsonOut = None,
     database_url: ScratchServer = None,
-    keep: Annotated[bool, typer.Option(help="Keep the scratch database afterwards.")] = False,
+    keep: KeepScratch = False,
 ) -> None:
     """An evidence export of N reads with images, timed (keys reads, seconds, bytes; 30 s target at 10k)."""
     from platewatch.engine.bench.export import run_export_bench
@@ -164,44 +190,34 @@ def export_command(
 def audit_command(
     rows: Annotated[int, typer.Option("--rows", min=100, help="Access-log rows to append.")] = 1_000_000,
     clients: Annotated[int, typer.Option(min=1, help="Concurrent searching clients.")] = 20,
-    instances: Annotated[int, typer.Option(min=1, help="API processes the clients are spread over.")] = 2,
+    instances: ApiInstances = 2,
     seconds: Annotated[float, typer.Option(min=1, help="How long the clients search.")] = 20.0,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures to FILE.")] = None,
+    json_out: JsonOut = None,
     html_out: Annotated[
         Path | None, typer.Option("--html", help="HTML report with the histograms (default: beside --json)")
     ] = None,
     database_url: ScratchServer = None,
-    keep: Annotated[bool, typer.Option(help="Keep the scratch database afterwards.")] = False,
+    keep: KeepScratch = False,
 ) -> None:
     """Access log and login against the targets (keys rows, append_per_s, verify_s, login_p95_ms,
     search_overhead_p95_ms)."""
-    from platewatch.engine.bench.audit import BenchError, run_audit_bench
+    from platewatch.engine.bench.audit import run_audit_bench
     from platewatch.engine.bench.report import print_figures
-    from platewatch.engine.services import Services
 
-    with contextlib.ExitStack() as stack:
-        app_url, redis_url = database_url, settings().services.redis_url
-        if database_url is None:  # the configured database and Redis, or embedded ones
-            endpoints = stack.enter_context(Services(settings(), need={"database", "redis"}))
-            # the owner makes, migrates and drops the scratch database; the application's role uses it
-            database_url, app_url = endpoints.database_owner_url, endpoints.database_url
-            redis_url = endpoints.redis_url
-        try:
-            figures = run_audit_bench(
-                rows,
-                owner_url=database_url,
-                database_url=app_url,
-                redis_url=redis_url,
-                clients=clients,
-                instances=instances,
-                seconds=seconds,
-                json_out=json_out,
-                html_out=html_out,
-                keep=keep,
-                console=Console(stderr=True),
-            )
-        except BenchError as exc:
-            raise _fail(exc) from None
+    with _api_bench_servers(database_url) as (owner_url, app_url, redis_url):
+        figures = run_audit_bench(
+            rows,
+            owner_url=owner_url,
+            database_url=app_url,
+            redis_url=redis_url,
+            clients=clients,
+            instances=instances,
+            seconds=seconds,
+            json_out=json_out,
+            html_out=html_out,
+            keep=keep,
+            console=Console(stderr=True),
+        )
     print_figures("bench audit", figures)
 
 
@@ -212,37 +228,27 @@ def search_command(
     ] = 1_000_000,
     searches: Annotated[int, typer.Option(min=1, help="Searches of each kind measured.")] = 100,
     days: Annotated[float, typer.Option(min=1, help="Days the reads are spread over.")] = 30.0,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures to FILE.")] = None,
+    json_out: JsonOut = None,
     database_url: ScratchServer = None,
-    keep: Annotated[bool, typer.Option(help="Keep the scratch database afterwards.")] = False,
+    keep: KeepScratch = False,
 ) -> None:
     """Investigator searches through the API, access log included (keys reads, exact_p95_ms,
     partial_p95_ms, fuzzy_p95_ms, area_p95_ms)."""
-    from platewatch.engine.bench.audit import BenchError
     from platewatch.engine.bench.report import print_figures
     from platewatch.engine.bench.search import run_search_bench
-    from platewatch.engine.services import Services
 
-    with contextlib.ExitStack() as stack:
-        app_url, redis_url = database_url, settings().services.redis_url
-        if database_url is None:  # the configured database and Redis, or embedded ones
-            endpoints = stack.enter_context(Services(settings(), need={"database", "redis"}))
-            database_url, app_url = endpoints.database_owner_url, endpoints.database_url
-            redis_url = endpoints.redis_url
-        try:
-            figures = run_search_bench(
-                reads,
-                owner_url=database_url,
-                database_url=app_url,
-                redis_url=redis_url,
-                days=days,
-                searches=searches,
-                json_out=json_out,
-                keep=keep,
-                console=Console(stderr=True),
-            )
-        except BenchError as exc:
-            raise _fail(exc) from None
+    with _api_bench_servers(database_url) as (owner_url, app_url, redis_url):
+        figures = run_search_bench(
+            reads,
+            owner_url=owner_url,
+            database_url=app_url,
+            redis_url=redis_url,
+            days=days,
+            searches=searches,
+            json_out=json_out,
+            keep=keep,
+            console=Console(stderr=True),
+        )
     print_figures("bench search", figures)
 
 
@@ -250,50 +256,40 @@ def search_command(
 def dispatch_command(
     clients: Annotated[int, typer.Option(min=1, help="Websocket clients (dispatchers' screens).")] = 200,
     alerts: Annotated[int, typer.Option(min=1, help="Alerts raised.")] = 2000,
-    instances: Annotated[int, typer.Option(min=1, help="API processes the clients are spread over.")] = 2,
+    instances: ApiInstances = 2,
     rate: Annotated[float, typer.Option(min=1, help="Alerts raised per second.")] = 200.0,
     batch: Annotated[int, typer.Option(min=1, help="Alerts stored per transaction.")] = 10,
     compression: Annotated[
         bool, typer.Option(help="Clients offer permessage-deflate, as browsers do.")
     ] = True,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures to FILE.")] = None,
+    json_out: JsonOut = None,
     html_out: Annotated[
         Path | None, typer.Option("--html", help="HTML report with the histogram (default: beside --json)")
     ] = None,
     database_url: ScratchServer = None,
-    keep: Annotated[bool, typer.Option(help="Keep the scratch database afterwards.")] = False,
+    keep: KeepScratch = False,
 ) -> None:
     """Alerts fanned out to websocket clients on several API instances, a tenth reconnecting mid-run
     (keys clients, alerts, delivered, lost, duplicated, fanout_p95_ms, replayed)."""
-    from platewatch.engine.bench.audit import BenchError
     from platewatch.engine.bench.dispatch import KEYS, run_dispatch_bench
     from platewatch.engine.bench.report import print_figures
-    from platewatch.engine.services import Services
 
-    with contextlib.ExitStack() as stack:
-        app_url, redis_url = database_url, settings().services.redis_url
-        if database_url is None:  # the configured database and Redis, or embedded ones
-            endpoints = stack.enter_context(Services(settings(), need={"database", "redis"}))
-            database_url, app_url = endpoints.database_owner_url, endpoints.database_url
-            redis_url = endpoints.redis_url
-        try:
-            figures = run_dispatch_bench(
-                clients,
-                alerts,
-                owner_url=database_url,
-                database_url=app_url,
-                redis_url=redis_url,
-                instances=instances,
-                rate=rate,
-                batch=batch,
-                compression=compression,
-                json_out=json_out,
-                html_out=html_out,
-                keep=keep,
-                console=Console(stderr=True),
-            )
-        except BenchError as exc:
-            raise _fail(exc) from None
+    with _api_bench_servers(database_url) as (owner_url, app_url, redis_url):
+        figures = run_dispatch_bench(
+            clients,
+            alerts,
+            owner_url=owner_url,
+            database_url=app_url,
+            redis_url=redis_url,
+            instances=instances,
+            rate=rate,
+            batch=batch,
+            compression=compression,
+            json_out=json_out,
+            html_out=html_out,
+            keep=keep,
+            console=Console(stderr=True),
+        )
     print_figures("bench dispatch", figures, KEYS)
 
 
@@ -309,24 +305,45 @@ def pipeline_command(
         Path | None,
         typer.Option("--html", help="HTML report: latency histogram, cameras (default: beside --json)"),
     ] = None,
+    api: Annotated[
+        bool,
+        typer.Option(
+            "--api",
+            help="The real path: a worker, its own broker and Redis, the API, a dispatcher's websocket.",
+        ),
+    ] = False,
+    database_url: ScratchServer = None,
 ) -> None:
     """Cameras through recognition and tracking (keys frames_per_s, reads, alerts, alert_latency_p50_ms,
-    alert_latency_p95_ms, lost, duplicated)."""
+    alert_latency_p95_ms, lost, duplicated); with --api, frame to a dispatcher's websocket (keys
+    ws_latency_p50_ms, ws_latency_p95_ms, ws_alerts, ws_lost, ws_duplicated)."""
+    from platewatch.engine.bench.audit import BenchError
     from platewatch.engine.bench.pipeline import run_pipeline_bench
     from platewatch.engine.bench.report import print_figures
+    from platewatch.engine.services import Services
 
     s = settings()
-    figures = run_pipeline_bench(
-        cameras,
-        seconds,
-        width=width,
-        height=height,
-        fps=fps,
-        json_path=json_out,
-        html_path=html_out,
-        vision=s.vision,
-        data_dir=s.data_dir,
-    )
+    with contextlib.ExitStack() as stack:
+        app_url = database_url
+        if api and database_url is None:  # the configured database, or an embedded one
+            endpoints = stack.enter_context(Services(s, need={"database"}))
+            database_url, app_url = endpoints.database_owner_url, endpoints.database_url
+        try:
+            figures = run_pipeline_bench(
+                cameras,
+                seconds,
+                width=width,
+                height=height,
+                fps=fps,
+                json_path=json_out,
+                html_path=html_out,
+                vision=s.vision,
+                data_dir=s.data_dir,
+                api_owner_url=database_url if api else None,
+                api_database_url=app_url,
+            )
+        except BenchError as exc:
+            raise _fail(exc) from None
     print_figures("bench pipeline", figures)
 
 
