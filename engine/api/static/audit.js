@@ -5,42 +5,15 @@
 "use strict";
 
 (function () {
-  const AUTH = "/api/v1/auth";
+  const { $, say, fail, el, svg, utcMinute: when } = platewatch;
   const AUDIT = "/api/v1/audit";
-  const CSRF_KEY = "platewatch.csrf"; // written by the login page
-  const SVG = "http://www.w3.org/2000/svg";
-  const $ = (id) => document.getElementById(id);
   let me = null;
   let signing = null; // audit id being signed off
 
-  function say(text) {
-    $("message").textContent = text || "";
-    $("message").hidden = !text;
-  }
-
-  function fail(text) {
-    $("error").textContent = text || "";
-    $("error").hidden = !text;
-  }
-
-  function toLogin() {
-    window.location.assign("/login?next=" + encodeURIComponent("/audit"));
-  }
-
+  // The answer's JSON; a refusal (or no session: the page goes to log in) is thrown as an Error.
   async function call(method, path, body) {
-    const headers = { Accept: "application/json" };
-    if (method !== "GET") {
-      headers["X-CSRF-Token"] = sessionStorage.getItem(CSRF_KEY) || "";
-      headers["Content-Type"] = "application/json";
-    }
-    const response = await fetch(path, {
-      method: method,
-      credentials: "same-origin",
-      headers: headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    const response = await platewatch.api(method, path, body, "/audit");
     if (response.status === 401) {
-      toLogin();
       throw new Error("not logged in");
     }
     let data = null;
@@ -50,48 +23,22 @@
       data = null;
     }
     if (!response.ok) {
-      const detail = data && data.detail;
-      let text = "the server answered " + response.status;
-      if (detail && typeof detail === "object" && !Array.isArray(detail) && detail.message) {
-        text = detail.message;
-      } else if (Array.isArray(detail) && detail.length && detail[0].msg) {
-        text = detail.map((d) => d.msg).join("; ");
-      }
-      throw new Error(text);
+      throw new Error(platewatch.explain(data && data.detail, response.status).message);
     }
     return data;
   }
 
   // ---- building blocks ---------------------------------------------------------------------------
 
-  function el(tag, text, cls) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) {
-      node.textContent = String(text);
-    }
-    if (cls) {
-      node.className = cls;
-    }
-    return node;
-  }
-
   function num(n) {
     return n === null || n === undefined ? "" : Number(n).toLocaleString("en-US");
-  }
-
-  function when(iso) {
-    if (!iso) {
-      return "";
-    }
-    const d = new Date(iso);
-    return d.toISOString().slice(0, 16).replace("T", " ") + " UTC";
   }
 
   // A table: head is a list of column names; rows a list of arrays of strings, numbers or nodes.
   function fill(table, head, rows, numeric) {
     table.replaceChildren();
     const tr = el("tr");
-    head.forEach((h) => tr.appendChild(el("th", h)));
+    head.forEach((h) => tr.appendChild(el("th", "", h)));
     table.appendChild(tr);
     if (!rows.length) {
       const empty = el("tr");
@@ -122,21 +69,12 @@
     });
   }
 
-  function svg(tag, attrs, text) {
-    const node = document.createElementNS(SVG, tag);
-    Object.keys(attrs).forEach((k) => node.setAttribute(k, String(attrs[k])));
-    if (text !== undefined) {
-      node.textContent = String(text);
-    }
-    return node;
-  }
-
   // Bars: [{label, value, flag}]; horizontal for names, vertical for hours.
   function chart(where, title, bars, horizontal) {
     const box = $(where);
-    box.replaceChildren(el("strong", title));
+    box.replaceChildren(el("strong", "", title));
     if (!bars.length) {
-      box.appendChild(el("p", "nothing in this period", "quiet"));
+      box.appendChild(el("p", "quiet", "nothing in this period"));
       return;
     }
     const top = Math.max(1, ...bars.map((b) => b.value));
@@ -179,9 +117,9 @@
   // ---- the report --------------------------------------------------------------------------------
 
   function figure(label, value, flag) {
-    const box = el("div", null, "figure" + (flag ? " flag" : ""));
-    box.appendChild(el("span", label, "label"));
-    box.appendChild(el("span", num(value), "value"));
+    const box = el("div", "figure" + (flag ? " flag" : ""));
+    box.appendChild(el("span", "label", label));
+    box.appendChild(el("span", "value", num(value)));
     box.dataset.figure = label;
     return box;
   }
@@ -262,7 +200,7 @@
   // ---- scheduled audits, sample, notifications ---------------------------------------------------
 
   function button(text, onClick, cls) {
-    const b = el("button", text, cls);
+    const b = el("button", cls, text);
     b.type = "button";
     b.addEventListener("click", onClick);
     return b;
@@ -285,7 +223,7 @@
     }
     fill($("t-audits"), ["audit", "period", "produced", "due", "sign-off", "sample reviewed", ""],
       st.audits.map((a) => {
-        const state = el("span", a.signed_at ? "signed by " + a.signed_by + " " + when(a.signed_at)
+        const state = el("span", "", a.signed_at ? "signed by " + a.signed_by + " " + when(a.signed_at)
           : a.overdue ? "OVERDUE" : "open");
         const actions = el("span");
         actions.appendChild(button("Sample", () => loadSample(a.audit_id), "secondary"));
@@ -318,12 +256,12 @@
       rows.map((s) => {
         let finding;
         if (s.reviewed_at) {
-          finding = el("span", s.finding + (s.note ? ": " + s.note : "") + " (" + s.reviewed_by + ", " + when(s.reviewed_at) + ")");
+          finding = el("span", "", s.finding + (s.note ? ": " + s.note : "") + " (" + s.reviewed_by + ", " + when(s.reviewed_at) + ")");
         } else if (supervisor && me.username !== s.searcher) {
           finding = el("span");
           const pick = el("select");
           ["proper", "improper", "unclear"].forEach((f) => {
-            const o = el("option", f);
+            const o = el("option", "", f);
             o.value = f;
             pick.appendChild(o);
           });
@@ -345,7 +283,7 @@
             }
           }));
         } else {
-          finding = el("span", s.searcher === (me && me.username) ? "your own search: another supervisor reviews it" : "not reviewed");
+          finding = el("span", "", s.searcher === (me && me.username) ? "your own search: another supervisor reviews it" : "not reviewed");
         }
         return [s.seq, when(s.time), s.searcher, JSON.stringify(s.terms || {}), s.purpose || "", s.case_number || "",
           s.returned_count === null ? "" : s.returned_count, s.assigned_to || "(none)", finding];
@@ -382,18 +320,15 @@
   // ---- start -------------------------------------------------------------------------------------
 
   async function start() {
-    let response;
     try {
-      response = await fetch(AUTH + "/me", { credentials: "same-origin", headers: { Accept: "application/json" } });
+      me = await platewatch.signedIn("/audit");
     } catch (e) {
       fail("the server cannot be reached");
       return;
     }
-    if (response.status === 401 || !sessionStorage.getItem(CSRF_KEY)) {
-      toLogin();
+    if (me === null) {
       return;
     }
-    me = await response.json();
     $("who").textContent = me.username + " (" + me.roles.join(", ") + ")";
     const now = new Date();
     const first = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));

@@ -4,9 +4,8 @@
 "use strict";
 
 (function () {
-  const AUTH = "/api/v1/auth";
+  const { $, fail, el } = platewatch;
   const ALERTS = "/api/v1/alerts";
-  const CSRF_KEY = "platewatch.csrf"; // written by the login page from the login response
   const LINK_KEY = "platewatch.alerts.link"; // the last epoch and offset this tab saw
   const MUTE_KEY = "platewatch.mute";
   const KEEP = 300; // alerts held in the page; the oldest closed ones go first
@@ -15,7 +14,6 @@
   const STALE_LIST_S = 24 * 3600;
   const RANK = { new: 0, acknowledged: 1, verified: 2, false_hit: 2, expired: 2 };
   const OPEN = new Set(["new", "acknowledged"]);
-  const $ = (id) => document.getElementById(id);
 
   // alert_id -> {view, offset}: `offset` is the stream position the view is as of (later wins)
   const alerts = new Map();
@@ -25,66 +23,12 @@
 
   // ---- messages ----------------------------------------------------------------------------------
 
-  let sayTimer = null;
-  function say(text) {
-    $("message").textContent = text || "";
-    $("message").hidden = !text;
-    clearTimeout(sayTimer);
-    if (text) {
-      sayTimer = setTimeout(() => say(""), 6000);
-    }
-  }
-
-  function fail(text) {
-    $("error").textContent = text || "";
-    $("error").hidden = !text;
-  }
-
-  async function problem(response) {
-    let body = null;
-    try {
-      body = await response.json();
-    } catch (e) {
-      body = null;
-    }
-    const detail = body && body.detail;
-    if (detail && typeof detail === "object" && !Array.isArray(detail)) {
-      return { code: detail.code || "", message: detail.message || "request refused", alert: detail.alert || null };
-    }
-    if (typeof detail === "string") {
-      return { code: "", message: detail, alert: null };
-    }
-    if (Array.isArray(detail) && detail.length && detail[0].msg) {
-      return { code: "invalid", message: detail.map((d) => d.msg).join("; "), alert: null };
-    }
-    return { code: "", message: "the server answered " + response.status, alert: null };
-  }
-
-  function toLogin() {
-    window.location.assign("/login?next=" + encodeURIComponent("/dispatch"));
-  }
+  const say = (text) => platewatch.say(text, 6000);
+  const problem = (response) => platewatch.problem(response);
 
   // ---- formatting ---------------------------------------------------------------------------------
 
-  function two(n) {
-    return String(n).padStart(2, "0");
-  }
-
-  function when(iso) {
-    if (!iso) {
-      return "";
-    }
-    const d = new Date(iso);
-    if (Number.isNaN(d.getTime())) {
-      return iso;
-    }
-    const clock = two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds());
-    const today = new Date();
-    if (d.toDateString() === today.toDateString()) {
-      return clock;
-    }
-    return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " + clock;
-  }
+  const when = (iso) => platewatch.localTime(iso, true); // today's alerts show the clock only
 
   function age(seconds) {
     if (seconds === null || seconds === undefined) {
@@ -105,17 +49,6 @@
 
   function label(state) {
     return (state || "").replace(/_/g, " ");
-  }
-
-  function el(tag, cls, text) {
-    const node = document.createElement(tag);
-    if (cls) {
-      node.className = cls;
-    }
-    if (text !== undefined && text !== null) {
-      node.textContent = String(text);
-    }
-    return node;
   }
 
   // The plate with the characters where it differs from the list entry marked (a fuzzy match).
@@ -429,23 +362,7 @@
 
   // ---- REST ---------------------------------------------------------------------------------------
 
-  async function api(method, url, body) {
-    const headers = { Accept: "application/json" };
-    if (method !== "GET") {
-      headers["X-CSRF-Token"] = sessionStorage.getItem(CSRF_KEY) || "";
-      headers["Content-Type"] = "application/json";
-    }
-    const response = await fetch(url, {
-      method: method,
-      credentials: "same-origin",
-      headers: headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (response.status === 401) {
-      toLogin();
-    }
-    return response;
-  }
+  const api = (method, url, body) => platewatch.api(method, url, body, "/dispatch");
 
   const STEPS = {
     acknowledge: { path: "acknowledge", done: "Acknowledged" },
@@ -484,8 +401,8 @@
       return true;
     }
     const why = await problem(response);
-    if (why.alert) {
-      merge(why.alert, null);
+    if (why.detail && why.detail.alert) {
+      merge(why.detail.alert, null); // the alert as it now stands, e.g. after another's step
       render();
     }
     if (why.code === "csrf") {
@@ -692,7 +609,7 @@
       }
       if (event.code === 4401) {
         link.stopped = true;
-        toLogin();
+        platewatch.toLogin("/dispatch");
         return;
       }
       if (event.code === 4403) {
@@ -956,27 +873,18 @@
 
   async function start() {
     showMute();
-    let response;
+    let me;
     try {
-      response = await fetch(AUTH + "/me", { credentials: "same-origin", headers: { Accept: "application/json" } });
+      me = await platewatch.signedIn("/dispatch");
     } catch (e) {
       showLink("offline", "Offline: cannot reach the server");
       setTimeout(start, 5000);
       return;
     }
-    if (response.status === 401 || !sessionStorage.getItem(CSRF_KEY)) {
-      toLogin(); // no session, or this tab lacks the session's CSRF token (steps need it)
+    if (me === null) {
       return;
     }
-    if (!response.ok) {
-      fail("cannot load who you are: " + (await problem(response)).message);
-      return;
-    }
-    const me = await response.json();
-    $("who").textContent = (me.display_name || me.username) + " (" + (me.roles || []).join(", ") + ")";
-    if (me.training && !me.training.current) {
-      fail("No access to ALPR data (policy 462.2(d)): " + (me.training.reason || "no current training"));
-    }
+    platewatch.greet(me); // an untrained dispatcher is told why; the feed itself refuses them
     connect();
   }
 

@@ -3,9 +3,8 @@
 "use strict";
 
 (function () {
-  const API = "/api/v1/auth";
-  const CSRF_KEY = "platewatch.csrf";
-  const $ = (id) => document.getElementById(id);
+  const { $, say, fail, csrfHeaders, utcMinute: when, CSRF_KEY } = platewatch;
+  const API = platewatch.AUTH;
   // The password was right and a code is wanted; and: the code was wrong or already used.
   const SECOND_FACTOR_ASKED = new Set(["mfa_required", "second_factor_required"]);
   const CODE_REFUSED = new Set(["second_factor_invalid", "bad_credentials", "invalid"]);
@@ -45,16 +44,6 @@
     }
   }
 
-  function say(text) {
-    $("message").textContent = text || "";
-    $("message").hidden = !text;
-  }
-
-  function fail(text) {
-    $("error").textContent = text || "";
-    $("error").hidden = !text;
-  }
-
   function busy(form, yes) {
     for (const el of form.querySelectorAll("button, input")) {
       el.disabled = yes;
@@ -62,38 +51,14 @@
   }
 
   async function problem(response) {
-    // The API answers {"detail": {"code", "message"}}; FastAPI's own errors carry a string or a list.
-    let body = null;
-    try {
-      body = await response.json();
-    } catch (e) {
-      body = null;
-    }
-    const detail = body && body.detail;
-    if (detail && typeof detail === "object" && !Array.isArray(detail)) {
-      return { code: detail.code || "", message: detail.message || "request refused" };
-    }
-    if (typeof detail === "string") {
-      return { code: "", message: detail };
-    }
-    if (Array.isArray(detail) && detail.length && detail[0].msg) {
-      return { code: "invalid", message: detail.map((d) => d.msg).join("; ") };
+    const why = await platewatch.problem(response);
+    if (!why.unexplained) {
+      return why;
     }
     if (response.status === 429) {
       return { code: "rate_limited", message: "too many login attempts; wait a minute and try again" };
     }
-    return { code: "", message: "the server answered " + response.status + "; try again" };
-  }
-
-  function when(iso) {
-    if (!iso) {
-      return "";
-    }
-    const d = new Date(iso);
-    if (Number.isNaN(d.getTime())) {
-      return iso;
-    }
-    return d.toISOString().replace("T", " ").slice(0, 16) + " UTC";
+    return { code: "", message: why.message + "; try again" };
   }
 
   function showUser(user, expiresAt) {
@@ -263,14 +228,6 @@
     backToLogin();
     say("You are logged out.");
   });
-
-  function csrfHeaders(json) {
-    const headers = { "X-CSRF-Token": sessionStorage.getItem(CSRF_KEY) || "", Accept: "application/json" };
-    if (json) {
-      headers["Content-Type"] = "application/json";
-    }
-    return headers;
-  }
 
   // A password an admin set (or a generated one) is changed before anything else is allowed.
   $("password-form").addEventListener("submit", async (event) => {

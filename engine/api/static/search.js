@@ -4,12 +4,9 @@
 "use strict";
 
 (function () {
-  const AUTH = "/api/v1/auth";
+  const { $, fail, el, svg } = platewatch;
   const READS = "/api/v1/reads";
   const EXPORTS = "/api/v1/evidence/exports";
-  const CSRF_KEY = "platewatch.csrf"; // written by the login page from the login response
-  const SVG = "http://www.w3.org/2000/svg";
-  const $ = (id) => document.getElementById(id);
 
   let cameras = []; // [{id, name, address, latitude, longitude, heading, enabled}]
   let lastQuery = null; // the parameters of the search on screen (for "More")
@@ -19,62 +16,10 @@
 
   // ---- messages and requests --------------------------------------------------------------------
 
-  function fail(text) {
-    $("error").textContent = text || "";
-    $("error").hidden = !text;
-  }
-
-  let sayTimer = null;
-  function say(text) {
-    $("message").textContent = text || "";
-    $("message").hidden = !text;
-    clearTimeout(sayTimer);
-    if (text) {
-      sayTimer = setTimeout(() => say(""), 6000);
-    }
-  }
-
-  function toLogin() {
-    window.location.assign("/login?next=" + encodeURIComponent("/search"));
-  }
-
-  async function problem(response) {
-    let body = null;
-    try {
-      body = await response.json();
-    } catch (e) {
-      body = null;
-    }
-    const detail = body && body.detail;
-    if (detail && typeof detail === "object" && !Array.isArray(detail)) {
-      return detail.message || "request refused";
-    }
-    if (typeof detail === "string") {
-      return detail;
-    }
-    if (Array.isArray(detail) && detail.length && detail[0].msg) {
-      return detail.map((d) => (d.loc ? d.loc[d.loc.length - 1] + ": " : "") + d.msg).join("; ");
-    }
-    return "the server answered " + response.status;
-  }
-
-  async function api(method, url, body) {
-    const headers = { Accept: "application/json" };
-    if (method !== "GET") {
-      headers["X-CSRF-Token"] = sessionStorage.getItem(CSRF_KEY) || "";
-      headers["Content-Type"] = "application/json";
-    }
-    const response = await fetch(url, {
-      method: method,
-      credentials: "same-origin",
-      headers: headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (response.status === 401) {
-      toLogin();
-    }
-    return response;
-  }
+  const say = (text) => platewatch.say(text, 6000);
+  // the refusal in words, each validation message naming the field (purpose, case, ...) it is about
+  const problem = async (response) => (await platewatch.problem(response, true)).message;
+  const api = (method, url, body) => platewatch.api(method, url, body, "/search");
 
   function why() {
     return { purpose: $("purpose").value.trim(), case: $("case").value.trim() };
@@ -93,31 +38,7 @@
 
   // ---- formatting --------------------------------------------------------------------------------
 
-  function two(n) {
-    return String(n).padStart(2, "0");
-  }
-
-  function when(iso) {
-    const d = new Date(iso);
-    if (Number.isNaN(d.getTime())) {
-      return iso || "";
-    }
-    return (
-      d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " +
-      two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds())
-    );
-  }
-
-  function el(tag, cls, text) {
-    const node = document.createElement(tag);
-    if (cls) {
-      node.className = cls;
-    }
-    if (text !== undefined && text !== null) {
-      node.textContent = String(text);
-    }
-    return node;
-  }
+  const when = (iso) => platewatch.localTime(iso);
 
   function cameraName(id) {
     const c = cameras.find((x) => x.id === id);
@@ -180,17 +101,6 @@
       return null;
     }
     return { lat: lat, lon: lon, radius: radius };
-  }
-
-  function svg(tag, attrs, text) {
-    const node = document.createElementNS(SVG, tag);
-    for (const k of Object.keys(attrs)) {
-      node.setAttribute(k, String(attrs[k]));
-    }
-    if (text !== undefined) {
-      node.textContent = text;
-    }
-    return node;
   }
 
   function drawPlot() {
@@ -567,25 +477,14 @@
   });
 
   async function start() {
-    let response;
+    let me;
     try {
-      response = await fetch(AUTH + "/me", { credentials: "same-origin", headers: { Accept: "application/json" } });
+      me = await platewatch.signedIn("/search");
     } catch (e) {
       fail("cannot reach the server");
       return;
     }
-    if (response.status === 401 || !sessionStorage.getItem(CSRF_KEY)) {
-      toLogin();
-      return;
-    }
-    if (!response.ok) {
-      fail("cannot load who you are: " + (await problem(response)));
-      return;
-    }
-    const me = await response.json();
-    $("who").textContent = (me.display_name || me.username) + " (" + (me.roles || []).join(", ") + ")";
-    if (me.training && !me.training.current) {
-      fail("No access to ALPR data (policy 462.2(d)): " + (me.training.reason || "no current training"));
+    if (me === null || !platewatch.greet(me)) {
       return;
     }
     await loadCameras();
