@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import psycopg
 
 from platewatch.codecs import Alert
-from platewatch.engine.config import Settings
+from platewatch.engine.config import CameraSpec, Settings
 from platewatch.engine.ingest.camera_store import desired_cameras
 
 from .lifecycle import expire_stale
@@ -26,12 +26,29 @@ log = logging.getLogger(__name__)
 NAMES_EVERY_S = 60.0
 
 
+def camera_site(spec: CameraSpec) -> dict[str, object]:
+    """What an alert shows of its camera: name, where it stands, and which way the passes it
+    reports travel (a camera set to one direction ignores the other, so that direction is known)."""
+    site: dict[str, object] = {}
+    if spec.name:
+        site["camera_name"] = spec.name
+    if spec.address:
+        site["camera_address"] = spec.address
+    if spec.latitude is not None and spec.longitude is not None:
+        site["camera_position"] = [spec.latitude, spec.longitude]
+    if spec.heading is not None:
+        site["camera_heading"] = spec.heading
+    if spec.direction != "any":
+        site["direction"] = str(spec.direction)
+    return site
+
+
 class AlertDesk:
     def __init__(self, database_url: str, settings: Settings) -> None:
         self._url = database_url
         self._settings = settings
         self._conn: psycopg.Connection | None = None
-        self._names: dict[str, str] = {}
+        self._sites: dict[str, dict[str, object]] = {}
         self._names_at = 0.0
         self._lock = threading.Lock()
 
@@ -40,15 +57,15 @@ class AlertDesk:
             self._conn = psycopg.connect(self._url, autocommit=True)
         return self._conn
 
-    def _camera_names(self) -> dict[str, str]:
+    def _camera_sites(self) -> dict[str, dict[str, object]]:
         if time.monotonic() - self._names_at > NAMES_EVERY_S:
             try:
                 cameras = desired_cameras(self._settings.cameras, self._url)
-                self._names = {cid: spec.name for cid, spec in cameras.items() if spec.name}
+                self._sites = {cid: camera_site(spec) for cid, spec in cameras.items()}
             except psycopg.Error as exc:  # names are a nicety: keep the last ones
                 log.warning("camera names not refreshed (%s)", type(exc).__name__)
             self._names_at = time.monotonic()
-        return self._names
+        return self._sites
 
     def store(self, alerts: Sequence[Alert]) -> list[Stored]:
         """Store a batch (idempotent); raises on a database error so the batch is not acknowledged."""
@@ -57,7 +74,7 @@ class AlertDesk:
                 return store_alerts(
                     self._connection(),
                     alerts,
-                    camera_names=self._camera_names(),
+                    camera_sites=self._camera_sites(),
                     webhooks=self._settings.webhooks,
                 )
             except psycopg.Error:

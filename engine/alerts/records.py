@@ -38,7 +38,7 @@ def _ts(epoch_s: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch_s, tz=dt.UTC)
 
 
-def _details(alert: Alert, camera_name: str | None) -> dict[str, Any]:
+def _details(alert: Alert, site: Mapping[str, Any]) -> dict[str, Any]:
     read = alert.read
     details: dict[str, Any] = dict(alert.extra)
     details.update(
@@ -50,8 +50,7 @@ def _details(alert: Alert, camera_name: str | None) -> dict[str, Any]:
         track_length=read.track_length,
         candidates=[[text, prob] for text, prob in read.candidates[:5]],
     )
-    if camera_name:
-        details["camera_name"] = camera_name
+    details.update(site)  # camera name, address, position, heading, direction of travel
     return details
 
 
@@ -65,12 +64,12 @@ def store_alerts(
     conn: psycopg.Connection,
     alerts: Sequence[Alert],
     *,
-    camera_names: Mapping[str, str] | None = None,
+    camera_sites: Mapping[str, Mapping[str, Any]] | None = None,
     webhooks: Sequence[WebhookConfig] = (),
 ) -> list[Stored]:
     """Insert the alerts not stored yet, each with its `raised` event and webhook deliveries, in one
     transaction; returns the ones that were new. Safe to call again with the same alerts."""
-    names = camera_names or {}
+    sites = camera_sites or {}
     stored: list[Stored] = []
     with conn.transaction():
         for alert in alerts:
@@ -99,7 +98,7 @@ def store_alerts(
                     alert.evidence,
                     alert.reason,
                     alert.case_number,
-                    Jsonb(_details(alert, names.get(read.camera_id))),
+                    Jsonb(_details(alert, sites.get(read.camera_id, {}))),
                     read.crop_jpeg,
                     _ts(alert.time or read.time),
                 ),

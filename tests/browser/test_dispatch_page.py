@@ -178,7 +178,9 @@ def store(
         differs=differs,
     )
     with psycopg.connect(site.database_url, autocommit=True) as conn:
-        stored = records.store_alerts(conn, [alert], camera_names=CAMERAS)
+        stored = records.store_alerts(
+            conn, [alert], camera_sites={c: {"camera_name": n} for c, n in CAMERAS.items()}
+        )
     assert [s.alert_id for s in stored] == [alert.alert_id]
     return alert.alert_id
 

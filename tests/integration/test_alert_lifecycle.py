@@ -13,6 +13,7 @@ import pytest
 from platewatch.codecs import Alert, Read
 from platewatch.engine.alerts import lifecycle, records, stream
 from platewatch.engine.alerts.lifecycle import Disposition, Step, StepConflict, StepError
+from platewatch.engine.alerts.views import alert_view
 from platewatch.engine.config.webhooks import WebhookConfig
 from platewatch.engine.store.migrate import migrate
 
@@ -60,8 +61,22 @@ def db(database_url: str) -> psycopg.Connection:
 
 def test_store_is_idempotent_and_streams_one_raised_event(db: psycopg.Connection) -> None:
     a, b = make_alert(), make_alert("8XYZ999", tier="possible")
-    first = records.store_alerts(db, [a, b], camera_names={"cam-1": "Main St"}, webhooks=[CAD])
-    again = records.store_alerts(db, [a, b], camera_names={"cam-1": "Main St"}, webhooks=[CAD])
+    first = records.store_alerts(
+        db,
+        [a, b],
+        camera_sites={
+            "cam-1": {"camera_name": "Main St", "camera_address": "Main St & 3rd", "direction": "towards"}
+        },
+        webhooks=[CAD],
+    )
+    again = records.store_alerts(
+        db,
+        [a, b],
+        camera_sites={
+            "cam-1": {"camera_name": "Main St", "camera_address": "Main St & 3rd", "direction": "towards"}
+        },
+        webhooks=[CAD],
+    )
     assert [s.alert_id for s in first] == [a.alert_id, b.alert_id] and again == []
     assert [s.seq for s in first] == [1, 2]
     events = records.events_since(db, 0)
@@ -70,6 +85,8 @@ def test_store_is_idempotent_and_streams_one_raised_event(db: psycopg.Connection
         (2, "raised", b.alert_id),
     ]
     assert events[0]["details"]["camera_name"] == "Main St" and events[0]["has_crop"]
+    view = alert_view(events[0])
+    assert (view["camera_address"], view["direction"]) == ("Main St & 3rd", "towards")
     assert records.crop(db, a.alert_id) == b"\xff\xd8jpeg"
     # only the confident alert goes to CAD: a possible match waits for a dispatcher's look
     queued = db.execute("SELECT alert_id, msg_id FROM webhook_deliveries").fetchall()

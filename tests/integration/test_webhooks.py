@@ -195,7 +195,14 @@ def test_failed_attempts_are_retried_with_growing_delays_and_every_one_verifies(
         ),
     ]
     sure, possible = make_alert(), make_alert("8XYZ999", tier="possible")
-    records.store_alerts(db, [sure, possible], camera_names={"cam-1": "Main St"}, webhooks=hooks)
+    records.store_alerts(
+        db,
+        [sure, possible],
+        camera_sites={
+            "cam-1": {"camera_name": "Main St", "camera_address": "Main St & 3rd", "direction": "towards"}
+        },
+        webhooks=hooks,
+    )
     delivered_before = metric("platewatch_webhook_deliveries_total", destination="cad", outcome="delivered")
     failed_before = metric("platewatch_webhook_deliveries_total", destination="cad", outcome="failed")
 

@@ -70,3 +70,34 @@ def test_list_settings_carry_the_import_time_and_refuse_garbage() -> None:
     assert settings.imported_at is None and problems == [
         "imported_at must be epoch seconds (written by `platewatch hotlist import`)"
     ]
+
+
+def test_an_alert_carries_where_its_camera_stands_and_the_direction_when_the_camera_fixes_it() -> None:
+    from platewatch.engine.alerts.desk import camera_site
+    from platewatch.engine.config import CameraSpec
+
+    spec = CameraSpec(
+        id="gate",
+        url="rtsp://cam/1",
+        name="North gate",
+        address="1 Main St",
+        latitude=37.44,
+        longitude=-122.14,
+        heading=90,
+        direction="towards",
+    )
+    site = camera_site(spec)
+    assert site == {
+        "camera_name": "North gate",
+        "camera_address": "1 Main St",
+        "camera_position": [37.44, -122.14],
+        "camera_heading": 90,
+        "direction": "towards",
+    }
+    assert camera_site(CameraSpec(id="any", url="rtsp://cam/2")) == {}  # nothing known, nothing claimed
+    view = alert_view(row(details=site))
+    assert (view["camera_address"], view["camera_position"], view["direction"]) == (
+        "1 Main St",
+        [37.44, -122.14],
+        "towards",
+    )
