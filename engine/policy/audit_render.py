@@ -238,6 +238,12 @@ def render_html(report: AuditReport, title: str = "Access-log audit") -> str:
         "<h2>Account and role changes</h2>",
         _table(["action", "rows"], r.account_changes.items(), numeric=(1,)),
         _rows_table(r.account_rows, extra="account, role"),
+        "<h2>Alerts and what came of them</h2>",
+        _table(
+            ["hotlist", "tier", "state", "disposition", "alerts"],
+            [(x["hotlist"], x["tier"], x["state"], x["disposition"], x["alerts"]) for x in r.alert_outcomes],
+            numeric=(4,),
+        ),
         "</body></html>",
     ]
     return "".join(out)
@@ -290,6 +296,9 @@ def render_csv(report: AuditReport) -> str:
         w.writerow(["failed logins per user", name, "", n, ""])
     for action, n in r.account_changes.items():
         w.writerow(["account and role changes", action, "", n, ""])
+    for x in r.alert_outcomes:
+        detail = f"{x['tier']} {x['state']} {x['disposition']}".strip()
+        w.writerow(["alerts by list and outcome", x["hotlist"], "", x["alerts"], detail])
     for section, rows in (
         ("search without a case number", r.without_case_rows),
         ("bulk result", r.bulk_rows),

@@ -181,6 +181,9 @@ class AuditReport:
     bulk_rows: list[RowRef] = field(default_factory=list)
     transfer_rows: list[RowRef] = field(default_factory=list)
     account_rows: list[RowRef] = field(default_factory=list)
+    #: alerts raised in the period, per hotlist, state and disposition: what the hits came to (the
+    #: list owner's figure, and a check on false hits and verification)
+    alert_outcomes: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -368,6 +371,7 @@ def build_report(
     report.hotlist_changes = dict(sorted(hot.items()))
     report.account_changes = dict(sorted(accounts.items()))
     report.lapsed_training = _lapsed(conn, access, report.generated_at)
+    report.alert_outcomes = _alert_outcomes(conn, time_from, time_to)
     if hotlists is not None:
         try:
             report.hotlist_without_expiry = hotlist_entries_without_expiry(hotlists, layout)
@@ -377,6 +381,16 @@ def build_report(
         report.hotlist_problem = "no Redis configured for this report"
     report.seconds = round(time.perf_counter() - began, 3)
     return report
+
+
+def _alert_outcomes(conn: psycopg.Connection, time_from: datetime, time_to: datetime) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT hotlist, tier, state, coalesce(disposition, '') AS disposition, count(*) AS alerts"
+            " FROM alerts WHERE raised_at >= %s AND raised_at < %s"
+            " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+            (time_from, time_to),
+        ).fetchall()
 
 
 def _lapsed(conn: psycopg.Connection, access: AccessConfig, now: datetime) -> list[dict[str, Any]]:

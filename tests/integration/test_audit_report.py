@@ -346,3 +346,43 @@ def test_a_bulk_search_and_an_out_of_hours_spike_notify_supervisors_once(dept: D
     seen = audit_watch.acknowledge(dept.conn, get_user(dept.conn, "sue"), note["notification_id"])
     assert seen["acknowledged_by"] == "sue"
     assert [n["kind"] for n in audit_watch.notifications(dept.conn)] == ["out_of_hours"]
+
+
+def test_the_report_says_what_the_period_s_alerts_came_to_per_list(dept: Department) -> None:
+    import dataclasses
+
+    from test_alert_lifecycle import make_alert
+
+    from platewatch.engine.alerts import lifecycle, records
+    from platewatch.engine.alerts.lifecycle import Disposition, Step
+
+    def raised(at: datetime, tier: str = "alert") -> Any:
+        alert = make_alert(tier=tier)
+        read = dataclasses.replace(alert.read, time=at.timestamp())
+        return dataclasses.replace(alert, read=read, time=at.timestamp())
+
+    inside = FEB[0] + timedelta(days=3)
+    stop, false, untouched, possible = (
+        raised(inside),
+        raised(inside),
+        raised(inside),
+        raised(inside, "possible"),
+    )
+    outside = raised(FEB[1] + timedelta(days=1))  # March: not this report's
+    records.store_alerts(dept.conn, [stop, false, untouched, possible, outside])
+    for a in (stop, false):
+        lifecycle.take_step(dept.conn, a.alert_id, Step.ACKNOWLEDGE, actor="dana")
+    lifecycle.take_step(dept.conn, stop.alert_id, Step.VERIFY, actor="dana", note="NCIC confirms")
+    lifecycle.set_disposition(dept.conn, stop.alert_id, Disposition.VEHICLE_RECOVERED, actor="dana")
+    lifecycle.take_step(dept.conn, false.alert_id, Step.FALSE_HIT, actor="dana", note="8 not B")
+    settings = load_settings()
+    r = build_report(dept.conn, settings.audit, settings.access, *FEB)
+    got = {(x["tier"], x["state"], x["disposition"]): x["alerts"] for x in r.alert_outcomes}
+    assert got == {
+        ("alert", "verified", "vehicle_recovered"): 1,
+        ("alert", "false_hit", ""): 1,
+        ("alert", "new", ""): 1,
+        ("possible", "new", ""): 1,
+    }
+    assert {x["hotlist"] for x in r.alert_outcomes} == {"stolen"}
+    assert "vehicle_recovered" in render_html(r) and "alerts by list and outcome" in render_csv(r)
