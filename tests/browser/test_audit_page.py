@@ -10,9 +10,7 @@ tmp_path); PLATEWATCH_UPDATE_DOCS_IMG=1 also copies one to docs/img/audit.png.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,41 +19,17 @@ from typing import Any
 import psycopg
 import pytest
 from api_server import api_settings, serve_api
-from playwright.sync_api import Browser, Playwright, expect, sync_playwright
-from policy_people import PASSWORD, cheap_hashes, found_department
+from pages import console_errors, keep_for_docs, log_in_through, needs_chromium
+from playwright.sync_api import Browser, expect
+from policy_people import cheap_hashes, found_department
 from psycopg.types.json import Jsonb
 
 from platewatch.engine.policy import audit_schedule, audit_watch
 from platewatch.engine.policy.roles import Role
 from platewatch.engine.store import migrate
 
-CHROMIUM = Path(os.environ.get("PLATEWATCH_CHROMIUM", "/usr/bin/chromium"))
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"no chromium at {CHROMIUM}: `apt-get install chromium`, or point PLATEWATCH_CHROMIUM at one",
-)
-VIEWPORT = {"width": 1366, "height": 900}
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img" / "audit.png"
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-    yield browser
-    browser.close()
-
-
-@pytest.fixture
-def artefacts(tmp_path: Path) -> Path:
-    where = Path(os.environ.get("PLATEWATCH_TEST_ARTEFACTS") or tmp_path / "artefacts")
-    where.mkdir(parents=True, exist_ok=True)
-    return where
+pytestmark = needs_chromium
+VIEWPORT = {"width": 1366, "height": 900}  # the report, the charts and the audits on one screen
 
 
 def _rows(conn: psycopg.Connection[Any], at: datetime, username: str, n: int, **kw: Any) -> None:
@@ -130,17 +104,9 @@ def test_an_auditor_reads_the_report_opens_the_sample_and_signs_off_an_overdue_a
     context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
     page = context.new_page()
     page.set_default_timeout(15_000)
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
+    problems = console_errors(page)
 
-    page.goto(url + "/audit")
-    expect(page).to_have_url(re.compile(r"/login\?next=%2Faudit$"))
-    page.wait_for_load_state("load")
-    page.get_by_label("Username").fill("aud")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.keyboard.press("Enter")
-    expect(page).to_have_url(re.compile(r"/audit$"))
+    log_in_through(page, url, "/audit", "aud")  # an auditor reaches no ALPR data: no second factor
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
     # before logging in: /api/v1/auth/me answered 401 (which sent the page to log in), and the login
     # page's browser asked for a favicon
@@ -179,7 +145,5 @@ def test_an_auditor_reads_the_report_opens_the_sample_and_signs_off_an_overdue_a
     expect(audit_row).to_contain_text("signed by aud")
     expect(banner).to_be_hidden()
     assert problems == []
-    if os.environ.get("PLATEWATCH_UPDATE_DOCS_IMG"):
-        DOCS_IMG.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(artefacts / "audit.png", DOCS_IMG)
+    keep_for_docs(artefacts / "audit.png", "audit.png")
     context.close()

@@ -11,9 +11,7 @@ test's tmp_path); PLATEWATCH_UPDATE_DOCS_IMG=1 also copies one to docs/img/dispa
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,14 +25,13 @@ import psycopg
 import pyotp
 import pytest
 from api_server import api_settings, enrol_totp, serve_api
+from pages import VIEWPORT, console_errors, keep_for_docs, log_in_through, needs_chromium
 from playwright.sync_api import (
     Browser,
     BrowserContext,
     Page,
-    Playwright,
     WebSocketRoute,
     expect,
-    sync_playwright,
 )
 from policy_people import PASSWORD, cheap_hashes, found_department
 
@@ -43,13 +40,7 @@ from platewatch.engine.alerts import records
 from platewatch.engine.policy.roles import Role
 from platewatch.engine.store import migrate
 
-CHROMIUM = Path(os.environ.get("PLATEWATCH_CHROMIUM", "/usr/bin/chromium"))
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"no chromium at {CHROMIUM}: `apt-get install chromium`, or point PLATEWATCH_CHROMIUM at one",
-)
-VIEWPORT = {"width": 1366, "height": 768}
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img" / "dispatch.png"
+pytestmark = needs_chromium
 CAMERAS = {"cam-main": "Main St northbound", "cam-bridge": "Bridge Rd eastbound"}
 FEED = re.compile(r"/api/v1/alerts/ws")
 
@@ -83,26 +74,6 @@ class Cut:
         for ws in self.live:
             ws.close(code=1012, reason="test: the server is restarting")
         self.live.clear()
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-    yield browser
-    browser.close()
-
-
-@pytest.fixture
-def artefacts(tmp_path: Path) -> Path:
-    where = Path(os.environ.get("PLATEWATCH_TEST_ARTEFACTS") or tmp_path / "artefacts")
-    where.mkdir(parents=True, exist_ok=True)
-    return where
 
 
 @pytest.fixture
@@ -192,17 +163,7 @@ def open_desk(browser: Browser, site: Site, username: str, totp: pyotp.TOTP, cut
         context.route_web_socket(FEED, cut.route)
     page = context.new_page()
     page.set_default_timeout(15_000)
-    page.goto(site.api + "/dispatch")
-    expect(page).to_have_url(re.compile(r"/login\?next=%2Fdispatch$"))
-    page.wait_for_load_state("load")  # the login script is running: typing before it would be lost
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.keyboard.press("Enter")
-    code = page.get_by_label("Code from your authenticator app")
-    expect(code).to_be_focused()
-    code.fill(totp.now())
-    code.press("Enter")
-    expect(page).to_have_url(re.compile(r"/dispatch$"))
+    log_in_through(page, site.api, "/dispatch", username, totp)
     expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
     expect(page.locator("#conn-text")).to_have_text("Connected")
     return page
@@ -231,10 +192,8 @@ def test_two_dispatchers_see_alerts_live_verify_and_replay_after_a_cut(
     requested: list[str] = []
     a = open_desk(browser, site, "dana", site.dana)
     a.on("request", lambda request: requested.append(request.url))
-    errors: list[str] = []  # script errors, CSP refusals and failed loads show up here
-    a.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    errors = console_errors(a)  # script errors, CSP refusals and failed loads show up here
     a.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    a.on("pageerror", lambda exc: errors.append(str(exc)))
     expect(a.locator("#who")).to_contain_text("Dana")
     expect(a.locator("#alerts-empty")).to_be_visible()
     assert sounds(a) == 0
@@ -342,9 +301,7 @@ def test_two_dispatchers_see_alerts_live_verify_and_replay_after_a_cut(
     expect(a.locator("#message")).to_be_hidden()
     fits(a)
     a.screenshot(path=artefacts / "dispatch.png")
-    if os.environ.get("PLATEWATCH_UPDATE_DOCS_IMG"):
-        DOCS_IMG.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(artefacts / "dispatch.png", DOCS_IMG)
+    keep_for_docs(artefacts / "dispatch.png", "dispatch.png")
 
     # muting is remembered; a muted desk makes no sound
     a.keyboard.press("m")

@@ -9,9 +9,7 @@ the logged-in view to docs/img/login.png.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,19 +19,14 @@ import psycopg
 import pyotp
 import pytest
 from api_server import api_settings, enrol_totp, serve_api
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from pages import VIEWPORT, keep_for_docs, needs_chromium
+from playwright.sync_api import Page, expect
 from policy_people import PASSWORD, cheap_hashes, found_department
 
 from platewatch.engine.policy.roles import Role
 from platewatch.engine.store import migrate
 
-CHROMIUM = Path(os.environ.get("PLATEWATCH_CHROMIUM", "/usr/bin/chromium"))
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"no chromium at {CHROMIUM}: `apt-get install chromium`, or point PLATEWATCH_CHROMIUM at one",
-)
-VIEWPORT = {"width": 1366, "height": 768}
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img" / "login.png"
+pytestmark = needs_chromium
 
 
 @dataclass
@@ -42,35 +35,6 @@ class Site:
     ivy: pyotp.TOTP  # a trained investigator's authenticator
     una: pyotp.TOTP  # an untrained dispatcher's
     una_codes: tuple[str, ...]
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-    yield browser
-    browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
-
-
-@pytest.fixture
-def artefacts(tmp_path: Path) -> Path:
-    where = Path(os.environ.get("PLATEWATCH_TEST_ARTEFACTS") or tmp_path / "artefacts")
-    where.mkdir(parents=True, exist_ok=True)
-    return where
 
 
 @pytest.fixture
@@ -131,9 +95,7 @@ def test_login_with_totp_shows_who_and_training_then_logout(page: Page, site: Si
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert cookies["pw_session"]["httpOnly"] and cookies["pw_session"]["sameSite"] == "Strict"
     page.screenshot(path=artefacts / "login-who.png")
-    if os.environ.get("PLATEWATCH_UPDATE_DOCS_IMG"):
-        DOCS_IMG.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(artefacts / "login-who.png", DOCS_IMG)
+    keep_for_docs(artefacts / "login-who.png", "login.png")
 
     assert page.request.get(site.api + "/api/v1/auth/me").ok
     expect(page.get_by_role("button", name="Log out")).to_be_focused()

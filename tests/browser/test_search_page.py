@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,8 +29,9 @@ import psycopg
 import pyotp
 import pytest
 from api_server import api_settings, enrol_totp, serve_api
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
-from policy_people import PASSWORD, cheap_hashes, found_department
+from pages import console_errors, keep_for_docs, log_in_through, needs_chromium
+from playwright.sync_api import Page, expect
+from policy_people import cheap_hashes, found_department
 
 from platewatch.codecs import Read
 from platewatch.engine.policy import access_log
@@ -41,13 +40,7 @@ from platewatch.engine.store import migrate
 from platewatch.engine.store.copy_writer import ReadWriter
 from platewatch.engine.store.images import DirectoryImageStore, store_read_images
 
-CHROMIUM = Path(os.environ.get("PLATEWATCH_CHROMIUM", "/usr/bin/chromium"))
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"no chromium at {CHROMIUM}: `apt-get install chromium`, or point PLATEWATCH_CHROMIUM at one",
-)
-VIEWPORT = {"width": 1366, "height": 768}
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img" / "search.png"
+pytestmark = needs_chromium
 CASE, PURPOSE = "24-001873", "criminal investigation"
 CENTRE = (37.7793, -122.4193)
 CAMERAS = {  # id -> (name, metres north, metres east of CENTRE)
@@ -78,26 +71,6 @@ class Site:
     conn: psycopg.Connection
     ivy: pyotp.TOTP
     reads: dict[str, Read]  # by a name the test uses
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-    yield browser
-    browser.close()
-
-
-@pytest.fixture
-def artefacts(tmp_path: Path) -> Path:
-    where = Path(os.environ.get("PLATEWATCH_TEST_ARTEFACTS") or tmp_path / "artefacts")
-    where.mkdir(parents=True, exist_ok=True)
-    return where
 
 
 def _reads() -> dict[str, Read]:
@@ -157,21 +130,6 @@ def site(
             yield Site(url, conn, ivy, reads)
 
 
-def log_in(page: Page, site: Site) -> None:
-    page.goto(site.api + "/search")
-    expect(page).to_have_url(re.compile(r"/login\?next=%2Fsearch$"))
-    page.wait_for_load_state("load")
-    page.get_by_label("Username").fill("ivy")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.keyboard.press("Enter")
-    code = page.get_by_label("Code from your authenticator app")
-    expect(code).to_be_focused()
-    code.fill(site.ivy.now())
-    code.press("Enter")
-    expect(page).to_have_url(re.compile(r"/search$"))
-    expect(page.locator("#who")).to_contain_text("Ivy")
-
-
 def loaded_width(page: Page, image_id: str, timeout_s: float = 10.0) -> int:
     """The image's natural width once it has loaded (0: not yet); polled from here, as the page's
     CSP forbids the eval that wait_for_function's string predicates use."""
@@ -187,14 +145,11 @@ def row_ids(page: Page) -> list[str]:
     return page.eval_on_selector_all("#rows tr", "rows => rows.map(r => r.dataset.readId)")
 
 
-def test_search_read_detail_correct_and_export(browser: Browser, site: Site, artefacts: Path) -> None:
-    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    log_in(page, site)  # (the login page's own 401s before the login are not this page's errors)
-    errors: list[str] = []  # script errors, CSP refusals and failed loads on the search page
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+def test_search_read_detail_correct_and_export(page: Page, site: Site, artefacts: Path) -> None:
+    # (the login page's own 401s before the login are not this page's errors)
+    log_in_through(page, site.api, "/search", "ivy", site.ivy)
+    expect(page.locator("#who")).to_contain_text("Ivy")
+    errors = console_errors(page)  # script errors, CSP refusals and failed loads on the search page
     expect(page.locator("#plot circle.cam")).to_have_count(len(CAMERAS))  # the plot shows where cameras stand
     expect(page.locator("#cameras option")).to_have_count(len(CAMERAS))
 
@@ -246,8 +201,7 @@ def test_search_read_detail_correct_and_export(browser: Browser, site: Site, art
     assert [(x.case_number, x.terms["corrected_plate"]) for x in logged] == [(CASE, "7ABC128")]
     page.evaluate("() => { document.querySelector('.query').scrollTop = 0; }")
     page.screenshot(path=artefacts / "search.png")
-    if os.environ.get("PLATEWATCH_UPDATE_DOCS_IMG") == "1":
-        shutil.copyfile(artefacts / "search.png", DOCS_IMG)
+    keep_for_docs(artefacts / "search.png", "search.png")
 
     # select both rows and export them as evidence
     for box in page.locator("#rows tr input[type=checkbox]").all():
@@ -272,4 +226,3 @@ def test_search_read_detail_correct_and_export(browser: Browser, site: Site, art
     # the page fits the console: nothing sideways
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert not [e for e in errors if "404" not in e], errors
-    context.close()
