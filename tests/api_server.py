@@ -19,9 +19,12 @@ import pyotp
 import uvicorn
 from policy_people import KEY, Department
 
+from platewatch.codecs import Read
 from platewatch.engine.api import create_api
 from platewatch.engine.config import Settings, load_settings
 from platewatch.engine.policy import mfa
+from platewatch.engine.store.copy_writer import ReadWriter
+from platewatch.engine.store.images import DirectoryImageStore, store_read_images
 
 
 def api_settings(data_dir: Path, database_url: str, redis_url: str, **overrides: object) -> Settings:
@@ -73,3 +76,15 @@ def enrol_totp(dept: Department, username: str, at: datetime) -> tuple[pyotp.TOT
     totp = pyotp.TOTP(enrolment.secret)
     codes = mfa.confirm_enrolment(dept.conn, KEY, dept.actor(username), totp.at(at), now=at)
     return totp, codes
+
+
+def store_reads(database_url: str, reads: list[Read], images: Path | None = None) -> None:
+    """The reads in the database as the store worker writes them, for the API to serve; with `images`,
+    their crops and overviews in a directory image store there."""
+    writer = ReadWriter(database_url)
+    try:
+        writer.write(reads)
+    finally:
+        writer.close()
+    if images is not None:
+        store_read_images(DirectoryImageStore(images), reads)

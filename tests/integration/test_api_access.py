@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pyotp
 import pytest
+from api_server import store_reads
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.testclient import TestClient
 from policy_people import COURSE, KEY, PASSWORD, Department, cheap_hashes, found_department
@@ -28,8 +29,6 @@ from platewatch.engine.config import Settings, load_settings
 from platewatch.engine.policy import access_log, training
 from platewatch.engine.policy.roles import Role
 from platewatch.engine.store import migrate
-from platewatch.engine.store.copy_writer import ReadWriter
-from platewatch.engine.store.images import DirectoryImageStore, store_read_images
 
 # and the login page under /login, /static; /dispatch is a data-free shell (data: guarded routes)
 # /audit is a shell too; /privacy and its JSON are the public usage-and-privacy policy (1798.90.51)
@@ -126,12 +125,7 @@ def make_site(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     cheap_hashes(monkeypatch)
     migrate(database_url)
     reads = _reads()
-    writer = ReadWriter(database_url)
-    try:
-        writer.write(reads)
-    finally:
-        writer.close()
-    store_read_images(DirectoryImageStore(tmp_path / "images"), reads)
+    store_reads(database_url, reads, tmp_path / "images")
     with psycopg.connect(database_url, autocommit=True) as conn, monkeypatch.context():
         clients: list[TestClient] = []
 

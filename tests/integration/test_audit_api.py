@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from api_server import store_reads
 from fastapi.testclient import TestClient
 from policy_people import KEY, PASSWORD, Department, cheap_hashes, found_department
 
@@ -30,7 +31,6 @@ from platewatch.engine.config.privacy import REQUIRED_ELEMENTS
 from platewatch.engine.policy import access_log, audit_schedule
 from platewatch.engine.policy.roles import Role
 from platewatch.engine.store import migrate
-from platewatch.engine.store.copy_writer import ReadWriter
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 PLATES = ["7ABC123", "8XYZ999", "4KQR552", "6TRD774"]
@@ -87,11 +87,7 @@ def site(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     cheap_hashes(monkeypatch)
     migrate(database_url)
     reads = _reads()
-    writer = ReadWriter(database_url)
-    try:
-        writer.write(reads)
-    finally:
-        writer.close()
+    store_reads(database_url, reads)
     settings = load_settings(
         data_dir=tmp_path,
         access={"mfa_required": False, "totp_secret_key": KEY.decode()},

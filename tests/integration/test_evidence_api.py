@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from api_server import store_reads
 from fastapi.testclient import TestClient
 from policy_people import KEY, PASSWORD, Department, cheap_hashes, found_department
 
@@ -28,10 +29,9 @@ from platewatch.engine.config import Settings, load_settings
 from platewatch.engine.policy import access_log
 from platewatch.engine.policy.roles import Role
 from platewatch.engine.store import migrate
-from platewatch.engine.store.copy_writer import ReadWriter
 from platewatch.engine.store.evidence.keys import signing_key
 from platewatch.engine.store.evidence.verify import verify_bundle
-from platewatch.engine.store.images import DirectoryImageStore, store_read_images
+from platewatch.engine.store.images import DirectoryImageStore
 
 CASE = "24-001234"
 PURPOSE = "criminal investigation"
@@ -94,12 +94,7 @@ def site(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("PLATEWATCH_CONFIG", raising=False)
     migrate(database_url)
     reads = _reads()
-    writer = ReadWriter(database_url)
-    try:
-        writer.write(reads)
-    finally:
-        writer.close()
-    store_read_images(DirectoryImageStore(tmp_path / "images"), reads)
+    store_reads(database_url, reads, tmp_path / "images")
     settings = load_settings(
         data_dir=tmp_path, access={"mfa_required": False, "totp_secret_key": KEY.decode()}
     )
