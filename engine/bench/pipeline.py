@@ -13,6 +13,13 @@ are known, every final read is matched to the pass it belongs to:
 - `lost`: passes that ended during the run without a final read of their plate (±1 character);
   `duplicated`: extra final reads of one pass; `unmatched`: final reads that fit no pass.
 
+- `provisional_frame_lag_p50_ms` / `_p95_ms`: how much later than that first frame the frame is
+  whose time the provisional read carries (`Read.time`, the pass's best observation so far): what
+  `--api`'s `ws_latency_*`, which counts from the read's time, leaves out.
+
+With `--api` the cameras run in a real worker and the figures are those of the whole path to a
+dispatcher's websocket (`pipeline_api.py`: `ws_latency_p50_ms` / `_p95_ms` and their parts).
+
 With `--json F` (or `--html`) the run also writes a page: a histogram of alert latencies with the
 150 ms target marked, the figures, and one row per camera (frames processed, reads, alerts, its
 own latency percentiles), so a camera that lags behind the others shows at once.
@@ -52,6 +59,7 @@ class _Camera:
     started: float = 0.0
     finals: list[tuple[float, Read]] = field(default_factory=list)  # (pass start, read)
     latencies_ms: list[float] = field(default_factory=list)
+    frame_lags_ms: list[float] = field(default_factory=list)  # read.time - first read's capture
     provisionals: int = 0
 
 
@@ -123,6 +131,7 @@ async def _run(
             if read.provisional:
                 cam.provisionals += 1
                 cam.latencies_ms.append((time.time() - started) * 1000.0)
+                cam.frame_lags_ms.append((read.time - started) * 1000.0)
             else:
                 cam.finals.append((started, read))
 
@@ -146,6 +155,7 @@ async def _run(
         lo, du, un = _score(video, cam, elapsed)
         lost, duplicated, unmatched = lost + lo, duplicated + du, unmatched + un
     latencies = [ms for cam in cams for ms in cam.latencies_ms]
+    lags = [ms for cam in cams for ms in cam.frame_lags_ms]
     per_camera = [
         {
             "id": cam.runner.spec.id,
@@ -167,6 +177,8 @@ async def _run(
         "alerts": sum(cam.provisionals for cam in cams),
         "alert_latency_p50_ms": _percentile(latencies, 0.5),
         "alert_latency_p95_ms": _percentile(latencies, 0.95),
+        "provisional_frame_lag_p50_ms": _percentile(lags, 0.5),
+        "provisional_frame_lag_p95_ms": _percentile(lags, 0.95),
         "lost": lost,
         "duplicated": duplicated,
         "unmatched": unmatched,
@@ -187,23 +199,40 @@ def run_pipeline_bench(
     html_path: Path | None = None,
     vision: VisionConfig | None = None,
     data_dir: Path | None = None,
+    api_owner_url: str | None = None,
+    api_database_url: str | None = None,
 ) -> dict[str, Any]:
     """Run the bench and return its figures (also written to `json_path` when given, with the HTML
     report beside it unless `html_path` names another place). Recognition runs with `vision` (the
-    command hands down `settings.vision`)."""
+    command hands down `settings.vision`).
+
+    With `api_owner_url` (a PostgreSQL server's owner URL; `api_database_url` the application's
+    role there) the cameras run in a real worker behind the API instead (`pipeline_api.py`); the
+    worker takes its vision settings from the package defaults and `PLATEWATCH_VISION__*`."""
     if cameras < 1 or seconds <= 0:
         raise ValueError("need at least one camera and a positive duration")
     video = _video(width, height, fps, cache)
-    figures, latencies, per_camera = asyncio.run(_run(cameras, seconds, video, float(fps), vision, data_dir))
+    if api_owner_url is not None:
+        from .pipeline_api import run_api_path
+
+        figures, latencies, per_camera = run_api_path(
+            cameras, seconds, video, float(fps), owner_url=api_owner_url, database_url=api_database_url
+        )
+        what = "websocket latency (frame → dispatcher's client)"
+    else:
+        figures, latencies, per_camera = asyncio.run(
+            _run(cameras, seconds, video, float(fps), vision, data_dir)
+        )
+        what = "alert latency"
     if json_path is not None:
         write_json(json_path, figures)
         html_path = html_path or json_path.with_suffix(".html")
     if html_path is not None:
-        html_path.write_text(render(figures, latencies, per_camera), encoding="utf-8")
+        html_path.write_text(render(figures, latencies, per_camera, what), encoding="utf-8")
     return figures
 
 
-def latency_chart(latencies_ms: Sequence[float]) -> str:
+def latency_chart(latencies_ms: Sequence[float], what: str = "alert latency") -> str:
     """Alert latencies in bins of BIN_MS, the target marked; a sentence when there were none."""
     bars = histogram(latencies_ms, BIN_MS)
     if not bars:
@@ -227,11 +256,16 @@ def latency_chart(latencies_ms: Sequence[float]) -> str:
     chart.axes()
     for tick in range(0, int(span) + 1, 50 if span <= 500 else 250):
         chart.label(pad + tick * scale_x, bottom + 14, str(tick))
-    chart.label(chart.width / 2, chart.height - 2, "alert latency, ms")
+    chart.label(chart.width / 2, chart.height - 2, f"{what}, ms")
     return chart.svg()
 
 
-def render(figures: dict[str, Any], latencies_ms: Sequence[float], cameras: Sequence[dict[str, Any]]) -> str:
+def render(
+    figures: dict[str, Any],
+    latencies_ms: Sequence[float],
+    cameras: Sequence[dict[str, Any]],
+    what: str = "alert latency",
+) -> str:
     """The HTML page: latency histogram, figures, one row per camera."""
     heading = (
         f"{figures.get('cameras')} cameras, {figures.get('resolution')} at {figures.get('camera_fps')} fps"
@@ -239,7 +273,7 @@ def render(figures: dict[str, Any], latencies_ms: Sequence[float], cameras: Sequ
     keys = ("id", "frames_processed", "reads", "alerts", "latency_p50_ms", "latency_p95_ms")
     head = ("camera", "frames processed", "reads", "alerts", "latency p50 ms", "latency p95 ms")
     body = (
-        f"<h2>Alert latency ({len(latencies_ms)} alerts)</h2>\n{latency_chart(latencies_ms)}\n"
+        f"<h2>{what.capitalize()} ({len(latencies_ms)} alerts)</h2>\n{latency_chart(latencies_ms, what)}\n"
         f"<h2>Figures</h2>{figures_table(figures)}\n"
         f"<h2>Cameras</h2>{table(head, ([c.get(k) for k in keys] for c in cameras))}"
     )

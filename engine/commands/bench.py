@@ -305,24 +305,45 @@ def pipeline_command(
         Path | None,
         typer.Option("--html", help="HTML report: latency histogram, cameras (default: beside --json)"),
     ] = None,
+    api: Annotated[
+        bool,
+        typer.Option(
+            "--api",
+            help="The real path: a worker, its own broker and Redis, the API, a dispatcher's websocket.",
+        ),
+    ] = False,
+    database_url: ScratchServer = None,
 ) -> None:
     """Cameras through recognition and tracking (keys frames_per_s, reads, alerts, alert_latency_p50_ms,
-    alert_latency_p95_ms, lost, duplicated)."""
+    alert_latency_p95_ms, lost, duplicated); with --api, frame to a dispatcher's websocket (keys
+    ws_latency_p50_ms, ws_latency_p95_ms, ws_alerts, ws_lost, ws_duplicated)."""
+    from platewatch.engine.bench.audit import BenchError
     from platewatch.engine.bench.pipeline import run_pipeline_bench
     from platewatch.engine.bench.report import print_figures
+    from platewatch.engine.services import Services
 
     s = settings()
-    figures = run_pipeline_bench(
-        cameras,
-        seconds,
-        width=width,
-        height=height,
-        fps=fps,
-        json_path=json_out,
-        html_path=html_out,
-        vision=s.vision,
-        data_dir=s.data_dir,
-    )
+    with contextlib.ExitStack() as stack:
+        app_url = database_url
+        if api and database_url is None:  # the configured database, or an embedded one
+            endpoints = stack.enter_context(Services(s, need={"database"}))
+            database_url, app_url = endpoints.database_owner_url, endpoints.database_url
+        try:
+            figures = run_pipeline_bench(
+                cameras,
+                seconds,
+                width=width,
+                height=height,
+                fps=fps,
+                json_path=json_out,
+                html_path=html_out,
+                vision=s.vision,
+                data_dir=s.data_dir,
+                api_owner_url=database_url if api else None,
+                api_database_url=app_url,
+            )
+        except BenchError as exc:
+            raise _fail(exc) from None
     print_figures("bench pipeline", figures)
 
 
