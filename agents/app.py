@@ -17,7 +17,11 @@ from platewatch.engine.config import Settings
 from platewatch.engine.policy.audit_watch import keep_audits
 from platewatch.engine.policy.upkeep import keep_up
 from platewatch.engine.services import TANSU_FAUST_SETTINGS
-from platewatch.engine.services.kafka_internals import forget_declared_topics, refresh_group_metadata
+from platewatch.engine.services.kafka_internals import (
+    cap_consumer_fetch_wait,
+    forget_declared_topics,
+    refresh_group_metadata,
+)
 from platewatch.engine.store.images import image_store_for
 from platewatch.engine.store.jobs import INTERVAL_S, maintain
 from platewatch.engine.store.persist import ReadStore
@@ -98,6 +102,7 @@ def create_app(
 ) -> Wiring:
     """`owner_url`: the store's upkeep creates and drops partitions, which takes the tables' owner
     (on the embedded database the application's role may not); "" means `database_url`."""
+    cap_consumer_fetch_wait(settings.kafka.fetch_max_wait_ms)  # before faust makes its consumer
     app = faust.App(settings.kafka.app_id, **faust_settings(settings, broker_url, tansu=tansu))
     k = settings.kafka
     topics = declare_topics(app, k.partitions, k.replication, k.max_message_bytes)

@@ -60,6 +60,13 @@ class KafkaConfig(Section):
         8 * 1024 * 1024, ge=1024, title="Largest edge frame accepted on pw.frames (bigger: quarantined)"
     )
     web_port: int = Field(6066, ge=0, le=65535, title="Faust worker web port (0: disabled)")
+    fetch_max_wait_ms: int = Field(
+        100,
+        ge=1,
+        le=1500,
+        title="Longest a worker's consumer waits on the broker for new records (faust's own 1500 ms held "
+        "each hop of an alert that long on the embedded broker)",
+    )
 
 
 class RetentionConfig(Section):

@@ -43,3 +43,27 @@ async def refresh_group_metadata(app_consumer: Any) -> None:
     if thread is None or consumer is None:
         return
     await thread.call_thread(refresh_metadata, consumer)
+
+
+def cap_consumer_fetch_wait(max_wait_ms: int) -> None:
+    """Make the consumers faust's aiokafka driver creates wait at most `max_wait_ms` for data.
+
+    The driver passes `fetch_max_wait_ms=1500` to aiokafka itself, with no setting to change it, and
+    a broker that does not answer a waiting fetch as soon as a record arrives (the embedded tansu)
+    then holds each hop for part of that: the frame → read → alert path crosses two, and measured
+    1.3 s of a 1.5 s alert latency there. aiokafka keeps the value until the consumer starts, so it
+    is set on each new consumer before then. Process-wide (one worker per process); idempotent.
+    """
+    from faust.transport.drivers import aiokafka as driver
+
+    cls: Any = driver.AIOKafkaConsumerThread
+    current = cls._create_worker_consumer
+    base = getattr(current, "_pw_original", current)
+
+    def create_worker_consumer(self: Any, transport: Any) -> AIOKafkaConsumer:
+        consumer: AIOKafkaConsumer = base(self, transport)
+        consumer._fetch_max_wait_ms = max_wait_ms
+        return consumer
+
+    create_worker_consumer._pw_original = base  # type: ignore[attr-defined]
+    cls._create_worker_consumer = create_worker_consumer

@@ -56,3 +56,15 @@ async def test_refresh_metadata_goes_through_the_consumers_client() -> None:
 
     await kafka_internals.refresh_metadata(Consumer())  # type: ignore[arg-type]
     assert calls == ["refresh"]
+
+
+async def test_the_fetch_wait_cap_reaches_the_consumer_faust_creates() -> None:
+    """faust hard-codes fetch_max_wait_ms=1500; the cap must land on the real aiokafka consumer."""
+    kafka_internals.cap_consumer_fetch_wait(100)
+    kafka_internals.cap_consumer_fetch_wait(100)  # twice: still one layer
+    app = faust.App("pw-fetch-wait", broker="kafka://127.0.0.1:9", autodiscover=False)
+    thread = faust_aiokafka.AIOKafkaConsumerThread(app.consumer)
+    created = thread._create_worker_consumer(app.transport)
+    assert created._fetch_max_wait_ms == 100
+    kafka_internals.cap_consumer_fetch_wait(250)
+    assert thread._create_worker_consumer(app.transport)._fetch_max_wait_ms == 250
