@@ -61,7 +61,7 @@ class KafkaConfig(Section):
     )
     web_port: int = Field(6066, ge=0, le=65535, title="Faust worker web port (0: disabled)")
     fetch_max_wait_ms: int = Field(
-        100,
+        20,
         ge=1,
         le=1500,
         title="Longest a worker's consumer waits on the broker for new records (faust's own 1500 ms held "
