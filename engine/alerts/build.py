@@ -8,8 +8,8 @@ from platewatch.codecs import Alert, Read
 from platewatch.engine.hotlist import Match
 
 ALERT_NAMESPACE = uuid.UUID("6f1c0b9e-4f6a-5d8e-9a43-70c1a4e2d462")
-#: Entry fields copied into an alert's `extra` when the entry has them.
-ENTRY_EXTRA = ("ref", "source", "state", "vehicle")
+#: Entry fields copied into an alert's `extra` when the entry has them (`owner`: who is told of the hit).
+ENTRY_EXTRA = ("ref", "source", "state", "vehicle", "owner")  # the case: Alert.case_number
 
 
 def alert_id(read: Read, entry_key: str) -> str:

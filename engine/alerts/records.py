@@ -21,6 +21,7 @@ from psycopg.types.json import Jsonb
 from platewatch.codecs import Alert
 from platewatch.engine.config.webhooks import WebhookConfig
 
+from .notifications import notify_owner
 from .stream import append_event
 from .webhook_outbox import enqueue
 
@@ -67,8 +68,9 @@ def store_alerts(
     camera_sites: Mapping[str, Mapping[str, Any]] | None = None,
     webhooks: Sequence[WebhookConfig] = (),
 ) -> list[Stored]:
-    """Insert the alerts not stored yet, each with its `raised` event and webhook deliveries, in one
-    transaction; returns the ones that were new. Safe to call again with the same alerts."""
+    """Insert the alerts not stored yet, each with its `raised` event, webhook deliveries and its
+    entry owner's notification, in one transaction; returns the ones that were new. Safe to call
+    again with the same alerts."""
     sites = camera_sites or {}
     stored: list[Stored] = []
     with conn.transaction():
@@ -107,6 +109,7 @@ def store_alerts(
                 continue  # stored before: a replay
             seq = append_event(conn, alert.alert_id, "raised", "new", "system")
             enqueue(conn, webhooks, seq, alert.alert_id, "raised", alert.tier)
+            notify_owner(conn, alert, sites.get(read.camera_id, {}).get("camera_name"))
             stored.append(Stored(alert.alert_id, seq))
     return stored
 

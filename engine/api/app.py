@@ -31,7 +31,20 @@ from platewatch.engine.config import Settings
 from platewatch.engine.policy.ratelimit import LoginRateLimiter
 from platewatch.engine.policy.sealer import Sealer
 
-from . import admin, alerts, audit, auth, equipment, errors, evidence, privacy, reads, sharing, webhooks
+from . import (
+    admin,
+    alerts,
+    audit,
+    auth,
+    case_hotlist,
+    equipment,
+    errors,
+    evidence,
+    privacy,
+    reads,
+    sharing,
+    webhooks,
+)
 from .deps import ANY_USER, Caller, guard_of
 from .fanout import Fanout
 from .pages import mount_pages
@@ -169,6 +182,7 @@ def create_api(
         evidence.router,
         sharing.router,
         privacy.router,
+        case_hotlist.router,
     ):
         include(api, router)
 

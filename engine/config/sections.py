@@ -197,5 +197,21 @@ class HotlistConfig(Section):
         return check_name(value, "hotlist name")
 
 
+class CaseEntriesConfig(Section):
+    """Hotlist entries investigators add from the search page (policy 462.2(c), docs/hotlist.md)."""
+
+    default_list: str = Field(
+        "major-crime", title="The list an entry goes to when the investigator names none (a configured list)"
+    )
+    max_days: int = Field(
+        90, ge=1, le=365, title="The furthest an entry's expiry may be set, in days (every entry lapses)"
+    )
+
+    @field_validator("default_list")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return check_name(value, "hotlist name")
+
+
 class LoggingConfig(Section):
     level: LogLevel = Field("INFO", title="Log level")

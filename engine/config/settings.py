@@ -27,6 +27,7 @@ from .privacy import PrivacyConfig
 from .sections import (
     AlertsConfig,
     ApiConfig,
+    CaseEntriesConfig,
     HotlistConfig,
     KafkaConfig,
     LoggingConfig,
@@ -93,7 +94,11 @@ class Settings(BaseSettings):
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)  # type: ignore[arg-type]
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)  # type: ignore[arg-type]
     cameras: list[CameraSpec] = Field(default_factory=list, title="Cameras defined in configuration")
-    hotlists: list[HotlistConfig] = Field(default_factory=list, title="Hotlists and their matching rules")
+    hotlists: list[HotlistConfig] = Field(
+        default_factory=lambda: [HotlistConfig(name="major-crime", priority=1, partial=True)],
+        title="Hotlists and their matching rules",
+    )
+    case_entries: CaseEntriesConfig = Field(default_factory=CaseEntriesConfig)  # type: ignore[arg-type]
     webhooks: list[WebhookConfig] = Field(
         default_factory=list, title="Systems that receive alerts (CAD, approved public agencies)"
     )

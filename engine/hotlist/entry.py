@@ -34,6 +34,7 @@ ENTRY_FIELDS: dict[str, int] = {
     "added_at": 32,
     "state": 3,
     "vehicle": 64,
+    "owner": 64,  # the investigator who entered it (policy 462.2(c)); told of each hit
 }
 REQUIRED_FIELDS = ("reason",)
 LIST_FIELDS = (

@@ -6,6 +6,7 @@ Admins edit hotlists with redis-cli, so key names are an API. Layout v1 (prefix 
     pw:hot:<list>                      HASH  per-list settings (fuzzy, partial, priority, active)
     pw:hot:_errors                     HASH  malformed keys → why they are skipped (written by the matcher)
     pw:hot:_layout                     STRING  "1": the layout version this data follows
+    pw:hot:_case_entries               SET  entry keys investigators added from the page (their index)
 
 List names follow the config's rule (a-z 0-9 _ -, starting with a letter or digit), so names that
 start with `_` are free for the layout's own keys and never collide with a list. A future layout that
@@ -48,6 +49,10 @@ class Layout:
     @property
     def errors_key(self) -> str:
         return f"{self.prefix}:_errors"
+
+    @property
+    def case_entries_key(self) -> str:
+        return f"{self.prefix}:_case_entries"
 
     @property
     def version_key(self) -> str:

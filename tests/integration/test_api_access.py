@@ -41,6 +41,8 @@ ANY_LOGGED_IN = {  # open to every logged-in user, trained or not: their own acc
     "/api/v1/auth/mfa/enrol",
     "/api/v1/auth/mfa/confirm",
     "/api/v1/auth/password",
+    "/api/v1/auth/notifications",  # their own; the plate and camera only with a read role and training
+    "/api/v1/auth/notifications/{notification_id}/read",
     "/openapi.json",
     "/docs",
 }
