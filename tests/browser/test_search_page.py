@@ -28,6 +28,7 @@ import numpy as np
 import psycopg
 import pyotp
 import pytest
+import redis
 from api_server import api_settings, enrol_totp, serve_api
 from pages import console_errors, keep_for_docs, log_in_through, needs_chromium
 from playwright.sync_api import Page, expect
@@ -226,3 +227,50 @@ def test_search_read_detail_correct_and_export(page: Page, site: Site, artefacts
     # the page fits the console: nothing sideways
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert not [e for e in errors if "404" not in e], errors
+
+
+def test_an_investigator_puts_a_partial_plate_on_the_hotlist_and_removes_it(
+    page: Page, site: Site, redis_url: str, artefacts: Path
+) -> None:
+    """Policy 462.2(c): from the page, for the stated case, owned by the investigator."""
+    store = redis.Redis.from_url(redis_url, decode_responses=True)
+    key = "pw:hot:major-crime:7AB?1*"
+    store.delete(key)
+    try:
+        log_in_through(page, site.api, "/search", "ivy", site.ivy)
+        expect(page.locator("#who")).to_contain_text("Ivy")
+        errors = console_errors(page)
+        expect(page.locator("#hits-title")).to_be_visible()
+        page.get_by_label("Purpose").fill(PURPOSE)
+        page.get_by_label("Case number").fill(CASE)
+        page.get_by_label("New entry: plate").fill("7ab?1*")
+        page.get_by_label("New entry: why listed").fill("robbery suspect vehicle")
+        page.get_by_role("button", name="Add to hotlist").click()
+        expect(page.locator("#error")).to_contain_text("expiry")  # required
+        assert not store.exists(key)
+        expires = (datetime.now(UTC) + timedelta(days=14)).date().isoformat()
+        page.get_by_label("New entry: lapses on").fill(expires)
+        page.get_by_role("button", name="Add to hotlist").click()
+        expect(page.locator("#hot-entries li")).to_have_count(1)
+        expect(page.locator("#hot-entries li")).to_contain_text("7AB?1*")
+        expect(page.locator("#hot-entries li")).to_contain_text(CASE)
+        fields = store.hgetall(key)
+        assert (fields["owner"], fields["case"], fields["source"]) == ("ivy", CASE, "investigator")
+        assert 12 * 86400 < store.ttl(key) <= 15 * 86400
+        page.screenshot(path=artefacts / "search-hotlist.png")
+        page.locator("#hot-entries li button").click()
+        expect(page.locator("#hot-entries li")).to_have_count(0)
+        assert not store.exists(key)
+        actions = [
+            r.action for r in access_log.query(site.conn, username="ivy") if r.action.startswith("case_entry")
+        ]
+        assert sorted(actions) == [
+            "case_entry.add",
+            "case_entry.list",
+            "case_entry.list",
+            "case_entry.remove",
+        ]
+        assert not [e for e in errors if "404" not in e], errors
+    finally:
+        store.delete(key)
+        store.close()

@@ -228,6 +228,9 @@
     if (!needWhy()) {
       return;
     }
+    if (!more) {
+      loadEntries();
+    }
     let params;
     if (more) {
       params = lastQuery.concat([["cursor", nextCursor]]);
@@ -476,6 +479,103 @@
     drawPlot();
   });
 
+  // ---- hotlist entries for the case, and the hits on them (policy 462.2(c)) -----------------------
+
+  const ENTRIES = "/api/v1/case-entries";
+  const NOTES = platewatch.AUTH + "/notifications";
+
+  async function loadHits() {
+    const response = await api("GET", NOTES);
+    if (!response.ok) {
+      return;
+    }
+    const notes = await response.json();
+    $("hits").replaceChildren();
+    $("hits-count").textContent = notes.length ? "(" + notes.filter((n) => !n.read_at).length + " new)" : "";
+    for (const n of notes) {
+      const li = el("li", n.read_at ? "" : "unread");
+      li.append(el("span", "", when(n.raised_at)), el("span", "", n.message || "a hit (no read role now)"));
+      if (!n.read_at) {
+        const seen = el("button", "secondary small", "Seen");
+        seen.type = "button";
+        seen.addEventListener("click", async () => {
+          const r = await api("POST", NOTES + "/" + n.notification_id + "/read");
+          if (!r.ok) {
+            fail(await problem(r));
+          }
+          await loadHits();
+        });
+        li.append(seen);
+      }
+      $("hits").append(li);
+    }
+  }
+
+  async function loadEntries() {
+    const w = why();
+    if (!w.purpose || !w.case) {
+      return;
+    }
+    const response = await api("GET", ENTRIES + "?" + withWhy([]));
+    if (!response.ok) {
+      fail(await problem(response));
+      return;
+    }
+    $("hot-entries").replaceChildren();
+    for (const e of await response.json()) {
+      const li = el("li", "entry");
+      li.dataset.key = e.key;
+      li.append(el("span", "plate", e.entry), el("span", "", e.list + ", case " + e.case + ": " + e.reason));
+      const days = e.expires_in_s === null ? "" : Math.ceil(e.expires_in_s / 86400) + " d left";
+      li.append(el("span", "quiet", days));
+      const remove = el("button", "secondary small", "Remove");
+      remove.type = "button";
+      remove.addEventListener("click", async () => {
+        const url = ENTRIES + "/" + encodeURIComponent(e.list) + "/" + encodeURIComponent(e.entry);
+        const r = await api("DELETE", url + "?" + withWhy([]));
+        if (!r.ok) {
+          fail(await problem(r));
+          return;
+        }
+        say("removed " + e.key);
+        await loadEntries();
+      });
+      li.append(remove);
+      $("hot-entries").append(li);
+    }
+  }
+
+  $("hot-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    fail("");
+    if (!needWhy()) {
+      return;
+    }
+    const expires = $("hot-expires").value; // a date: the entry lapses at the end of that day, local time
+    const body = {
+      plate: $("hot-plate").value.trim(),
+      reason: $("hot-reason").value.trim(),
+      expires_at: expires ? new Date(expires + "T23:59:59").toISOString() : null,
+    };
+    if ($("hot-list").value.trim()) {
+      body.list = $("hot-list").value.trim();
+    }
+    if (!body.plate || !body.reason || !expires) {
+      fail("A hotlist entry needs the plate or pattern, a reason and an expiry date.");
+      return;
+    }
+    const response = await api("POST", ENTRIES + "?" + withWhy([]), body);
+    if (!response.ok) {
+      fail(await problem(response));
+      return;
+    }
+    const added = await response.json();
+    say("on the hotlist: " + added.key + " (you are told of each hit)");
+    $("hot-plate").value = "";
+    $("hot-reason").value = "";
+    await loadEntries();
+  });
+
   async function start() {
     let me;
     try {
@@ -488,6 +588,7 @@
       return;
     }
     await loadCameras();
+    await loadHits();
     $("purpose").focus();
   }
 
