@@ -160,9 +160,10 @@ def test_status_signoff_sample_review_notifications_and_retention(site: Site) ->
         _search(site, who, plate)
     conn = site.dept.conn
     cfg = site.settings.audit
-    start = NOW - timedelta(hours=1)
+    now = datetime.now(UTC)  # the searches' own time: NOW is when the module was collected
+    start = now - timedelta(hours=1)
     audit_id = audit_schedule.produce_audit(
-        conn, cfg, site.settings.access, site.dept.admin, (start, NOW + timedelta(minutes=1)),
+        conn, cfg, site.settings.access, site.dept.admin, (start, now + timedelta(minutes=1)),
         data_dir=Path(site.settings.data_dir),
     )  # fmt: skip
     assert audit_id is not None
