@@ -47,7 +47,7 @@ from platewatch.engine.ingest.camera_store import put_camera
 from platewatch.engine.store.copy_writer import is_pglite
 from platewatch.engine.store.migrate import migrate
 from platewatch.engine.store.persist import PERSIST_BATCH, ReadStore
-from platewatch.engine.store.retention import clean_gin_pending, store_backend
+from platewatch.engine.store.retention import clean_gin_pending, store_backend, summarize_brin
 from platewatch.engine.track.ids import time_ordered_id
 from platewatch.engine.track.tracker import PASS_NAMESPACE
 
@@ -209,10 +209,11 @@ def run_search_bench(
         with _phase(console, "synthetic reads", reads) as advance:
             plates, rows, end = _fill(app, reads, days, advance)
         with (
-            _phase(console, "upkeep (gin pending lists, ANALYZE)", None),
+            _phase(console, "upkeep (gin pending lists, BRIN ranges, ANALYZE)", None),
             psycopg.connect(owner, autocommit=True) as conn,
         ):
-            clean_gin_pending(conn)
+            clean_gin_pending(conn)  # what the worker's hourly upkeep does (engine/store/jobs.py)
+            summarize_brin(conn)
             conn.execute("ANALYZE")
             backend = store_backend(conn)
         with _phase(console, "starting the API", None):

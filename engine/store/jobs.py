@@ -1,5 +1,5 @@
 """Scheduled store upkeep in the worker: partitions ahead, the hourly aggregate, trigram index
-pending lists merged, daily retention.
+pending lists merged, time index ranges summarised, daily retention.
 
 The worker runs `maintain` hourly on one worker of the group (its Faust leader). Retention itself
 runs when the last finished run is more than 20 hours old, so a restarted worker neither skips a day
@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from .images import ImageStore
-from .retention import clean_gin_pending, refresh_aggregates, run_retention, store_backend
+from .retention import clean_gin_pending, refresh_aggregates, run_retention, store_backend, summarize_brin
 
 log = logging.getLogger(__name__)
 INTERVAL_S = 3600.0
@@ -37,6 +37,7 @@ def run_maintenance(database_url: str, images: ImageStore, days: int) -> None:
         elif backend == "postgres":
             refresh_aggregates(conn, backend)  # TimescaleDB refreshes its own on a policy
         clean_gin_pending(conn)
+        summarize_brin(conn)
 
 
 async def maintain(database_url: str, images: ImageStore, days: int) -> None:

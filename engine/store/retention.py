@@ -141,6 +141,26 @@ def clean_gin_pending(conn: psycopg.Connection) -> int:
     return merged
 
 
+def summarize_brin(conn: psycopg.Connection) -> int:
+    """Summarise the block ranges the time (BRIN) indexes have not summarised yet, on every partition.
+
+    A BRIN index summarises a block range only when vacuum reaches it; until then the range matches
+    every query, so a time-range search (a canvass) reads the whole of today's partition: at 10 M
+    reads an area search over one hour took 126 ms p50, 384 ms max, and 16 / 21 ms once summarised.
+    Autovacuum gets there eventually; the hourly upkeep does it sooner. Returns the ranges summarised.
+    """
+    rows = conn.execute(
+        "SELECT i.indexrelid::regclass::text FROM pg_inherits h"
+        " JOIN pg_index i ON i.indrelid = h.inhrelid JOIN pg_class c ON c.oid = i.indexrelid"
+        " JOIN pg_am am ON am.oid = c.relam WHERE h.inhparent = 'reads'::regclass AND am.amname = 'brin'"
+    ).fetchall()
+    summarised = 0
+    for (index,) in rows:
+        row = conn.execute("SELECT brin_summarize_new_values(%s::regclass)", (index,)).fetchone()
+        summarised += int(row[0]) if row else 0
+    return summarised
+
+
 def purge_alerts(conn: psycopg.Connection, cutoff: datetime) -> tuple[int, int]:
     """Delete alerts raised before `cutoff`, except those about a read under an evidence hold, and
     webhook deliveries (delivered or dead letters) created before it; returns (alerts, deliveries).

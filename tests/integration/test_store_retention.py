@@ -140,3 +140,50 @@ def test_hourly_aggregate_counts_reads_per_camera(
     run_retention(conn, images, days=DAYS, now=NOW)  # … then concurrently
     rows = conn.execute("SELECT camera_id, reads FROM reads_per_camera_hour ORDER BY 1").fetchall()
     assert rows == [("cam-1", 2), ("cam-2", 1)]
+
+
+def test_upkeep_summarises_the_time_index_so_a_canvass_reads_only_its_hour(
+    store: tuple[psycopg.Connection, DirectoryImageStore], database_url: str
+) -> None:
+    """Until its block ranges are summarised, a BRIN index matches every query: a one-hour search
+    would read the whole day. The upkeep summarises them (`summarize_brin`)."""
+    from platewatch.engine.store.retention import summarize_brin
+
+    conn, _images = store
+    day = [
+        Read(
+            read_id=str(uuid.uuid4()),
+            camera_id=f"cam-{i % 5}",
+            time=(NOW - timedelta(hours=22) + timedelta(seconds=1.2 * i)).timestamp(),
+            plate=f"7AB{i:04d}",
+            confidence=0.9,
+        )
+        for i in range(60_000)  # 20 hours of one day, some hundreds of pages: several 128-page ranges
+    ]
+    writer = ReadWriter(database_url, connections=1)
+    try:
+        writer.write(day)
+    finally:
+        writer.close()
+    conn.execute("ANALYZE reads")
+    one_hour = (NOW - timedelta(hours=12), NOW - timedelta(hours=11))
+
+    def blocks_read() -> int:
+        plan = conn.execute(
+            "EXPLAIN (ANALYZE, FORMAT JSON) SELECT count(*) FROM reads WHERE time >= %s AND time < %s",
+            one_hour,
+        ).fetchone()
+        assert plan is not None
+
+        def walk(node: dict) -> int:  # type: ignore[type-arg]
+            own = int(node.get("Exact Heap Blocks", 0)) + int(node.get("Lossy Heap Blocks", 0))
+            own += int(node.get("Shared Hit Blocks", 0)) if node.get("Node Type") == "Seq Scan" else 0
+            return own + sum(walk(n) for n in node.get("Plans", []))
+
+        return walk(plan[0][0]["Plan"])
+
+    assert summarize_brin(conn) > 0
+    assert summarize_brin(conn) == 0  # nothing new since
+    summarised = blocks_read()
+    pages = conn.execute("SELECT relpages FROM pg_class WHERE relname = 'reads_p20261128'").fetchone()
+    assert pages is not None and summarised < int(pages[0]) / 2  # an hour of the day, not the day
