@@ -23,7 +23,7 @@ from .lifecycle import expire_stale
 from .records import Stored, store_alerts
 
 log = logging.getLogger(__name__)
-NAMES_EVERY_S = 60.0
+SITES_EVERY_S = 60.0
 
 
 def camera_site(spec: CameraSpec) -> dict[str, object]:
@@ -49,7 +49,7 @@ class AlertDesk:
         self._settings = settings
         self._conn: psycopg.Connection | None = None
         self._sites: dict[str, dict[str, object]] = {}
-        self._names_at = 0.0
+        self._sites_at = 0.0
         self._lock = threading.Lock()
 
     def _connection(self) -> psycopg.Connection:
@@ -58,13 +58,13 @@ class AlertDesk:
         return self._conn
 
     def _camera_sites(self) -> dict[str, dict[str, object]]:
-        if time.monotonic() - self._names_at > NAMES_EVERY_S:
+        if time.monotonic() - self._sites_at > SITES_EVERY_S:
             try:
                 cameras = desired_cameras(self._settings.cameras, self._url)
                 self._sites = {cid: camera_site(spec) for cid, spec in cameras.items()}
             except psycopg.Error as exc:  # names are a nicety: keep the last ones
                 log.warning("camera names not refreshed (%s)", type(exc).__name__)
-            self._names_at = time.monotonic()
+            self._sites_at = time.monotonic()
         return self._sites
 
     def store(self, alerts: Sequence[Alert]) -> list[Stored]:

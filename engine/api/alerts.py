@@ -164,44 +164,29 @@ def _actor(caller: Caller) -> dict[str, Any]:
     return {"actor": caller.user.username, "actor_org": caller.user.organisation}
 
 
-@router.post("/{alert_id}/acknowledge", name="alerts.acknowledge", response_model=StepOut)
-def acknowledge(caller: Desk, alert_id: AlertId, body: Annotated[StepBody | None, Body()] = None) -> StepOut:
-    note = body.note if body else None
+def _lifecycle_step(caller: Caller, alert_id: str, step: Step, note: str | None) -> StepOut:
     hooks = caller.settings.webhooks
     return _step(
         caller,
         alert_id,
-        "acknowledge",
-        lambda: lifecycle.take_step(
-            caller.conn, alert_id, Step.ACKNOWLEDGE, note=note, webhooks=hooks, **_actor(caller)
-        ),
+        step.value,
+        lambda: lifecycle.take_step(caller.conn, alert_id, step, note=note, webhooks=hooks, **_actor(caller)),
     )
+
+
+@router.post("/{alert_id}/acknowledge", name="alerts.acknowledge", response_model=StepOut)
+def acknowledge(caller: Desk, alert_id: AlertId, body: Annotated[StepBody | None, Body()] = None) -> StepOut:
+    return _lifecycle_step(caller, alert_id, Step.ACKNOWLEDGE, body.note if body else None)
 
 
 @router.post("/{alert_id}/verify", name="alerts.verify", response_model=StepOut)
 def verify(caller: Desk, alert_id: AlertId, body: StepBody) -> StepOut:
-    hooks = caller.settings.webhooks
-    return _step(
-        caller,
-        alert_id,
-        "verify",
-        lambda: lifecycle.take_step(
-            caller.conn, alert_id, Step.VERIFY, note=body.note, webhooks=hooks, **_actor(caller)
-        ),
-    )
+    return _lifecycle_step(caller, alert_id, Step.VERIFY, body.note)
 
 
 @router.post("/{alert_id}/false-hit", name="alerts.false_hit", response_model=StepOut)
 def false_hit(caller: Desk, alert_id: AlertId, body: FalseHitBody) -> StepOut:
-    hooks = caller.settings.webhooks
-    return _step(
-        caller,
-        alert_id,
-        "false_hit",
-        lambda: lifecycle.take_step(
-            caller.conn, alert_id, Step.FALSE_HIT, note=body.reason, webhooks=hooks, **_actor(caller)
-        ),
-    )
+    return _lifecycle_step(caller, alert_id, Step.FALSE_HIT, body.reason)
 
 
 @router.post("/{alert_id}/disposition", name="alerts.disposition", response_model=StepOut)
@@ -230,7 +215,6 @@ class _Feed:
         self.sub: Subscriber | None = None
         self.last_sent = 0
         self.unlogged: list[str] = []
-        self.delivered = 0
         self.close_code: int | None = None
 
     async def send(self, text: str, timeout_s: float) -> None:
@@ -253,7 +237,6 @@ class _Feed:
             await self.send('{"type":"batch","events":[' + ",".join(i.text for i in fresh) + "]}", timeout_s)
         self.last_sent = fresh[-1].seq
         self.unlogged.extend(i.alert_id for i in fresh)
-        self.delivered += len(fresh)
         now = time.time()
         for item in fresh:
             if item.kind == "raised":

@@ -83,7 +83,6 @@ class Fanout:
 
     def __init__(self, database_url: str, queue_size: int) -> None:
         self._url = database_url
-        self._queue_size = queue_size
         self._subscribers: set[Subscriber] = set()
         self._ring: deque[Outgoing] = deque(maxlen=queue_size)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -118,10 +117,6 @@ class Fanout:
     def unsubscribe(self, sub: Subscriber) -> None:
         self._subscribers.discard(sub)
         m.WS_CLIENTS.set(len(self._subscribers))
-
-    @property
-    def clients(self) -> int:
-        return len(self._subscribers)
 
     def after(self, cursor: int, limit: int = 500) -> list[Outgoing]:
         """The events after `cursor` that this process has followed, oldest first; raises
