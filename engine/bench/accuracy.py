@@ -9,6 +9,7 @@ plate). Each image goes through the public pipeline (`Recognizer.analyse`, the s
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import html
@@ -174,11 +175,14 @@ def run_accuracy(
     console: Console | None = None,
     vision: VisionConfig | None = None,
     data_dir: Path | None = None,
+    as_camera: bool = False,
 ) -> dict[str, Any]:
     """Run the pipeline over DIR and return (and optionally write) the figures.
 
     With `json_out` and no `report_html`, the HTML report is written beside the JSON. Without a
     `recognizer`, one is built from `vision` (the command hands down `settings.vision`).
+    `as_camera` also plays the photos as a camera (`as_camera.py`): its pass figures become the
+    top-level keys and the single-photo ones move under ``single``.
     """
     console = console or Console(stderr=True)
     only = read_name_list(only_list) if only_list else None
@@ -208,13 +212,15 @@ def run_accuracy(
             tally.times_ms.append((time.perf_counter() - start) * 1000.0)
             _score(tally, sample, result.frame, [d.box for d in result.detections], result.reads, region)
             progress.advance(task)
-    figures = _figures(tally, len(samples), directory, region, recognizer)
+    single = figures = _figures(tally, len(samples), directory, region, recognizer)
     _print_table(console, figures)
+    if as_camera:
+        figures = _camera_run(samples, recognizer, region, single, console)
     if json_out:
         write_json(json_out, figures)
         report_html = report_html or json_out.with_suffix(".html")
     if report_html:
-        report_html.write_text(_html(figures, tally.misreads), encoding="utf-8")
+        report_html.write_text(_html(single, tally.misreads, figures.get("pass_misreads")), encoding="utf-8")
     return figures
 
 
@@ -246,6 +252,69 @@ def _figures(
         "errors": tally.errors,
         "misreads": [{k: v for k, v in asdict(m).items() if k != "crop_png"} for m in tally.misreads],
     }
+
+
+def _pass_rows(pass_misreads: list[dict[str, Any]] | None) -> str:
+    """The photos whose passes were misread, lost or split, when played as a camera."""
+    if pass_misreads is None:
+        return ""
+    esc = html.escape
+    rows = "".join(
+        f"<tr><td>{esc(m['image'])}</td><td class=t>{esc(m['truth'])}</td>"
+        f"<td class=r>{esc(m['read']) or '<i>lost</i>'}</td><td>{m['passes']}</td></tr>"
+        for m in pass_misreads
+    )
+    return f"""
+<h2>played as a camera: {len(pass_misreads)} plate(s) misread, lost or split</h2>
+<table><tr><th>image</th><th>truth</th><th>pass read</th><th>passes</th></tr>
+{rows}
+</table>"""
+
+
+def _camera_run(
+    samples: list[Sample], recognizer: Recognizer, region: str, single: dict[str, Any], console: Console
+) -> dict[str, Any]:
+    """The photos played as a camera through the stream path; the single-photo figures beside."""
+    from .as_camera import camera_figures, play, score_passes  # the camera path loads ingest
+
+    async def recognize(image: Image, region_hint: str | None) -> list[Observation]:
+        return await recognizer.recognize_async(image, region_hint)
+
+    with console.status(f"bench accuracy --as-camera: playing {len(samples)} photos as a camera"):
+        start = time.perf_counter()
+        camera, reads = asyncio.run(play(samples, recognize, region))
+        seconds = time.perf_counter() - start
+    tally = score_passes(samples, camera, reads, region)
+    figures: dict[str, Any] = {
+        "directory": single["directory"],
+        "region": region,
+        "mode": "camera",
+        "images": single["images"],
+        **camera_figures(tally, camera),
+        "frames_per_s": round(camera.frames_played / max(seconds, 1e-9), 1),
+        "single": {k: v for k, v in single.items() if k not in ("directory", "region")},
+    }
+    _print_camera_table(console, figures)
+    return figures
+
+
+def _print_camera_table(console: Console, figures: dict[str, Any]) -> None:
+    table = Table(title=f"bench accuracy --as-camera: {figures['directory']} (region {figures['region']})")
+    names = ("plates", "passes", "exact", "within one", "lost", "split", "provisional exact", "single exact")
+    for name in names:
+        table.add_column(name, justify="right")
+    pct = "{:.1%}".format
+    table.add_row(
+        str(figures["plates"]),
+        str(figures["passes"]),
+        pct(figures["exact"]),
+        pct(figures["within_one"]),
+        pct(figures["lost"]),
+        pct(figures["split"]),
+        pct(figures["provisional_exact"]),
+        pct(figures["single"]["exact"]),
+    )
+    console.print(table)
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -297,7 +366,9 @@ def _print_table(console: Console, figures: dict[str, Any]) -> None:
         )
 
 
-def _html(figures: dict[str, Any], misreads: list[Misread]) -> str:
+def _html(
+    figures: dict[str, Any], misreads: list[Misread], pass_misreads: list[dict[str, Any]] | None = None
+) -> str:
     esc = html.escape
     rows = []
     for m in misreads:
@@ -320,7 +391,7 @@ def _html(figures: dict[str, Any], misreads: list[Misread]) -> str:
 <h2>{len(misreads)} misread plate(s)</h2>
 <table><tr><th>crop</th><th>image</th><th>truth</th><th>read</th><th>candidates</th><th>detected</th></tr>
 {"".join(rows)}
-</table>"""
+</table>{_pass_rows(pass_misreads)}"""
     style = """td, th { border-bottom: 1px solid #ddd; vertical-align: middle; }
 img { max-height: 80px; image-rendering: pixelated; }
 .t { color: #060; font-family: monospace; font-size: 1.3em; }

@@ -72,6 +72,14 @@ def accuracy_command(
     exclude_list: Annotated[
         Path | None, typer.Option("--exclude-list", help="skip images named in FILE")
     ] = None,
+    as_camera: Annotated[
+        bool,
+        typer.Option(
+            "--as-camera",
+            help="also play the photos as a camera (approach, then empty road) through the stream path "
+            "and score the passes (keys exact, within_one, lost, split; single-photo figures under single)",
+        ),
+    ] = False,
 ) -> None:
     """Detection and read accuracy over labelled photos (keys images, detected, exact, within_one, p50_ms)."""
     from platewatch.engine.bench.accuracy import run_accuracy
@@ -89,6 +97,7 @@ def accuracy_command(
             exclude_list=exclude_list,
             vision=s.vision,
             data_dir=s.data_dir,
+            as_camera=as_camera,
         )
     except VisionError as exc:
         raise _fail(exc) from None

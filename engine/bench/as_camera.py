@@ -1,0 +1,279 @@
+"""`platewatch bench accuracy DIR --as-camera`: labelled photos played as a camera, passes scored.
+
+Why: cameras are the main job, and a photo read singly is not what a camera sees. Each labelled
+photo becomes a vehicle's approach (`APPROACH_FRAMES` frames at `FPS`: the view zooms in by
+`ZOOM` while it pans towards the plates, so the plate grows from 80 % to 100 % of its size in the
+photo, through JPEG compression like a video stream's) followed by empty road long enough for the
+tracker to close the pass and forget it. The frames go through the real stream path: the camera
+runner (`ingest.CameraRunner`) with the recognizer's stream reading and the tracker, so the figures
+are those of `platewatch up` on the same photos, without a broker.
+
+Scoring is per labelled plate and its photo's passes (final reads): `exact` and `within_one` for
+the pass whose box overlaps the plate, `lost` when no pass does (the vehicle left no read), `split`
+when more than one does (one vehicle made several passes), and `unmatched_passes` for passes over
+no labelled plate (an unlabelled plate, or a false one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, cast
+
+import cv2
+import numpy as np
+
+from platewatch.codecs import Read
+from platewatch.engine.config.camera import CameraSpec
+from platewatch.engine.ingest.frame import Frame
+from platewatch.engine.ingest.runner import CameraRunner, Recognize
+from platewatch.engine.ingest.source import Source
+from platewatch.engine.track import TrackerConfig
+
+from ..plates import edit_distance
+from ..vision.types import Box, Image
+from .accuracy import Sample, normalise, overlaps
+from .scenes import road
+
+#: Frames sampled per second, as a camera's `fps` (the default of `camera add`).
+FPS: Final = 10.0
+#: The approach: 1.5 s at `FPS`.
+APPROACH_FRAMES: Final = 15
+#: Share of the photo in view at the end of the approach (the first frame shows all of it).
+ZOOM: Final = 0.8
+#: Empty road after each photo: frames and their spacing. Long enough for the tracker to close
+#: the pass (`max_gap_s`, 1 s) and to forget it (`dedupe_s`, 3 s), so two photos of the same car
+#: count as two passes, as two vehicles an hour apart would.
+ROAD_FRAMES: Final = 3
+ROAD_STEP_S: Final = 1.2
+#: Frames are JPEG-compressed at this quality, as a video stream's are.
+JPEG_QUALITY: Final = 80
+#: A photo wider than this is scaled down first: cameras send at most 1080p.
+MAX_WIDTH: Final = 1920
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """Where one frame looked: frame pixel (u, v) is photo pixel (x0 + u / scale, y0 + v / scale)."""
+
+    photo: int
+    time: float
+    x0: float
+    y0: float
+    scale: float
+
+    def to_photo(self, box: Box) -> Box:
+        s = self.scale
+        return Box(round(self.x0 + box.x / s), round(self.y0 + box.y / s), round(box.w / s), round(box.h / s))
+
+
+def _fit(image: Image) -> Image:
+    h, w = image.shape[:2]
+    if w <= MAX_WIDTH:
+        return image
+    return cast(Image, cv2.resize(image, (MAX_WIDTH, round(h * MAX_WIDTH / w)), interpolation=cv2.INTER_AREA))
+
+
+def _compress(image: Image) -> Image:
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    decoded = cast(Image | None, cv2.imdecode(buf, cv2.IMREAD_COLOR)) if ok else None
+    return image if decoded is None else decoded
+
+
+def approach(
+    photo: Image, target: tuple[float, float], frames: int = APPROACH_FRAMES
+) -> list[tuple[Image, Box]]:
+    """The approach frames of one photo, each with its window (in photo pixels).
+
+    Every frame is `ZOOM` times the photo's size; the window shrinks from the whole photo to
+    `ZOOM` of it while its centre moves from the photo's centre towards `target` (the plates'
+    centre), so the plate grows and drifts as a vehicle's does.
+    """
+    height, width = photo.shape[:2]
+    out_w, out_h = max(16, round(width * ZOOM)), max(16, round(height * ZOOM))
+    out: list[tuple[Image, Box]] = []
+    for k in range(frames):
+        a = k / max(1, frames - 1)
+        frac = 1.0 - (1.0 - ZOOM) * a
+        win_w, win_h = width * frac, height * frac
+        cx = width / 2 + (target[0] - width / 2) * a
+        cy = height / 2 + (target[1] - height / 2) * a
+        x0 = min(max(0.0, cx - win_w / 2), width - win_w)
+        y0 = min(max(0.0, cy - win_h / 2), height - win_h)
+        window = Box(round(x0), round(y0), max(1, round(win_w)), max(1, round(win_h)))
+        crop = photo[window.y : window.y + window.h, window.x : window.x + window.w]
+        frame = cast(Image, cv2.resize(crop, (out_w, out_h), interpolation=cv2.INTER_AREA))
+        out.append((_compress(frame), window))
+    return out
+
+
+class PhotoCamera(Source):
+    """A `Source` playing labelled photos as vehicle passes, as fast as recognition takes them.
+
+    Frames carry made-up capture times `FPS` apart (the tracker works on capture times), so the
+    figures do not depend on how fast the machine is; `views` records where each frame looked.
+    """
+
+    def __init__(self, samples: Sequence[Sample], start: float = 1_700_000_000.0) -> None:
+        super().__init__(
+            "file:///bench/as-camera", reconnect=False, stall_timeout_s=600.0, open_timeout_s=600.0
+        )
+        self.samples = samples
+        self.start = start
+        self.views: list[View] = []
+        self.errors: list[dict[str, str]] = []
+        self.frames_played = 0
+
+    async def _session(self) -> AsyncIterator[Frame]:
+        t = self.start
+        for index, sample in enumerate(self.samples):
+            photo = cast(
+                Image | None, await asyncio.to_thread(cv2.imread, str(sample.image), cv2.IMREAD_COLOR)
+            )
+            if photo is None:
+                self.errors.append({"image": sample.image.name, "error": "not a readable image"})
+                continue
+            scale0 = 1.0
+            if photo.shape[1] > MAX_WIDTH:
+                scale0 = MAX_WIDTH / photo.shape[1]
+                photo = _fit(photo)
+            boxes = [lb.box for lb in sample.labels]
+            target = (
+                float(np.mean([(b.x + b.w / 2) * scale0 for b in boxes])),
+                float(np.mean([(b.y + b.h / 2) * scale0 for b in boxes])),
+            )
+            frames = await asyncio.to_thread(approach, photo, target)
+            out_w = frames[0][0].shape[1]
+            for image, window in frames:
+                scale = out_w / window.w  # frame pixels per (fitted) photo pixel
+                self.views.append(View(index, t, window.x / scale0, window.y / scale0, scale * scale0))
+                yield Frame(image, t, self._next_seq())
+                self.frames_played += 1
+                t += 1.0 / FPS
+            empty = road(frames[0][0].shape[1], frames[0][0].shape[0], seed=index)
+            for _ in range(ROAD_FRAMES):
+                yield Frame(empty, t, self._next_seq())
+                self.frames_played += 1
+                t += ROAD_STEP_S
+
+    def view_at(self, t: float) -> View | None:
+        """The view of the frame captured at `t` (a read's time is its best frame's)."""
+        times = [v.time for v in self.views]
+        i = bisect.bisect_left(times, t - 1e-6)
+        if i < len(self.views) and abs(self.views[i].time - t) < 1e-3:
+            return self.views[i]
+        return None
+
+
+@dataclass(slots=True)
+class PassTally:
+    plates: int = 0
+    exact: int = 0
+    within_one: int = 0
+    lost: int = 0
+    split: int = 0
+    passes: int = 0
+    unmatched_passes: int = 0
+    provisional_exact: int = 0
+    misreads: list[dict[str, Any]] = field(default_factory=list)
+
+
+def score_passes(
+    samples: Sequence[Sample], camera: PhotoCamera, reads: Sequence[Read], region: str
+) -> PassTally:
+    """Match each labelled plate with the passes (final reads) over it, photo by photo."""
+    tally = PassTally()
+    passes: dict[int, list[tuple[Read, Box]]] = {}
+    provisional: dict[str, str] = {}
+    for read in reads:
+        if read.provisional:
+            provisional.setdefault(read.pass_id, read.plate)
+            continue
+        tally.passes += 1
+        view = camera.view_at(read.time)
+        if view is None:  # a pass whose best frame was empty road: nothing to match it with
+            tally.unmatched_passes += 1
+            continue
+        x, y, w, h = read.box
+        passes.setdefault(view.photo, []).append((read, view.to_photo(Box(x, y, w, h))))
+    matched: set[str] = set()
+    for index, sample in enumerate(samples):
+        mine = passes.get(index, [])
+        for label in sample.labels:
+            tally.plates += 1
+            over = [(r, b) for r, b in mine if overlaps(b, label.box)]
+            matched.update(r.read_id for r, _ in over)
+            truth = normalise(label.plate, region)
+            if not over:
+                tally.lost += 1
+                tally.misreads.append(
+                    {"image": sample.image.name, "truth": label.plate, "read": "", "passes": 0}
+                )
+                continue
+            tally.split += len(over) > 1
+            best = max(over, key=lambda rb: rb[0].track_length)[0]
+            text = normalise(best.plate, region)
+            tally.exact += text == truth
+            tally.within_one += edit_distance(text, truth) <= 1
+            tally.provisional_exact += normalise(provisional.get(best.pass_id, ""), region) == truth
+            if text != truth or len(over) > 1:
+                tally.misreads.append(
+                    {
+                        "image": sample.image.name,
+                        "truth": label.plate,
+                        "read": best.plate,
+                        "candidates": [c[0] for c in best.candidates],
+                        "passes": len(over),
+                    }
+                )
+    tally.unmatched_passes += sum(1 for rs in passes.values() for r, _ in rs if r.read_id not in matched)
+    return tally
+
+
+async def play(
+    samples: Sequence[Sample],
+    recognize: Recognize,
+    region: str,
+    tracker_config: TrackerConfig | None = None,
+) -> tuple[PhotoCamera, list[Read]]:
+    """Run the photos through a camera runner; returns the camera (its views) and every read."""
+    camera = PhotoCamera(samples)
+    reads: list[Read] = []
+
+    async def publish(read: Read) -> None:
+        reads.append(read)
+
+    spec = CameraSpec(id="bench-as-camera", url="file:///bench/as-camera", fps=FPS, region=region)
+    runner = CameraRunner(spec, publish, recognize, source=camera, tracker_config=tracker_config)
+    await runner.run()
+    return camera, reads
+
+
+def camera_figures(tally: PassTally, camera: PhotoCamera) -> dict[str, Any]:
+    plates = max(tally.plates, 1)
+    return {
+        "plates": tally.plates,
+        "frames": camera.frames_played,
+        "passes": tally.passes,
+        "exact": round(tally.exact / plates, 4),
+        "within_one": round(tally.within_one / plates, 4),
+        "lost": round(tally.lost / plates, 4),
+        "split": round(tally.split / plates, 4),
+        "provisional_exact": round(tally.provisional_exact / plates, 4),
+        "unmatched_passes": tally.unmatched_passes,
+        "camera_errors": camera.errors,
+        "pass_misreads": tally.misreads,
+    }
+
+
+__all__ = [
+    "PassTally",
+    "PhotoCamera",
+    "View",
+    "approach",
+    "camera_figures",
+    "play",
+    "score_passes",
+]
