@@ -17,6 +17,7 @@ from platewatch.engine.services import (
     probe_database,
     probe_redis,
 )
+from platewatch.engine.services.restarts import RestartLog
 
 out = Console()
 
@@ -68,6 +69,18 @@ def doctor() -> None:
                 "",
                 "set" if has_password else "none: any local user can connect",
             )
+    restarts = RestartLog(s.embedded_dir).read()
+    for name, entry in restarts.items():
+        # Restarted means it had died: worth a look at <data_dir>/services/<name>.log.
+        how = "killed by signal" if (entry.last_status or 0) < 0 else "exit status"
+        status = "?" if entry.last_status is None else str(abs(entry.last_status))
+        table.add_row(
+            "[yellow]⚠[/yellow]",
+            f"{name} restarts",
+            "embedded",
+            "",
+            f"{entry.count} (last {entry.last}, {how} {status})",
+        )
     db = next((p for p in probes if p.service == "database" and p.reachable), None)
     if db is not None:
         state = db.timescaledb or "unavailable"

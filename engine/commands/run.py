@@ -23,6 +23,7 @@ from platewatch.engine.logs import setup_logging
 from platewatch.engine.policy.bootstrap import ensure_first_admin
 from platewatch.engine.policy.directory import Actor
 from platewatch.engine.services import ServiceError, Services
+from platewatch.engine.services.restarts import Backoff, RestartsCollector
 from platewatch.engine.store import migrate as run_migrations
 
 out = Console()
@@ -53,11 +54,14 @@ def api(
 ) -> None:
     """Serve the HTTP/websocket API."""
     import uvicorn
+    from prometheus_client import REGISTRY
 
     from platewatch.engine.api import create_api
 
     s = settings()
     setup_logging(s.logging.level)
+    # The embedded services' restarts (counted by `up` in the data directory) on this /metrics.
+    REGISTRY.register(RestartsCollector(s.embedded_dir))
     # `up` hands its database and Redis over in the environment; alone, this finds (or starts) them
     with Services(s, need={"database", "redis"}) as endpoints:
         app = create_api(s, database_url=endpoints.database_url, redis_url=endpoints.redis_url)
@@ -141,7 +145,8 @@ def up() -> None:
 
         signal.signal(signal.SIGINT, _stop)
         signal.signal(signal.SIGTERM, _stop)
-        restarts = dict.fromkeys(children, 0)
+        backoff = {name: Backoff() for name in children}
+        pending: set[str] = set()  # children that exited and wait for their backoff
         try:
             while not stopping:
                 time.sleep(0.5)
@@ -151,19 +156,26 @@ def up() -> None:
                         out.print(
                             f"[yellow]the platewatch that ran the embedded {name} stopped; it runs here now"
                         )
-                    if "broker" in adopted:
+                    revived = services.revive_crashed()
+                    for name in revived:
+                        out.print(f"[yellow]the embedded {name} died; it runs again on the same address")
+                    if "broker" in adopted + revived:
                         # The restarted embedded broker is empty; a fresh worker declares the topics.
                         _stop_child(procs["worker"], timeout_s=20)
                 except ServiceError as exc:  # its port not free yet: the next round tries again
                     log.warning("could not take over an embedded service: %s", exc)
                 for name, proc in list(procs.items()):
-                    if proc.poll() is not None and not stopping:
-                        restarts[name] += 1
-                        delay = min(30, 2 ** restarts[name])
+                    if stopping or proc.poll() is None:
+                        continue
+                    if name not in pending:
+                        pending.add(name)
+                        delay = backoff[name].died()
                         out.print(
-                            f"[yellow]{name} exited with {proc.returncode}; restarting in {delay}s[/yellow]"
+                            f"[yellow]{name} exited with {proc.returncode}; restarting in {delay:.0f} s"
                         )
-                        time.sleep(delay)
+                    if backoff[name].due():
+                        pending.discard(name)
+                        backoff[name].started()
                         procs[name] = _child(children[name], env)
         finally:
             out.print("stopping…")

@@ -90,6 +90,10 @@ class ChildProcess:
     def running(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
 
+    def exit_status(self) -> int | None:
+        """How it ended (negative: the signal that killed it); None while it runs or before it started."""
+        return self._popen.poll() if self._popen is not None else None
+
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)

@@ -28,6 +28,7 @@ from .endpoints import Endpoints
 from .errors import ServiceError
 from .postgres import check_database, start_embedded_postgres
 from .redis_server import check_redis, start_embedded_redis
+from .restarts import Backoff, RestartLog
 from .urls import normalise_broker_url, without_userinfo
 
 log = logging.getLogger("platewatch.services")
@@ -72,6 +73,10 @@ class Services:
         self._endpoints: Endpoints | None = None
         self._lock = threading.RLock()
         self._previous_sigterm: Any = None
+        #: embedded services found dead and not started again yet: name → exit status
+        self._down: dict[str, int | None] = {}
+        self._backoff: dict[str, Backoff] = {}
+        self.restart_log = RestartLog(settings.embedded_dir)
 
     @property
     def endpoints(self) -> Endpoints:
@@ -176,6 +181,7 @@ class Services:
                 continue
             service = _STARTERS[name](self.settings.embedded_dir, host, port, cfg.start_timeout_s)
             self._embedded[name] = service
+            self._backoff[name] = Backoff()
             log.info(
                 "embedded %s (%s) answers at %s after %.0f ms",
                 name,
@@ -221,6 +227,7 @@ class Services:
                     host, port = address.hostname or "127.0.0.1", address.port or 0
                     timeout = self.settings.services.start_timeout_s
                     self._embedded[name] = _STARTERS[name](self.settings.embedded_dir, host, port, timeout)
+                    self._backoff[name] = Backoff()
                     del self._joined[name]
                     adopted.append(name)
                     log.warning(
@@ -235,11 +242,79 @@ class Services:
                     self._publish()
             return adopted
 
+    def revive_crashed(self, on_started: Callable[[str], None] | None = None) -> list[str]:
+        """Start again the embedded services this process started and that have died; returns their names.
+
+        Each comes back on the same address and data directory (Redis's append-only file, the
+        PostgreSQL cluster after its crash recovery), so clients that retry carry on with their data.
+        The first restart is immediate; one that keeps dying waits longer each time (`Backoff`), and
+        a start that fails is tried again on a later call. Each restart is logged and counted in
+        `restart_log` (`platewatch doctor`, the API's /metrics). `on_started(name)` runs as soon as
+        that one answers: the broker keeps its topics in memory and comes back empty.
+        """
+        with self._lock:
+            if self._endpoints is None:
+                return []
+            revived: list[str] = []
+            try:
+                for name, service in list(self._embedded.items()):
+                    if service.process.running():
+                        continue
+                    backoff = self._backoff.setdefault(name, Backoff())
+                    if name not in self._down:
+                        self._down[name] = status = service.process.exit_status()
+                        delay = backoff.died()
+                        log.warning(
+                            "embedded %s (pid %d) died (%s); starting it again at %s%s",
+                            name,
+                            service.pid,
+                            _describe_status(status),
+                            redact_url(service.url),
+                            f" in {delay:.0f} s" if delay else "",
+                        )
+                    if not backoff.due():
+                        continue
+                    service.process.stop()  # reap it and close its log before the new one opens it
+                    revived_service = self._start_again(name, service.url, backoff)
+                    if revived_service is None:
+                        continue
+                    self._embedded[name] = revived_service
+                    entry = self.restart_log.record(name, self._down.pop(name))
+                    revived.append(name)
+                    log.warning(
+                        "embedded %s answers again at %s after %.0f ms (restart %d)",
+                        name,
+                        redact_url(revived_service.url),
+                        revived_service.startup_s * 1000,
+                        entry.count,
+                    )
+                    if on_started is not None:
+                        on_started(name)
+            finally:
+                if revived:
+                    self._publish()
+            return revived
+
+    def _start_again(self, name: str, url: str, backoff: Backoff) -> Embedded | None:
+        address = urlsplit(url)
+        host, port = address.hostname or "127.0.0.1", address.port or 0
+        try:
+            service = _STARTERS[name](
+                self.settings.embedded_dir, host, port, self.settings.services.start_timeout_s
+            )
+        except ServiceError as exc:
+            delay = backoff.died()
+            log.warning("embedded %s did not start again (%s); next try in %.0f s", name, exc, delay)
+            return None
+        backoff.started()
+        return service
+
     def adopt_in_background(
         self, every_s: float = 1.0, on_started: Callable[[str], None] | None = None
     ) -> threading.Thread:
-        """Call `adopt_orphans` every `every_s` seconds from a daemon thread, for a process whose main
-        thread is busy elsewhere (a Faust worker's event loop); `up` polls from its own main loop.
+        """Call `adopt_orphans` and `revive_crashed` every `every_s` seconds from a daemon thread, for a
+        process whose main thread is busy elsewhere (a Faust worker's event loop); `up` polls from its
+        own main loop.
 
         Why the thread never returns: an embedded server gets its parent-death signal when the
         *thread* that started it exits (`process.py`), so a thread that starts servers must live as
@@ -266,6 +341,7 @@ class Services:
                     adopted = self.adopt_orphans(on_started=_started)
                     for name in adopted:
                         log.warning("embedded %s runs in this process now (pid %d)", name, os.getpid())
+                    self.revive_crashed(on_started=_started)
                 except ServiceError as exc:
                     log.warning("could not take over an embedded service yet: %s", exc)
                 except Exception:  # a crash here would end the thread, and with it the servers
@@ -319,6 +395,7 @@ class Services:
             self._restore_sigterm()
             self._stop_embedded()
             self._joined.clear()  # a later start() joins or starts afresh
+            self._down.clear()
             self._endpoints = None
 
     def _stop_embedded(self) -> None:
@@ -354,6 +431,17 @@ class Services:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _describe_status(status: int | None) -> str:
+    if status is None:
+        return "exit status unknown"
+    if status < 0:
+        try:
+            return f"killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"killed by signal {-status}"
+    return f"exit status {status}"
 
 
 def _sigterm_to_exit(signum: int, frame: FrameType | None) -> None:

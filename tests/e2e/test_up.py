@@ -203,6 +203,52 @@ def test_up_takes_over_the_services_it_joined_and_its_worker_carries_on(tmp_path
                 up.kill()
 
 
+def _embedded_pid(up: subprocess.Popen[bytes], binary: str) -> int:
+    """The pid of `up`'s own embedded server `binary` (its direct child, not a database backend)."""
+    found = [p.pid for p in psutil.Process(up.pid).children() if p.name() == binary]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_up_restarts_a_killed_embedded_service_and_reads_flow_on(tmp_path: Path) -> None:
+    """SIGKILL the embedded Redis and then PostgreSQL under `up`: each is back on its address and
+    data, the worker's writes carry on, and `doctor` shows the restarts."""
+    env = _env(tmp_path / "data")
+    log = tmp_path / "up.log"
+    with log.open("wb") as out:
+        up = subprocess.Popen(_cli("up"), env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_up(up, env, log)
+        bootstrap = f"127.0.0.1:{env['PLATEWATCH_SERVICES__EMBEDDED_BROKER_PORT']}"
+        db = (
+            f"postgresql://{_db_user(tmp_path)}:{_db_password(tmp_path)}@127.0.0.1:"
+            f"{env['PLATEWATCH_SERVICES__EMBEDDED_POSTGRES_PORT']}/platewatch"
+        )
+        _reads_stored(bootstrap, db, "BEFORE", log, n=4)
+        for name, binary in (("redis", "redis-server"), ("database", "postgres")):
+            os.kill(_embedded_pid(up, binary), signal.SIGKILL)
+            killed = time.monotonic()
+            while f"the embedded {name} died; it runs again" not in " ".join(
+                log.read_text(errors="replace").split()
+            ):
+                assert up.poll() is None and time.monotonic() - killed < 15, log.read_text(errors="replace")
+                time.sleep(0.2)
+        _reads_stored(bootstrap, db, "AFTER", log, n=4)
+        with psycopg.connect(db) as conn:
+            row = conn.execute("SELECT count(*) FROM reads WHERE plate LIKE 'BEFORE%'").fetchone()
+        assert row == (4,)  # what was stored before the kill survived it
+        wide = {**env, "COLUMNS": "200"}  # rich wraps a narrow table's cells
+        doctor = subprocess.run(_cli("doctor"), env=wide, capture_output=True, text=True, timeout=120)
+        assert "redis restarts" in doctor.stdout and "database restarts" in doctor.stdout, doctor.stdout
+        assert "killed by signal 9" in doctor.stdout
+    finally:
+        up.send_signal(signal.SIGINT)
+        try:
+            assert up.wait(60) == 0
+        finally:
+            up.kill()
+
+
 def _db_user(tmp_path: Path) -> str:
     from platewatch.engine.services.postgres import SUPERUSER
 
