@@ -40,6 +40,10 @@ def _register() -> None:
     app.command()(run.worker)
     app.command()(run.api)
     app.command()(migrate.migrate)
+    from .commands import backup
+
+    app.command()(backup.backup)
+    app.command()(backup.restore)
     app.add_typer(hotlist_app, name="hotlist", help="Hotlists in Redis: import, add, remove, show, errors.")
     from .commands.camera import camera_app
 
