@@ -30,6 +30,7 @@ from platewatch.engine import __version__
 from platewatch.engine.config import Settings
 from platewatch.engine.policy.ratelimit import LoginRateLimiter
 from platewatch.engine.policy.sealer import Sealer
+from platewatch.engine.policy.sharing import MAX_DOCUMENT_BYTES
 
 from . import (
     admin,
@@ -45,12 +46,16 @@ from . import (
     sharing,
     webhooks,
 )
+from .body_limit import BodyLimit
 from .deps import ANY_USER, Caller, guard_of
 from .fanout import Fanout
 from .pages import mount_pages
 from .security import DOCS_ASSETS, is_public, metrics_allowed
 
 log = logging.getLogger(__name__)
+
+# A sharing request's form fields beside its document: a few kilobytes, generously.
+FORM_FIELDS_BYTES = 256 * 1024
 
 
 def include(api: FastAPI, router: APIRouter) -> None:
@@ -143,6 +148,14 @@ def create_api(
     api.state.images = None
     api.state.login_limiter = LoginRateLimiter(settings.access)
     errors.install(api)
+    api.add_middleware(
+        BodyLimit,
+        default_bytes=settings.api.max_body_bytes,
+        larger=[
+            (r"/api/v1/admin/hotlists/[^/]+/import", equipment.MAX_FEED_BYTES),
+            (r"/api/v1/sharing/requests", MAX_DOCUMENT_BYTES + FORM_FIELDS_BYTES),
+        ],
+    )
 
     @api.exception_handler(psycopg.Error)
     async def database_error(request: Request, exc: psycopg.Error) -> JSONResponse:

@@ -181,6 +181,13 @@ class ApiConfig(Section):
         title="Offer permessage-deflate to websocket clients (it compresses every message once per client: "
         "CPU the alert feed needs more than a console's network needs the bytes)",
     )
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=64 * 1024,
+        le=64 * 1024 * 1024,
+        title="Largest request body a route takes (413 above it; feed imports and sharing documents "
+        "have their own, larger ceilings)",
+    )
 
 
 class HotlistConfig(Section):
