@@ -9,6 +9,10 @@ Every hotlist change the sync sees is written to the access log (Redis commands 
 the leader only, so a change is logged once however many workers see it, and queued to a thread
 (engine/policy/log_queue.py) so that matching never waits on the database.
 
+The second opinion (engine/vision/second_opinion.py, fast-plate-ocr's recognizer) is loaded once
+per worker: it checks doubtful matches on the read's crop. If it cannot be loaded the worker runs
+on the read's own evidence, with a warning.
+
 A read that does not decode is skipped here: the persist agent on the same topic already
 quarantines it on pw.deadletter, and a second dead letter for the same message would only mislead.
 """
@@ -16,6 +20,7 @@ quarantines it on pw.deadletter, and a second dead letter for the same message w
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, cast
 
 import faust
@@ -30,6 +35,19 @@ from platewatch.engine.policy.log_queue import QueuedLog
 
 from .topics import Topics
 
+log = logging.getLogger(__name__)
+
+
+def load_second_opinion() -> Any:
+    """The second recognizer, or None (with a warning) when it cannot be loaded."""
+    try:
+        from platewatch.engine.vision.second_opinion import SecondOpinion
+
+        return SecondOpinion.load()
+    except Exception as exc:  # a missing model file or runtime must not stop matching
+        log.warning("second opinion unavailable, matching on the read's own evidence: %s", exc)
+        return None
+
 
 def register_match_agent(
     app: faust.App, topics: Topics, settings: Settings, redis_url: str, database_url: str
@@ -43,6 +61,7 @@ def register_match_agent(
 
     sync = HotlistSync(redis_url, defaults=list_defaults(settings.hotlists), on_change=record)
     ledger = AlertLedger(redis_url)
+    opinion = load_second_opinion()
 
     async def send(alert: Alert) -> None:
         delivery: Any = await topics.alerts.send(key=alert.read.camera_id.encode(), value=encode_alert(alert))
@@ -53,7 +72,14 @@ def register_match_agent(
             read = decode_read(value)
         except CodecError:
             return  # the persist agent quarantines it
-        await process_read(read, sync.index, ledger, send, repeat_window_s=settings.alerts.repeat_window_s)
+        await process_read(
+            read,
+            sync.index,
+            ledger,
+            send,
+            repeat_window_s=settings.alerts.repeat_window_s,
+            opinion=opinion,
+        )
 
     @app.agent(topics.reads, name="match")
     async def match(stream: StreamT[bytes]) -> None:

@@ -18,11 +18,26 @@ def alert_id(read: Read, entry_key: str) -> str:
     return str(uuid.uuid5(ALERT_NAMESPACE, f"{read.pass_id or read.read_id}\x1f{entry_key}"))
 
 
+def second_verdict(log_odds: float) -> str:
+    """The second opinion in words: log P2(entry) - log P2(read) on the crop."""
+    if log_odds >= 1.0:
+        return "supports entry"
+    if log_odds <= -1.0:
+        return "supports read"
+    return "undecided"
+
+
 def build_alert(read: Read, match: Match, now: float) -> Alert:
     extra = {name: match.fields[name] for name in ENTRY_EXTRA if match.fields.get(name)}
     extra |= {"entry_key": match.key, "candidate": match.candidate}
     if match.list_imported_at is not None:
         extra["list_imported_at"] = repr(match.list_imported_at)
+    if match.second is not None:
+        # For the dispatcher checking a fuzzy hit: whether an independent recognizer, on the same
+        # crop, found the entry likelier than what was read (log-odds), and the read's own evidence.
+        extra["second_opinion"] = second_verdict(match.second)
+        extra["second_log_odds"] = f"{match.second:+.2f}"
+        extra["primary_evidence"] = f"{match.primary:.4g}"
     return Alert(
         alert_id=alert_id(read, match.key),
         read=read,

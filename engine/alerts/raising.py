@@ -12,7 +12,7 @@ from platewatch.engine.hotlist import metrics as hm
 
 from .build import build_alert
 from .ledger import Ledger
-from .matching import match_read
+from .matching import CropScorer, match_read
 
 log = logging.getLogger(__name__)
 
@@ -24,15 +24,17 @@ async def process_read(
     send: Callable[[Alert], Awaitable[None]],
     now: Callable[[], float] = time.time,
     repeat_window_s: float = 0.0,
+    opinion: CropScorer | None = None,
 ) -> list[Alert]:
     """Match one read and send an alert for each entry this pass (or, within `repeat_window_s`,
     this camera) has not alerted on yet. Matches below the list's possible threshold raise nothing;
     possible matches go out with tier "possible", for the dispatcher to show apart and quietly.
 
     `send` must return once the alert is delivered: the ledger records it only afterwards, so a
-    crash in between sends it again rather than never.
+    crash in between sends it again rather than never. `opinion` (the second recognizer) checks a
+    doubtful match on the read's crop (engine/hotlist/matcher.py, `weigh`).
     """
-    matches = [m for m in match_read(index, read) if m.tier]
+    matches = [m for m in match_read(index, read, opinion) if m.tier]
     if not matches:
         return []
     alerts = [build_alert(read, m, now()) for m in matches]

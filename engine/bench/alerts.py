@@ -27,7 +27,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from platewatch.engine.hotlist.layout import DEFAULT_PREFIX
 from platewatch.engine.hotlist.matcher import Match, match_read_text
 from platewatch.engine.plates import edit_distance
 from platewatch.engine.track.vote import vote
+from platewatch.engine.vision.second_opinion import SecondOpinion, text_log_prob
 from platewatch.engine.vision.types import Box, Candidate, Observation
 
 from .accuracy import load_samples, overlaps, wilson_interval
@@ -92,13 +93,39 @@ class BenchRead:
     confidence: float
     char_confidences: tuple[float, ...]
     candidates: tuple[tuple[str, float], ...]
+    #: the second opinion's per-slot log-probabilities of the read's crop (as sent: JPEG), if scored
+    second: Any = field(default=None, compare=False, repr=False)
+
+    def scorer(self) -> Callable[[Sequence[str]], list[float]] | None:
+        """What the matcher asks the second opinion through: log P(text) of each text."""
+        lp = self.second
+        if lp is None:
+            return None
+        return lambda texts: [text_log_prob(lp, t) for t in texts]
+
+
+#: the crop a read carries (engine/track/tracker.py: the box grown 1.3x, JPEG as ingest encodes it)
+CROP_GROW = (1.3, 1.3)
+CROP_JPEG_QUALITY = 85
+
+
+def _as_sent(crop: Any) -> Any:
+    """The crop as the match stage gets it: JPEG-encoded and decoded."""
+    ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, CROP_JPEG_QUALITY])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else crop
+
+
+def _second_lps(second: SecondOpinion | None, crops: Sequence[Any]) -> list[Any]:
+    if second is None:
+        return [None] * len(crops)
+    return list(second.log_probs([_as_sent(c) for c in crops]).astype(np.float16))
 
 
 def _clean(text: str) -> str:
     return "".join(c for c in text.upper() if c.isascii() and c.isalnum())
 
 
-def _from_ocr(source: str, truth: str, result: Any) -> BenchRead:
+def _from_ocr(source: str, truth: str, result: Any, second: Any = None) -> BenchRead:
     return BenchRead(
         source,
         _clean(truth),
@@ -106,6 +133,7 @@ def _from_ocr(source: str, truth: str, result: Any) -> BenchRead:
         float(result.confidence),
         tuple(float(c) for c in result.char_confidences),
         tuple((c.text, float(c.score)) for c in result.candidates),
+        second,
     )
 
 
@@ -117,41 +145,69 @@ def _file_hash(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _cached(path: Path, make: Callable[[], list[BenchRead]]) -> list[BenchRead]:
-    """The reads stored at `path`, or made and stored there (gzipped JSON lines)."""
-    if path.is_file():
+def _second_path(path: Path, second: SecondOpinion | None) -> Path | None:
+    if second is None:
+        return None
+    return path.with_name(path.name.replace(".jsonl.gz", f".second-{_file_hash(second.model_path)}.npy"))
+
+
+def _cached(
+    path: Path, make: Callable[[], list[BenchRead]], second: SecondOpinion | None = None
+) -> list[BenchRead]:
+    """The reads stored at `path`, or made and stored there (gzipped JSON lines); with `second`,
+    their crops' second-opinion log-probabilities beside them (.npy), made with the reads (the
+    crops are not kept: they are rendered or read again when only the second opinion is new)."""
+    lps_path = _second_path(path, second)
+    if path.is_file() and (lps_path is None or lps_path.is_file()):
         with gzip.open(path, "rt", encoding="utf-8") as f:
             out = []
             for line in f:
                 d = json.loads(line)
                 d["char_confidences"] = tuple(d["char_confidences"])
                 d["candidates"] = tuple((t, s) for t, s in d["candidates"])
+                d.pop("second", None)
                 out.append(BenchRead(**d))
-            return out
+        if lps_path is not None:
+            lps = np.load(lps_path)
+            out = [replace(r, second=lp) for r, lp in zip(out, lps, strict=True)]
+        return out
     reads = make()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with gzip.open(tmp, "wt", encoding="utf-8") as f:
         for read in reads:
-            f.write(json.dumps(asdict(read)) + "\n")
+            f.write(json.dumps({k: v for k, v in asdict(read).items() if k != "second"}) + "\n")
     tmp.replace(path)
+    if lps_path is not None:
+        with lps_path.open("wb") as f:
+            np.save(f, np.stack([r.second for r in reads]).astype(np.float16))
     return reads
 
 
-def photo_reads(directory: Path, recognizer: Any) -> list[BenchRead]:
-    """The pipeline's read of each labelled plate (a plate not found gives no read)."""
+def photo_reads(directory: Path, recognizer: Any, second: SecondOpinion | None = None) -> list[BenchRead]:
+    """The pipeline's read of each labelled plate (a plate not found gives no read), with the
+    second opinion on the crop a read carries."""
+    from platewatch.engine.vision.pipeline import crop_box
+
     out = []
     for sample in load_samples(directory):
-        result = recognizer.analyse(sample.image.read_bytes())
+        data = sample.image.read_bytes()
+        result = recognizer.analyse(data)
+        frame: Any = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         for label in sample.labels:
             found = [r for r in result.reads if overlaps(r.box, label.box)]
             if found:
                 best = max(found, key=lambda r: r.confidence)
-                out.append(_from_ocr("photo", label.plate, best))
+                lp = (
+                    _second_lps(second, [crop_box(frame, best.box, CROP_GROW)])[0]
+                    if frame is not None
+                    else None
+                )
+                out.append(_from_ocr("photo", label.plate, best, lp))
     return out
 
 
-def crop_reads(directory: Path, reader: Any) -> list[BenchRead]:
+def crop_reads(directory: Path, reader: Any, second: SecondOpinion | None = None) -> list[BenchRead]:
     """The plate reader's reading of each crop named in `groundtruth.csv` (file, region, plate)."""
     rows = []
     with (directory / "groundtruth.csv").open(encoding="utf-8") as f:
@@ -163,13 +219,17 @@ def crop_reads(directory: Path, reader: Any) -> list[BenchRead]:
         chunk = rows[i : i + BATCH]
         crops = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p, _ in chunk]
         kept = [(c, t) for c, (_, t) in zip(crops, chunk, strict=True) if c is not None]
-        for result, (_, truth) in zip(reader.read_batch([c for c, _ in kept]), kept, strict=True):
-            out.append(_from_ocr("crop", truth, result))
+        lps = _second_lps(second, [c for c, _ in kept])
+        for result, (_, truth), lp in zip(reader.read_batch([c for c, _ in kept]), kept, lps, strict=True):
+            out.append(_from_ocr("crop", truth, result, lp))
     return out
 
 
-def synthetic_reads(count: int, seed: int, reader: Any, console: Console) -> tuple[list[BenchRead], float]:
-    """`count` rendered plates read by the plate reader, in batches; returns (reads, plates/s)."""
+def synthetic_reads(
+    count: int, seed: int, reader: Any, console: Console, second: SecondOpinion | None = None
+) -> tuple[list[BenchRead], float]:
+    """`count` rendered plates read by the plate reader (and the second opinion), in batches;
+    returns (reads, plates/s)."""
     from platewatch.models.training.synth import synth_sample
 
     rng = np.random.default_rng(seed)
@@ -182,8 +242,9 @@ def synthetic_reads(count: int, seed: int, reader: Any, console: Console) -> tup
             synth_sample(rng, style=styles[int(rng.choice(len(styles), p=weights))])
             for _ in range(min(BATCH, count - len(out)))
         ]
-        for result, (_, truth) in zip(reader.read_batch([c for c, _ in batch]), batch, strict=True):
-            out.append(_from_ocr("synthetic", truth, result))
+        lps = _second_lps(second, [c for c, _ in batch])
+        for result, (_, truth), lp in zip(reader.read_batch([c for c, _ in batch]), batch, lps, strict=True):
+            out.append(_from_ocr("synthetic", truth, result, lp))
         if len(out) % (BATCH * 100) == 0:
             console.print(f"  synthetic {len(out):,}/{count:,}")
     return out, count / max(1e-9, time.perf_counter() - began)
@@ -285,24 +346,44 @@ class Outcome:
     true_kind: str
     false_score: float | None
     false_kind: str
+    #: the same two scores on the read's own evidence alone (before the second opinion)
+    true_primary: float | None = None
+    false_primary: float | None = None
+    #: the second opinion was asked about one of the read's matches
+    verified: bool = False
 
 
 def match_all(
-    index: HotlistIndex, reads: Sequence[BenchRead], seed: int, first: int = 0
+    index: HotlistIndex,
+    reads: Sequence[BenchRead],
+    seed: int,
+    first: int = 0,
+    rows: list[tuple[float, float, float, bool]] | None = None,
 ) -> tuple[list[Outcome], list[float]]:
-    """Each read's outcome (read number `first` + i fixes its draw) and match time in µs."""
+    """Each read's outcome (read number `first` + i fixes its draw) and match time in µs (the second
+    opinion answers from the reads' cached log-probabilities: its own time is `verify_*`). With
+    `rows`, every checked match of a selection-half read is added to it as (primary evidence,
+    second opinion's log-odds, its log P2(entry), entry is the plate): what the fusion is fitted on."""
     outcomes = []
     times = []
     for i, read in enumerate(reads):
         listed, selection = _listed(first + i, read.truth, seed)
+        scorer = read.scorer()
         began = time.perf_counter_ns()
         matches: list[Match] = match_read_text(
-            index, read.plate, read.confidence, read.candidates, read.char_confidences
+            index, read.plate, read.confidence, read.candidates, read.char_confidences, scorer
         )
         times.append((time.perf_counter_ns() - began) / 1000)
         true = [m for m in matches if m.entry == read.truth] if listed else []
         others = [m for m in matches if not (listed and m.entry == read.truth)]
         worst = max(others, key=lambda m: m.evidence, default=None)
+        worst_primary = max((m.primary for m in others), default=None)
+        if rows is not None and selection:
+            rows.extend(
+                (m.primary, m.second, m.second_entry or 0.0, m.entry == read.truth and listed)
+                for m in matches
+                if m.second is not None
+            )
         outcomes.append(
             Outcome(
                 listed,
@@ -314,6 +395,9 @@ def match_all(
                 true[0].kind if true else "",
                 worst.evidence if worst else None,
                 worst.kind if worst else "",
+                true[0].primary if true else None,
+                worst_primary,
+                any(m.second is not None for m in matches),
             )
         )
     return outcomes, times
@@ -505,6 +589,7 @@ def load_reads(
     vision: VisionConfig | None = None,
     data_dir: Path | None = None,
     console: Console | None = None,
+    second: SecondOpinion | None = None,
 ) -> tuple[list[BenchRead], float | None]:
     """The recognizer's reads of the photos, crops and synthetic plates, in the bench's order (the
     order fixes each read's half), from the cache where it has them; returns (reads, synthetic OCR
@@ -523,22 +608,28 @@ def load_reads(
             key = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:12]
             console.print(f"reading photos in {directory}…")
             reads += _cached(
-                cache / f"photos-{model}-{key}.jsonl.gz", partial(photo_reads, directory, recognizer)
+                cache / f"photos-{model}-{key}.jsonl.gz",
+                partial(photo_reads, directory, recognizer, second),
+                second,
             )
         for directory in crops:
             key = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:12]
             console.print(f"reading crops in {directory}…")
-            reads += _cached(cache / f"crops-{model}-{key}.jsonl.gz", partial(crop_reads, directory, reader))
+            reads += _cached(
+                cache / f"crops-{model}-{key}.jsonl.gz",
+                partial(crop_reads, directory, reader, second),
+                second,
+            )
         if synthetic:
             path = cache / f"synthetic-{model}-{seed}-{synthetic}.jsonl.gz"
             console.print(f"synthetic plates: {synthetic:,} (cached in {path})…")
 
             def make() -> list[BenchRead]:
                 nonlocal ocr_per_s
-                made, ocr_per_s = synthetic_reads(synthetic, seed, reader, console)
+                made, ocr_per_s = synthetic_reads(synthetic, seed, reader, console, second)
                 return made
 
-            reads += _cached(path, make)
+            reads += _cached(path, make, second)
     return [r for r in reads if r.truth], ocr_per_s
 
 
@@ -613,6 +704,50 @@ def selection_half(reads: Sequence[BenchRead], seed: int = SEED) -> list[BenchRe
     return [r for i, r in enumerate(reads) if _listed(i, r.truth, seed)[1]]
 
 
+def bench_index(
+    entries: int,
+    reads: Sequence[BenchRead],
+    grouped: Sequence[Sequence[BenchRead]],
+    settings: ListSettings,
+    seed: int = SEED,
+) -> HotlistIndex:
+    """The bench's list: `entries` random plates plus the plates of the listed reads and passes,
+    none of a withheld one (the fusion's fit builds the same)."""
+    numbered = [(i, r.truth) for i, r in enumerate(reads)]
+    numbered += [(PASS_SEED + i, p[0].truth) for i, p in enumerate(grouped)]
+    flags = [(_listed(i, truth, seed)[0], truth) for i, truth in numbered]
+    listed_truths = [truth for listed, truth in flags if listed]
+    withheld_truths = [truth for listed, truth in flags if not listed]
+    return build_index(entries, listed_truths, settings, seed, withheld_truths)
+
+
+def verify_times(second: SecondOpinion, crops: Sequence[Path], count: int = 300) -> list[float]:
+    """µs the second opinion takes on one read, as the match stage asks it: a JPEG crop decoded,
+    scored for the read and two entries (real crops from `crops`, else rendered plates)."""
+    images: list[Any] = []
+    for directory in crops:
+        for path in sorted(directory.glob("*.png"))[:count]:
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is not None:
+                images.append(image)
+    if not images:
+        from platewatch.models.training.synth import synth_sample
+
+        rng = np.random.default_rng(SEED)
+        images = [synth_sample(rng, style="us")[0] for _ in range(count)]
+    jpegs = [
+        cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, CROP_JPEG_QUALITY])[1].tobytes() for im in images
+    ]
+    for jpeg in jpegs[:10]:
+        second.score_jpeg(jpeg, ("ABC123", "A8C123", "ABC12"))  # warm-up
+    out = []
+    for jpeg in jpegs[:count]:
+        began = time.perf_counter_ns()
+        second.score_jpeg(jpeg, ("ABC123", "A8C123", "ABC12"))
+        out.append((time.perf_counter_ns() - began) / 1000)
+    return out
+
+
 def run_alerts_bench(
     entries: int,
     *,
@@ -622,6 +757,7 @@ def run_alerts_bench(
     passes: int = 0,
     pass_frames: int = PASS_FRAMES,
     fuzzy: str = "strict",
+    verify: bool = True,
     seed: int = SEED,
     json_out: Path | None = None,
     html_out: Path | None = None,
@@ -633,6 +769,7 @@ def run_alerts_bench(
     and report the figures at the list's default thresholds, plus thresholds chosen on the selection
     half and the curve."""
     console = console or Console(stderr=True)
+    second = SecondOpinion.load() if verify else None
     reads, ocr_per_s = load_reads(
         photos=photos,
         crops=crops,
@@ -641,19 +778,15 @@ def run_alerts_bench(
         vision=vision,
         data_dir=data_dir,
         console=console,
+        second=second,
     )
     settings = ListSettings(
         LIST, fuzzy="lenient" if fuzzy == "lenient" else "off" if fuzzy == "off" else "strict"
     )
     grouped = load_passes(passes, pass_frames, seed=seed, vision=vision, data_dir=data_dir, console=console)
-    numbered = [(i, r.truth) for i, r in enumerate(reads)]
-    numbered += [(PASS_SEED + i, p[0].truth) for i, p in enumerate(grouped)]
-    flags = [(_listed(i, truth, seed)[0], truth) for i, truth in numbered]
-    listed_truths = [truth for listed, truth in flags if listed]
-    withheld_truths = [truth for listed, truth in flags if not listed]
-    console.print(f"building a list of {entries:,} entries plus {len(set(listed_truths)):,} listed plates…")
+    console.print(f"building a list of {entries:,} entries plus the listed reads' plates…")
     began = time.perf_counter()
-    index = build_index(entries, listed_truths, settings, seed, withheld_truths)
+    index = bench_index(entries, reads, grouped, settings, seed)
     build_s = time.perf_counter() - began
     console.print(f"matching {len(reads):,} reads…")
     outcomes, times = match_all(index, reads, seed)
@@ -672,12 +805,26 @@ def run_alerts_bench(
         "chosen_possible_threshold": possible_t,
         "match_p50_us": round(float(np.percentile(times, 50)), 1) if times else None,
         "match_p99_us": round(float(np.percentile(times, 99)), 1) if times else None,
+        "second_opinion": second is not None,
+        "verify_share": rate(sum(o.verified for o in scoring), len(scoring)),
         "index_build_s": round(build_s, 2),
         "synthetic_ocr_per_s": round(ocr_per_s, 1) if ocr_per_s else None,
     }
     at_default = figures_at(scoring, default_alert, default_possible)
     figures.update({k: v for k, v in at_default.items() if k != "reads"})
     figures["at_chosen"] = figures_at(scoring, alert_t, possible_t)
+    if second is not None:
+        vt = verify_times(second, crops)
+        figures["verify_p50_us"] = round(float(np.percentile(vt, 50)), 1)
+        figures["verify_p99_us"] = round(float(np.percentile(vt, 99)), 1)
+        primary = [replace(o, true_score=o.true_primary, false_score=o.false_primary) for o in outcomes]
+        p_alert, p_possible = choose_thresholds([o for o in primary if o.selection])
+        figures["primary_only"] = {
+            "alert_threshold": p_alert,
+            "possible_threshold": p_possible,
+            **figures_at([o for o in primary if not o.selection], p_alert, p_possible),
+            "curve_selection": curve([o for o in primary if o.selection]),
+        }
     figures["curve_selection"] = curve(selection)
     figures["curve_scoring"] = curve(scoring)
     if grouped:

@@ -18,6 +18,13 @@ the scoring half stays a fair test. Three small models, all fitted with numpy by
 - the read has the plate's length (a logistic regression on the candidates' mass at that length,
   the least sure character, the read's confidence, and whether it is short);
 - a candidate of another length is the plate (a logistic regression on its share of the mass).
+
+With `--fusion` it fits the second opinion's fusion instead (engine/hotlist/fusion.py): the
+selection half's reads are matched against the bench's list (`--entries`, 1,000,000 by default)
+with the fusion off, and every match the second opinion checked becomes a row (the primary
+evidence, the second model's log-odds of the entry over the read, its log-probability of the
+entry; was the entry the plate): a logistic regression on those. Fit the calibration first: the
+primary evidence is one of the fusion's inputs.
 """
 
 from __future__ import annotations
@@ -30,11 +37,14 @@ from pathlib import Path
 
 import numpy as np
 
+from platewatch.engine.hotlist import fusion
 from platewatch.engine.hotlist.confusion import same_class
-from platewatch.engine.hotlist.matcher import neighbour_kinds, read_evidence, read_features
+from platewatch.engine.hotlist.entry import ListSettings
+from platewatch.engine.hotlist.matcher import fusion_features, neighbour_kinds, read_evidence, read_features
 from platewatch.engine.plates import PLATE_ALPHABET
+from platewatch.engine.vision.second_opinion import SecondOpinion
 
-from .alerts import SEED, BenchRead, load_reads, selection_half
+from .alerts import LIST, SEED, BenchRead, bench_index, load_reads, match_all, selection_half
 
 ALPHABET = PLATE_ALPHABET
 K = len(ALPHABET)
@@ -43,6 +53,7 @@ MASS_EPS = 1e-3
 PAIR_SMOOTHING = 0.5
 RIDGE = 1e-3
 OUT = Path(__file__).resolve().parent.parent / "hotlist" / "calibration.py"
+FUSION_OUT = Path(__file__).resolve().parent.parent / "hotlist" / "fusion.py"
 _IS_DIGIT = np.array([c.isdigit() for c in ALPHABET])
 _CLASS = np.array([[float(a != b and same_class(a, b)) for b in ALPHABET] for a in ALPHABET])
 
@@ -292,13 +303,50 @@ PAIR_LOG = (
     path.write_text(text, encoding="utf-8")
 
 
+def fusion_rows(reads: Sequence[BenchRead], entries: int) -> list[tuple[float, float, float, bool]]:
+    """The checked matches of the selection half's reads against the bench's list, fusion off."""
+    index = bench_index(entries, reads, (), ListSettings(LIST), SEED)
+    rows: list[tuple[float, float, float, bool]] = []
+    kept = fusion.WEIGHTS
+    fusion.WEIGHTS = None
+    try:
+        match_all(index, reads, SEED, rows=rows)
+    finally:
+        fusion.WEIGHTS = kept
+    return rows
+
+
+def fit_fusion(rows: Sequence[tuple[float, float, float, bool]]) -> np.ndarray:
+    """Logistic regression of "the entry is the plate" on `fusion_features`."""
+    x = np.array([fusion_features(p, d, e) for p, d, e, _ in rows])
+    y = np.array([float(t) for *_, t in rows])
+    return fit_logistic(x, y)
+
+
+def write_fusion(weights: np.ndarray, rows: Sequence[tuple[float, float, float, bool]], path: Path) -> None:
+    true = sum(1 for *_, t in rows if t)
+    text = f'''"""The second opinion's fusion with the primary evidence, fitted by
+`python -m platewatch.engine.bench.evidence_fit --fusion` on the alerts bench's selection half
+({len(rows):,} checked matches, {true:,} of them the plate). Generated: refit rather than edit
+(docs/hotlist.md, "The second opinion").
+"""
+
+#: P(entry is the plate) = sigmoid(w . (1, logit(primary evidence), clipped log P2(entry) - log P2(read),
+#: clipped log P2(entry))); None: not fitted, the primary evidence stands
+WEIGHTS: tuple[float, float, float, float] | None = {_floats(weights)}
+'''
+    path.write_text(text, encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=Path, action="append", default=[])
     parser.add_argument("--crops", type=Path, action="append", default=[])
     parser.add_argument("--synthetic", type=int, default=50_000)
     parser.add_argument("--data-dir", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--fusion", action="store_true", help="fit the second opinion's fusion")
+    parser.add_argument("--entries", type=int, default=1_000_000, help="list size for --fusion")
     args = parser.parse_args(argv)
     from platewatch.engine.config import load_settings
 
@@ -310,10 +358,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         seed=SEED,
         vision=settings.vision,
         data_dir=args.data_dir or settings.data_dir,
+        second=SecondOpinion.load() if args.fusion else None,
     )
+    if args.fusion:
+        rows = fusion_rows(reads, args.entries)
+        weights = fit_fusion(rows)
+        out = args.out or FUSION_OUT
+        write_fusion(weights, rows, out)
+        print(f"wrote {out}: {len(rows):,} rows, weights {np.round(weights, 3)}")
+        return
     fitted = fit(selection_half(reads, SEED))
-    write_module(fitted, args.out)
-    print(f"wrote {args.out}: char {np.round(fitted.char, 3)}, length {np.round(fitted.length, 3)}")
+    write_module(fitted, args.out or OUT)
+    print(f"wrote {args.out or OUT}: char {np.round(fitted.char, 3)}, length {np.round(fitted.length, 3)}")
 
 
 if __name__ == "__main__":

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from platewatch.engine.config.choices import Fuzzy
 from platewatch.engine.plates import PLATE_ALPHABET
 
-from . import calibration
+from . import calibration, fusion
 from .confusion import NORMAL_ALPHABET, UNIT, UNKNOWN, cost, normalise, same_class
 from .entry import ALERT_THRESHOLD, MAX_PLATE, POSSIBLE_THRESHOLD, WILDCARDS, ListSettings, clean_plate
 from .index import DEL_TAG, POS_SHIFT, HotlistIndex, del_code, norm_code
@@ -48,6 +48,17 @@ MAX_DOUBTED = 3
 DOUBT_LENGTH = 0.05
 MIN_INSERT_LEN = 4
 KIND_RANK = {"exact": 2, "fuzzy": 1, "partial": 0}
+#: A match that is not the read's own plate and has at least this primary evidence is checked by
+#: the second opinion (when the read has a crop); below it no threshold would raise it anyway.
+VERIFY_MIN = 1e-4
+#: Clips of the fusion's features (log-probability differences of the second opinion).
+SECOND_CLIP = 20.0
+SECOND_FLOOR = -30.0
+PRIMARY_CLIP = 10.0
+
+#: The second opinion as the matcher asks it: log P(text) of each text under an independent
+#: recognizer on the read's crop, or None when it cannot say (no crop, undecodable).
+SecondScorer = Callable[[Sequence[str]], Sequence[float] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +91,13 @@ class Match:
     differs: tuple[int, ...] = ()
     #: when the entry's list was last imported (epoch s), if it ever was
     list_imported_at: float | None = None
+    #: the read's own evidence before the second opinion (-1: not weighed)
+    primary: float = -1.0
+    #: the second opinion: log P2(entry) - log P2(read's plate) on the crop (> 0: the crop supports
+    #: the entry over the read), None when it was not asked
+    second: float | None = None
+    #: log P2(entry) on the crop (how plausible the entry is at all to the second model)
+    second_entry: float | None = None
 
 
 _READ_CHARS = frozenset(PLATE_ALPHABET + "?_")
@@ -611,7 +629,59 @@ def likelihood(ev: ReadEvidence, entry: str) -> tuple[float, tuple[int, ...]]:
     return min(1.0, max(by_candidate, value)), tuple(differs)
 
 
-def weigh(matches: Sequence[Match], ev: ReadEvidence, lists: dict[str, ListSettings]) -> list[Match]:
+def _logit(p: float) -> float:
+    p = min(1.0 - 1e-9, max(1e-9, p))
+    return max(-PRIMARY_CLIP, min(PRIMARY_CLIP, math.log(p / (1.0 - p))))
+
+
+def fusion_features(primary: float, second: float, second_entry: float) -> list[float]:
+    """What the fusion is fitted on (the fit calls this too)."""
+    return [
+        1.0,
+        _logit(primary),
+        max(-SECOND_CLIP, min(SECOND_CLIP, second)),
+        max(SECOND_FLOOR, min(0.0, second_entry)),
+    ]
+
+
+def fuse(primary: float, second: float, second_entry: float) -> float:
+    """P(the vehicle is the entry | the read's evidence, the second opinion), fitted (fusion.py)."""
+    if fusion.WEIGHTS is None:
+        return primary
+    z = sum(
+        w * x for w, x in zip(fusion.WEIGHTS, fusion_features(primary, second, second_entry), strict=True)
+    )
+    return _sigmoid(z)
+
+
+def second_opinion(
+    matches: Sequence[Match], ev: ReadEvidence, ask: SecondScorer | None
+) -> dict[str, tuple[float, float]]:
+    """(log P2(entry) - log P2(read), log P2(entry)) of each match that is not the read's own plate
+    and has primary evidence of at least VERIFY_MIN, from one question to the second opinion (one
+    inference for the read); empty when none needs it or it cannot say."""
+    doubted = sorted(
+        {m.entry for m in matches if m.kind != "partial" and m.entry != ev.text and m.primary >= VERIFY_MIN}
+    )
+    if ask is None or not doubted or not ev.text:
+        return {}
+    answer = ask([ev.text, *doubted])
+    if answer is None or len(answer) != len(doubted) + 1:
+        return {}
+    read_lp = max(SECOND_FLOOR * 2, answer[0]) if not math.isnan(answer[0]) else SECOND_FLOOR * 2
+    out = {}
+    for entry, lp in zip(doubted, answer[1:], strict=True):
+        lp = max(SECOND_FLOOR * 2, lp) if not math.isnan(lp) else SECOND_FLOOR * 2
+        out[entry] = (lp - read_lp, lp)
+    return out
+
+
+def weigh(
+    matches: Sequence[Match],
+    ev: ReadEvidence,
+    lists: dict[str, ListSettings],
+    second: SecondScorer | None = None,
+) -> list[Match]:
     """Each match with its evidence and tier.
 
     The evidence is the chance the vehicle is the entry among the hypotheses the read leaves open:
@@ -620,11 +690,16 @@ def weigh(matches: Sequence[Match], ev: ReadEvidence, lists: dict[str, ListSetti
     explains). A read that fits many entries is therefore weak evidence for any one of them, and a
     garbled read (short, unsure, of a doubtful length) for all. Partial patterns keep their
     structural score (a witness's pattern is judged by how much it pins down).
+
+    With `second` (the read's crop under an independent recognizer), a match that is not the read's
+    own plate is checked: the crop's support for the entry over the read, fused with the read's
+    own evidence (`fuse`), is the evidence the tiers go by. An innocent vehicle's crop supports
+    the read; a misread listed plate's crop often supports the entry.
     """
     plates = {m.entry: likelihood(ev, m.entry) for m in matches if m.kind != "partial"}
     self_weight = 0.0 if ev.text in plates else likelihood(ev, ev.text)[0]
     total = self_weight + sum(v for v, _ in plates.values()) + (1.0 - ev.aligned)
-    out = []
+    weighed = []
     for m in matches:
         differs: tuple[int, ...] = ()
         if m.kind == "partial":
@@ -632,12 +707,21 @@ def weigh(matches: Sequence[Match], ev: ReadEvidence, lists: dict[str, ListSetti
         else:
             value, differs = plates[m.entry]
             evidence = value / total if total > 0 else 0.0
-        evidence = round(min(1.0, evidence), 4)
+        weighed.append(replace(m, primary=min(1.0, evidence), differs=differs))
+    opinions = second_opinion(weighed, ev, second)
+    out = []
+    for m in weighed:
+        evidence = m.primary
+        said = opinions.get(m.entry) if m.kind != "partial" else None
+        if said is not None:
+            evidence = fuse(m.primary, *said)
+            m = replace(m, second=round(said[0], 3), second_entry=round(said[1], 3))
+        evidence = round(min(1.0, evidence), 6)
         settings = lists.get(m.list_name)
         alert_t = settings.alert_threshold if settings else ALERT_THRESHOLD
         possible_t = settings.possible_threshold if settings else POSSIBLE_THRESHOLD
         tier = "alert" if evidence >= alert_t else "possible" if evidence >= possible_t else ""
-        out.append(replace(m, evidence=evidence, tier=tier, differs=differs))
+        out.append(replace(m, evidence=evidence, tier=tier, primary=round(m.primary, 6)))
     out.sort(key=lambda m: (m.tier != "alert", m.tier != "possible", m.priority, -m.evidence, m.key))
     return out
 
@@ -682,8 +766,10 @@ def match_read_text(
     confidence: float,
     candidates: Sequence[tuple[str, float]] = (),
     char_confidences: Sequence[float] = (),
+    second: SecondScorer | None = None,
 ) -> list[Match]:
-    """A read's matches, weighed by its evidence (what the match agent and the alerts bench use)."""
+    """A read's matches, weighed by its evidence (what the match agent and the alerts bench use);
+    `second` asks the second opinion about the doubtful ones (`weigh`)."""
     lookups = lookup_texts(plate, confidence, candidates, char_confidences)
     ev = read_evidence(plate, confidence, candidates, char_confidences)
     if index.any_fuzzy:
@@ -691,7 +777,7 @@ def match_read_text(
     matches = match_texts(index, lookups)
     if not matches:
         return matches
-    return weigh(matches, ev, index.lists)
+    return weigh(matches, ev, index.lists, second)
 
 
 def match_plate(index: HotlistIndex, plate: str, candidates: Sequence[tuple[str, float]] = ()) -> list[Match]:
@@ -705,6 +791,8 @@ __all__ = [
     "ReadEvidence",
     "clean_plate",
     "doubted_lookups",
+    "fuse",
+    "fusion_features",
     "judge_pattern",
     "judge_plate",
     "likelihood",
@@ -716,5 +804,6 @@ __all__ = [
     "read_evidence",
     "read_features",
     "score",
+    "second_opinion",
     "weigh",
 ]

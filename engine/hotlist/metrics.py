@@ -26,3 +26,8 @@ ALERTS_SUPPRESSED = Counter(
     "platewatch_alerts_suppressed_total",
     "Alerts not sent: that pass (or that camera, within alerts.repeat_window_s) already alerted on it",
 )
+VERIFY_SECONDS = Histogram(
+    "platewatch_hotlist_verify_seconds",
+    "Time the second opinion took on a read's crop (only reads with a doubtful match ask it)",
+    buckets=(250e-6, 500e-6, 1e-3, 2e-3, 5e-3, 0.01, 0.025, 0.1),
+)
