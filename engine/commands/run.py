@@ -72,6 +72,9 @@ def api(
             log_config=None,
             ws_per_message_deflate=s.api.ws_compression,
             timeout_graceful_shutdown=10,  # dispatchers' sockets reconnect to another instance
+            # HTTPS from the API itself, or plain HTTP behind a TLS proxy (docs/operations.md)
+            ssl_certfile=s.api.tls_certfile,
+            ssl_keyfile=s.api.tls_keyfile,
         )
 
 
@@ -124,7 +127,8 @@ def up() -> None:
         children = {"worker": ["worker"], "api": ["api"]}
         procs = {name: _child(args, env) for name, args in children.items()}
         table = Table(title="platewatch is up", show_header=False)
-        table.add_row("API", f"http://{s.api.host}:{s.api.port}  (docs: /docs)")
+        scheme = "https" if s.api.tls_certfile else "http"
+        table.add_row("API", f"{scheme}://{s.api.host}:{s.api.port}  (docs: /docs)")
         table.add_row("worker web", f"http://127.0.0.1:{s.kafka.web_port}/metrics")
         for name, url, origin in endpoints.describe():
             table.add_row(name, f"{url}  [{origin}]")

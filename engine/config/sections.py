@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from .base import Section, check_name
 from .choices import BrokerKindSetting, Device, Fuzzy, LogLevel, PrecisionSetting, Region, Thorough
@@ -168,8 +169,16 @@ class ApiConfig(Section):
     host: str = Field("127.0.0.1", title="Address the API listens on")
     port: int = Field(8462, ge=0, le=65535, title="Port the API listens on")
     cookie_secure: bool = Field(
-        False, title="Mark the browser session cookie Secure (set true when the API is served over HTTPS)"
+        False,
+        title="Mark the browser session cookie Secure (set true when the API is served over HTTPS; "
+        "always true when tls_certfile is set)",
     )
+    tls_certfile: Path | None = Field(
+        None,
+        title="PEM certificate (chain) the API serves HTTPS with (null: plain HTTP, e.g. behind a "
+        "TLS-terminating reverse proxy: docs/operations.md)",
+    )
+    tls_keyfile: Path | None = Field(None, title="PEM private key of tls_certfile (keep it 0600)")
     metrics_token: SecretStr | None = Field(
         None,
         title="Bearer token /metrics asks of scrapers not on the loopback address "
@@ -188,6 +197,18 @@ class ApiConfig(Section):
         title="Largest request body a route takes (413 above it; feed imports and sharing documents "
         "have their own, larger ceilings)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tls(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        cert, key = data.get("tls_certfile"), data.get("tls_keyfile")
+        if bool(cert) != bool(key):
+            raise ValueError("tls_certfile and tls_keyfile go together: set both, or neither")
+        if cert:
+            data = {**data, "cookie_secure": True}  # a session cookie over HTTPS must never go over HTTP
+        return data
 
 
 class HotlistConfig(Section):
