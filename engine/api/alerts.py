@@ -37,7 +37,7 @@ from platewatch.engine.policy.roles import Role
 from . import alert_metrics as m
 from .deps import Caller, require
 from .errors import ApiError
-from .fanout import TOO_SLOW, Fanout, FellBehind, Outgoing, Subscriber, to_outgoing
+from .fanout import TOO_SLOW, Fanout, FellBehind, Outgoing, Subscriber, frame, to_outgoing
 from .socket_guard import SocketCaller, SocketGuard, write_with_pool
 
 log = logging.getLogger(__name__)
@@ -225,23 +225,20 @@ class _Feed:
             self.close_code = TOO_SLOW
             raise
 
-    async def deliver(self, items: Sequence[Outgoing], timeout_s: float) -> None:
-        """Send the events not sent yet: one frame for one, a `batch` frame for several (a burst of
-        alerts costs each client one message, not one per alert)."""
+    async def deliver(self, items: Sequence[Outgoing], timeout_s: float, text: str | None = None) -> None:
+        """Send the events not sent yet in one frame (`fanout.frame`); `text`: that frame, already
+        built for `items` (the live path shares one among the clients at the same offset)."""
         fresh = [i for i in items if i.seq > self.last_sent]
         if not fresh:
             return
-        if len(fresh) == 1:
-            await self.send(fresh[0].text, timeout_s)
-        else:
-            await self.send('{"type":"batch","events":[' + ",".join(i.text for i in fresh) + "]}", timeout_s)
+        await self.send(text if text is not None and len(fresh) == len(items) else frame(fresh), timeout_s)
         self.last_sent = fresh[-1].seq
         self.unlogged.extend(i.alert_id for i in fresh)
         now = time.time()
-        for item in fresh:
-            if item.kind == "raised":
-                m.DELIVERY_SECONDS.observe(max(0.0, now - item.raised_at))
-                m.FRAME_TO_SCREEN_SECONDS.observe(max(0.0, now - item.read_time))
+        raised = [i for i in fresh if i.kind == "raised"]
+        if raised:
+            m.DELIVERY_SECONDS.observe_many([max(0.0, now - i.raised_at) for i in raised])
+            m.FRAME_TO_SCREEN_SECONDS.observe_many([max(0.0, now - i.read_time) for i in raised])
 
     async def flush_log(self, final: bool = False) -> None:
         if not self.unlogged:
@@ -378,15 +375,16 @@ async def _pump(feed: _Feed, heartbeat_s: float, timeout_s: float) -> None:
     assert sub is not None
     while True:
         sub.wake.clear()
-        items = feed.fanout.after(max(sub.cursor, feed.last_sent), BATCH_MAX)
-        if not items:
+        pending = feed.fanout.pending(max(sub.cursor, feed.last_sent), BATCH_MAX)
+        if pending is None:
             try:
                 await asyncio.wait_for(sub.wake.wait(), heartbeat_s)
             except TimeoutError:
                 beat = {"type": "heartbeat", "offset": feed.last_sent, "time": time.time()}
                 await feed.send(json.dumps(beat), timeout_s)
             continue
-        await feed.deliver(items, timeout_s)
+        items, text = pending
+        await feed.deliver(items, timeout_s, text)
         sub.cursor = feed.last_sent
 
 

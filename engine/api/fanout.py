@@ -8,7 +8,11 @@ the three (its order is per partition, and it never sees a dispatcher's step). `
 all three, written in the transaction of each change (engine/alerts/stream.py). Each instance runs
 one follower: a thread that LISTENs for the stream's NOTIFY and reads the events after the last one
 it saw (polling every `POLL_S` too, so a lost notification costs a delay, never an event), and hands
-each batch to the event loop, which puts one pre-serialised message into every client's queue.
+each batch to the event loop, which wakes every client.
+
+Each event is serialised once per process, and so is each frame: clients that are at the same
+offset (all of them, unless one is catching up) are sent the very same string, built by the first
+of them to ask (`pending`), rather than each joining its own copy of the batch.
 
 The process keeps the newest `alerts.ws_queue` events in one ring shared by all its clients; each
 client has only a cursor into it and its own sending task, so memory does not grow with clients and
@@ -26,6 +30,7 @@ import json
 import logging
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +71,14 @@ class FellBehind(Exception):
     """The client's cursor is older than the ring holds: it must reconnect and replay."""
 
 
+def frame(items: Sequence[Outgoing]) -> str:
+    """One websocket message for `items`: the event itself for one, a `batch` frame for several
+    (a burst of alerts costs each client one message, not one per alert)."""
+    if len(items) == 1:
+        return items[0].text
+    return '{"type":"batch","events":[' + ",".join(i.text for i in items) + "]}"
+
+
 def to_outgoing(row: dict[str, Any]) -> Outgoing:
     view = event_view(row)
     return Outgoing(
@@ -85,6 +98,7 @@ class Fanout:
         self._url = database_url
         self._subscribers: set[Subscriber] = set()
         self._ring: deque[Outgoing] = deque(maxlen=queue_size)
+        self._frames: dict[tuple[int, int], tuple[Sequence[Outgoing], str]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -129,10 +143,26 @@ class Fanout:
         start = bisect.bisect_right(ring, cursor, key=lambda o: o.seq)
         return [ring[i] for i in range(start, min(len(ring), start + limit))]
 
+    def pending(self, cursor: int, limit: int) -> tuple[Sequence[Outgoing], str] | None:
+        """What a client at `cursor` is to be sent next, with its frame: shared by every client at
+        the same offset until the next broadcast. None when it is up to date; raises `FellBehind`
+        as `after` does."""
+        if cursor >= self.last_seq:
+            return None
+        key = (cursor, limit)
+        found = self._frames.get(key)
+        if found is None:
+            items = self.after(cursor, limit)
+            if not items:
+                return None
+            found = self._frames[key] = (items, frame(items))
+        return found
+
     def _broadcast(self, batch: list[Outgoing], last_seq: int) -> None:
         """On the event loop: into the ring, and every client woken to send at its own pace."""
         self._ring.extend(o for o in batch if o.seq > self.last_seq)
         self.last_seq = max(self.last_seq, last_seq)
+        self._frames.clear()  # a frame cut at the old end would now be too short
         for sub in self._subscribers:
             sub.wake.set()
 
@@ -155,6 +185,8 @@ class Fanout:
                     self._drain(reader)
                     while not self._stop.is_set():
                         for _ in listen.notifies(timeout=POLL_S, stop_after=1):
+                            pass
+                        for _ in listen.notifies(timeout=0.0):  # the others already here: one query
                             pass
                         self._drain(reader)
             except psycopg.Error as exc:
