@@ -87,12 +87,12 @@ def test_undecodable_messages_raise_codec_error_with_a_reason(payload: bytes, re
     [
         ("read_id", "not-a-uuid", "read_id must be a UUID"),
         ("plate", "", "plate must be a non-empty string"),
-        ("camera_id", 5, "camera_id must be a non-empty string"),
+        ("camera_id", 5, "camera_id must be a string"),
         ("time", float("nan"), "time must be a finite number"),
         ("confidence", 1.5, "confidence must be within 0..1"),
-        ("box", [1, 2, 3], "box must have 4 numbers"),
-        ("candidates", [["A"]], "wrong shape"),
-        ("crop_jpeg", "text", "crop_jpeg must be bytes"),
+        ("box", [1, 2, 3], "box must have 4 items"),
+        ("candidates", [["A"]], r"candidates\[0\] must have 2 items"),
+        ("crop_jpeg", "text", "crop_jpeg has the wrong type"),
     ],
 )
 def test_bad_fields_are_rejected(field: str, value: object, reason: str) -> None:
