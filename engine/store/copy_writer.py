@@ -30,6 +30,7 @@ import psycopg
 from platewatch.codecs import Read
 
 from .reads import WriteResult, epoch_micros, image_key, normalise_plate, read_days, write_reads
+from .search_texts import note_texts
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +196,7 @@ class ReadWriter:
             try:
                 with conn.transaction():
                     copy_reads(conn, reads)
+                    note_texts(conn, reads)  # the plate dictionary, in the same transaction
                 return WriteResult(len(reads), 0, [])
             except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
                 # A replay (unique violation), a day whose partition retention dropped, or a bad row.

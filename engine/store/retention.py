@@ -28,6 +28,7 @@ from psycopg.rows import dict_row
 from .holds import capture
 from .images import ImageStore
 from .migrate import Backend
+from .search_texts import prune_texts
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +206,7 @@ def run_retention(
             dropped = _drop_chunks(conn, cutoff)
         else:
             dropped = _drop_partitions(conn, cutoff)
+        prune_texts(conn, cutoff)  # the plate dictionary's texts whose every read went with those days
         purged = sum(images.purge_day(d) for d in images.days() if d < cutoff.date())
         refresh_aggregates(conn, backend)
         alerts, deliveries = purge_alerts(conn, cutoff)

@@ -39,7 +39,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -59,6 +59,9 @@ CONFUSIONS = str.maketrans("ODQILTZSGB", "0001112568")
 MAX_RADIUS_M = 50_000.0  # a canvass is a neighbourhood, not a county
 EARTH_RADIUS_M = 6_371_008.8  # the mean radius (IUGG)
 PASS_WINDOW = timedelta(hours=1)
+#: A pattern matching more plate texts than this reads its time range's rows instead: by then an
+#: index probe per text and partition costs more than the scan (see docs/store.md, "Patterns").
+MAX_TEXTS = 2000
 
 
 class SearchError(ValueError):
@@ -204,7 +207,11 @@ _CURRENT = (
 
 
 def _plate_terms(q: SearchQuery, params: dict[str, Any]) -> str | None:
-    """The plate condition as a template over `{col}` (a plate_norm-like column); None: no plate asked."""
+    """The plate condition as a template over `{col}` (a plate_norm-like column); None: no plate asked.
+
+    A pattern is a LIKE here: what the corrections' small table is searched with, and what reads are
+    searched with when the pattern matched too many texts (`_read_terms` otherwise).
+    """
     if q.plate is not None and q.pattern is not None:
         raise SearchError("give a plate or a pattern, not both")
     if q.plate is not None:
@@ -226,6 +233,37 @@ def _plate_terms(q: SearchQuery, params: dict[str, Any]) -> str | None:
         params["like"] = like
         return "pw_plate_key({col}) LIKE %(key_like)s AND {col} LIKE %(like)s"
     return None
+
+
+def _read_terms(
+    q: SearchQuery, like: str | None, keys: list[str] | None, params: dict[str, Any]
+) -> str | None:
+    """The plate condition over the reads' own plate: a pattern's matching texts (`keys`, their
+    plate keys from the dictionary) go through the plate-key index as an exact search does."""
+    if q.pattern is None or keys is None or like is None:
+        return like
+    params["keys"] = keys
+    if q.fuzzy:
+        return "pw_plate_key({col}) = ANY(%(keys)s)"
+    return "pw_plate_key({col}) = ANY(%(keys)s) AND {col} LIKE %(like)s"
+
+
+def texts_query(q: SearchQuery) -> tuple[str, dict[str, Any]]:
+    """The lookup of a pattern search's plate texts in the dictionary (engine/store/search_texts.py):
+    the texts matching the pattern and read on a day the time range (and cursor) reaches, at most
+    MAX_TEXTS + 1 of them. Validates the pattern."""
+    if q.pattern is None:
+        raise SearchError("only a pattern is looked up in the plate dictionary")
+    params: dict[str, Any] = {"limit": MAX_TEXTS + 1}
+    where = [str(_plate_terms(q, params)).format(col="plate_norm")]
+    if q.time_from is not None:
+        where.append("last_day >= %(day_from)s")
+        params["day_from"] = q.time_from.astimezone(UTC).date()
+    upper = [t for t in (q.time_to, decode_cursor(q.cursor)[0] if q.cursor else None) if t is not None]
+    if upper:
+        where.append("first_day <= %(day_to)s")
+        params["day_to"] = min(t.astimezone(UTC) for t in upper).date()
+    return "SELECT plate_norm FROM plate_texts WHERE " + " AND ".join(where) + " LIMIT %(limit)s", params
 
 
 def _filter_terms(
@@ -259,14 +297,16 @@ def _filter_terms(
     return where
 
 
-def _collapse(q: SearchQuery, plate: str | None, filters: list[str], params: dict[str, Any]) -> str:
+def _collapse(
+    q: SearchQuery, plate: str | None, own: str | None, filters: list[str], params: dict[str, Any]
+) -> str:
     """The condition that leaves out a provisional read `r` whose pass's final read matches too.
 
     The final read matches through its own plate or through its current correction: two subqueries,
     so each keeps its index. A plate search (exact or fuzzy) looks each final up by the plate-key
     index within PASS_WINDOW of the provisional read; a pattern or a time-range search collects the
     matching finals' pass ids once (a hashed subplan) instead, as a per-row lookup there has only
-    the time's block-range index to go on.
+    the time's block-range index to go on. `plate` matches a correction, `own` a read's own plate.
     """
     on_f = "".join(f" AND {f.format(r='f')}" for f in filters)
     current = _CURRENT.format(k="kf")
@@ -277,15 +317,15 @@ def _collapse(q: SearchQuery, plate: str | None, filters: list[str], params: dic
             " f.pass_id = r.pass_id AND NOT f.provisional"
             " AND f.time >= r.time - %(pass_window)s AND f.time <= r.time + %(pass_window)s"
         )
-        own = f"EXISTS (SELECT 1 FROM reads f WHERE{near} AND {plate.format(col='f.plate_norm')}{on_f})"
+        by_own = f"EXISTS (SELECT 1 FROM reads f WHERE{near} AND {plate.format(col='f.plate_norm')}{on_f})"
         fixed = (
             "EXISTS (SELECT 1 FROM read_corrections kf JOIN reads f ON f.read_id = kf.read_id"
             f" AND f.time = kf.read_time WHERE{near} AND {current}"
             f" AND {plate.format(col='kf.corrected_plate')}{on_f})"
         )
-        found = f"({own} OR {fixed})"
+        found = f"({by_own} OR {fixed})"
     else:
-        own_plate = f" AND {plate.format(col='f.plate_norm')}" if plate is not None else ""
+        own_plate = f" AND {own.format(col='f.plate_norm')}" if own is not None else ""
         found = f"r.pass_id IN (SELECT f.pass_id FROM reads f WHERE NOT f.provisional{own_plate}{on_f})"
         if plate is not None:
             found = (
@@ -296,15 +336,22 @@ def _collapse(q: SearchQuery, plate: str | None, filters: list[str], params: dic
     return f"NOT (r.provisional AND r.pass_id <> '' AND {found})"
 
 
-def build_query(q: SearchQuery, catalogue: Iterable[CameraSpec] | None = None) -> tuple[str, dict[str, Any]]:
+def build_query(
+    q: SearchQuery, catalogue: Iterable[CameraSpec] | None = None, keys: list[str] | None = None
+) -> tuple[str, dict[str, Any]]:
     """The SQL text (fixed shapes only: which terms are given, never their values) and its parameters.
 
     Two branches, each ordered and limited so each keeps its index plan: reads whose own plate
     matches, and reads whose current correction matches (the small corrections table first);
     DISTINCT ON merges a read found both ways. Validates the query.
+
+    `keys`: for a pattern, the plate keys of the dictionary's texts that match it (`texts_query`);
+    the reads are then found by the plate-key index. Without them a pattern is a LIKE over the
+    reads in the time range (the reference, and what too broad a pattern runs).
     """
     params: dict[str, Any] = {}
     plate = _plate_terms(q, params)
+    own_terms = _read_terms(q, plate, keys, params)
     filters = _filter_terms(q, params, catalogue)
     if plate is None and (q.time_from is None or q.time_to is None):
         raise SearchError("without a plate or pattern, give a time range (from and to)")
@@ -316,10 +363,10 @@ def build_query(q: SearchQuery, catalogue: Iterable[CameraSpec] | None = None) -
         params["c_time"], params["c_id"] = decode_cursor(q.cursor)
         common.append("(r.time, r.read_id) < (%(c_time)s, %(c_id)s::uuid)")
     if not q.provisional:
-        common.append(_collapse(q, plate, filters, params))
+        common.append(_collapse(q, plate, own_terms, filters, params))
     params["limit"] = q.limit + 1
     order = " ORDER BY r.time DESC, r.read_id DESC LIMIT %(limit)s"
-    own = [plate.format(col="r.plate_norm")] if plate is not None else []
+    own = [own_terms.format(col="r.plate_norm")] if own_terms is not None else []
     branches = [
         f"SELECT {_COLUMNS}, false AS via_correction FROM reads r WHERE " + " AND ".join(own + common) + order
     ]
@@ -356,12 +403,22 @@ def search_reads(
     reads, so the plain backend holds some 370 daily partitions, and planning the query afresh over
     all of them took 20-50 ms of a search whose index scans take a few (runtime pruning still skips
     the partitions outside a time range). A connection opened with ``prepare_threshold=None`` (PGlite,
-    or a pooler that cannot keep prepared statements) is never given one. Pattern searches are planned
-    each time: the trigram index's cost depends on the pattern, which a generic plan cannot see.
+    or a pooler that cannot keep prepared statements) is never given one.
+
+    A pattern is first matched against the plate dictionary (`texts_query`, a custom plan on one
+    small table); the reads of the texts it matched are then fetched like a plate search's, on the
+    same kind of generic plan. A pattern matching more than MAX_TEXTS texts is a LIKE over the reads
+    instead, planned each time (a scan of its time range).
     """
-    sql, params = build_query(q, catalogue)
-    generic = q.plate is not None and conn.prepare_threshold is not None
+    build_query(q, catalogue)  # refuses what cannot be searched before anything is sent
+    keys: list[str] | None = None
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        if q.pattern is not None:
+            text_sql, text_params = texts_query(q)
+            texts = [r["plate_norm"] for r in cur.execute(text_sql.encode(), text_params).fetchall()]
+            keys = sorted({plate_key(t) for t in texts}) if len(texts) <= MAX_TEXTS else None
+        sql, params = build_query(q, catalogue, keys)
+        generic = (q.plate is not None or keys is not None) and conn.prepare_threshold is not None
         # A search over all history costs enough for PostgreSQL to JIT-compile it, which alone takes
         # hundreds of ms across the partitions — far more than the index scans it would speed up.
         cur.execute("SET LOCAL jit = off")

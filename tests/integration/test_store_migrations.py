@@ -27,9 +27,9 @@ def test_an_empty_database_gets_the_whole_store(database_url: str) -> None:
     report = migrate(database_url)
     assert report.backend == "postgres" and report.current >= 3
     with psycopg.connect(database_url) as conn:
-        assert {"reads_pkey", "reads_time_brin", "reads_plate_key_time", "reads_plate_key_trgm"} <= _indexes(
-            conn
-        )
+        indexes = _indexes(conn)
+        assert {"reads_pkey", "reads_time_brin", "reads_plate_key_time"} <= indexes
+        assert "reads_plate_key_trgm" not in indexes  # 0015: patterns go through plate_texts
         tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
         assert {"evidence_holds", "evidence_reads", "evidence_hold_events", "retention_runs"} <= tables
         assert conn.execute("SELECT pw_plate_key('O0DQ1ILT2Z5S6G8B')").fetchone() == ("0000111122556688",)
@@ -57,7 +57,7 @@ def test_an_existing_database_keeps_its_reads(database_url: str, monkeypatch: py
     report = migrate(database_url)
     assert report.applied and min(report.applied) == 3
     with psycopg.connect(database_url, autocommit=True) as conn:
-        assert "reads_plate_key_trgm" in _indexes(conn) and "reads_plate_time" not in _indexes(conn)
+        assert "reads_plate_key_time" in _indexes(conn) and "reads_plate_time" not in _indexes(conn)
         assert write_reads(conn, reads).inserted == 50
         assert conn.execute("SELECT count(*) FROM reads").fetchone() == (51,)
     assert migrate(database_url).applied == []

@@ -10,17 +10,19 @@ import psycopg
 import pytest
 
 from platewatch.codecs import Read
-from platewatch.engine.store import migrate
+from platewatch.engine.store import migrate, search
 from platewatch.engine.store.copy_writer import ReadWriter
 from platewatch.engine.store.reads import normalise_plate
 from platewatch.engine.store.search import (
     SearchError,
     SearchQuery,
     build_query,
+    encode_cursor,
     normalise_pattern,
     pattern_regex,
     plate_key,
     search_reads,
+    texts_query,
 )
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -163,13 +165,57 @@ def test_hostile_or_broken_input_is_refused_or_harmless(
             build_query(query)  # refused before any SQL is sent
 
 
-def test_search_uses_the_plate_indexes(conn: psycopg.Connection) -> None:
+def _plan(conn: psycopg.Connection, sql: str, params: dict[str, object]) -> str:
+    return "\n".join(r[0] for r in conn.execute(b"EXPLAIN " + sql.encode(), params).fetchall())
+
+
+def test_search_uses_the_plate_indexes(conn: psycopg.Connection, corpus: list[Read]) -> None:
     conn.execute("SET enable_seqscan = off")  # small table: make the planner show what it can use
+    plate = normalise_plate(corpus[0].plate)
     for q in (
-        SearchQuery(plate="AB125"),
-        SearchQuery(pattern="AB1?5*"),
-        SearchQuery(pattern="AB?25", fuzzy=True),
+        SearchQuery(plate=plate),
+        SearchQuery(pattern=f"{plate[:2]}?{plate[3:]}*"),
+        SearchQuery(pattern=f"*{plate[-4]}?{plate[-2:]}", fuzzy=True),
     ):
-        sql, params = build_query(q)
-        plan = "\n".join(r[0] for r in conn.execute(b"EXPLAIN " + sql.encode(), params).fetchall())
-        assert "reads_p" in plan and ("plate_key" in plan), plan
+        keys = None
+        if q.pattern is not None:  # the pattern is matched on the dictionary's trigram index ...
+            text_sql, text_params = texts_query(q)
+            assert "plate_texts_key_trgm" in _plan(conn, text_sql, text_params)
+            keys = [plate_key(p) for (p,) in conn.execute(text_sql.encode(), text_params).fetchall()]
+            assert keys
+        sql, params = build_query(q, keys=keys)  # ... and its reads fetched on the plate-key btree
+        plan = _plan(conn, sql, params)
+        assert "pw_plate_key_time_idx on reads_p" in plan, plan
+
+
+def test_patterns_find_what_a_like_over_the_reads_finds(
+    conn: psycopg.Connection, corpus: list[Read], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dictionary's way against the LIKE over every read in range (the way before it, and what a
+    pattern matching more than MAX_TEXTS texts still runs), page by page on the same data."""
+    rng = random.Random(15)
+    queries = []
+    for _ in range(40):
+        plate = normalise_plate(rng.choice(corpus).plate)
+        start = rng.randrange(0, 3)
+        pattern = rng.choice(("*", "")) + plate[start : start + 3] + rng.choice(("*", "?*", "?"))
+        span = {"time_from": T0 + timedelta(days=rng.uniform(0, 5))} if rng.random() < 0.5 else {}
+        queries.append(
+            SearchQuery(pattern=pattern, fuzzy=rng.random() < 0.5, limit=rng.choice((5, 50)), **span)
+        )
+
+    def like_way(q: SearchQuery) -> list[str]:
+        ids, cursor = [], None
+        while True:
+            sql, params = build_query(SearchQuery(**{**q.__dict__, "cursor": cursor}))  # no keys: LIKE
+            rows = conn.execute(sql.encode(), params).fetchall()
+            ids += [str(r[0]) for r in rows[: q.limit]]
+            if len(rows) <= q.limit:
+                return ids
+            cursor = encode_cursor(rows[q.limit - 1][1], str(rows[q.limit - 1][0]))
+
+    wanted = [like_way(q) for q in queries]
+    assert sum(map(bool, wanted)) > 20  # most found something
+    assert [_all_pages(conn, q) for q in queries] == wanted
+    monkeypatch.setattr(search, "MAX_TEXTS", 1)  # every pattern above one text takes the LIKE way
+    assert [_all_pages(conn, q) for q in queries] == wanted
