@@ -3,8 +3,6 @@ then Secure; a self-signed certificate made here, a real process, a real TLS han
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import os
 import socket
 import ssl
@@ -16,45 +14,13 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from policy_people import KEY, PASSWORD, found_department
+from self_signed import self_signed
 
 from platewatch.engine.config import load_settings
 from platewatch.engine.store import migrate
 
 pytestmark = pytest.mark.slow
-
-
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "platewatch test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "api.crt", folder / "api.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    key_path.chmod(0o600)
-    return cert_path, key_path
 
 
 def _free_port() -> int:
@@ -69,7 +35,7 @@ def test_the_api_serves_https_from_configured_files_with_a_secure_cookie(
     migrate(database_url)
     with psycopg.connect(database_url, autocommit=True) as conn:
         found_department(conn)  # ada, an admin, can log in
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLATEWATCH_")}
     env |= {
