@@ -11,7 +11,7 @@ The scratch database (made and dropped by the bench, as `bench store` and `bench
 evenly over `days` days; every fourth pass also has its provisional read (a second before the
 final, same plate), so the pass collapse has work on every search. The 50 cameras stand on a grid
 300 m apart (camera_definitions, as `platewatch camera add` stores them). Before measuring, the
-trigram pending lists are merged and statistics taken, as the worker's hourly upkeep does.
+store upkeep the worker runs hourly is run (time index ranges summarised) and statistics taken.
 
 Four kinds, `searches` of each, interleaved (so a slow minute of a shared machine hits all kinds
 alike), every search over all history unless said otherwise, newest first, a page of 50:
@@ -19,7 +19,8 @@ alike), every search over all history unless said otherwise, newest first, a pag
 - partial: half with a trailing wildcard (`7AB?1*`), half with a leading one (`*C123`);
 - fuzzy: an existing plate with its OCR-confusable characters swapped (0↔O, 1↔I, 8↔B…), fuzzy=true;
 - area: a circle of 400-800 m somewhere on the camera grid and one hour of the days (the canvass).
-The figures are each kind's p95 (and p50) in milliseconds.
+The figures are each kind's p95 (and p50) in milliseconds, and `plate_texts`: the distinct plate
+texts the partial searches are matched against (the plate dictionary, engine/store/search_texts.py).
 """
 
 from __future__ import annotations
@@ -216,6 +217,7 @@ def run_search_bench(
             summarize_brin(conn)
             conn.execute("ANALYZE")
             backend = store_backend(conn)
+            texts = conn.execute("SELECT count(*) FROM plate_texts").fetchone()
         with _phase(console, "starting the API", None):
             (server,) = stack.enter_context(_instances(1, app, redis_url, work_dir, key))
         client = stack.enter_context(httpx.Client(base_url=server.url, timeout=120))
@@ -249,6 +251,7 @@ def run_search_bench(
             "days": days,
             "cameras": len(grid),
             "backend": backend,
+            "plate_texts": texts[0] if texts else None,
         }
     )
     if json_out is not None:

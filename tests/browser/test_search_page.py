@@ -6,7 +6,9 @@ vehicle pass (the provisional read of a pass whose final read matches is not sho
 drawn on the camera plot narrows it to the cameras inside; the read's detail shows its crop and
 overview; the investigator corrects the misread, and the correction shows in the row and the
 detail; two reads are selected and exported (the request carries the reads, case, booking number
-and purpose; where the export route exists, the answer is shown, otherwise the refusal is).
+and purpose; where the export route exists, the answer is shown, otherwise the refusal is). A
+partial plate put on the hotlist from the page is hit by a camera's read (the matcher and the alert
+store the worker uses), and the hit shows in the investigator's hits panel until marked seen.
 Screenshots go to $PLATEWATCH_TEST_ARTEFACTS (default: the test's tmp_path);
 PLATEWATCH_UPDATE_DOCS_IMG=1 also copies one to docs/img/search.png.
 """
@@ -35,6 +37,13 @@ from playwright.sync_api import Page, expect
 from policy_people import cheap_hashes, found_department
 
 from platewatch.codecs import Read
+from platewatch.engine.alerts import records
+from platewatch.engine.alerts.build import build_alert
+from platewatch.engine.alerts.matching import list_defaults, match_read
+from platewatch.engine.config import load_settings
+from platewatch.engine.hotlist.case_entries import SOURCE, add_case_entry
+from platewatch.engine.hotlist.layout import Layout
+from platewatch.engine.hotlist.sync import load_index
 from platewatch.engine.policy import access_log
 from platewatch.engine.policy.roles import Role
 from platewatch.engine.store import migrate
@@ -273,4 +282,80 @@ def test_an_investigator_puts_a_partial_plate_on_the_hotlist_and_removes_it(
         assert not [e for e in errors if "404" not in e], errors
     finally:
         store.delete(key)
+        store.close()
+
+
+def _hit(redis_url: str, conn: psycopg.Connection, plate: str, camera: str) -> str:
+    """A camera reads `plate`: matched against the hotlists in Redis and stored as the alert agent
+    does (the entry's owner is notified in the same transaction); returns the alert id."""
+    read = Read(
+        read_id=str(uuid.uuid4()),
+        camera_id=camera,
+        time=time.time() - 30,
+        plate=plate,
+        confidence=0.93,
+        pass_id=str(uuid.uuid4()),
+    )
+    settings = load_settings()
+    index = load_index(redis_url, Layout(), list_defaults(settings.hotlists)).index
+    (match,) = [m for m in match_read(index, read) if m.tier]
+    sites = {cid: {"camera_name": name} for cid, (name, _, _) in CAMERAS.items()}
+    (stored,) = records.store_alerts(conn, [build_alert(read, match, time.time())], camera_sites=sites)
+    return stored.alert_id
+
+
+def test_a_hit_on_the_investigators_entry_shows_in_their_hits_panel(
+    page: Page, site: Site, redis_url: str, artefacts: Path
+) -> None:
+    """Policy 462.2(c): the owner of an entry is told of each hit, and only the owner."""
+    store = redis.Redis.from_url(redis_url, decode_responses=True)
+    mine, theirs = "pw:hot:major-crime:7AB?1*", "pw:hot:major-crime:4XY?5*"
+    store.delete(mine, theirs)
+    try:
+        log_in_through(page, site.api, "/search", "ivy", site.ivy)
+        errors = console_errors(page)
+        expect(page.locator("#hits-title")).to_have_text(re.compile(r"^Your hotlist hits\s*$"))
+        expect(page.locator("#hits li")).to_have_count(0)
+        page.get_by_label("Purpose").fill(PURPOSE)
+        page.get_by_label("Case number").fill(CASE)
+        page.get_by_label("New entry: plate").fill("7ab?1*")
+        page.get_by_label("New entry: why listed").fill("robbery suspect vehicle")
+        page.get_by_label("New entry: lapses on").fill(
+            (datetime.now(UTC) + timedelta(days=14)).date().isoformat()
+        )
+        page.get_by_role("button", name="Add to hotlist").click()
+        expect(page.locator("#hot-entries li")).to_have_count(1)
+        # another investigator's entry, and its hit, which is not ivy's to see
+        fields = {"reason": "hit and run", "case": "24-000999", "owner": "ian", "source": SOURCE}
+        add_case_entry(
+            store, Layout(), "major-crime", "4XY?5*", fields, time.time() + 86400, may_replace_others=False
+        )
+
+        _hit(redis_url, site.conn, "7ABX12", "cam-bridge")
+        _hit(redis_url, site.conn, "4XYZ55", "cam-mill")
+        page.reload()
+        expect(page.locator("#hits li")).to_have_count(1)
+        hit = page.locator("#hits li")
+        expect(hit).to_have_class(re.compile(r"\bunread\b"))
+        expect(hit).to_contain_text("7ABX12 seen at Bridge Rd eastbound")
+        expect(hit).to_contain_text(f"case {CASE}")
+        expect(page.locator("#hits-count")).to_have_text("(1 new)")
+        assert "4XYZ55" not in (page.locator("#hits").text_content() or "")
+        page.screenshot(path=artefacts / "search-hits.png")
+
+        hit.get_by_role("button", name="Seen").click()
+        expect(page.locator("#hits-count")).to_have_text("(0 new)")
+        expect(page.locator("#hits li")).not_to_have_class(re.compile(r"\bunread\b"))
+        expect(page.locator("#hits li button")).to_have_count(0)
+        seen = site.conn.execute(
+            "SELECT username, read_at IS NOT NULL FROM user_notifications ORDER BY notification_id"
+        ).fetchall()
+        assert seen == [("ivy", True), ("ian", False)]
+        actions = [
+            r.action for r in access_log.query(site.conn, username="ivy") if r.action.startswith("auth.notif")
+        ]
+        assert actions.count("auth.notification_read") == 1 and actions.count("auth.notifications") >= 3
+        assert not [e for e in errors if "404" not in e], errors
+    finally:
+        store.delete(mine, theirs)
         store.close()
