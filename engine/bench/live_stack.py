@@ -164,33 +164,81 @@ class Received:
 
 @dataclass
 class Feed:
-    """A dispatcher's websocket: every `raised` event, as received (no de-duplication)."""
+    """A dispatcher's websocket: every `raised` event, as received (no de-duplication).
+
+    With `reconnect` it comes back as a dispatcher's page does when the server ends the connection
+    (an API restart), asking for a replay from the last offset it saw; replayed events count as
+    received like any other, so a replay that repeats an alert shows as a duplicate.
+    """
 
     api_url: str
     token: str
     raised: list[Received] = field(default_factory=list)
     hello: dict[str, Any] | None = None
     connected: asyncio.Event = field(default_factory=asyncio.Event)
+    reconnect: bool = False
+    offset: int | None = None
+    epoch: str | None = None
+    reconnects: int = 0
+    not_recovered: int = 0  # reconnections whose hello said the replay was not possible
+    replayed: int = 0
+    closes: list[tuple[float, str]] = field(default_factory=list)
+    up: bool = False
+
+    def _url(self) -> str:
+        url = self.api_url.replace("http://", "ws://") + "/api/v1/alerts/ws"
+        if self.offset is not None and self.epoch is not None:
+            url += f"?offset={self.offset}&epoch={self.epoch}"
+        return url
 
     async def listen(self) -> None:
         """Until cancelled; the time of a message is taken when it is decoded, before anything else."""
+        while True:
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not self.reconnect or not self.connected.is_set():
+                    raise
+                self.closes.append((time.time(), f"{type(exc).__name__}: {exc}"[:160]))
+            else:
+                if not self.reconnect:
+                    return
+                self.closes.append((time.time(), "closed by the server"))
+            self.up = False
+            await asyncio.sleep(0.5)
+
+    async def _session(self) -> None:
         import websockets
 
-        url = self.api_url.replace("http://", "ws://") + "/api/v1/alerts/ws"
         headers = {"Authorization": f"Bearer {self.token}"}
-        async with websockets.connect(url, additional_headers=headers, compression="deflate") as ws:
-            self.hello = json.loads(await ws.recv())
-            if self.hello.get("type") != "hello":
-                raise RuntimeError(f"the alert feed refused the dispatcher: {self.hello}")
+        again = self.offset is not None
+        async with websockets.connect(self._url(), additional_headers=headers, compression="deflate") as ws:
+            hello = json.loads(await ws.recv())
+            if hello.get("type") != "hello":
+                raise RuntimeError(f"the alert feed refused the dispatcher: {hello}")
+            self.hello, self.epoch, self.up = hello, str(hello["epoch"]), True
+            if again:
+                self.reconnects += 1
+                self.not_recovered += not hello.get("recovered")
+            if not again or not hello.get("recovered"):
+                self.offset = int(hello["offset"])
             self.connected.set()
+            replaying = again and bool(hello.get("recovered"))
             async for raw in ws:
                 now = time.time()
                 msg = json.loads(raw)
                 kind = msg.get("type")
                 events = msg["events"] if kind == "batch" else [msg] if kind == "event" else []
                 for event in events:
+                    if "offset" in event:
+                        self.offset = int(event["offset"])
                     if event.get("kind") == "raised":
                         self.raised.append(Received(now, event["alert"], event["at"]))
+                        self.replayed += replaying
+                if kind == "replayed":
+                    replaying = False
 
     async def wait_for(self, count: int, timeout_s: float, alive: Any = None) -> bool:
         """Whether `count` raised events arrived within `timeout_s` (`alive()` False stops early)."""

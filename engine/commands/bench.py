@@ -322,15 +322,56 @@ def pipeline_command(
         ),
     ] = False,
     database_url: ScratchServer = None,
+    faults: Annotated[
+        str | None,
+        typer.Option(
+            help="Kill (SIGKILL) and restart these one at a time, comma-separated: "
+            "worker,api,redis,database,broker. Its own stack: two workers, embedded services.",
+            show_default=False,
+        ),
+    ] = None,
+    soak: Annotated[
+        bool,
+        typer.Option(
+            "--soak", help="The fault stack with no faults for --seconds: memory and latency over time."
+        ),
+    ] = False,
+    down_s: Annotated[
+        float, typer.Option(min=0, help="With --faults: how long a killed part stays down.")
+    ] = 2.0,
 ) -> None:
     """Cameras through recognition and tracking (keys frames_per_s, reads, alerts, alert_latency_p50_ms,
     alert_latency_p95_ms, lost, duplicated); with --api, frame to a dispatcher's websocket (keys
-    ws_latency_p50_ms, ws_latency_p95_ms, ws_alerts, ws_lost, ws_duplicated)."""
+    ws_latency_p50_ms, ws_latency_p95_ms, ws_alerts, ws_lost, ws_duplicated); with --faults, the
+    parts killed in turn (keys lost, duplicated, alerts_lost, alerts_duplicated, recovery_s); with
+    --soak, memory and latency over time (memory_growth_pct, latency_per_minute)."""
     from platewatch.engine.bench.audit import BenchError
     from platewatch.engine.bench.pipeline import run_pipeline_bench
     from platewatch.engine.bench.report import print_figures
     from platewatch.engine.services import Services
 
+    if faults is not None or soak:
+        from platewatch.engine.bench.faults import run_fault_bench
+
+        try:
+            figures = run_fault_bench(
+                [f.strip() for f in (faults or "").split(",") if f.strip()],
+                seconds,
+                cameras=cameras,
+                width=width,
+                height=height,
+                fps=fps,
+                down_s=down_s,
+                soak=soak,
+                json_path=json_out,
+                html_path=html_out,
+                logs_dir=json_out.with_name(json_out.stem + "-logs") if json_out else None,
+                console=Console(stderr=True),
+            )
+        except (BenchError, ValueError) as exc:
+            raise _fail(exc) from None
+        print_figures("bench pipeline", {k: v for k, v in figures.items() if not isinstance(v, list)})
+        return
     s = settings()
     with contextlib.ExitStack() as stack:
         app_url = database_url

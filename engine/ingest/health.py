@@ -115,6 +115,9 @@ class CameraHealth:
             "frames_in_per_s": self._rate(self._in_times),
             "processed_per_s": self._rate(self._done_times),
             "last_frame_age_s": age,
+            # a capture's start, so a reader can tell one run of the camera from the next (the
+            # fault bench places a looped file's passes from it)
+            "first_frame_at": self.first_frame_at,
             "frames_in": self.frames_in,
             "frames_processed": self.frames_processed,
             "reconnects": self.reconnects,
