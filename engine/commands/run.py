@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -61,7 +62,8 @@ def api(
     s = settings()
     setup_logging(s.logging.level)
     # The embedded services' restarts (counted by `up` in the data directory) on this /metrics.
-    REGISTRY.register(RestartsCollector(s.embedded_dir))
+    with contextlib.suppress(ValueError):  # already there: `api` ran before in this process
+        REGISTRY.register(RestartsCollector(s.embedded_dir))
     # `up` hands its database and Redis over in the environment; alone, this finds (or starts) them
     with Services(s, need={"database", "redis"}) as endpoints:
         app = create_api(s, database_url=endpoints.database_url, redis_url=endpoints.redis_url)

@@ -205,14 +205,15 @@ def test_up_takes_over_the_services_it_joined_and_its_worker_carries_on(tmp_path
 
 def _embedded_pid(up: subprocess.Popen[bytes], binary: str) -> int:
     """The pid of `up`'s own embedded server `binary` (its direct child, not a database backend)."""
-    found = [p.pid for p in psutil.Process(up.pid).children() if p.name() == binary]
+    found = [p.pid for p in psutil.Process(up.pid).children() if p.name().startswith(binary)]
     assert len(found) == 1, found
     return found[0]
 
 
 def test_up_restarts_a_killed_embedded_service_and_reads_flow_on(tmp_path: Path) -> None:
-    """SIGKILL the embedded Redis and then PostgreSQL under `up`: each is back on its address and
-    data, the worker's writes carry on, and `doctor` shows the restarts."""
+    """SIGKILL the embedded Redis, PostgreSQL and then the broker under `up`: each is back on its
+    address (Redis and PostgreSQL with their data), the worker's writes carry on, and `doctor`
+    shows the restarts."""
     env = _env(tmp_path / "data")
     log = tmp_path / "up.log"
     with log.open("wb") as out:
@@ -237,9 +238,19 @@ def test_up_restarts_a_killed_embedded_service_and_reads_flow_on(tmp_path: Path)
         with psycopg.connect(db) as conn:
             row = conn.execute("SELECT count(*) FROM reads WHERE plate LIKE 'BEFORE%'").fetchone()
         assert row == (4,)  # what was stored before the kill survived it
+
+        # The broker comes back empty (in memory): up restarts the worker, which declares the topics.
+        os.kill(_embedded_pid(up, "tansu"), signal.SIGKILL)
+        killed = time.monotonic()
+        while log.read_text(errors="replace").count("Worker ready") < 2:
+            assert up.poll() is None and time.monotonic() - killed < 90, log.read_text(errors="replace")
+            time.sleep(0.5)
+        assert "the embedded broker died; it runs again" in " ".join(log.read_text(errors="replace").split())
+        _reads_stored(bootstrap, db, "BROKER", log, n=4)
         wide = {**env, "COLUMNS": "200"}  # rich wraps a narrow table's cells
         doctor = subprocess.run(_cli("doctor"), env=wide, capture_output=True, text=True, timeout=120)
-        assert "redis restarts" in doctor.stdout and "database restarts" in doctor.stdout, doctor.stdout
+        for name in ("redis", "database", "broker"):
+            assert f"{name} restarts" in doctor.stdout, doctor.stdout
         assert "killed by signal 9" in doctor.stdout
     finally:
         up.send_signal(signal.SIGINT)
