@@ -28,6 +28,7 @@ from psycopg_pool import ConnectionPool
 
 from platewatch.engine import __version__
 from platewatch.engine.config import Settings
+from platewatch.engine.policy.log_alongside import AlongsideWriter
 from platewatch.engine.policy.ratelimit import LoginRateLimiter
 from platewatch.engine.policy.sealer import Sealer
 from platewatch.engine.policy.sharing import MAX_DOCUMENT_BYTES
@@ -109,6 +110,9 @@ def create_api(
             app.state.pool = pool
             app.state.sealer = Sealer(url)  # chains the access log's new rows, every 0.2 s
             app.state.sealer.start()
+            # commits a data request's access row while its query runs (policy/log_alongside.py)
+            app.state.log_writer = AlongsideWriter(url, workers=settings.api.pool_size)
+            app.state.log_writer.open()
             app.state.fanout = Fanout(url, settings.alerts.ws_queue)
             app.state.fanout.start(asyncio.get_running_loop())
         if hotlists_url:  # connects on first use: a Redis that is down fails those routes, not the app
@@ -124,6 +128,9 @@ def create_api(
             if app.state.sealer is not None:
                 await asyncio.to_thread(app.state.sealer.stop)
                 app.state.sealer = None
+            if app.state.log_writer is not None:
+                await asyncio.to_thread(app.state.log_writer.close)
+                app.state.log_writer = None
             if app.state.pool is not None:
                 app.state.pool.close()
                 app.state.pool = None
@@ -142,6 +149,7 @@ def create_api(
     api.state.settings = settings
     api.state.pool = None
     api.state.sealer = None
+    api.state.log_writer = None
     api.state.fanout = None
     api.state.redis = None
     api.state.totp_key = None

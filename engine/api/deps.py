@@ -16,7 +16,7 @@ known but refused (wrong role, lapsed training, no purpose, a forged cross-site 
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -32,6 +32,7 @@ from platewatch.engine.policy.access_log import AccessLogError, LogEntry, Outcom
 from platewatch.engine.policy.directory import Actor, User, get_user_by_id
 from platewatch.engine.policy.errors import PolicyError
 from platewatch.engine.policy.gate import AccessRefused, authorise
+from platewatch.engine.policy.log_alongside import AlongsideWriter, Begun, access_entry, access_id
 from platewatch.engine.policy.purposes import PurposeError, StatedPurpose, check_purpose
 from platewatch.engine.policy.roles import Role
 from platewatch.engine.policy.sessions import Session, SessionInvalid, authenticate, check_csrf
@@ -93,6 +94,7 @@ class Caller:
     address: str | None
     action: str  # the route's name, the access-log action unless a row names another
     settings: Settings
+    writer: AlongsideWriter | None = None  # where `alongside` commits access rows (None: after)
 
     def actor(self) -> Actor:
         return self.user.as_actor(self.address)
@@ -114,19 +116,64 @@ class Caller:
         """
         write(
             self.conn,
-            LogEntry.by(
-                self.actor(),
-                action or self.action,
-                outcome=outcome,
-                reason=reason,
-                terms=terms or {},
-                purpose=purpose.purpose if purpose else None,
-                case_number=purpose.case_number if purpose else None,
-                alert_id=purpose.alert_id if purpose else None,
-                returned_count=len(returned_ids) if returned_count is None else returned_count,
-                returned_ids=returned_ids,
-            ),
+            self._entry(outcome, reason, terms, purpose, returned_ids, returned_count, action),
         )
+
+    def _entry(
+        self,
+        outcome: Outcome = "allowed",
+        reason: str | None = None,
+        terms: Mapping[str, Any] | None = None,
+        purpose: StatedPurpose | None = None,
+        returned_ids: Sequence[str] = (),
+        returned_count: int | None = None,
+        action: str | None = None,
+    ) -> LogEntry:
+        return LogEntry.by(
+            self.actor(),
+            action or self.action,
+            outcome=outcome,
+            reason=reason,
+            terms=terms or {},
+            purpose=purpose.purpose if purpose else None,
+            case_number=purpose.case_number if purpose else None,
+            alert_id=purpose.alert_id if purpose else None,
+            returned_count=len(returned_ids) if returned_count is None else returned_count,
+            returned_ids=returned_ids,
+        )
+
+    @contextmanager
+    def alongside(
+        self, *, terms: Mapping[str, Any] | None = None, purpose: StatedPurpose | None = None
+    ) -> Iterator["Returned"]:
+        """Read data in the block while this request's access row commits (policy/log_alongside.py).
+
+        The block reads and says what it got (`returned.ids(...)`); after it, the result row is
+        written and the access row awaited: the answer leaves only once both are committed, and a
+        row that failed fails the request with 503. Without a writer (an app with no database pool
+        of its own) the one row is written after the block, as `log` does.
+        """
+        returned = Returned()
+        logged = {**(terms or {}), "access_id": access_id()} if self.writer is not None else terms
+        if self.writer is None:
+            yield returned
+            self.log(terms=logged, purpose=purpose, returned_ids=returned.read, returned_count=returned.count)
+            return
+        begun = begin_row(self.writer, self._entry(terms=logged, purpose=purpose))
+        try:
+            yield returned
+        except BaseException:
+            with suppress(AccessLogError):
+                begun.wait()  # settled before the error answers, so no row is left in flight
+            raise
+        result = self._entry(
+            terms=logged, purpose=purpose, returned_ids=returned.read, returned_count=returned.count
+        )
+        try:
+            begun.finish(self.conn, result, write=write)
+        except AccessLogError as exc:
+            log.error("access log not written (%s); the request returns nothing", exc)
+            raise LogUnavailable() from exc
 
     @contextmanager
     def refusals(self, **terms: Any) -> Iterator[None]:
@@ -138,10 +185,27 @@ class Caller:
             raise policy_error(exc) from None
 
 
-def write(conn: psycopg.Connection, entry: LogEntry) -> None:
-    """The row on `conn`, committed before this returns (no lock: the chain is sealed afterwards)."""
+@dataclass
+class Returned:
+    """What a block under `Caller.alongside` returned: the ids (and a count, where it is not their number)."""
+
+    read: Sequence[str] = ()
+    count: int | None = None
+
+    def ids(self, ids: Sequence[str], count: int | None = None) -> None:
+        self.read, self.count = ids, count
+
+
+def begin_row(writer: AlongsideWriter, entry: LogEntry) -> Begun:
+    """Start committing the access row of the result row `entry` (the no-log bench baseline replaces this)."""
+    return writer.begin(access_entry(entry))
+
+
+def write(conn: psycopg.Connection, entry: LogEntry, *, flushed: bool = True) -> None:
+    """The row on `conn`, committed before this returns (no lock: the chain is sealed afterwards);
+    `flushed=False` only for a result row whose access row is committed beside it."""
     try:
-        access_log.append(conn, entry)
+        access_log.append(conn, entry, flushed=flushed)
     except (psycopg.Error, AccessLogError, TimeoutError) as exc:
         log.error("access log not written (%s: %s); the request returns nothing", type(exc).__name__, exc)
         raise LogUnavailable() from exc
@@ -202,6 +266,7 @@ class Require:
             address=address,
             action=action,
             settings=settings,
+            writer=getattr(request.app.state, "log_writer", None),
         )
 
     @staticmethod

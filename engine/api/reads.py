@@ -1,9 +1,10 @@
 """/api/v1/reads: history search, one read, its images, corrections (investigators and supervisors).
 
-Every request states a purpose and a case number (`deps.Purpose`) and writes one access-log row
-(policy 462.4(a), Civil Code § 1798.90.52) inside the transaction that reads the data, before the
-answer leaves: the row names the query terms and the ids returned. If the row cannot be written the
-transaction rolls back and the caller gets 503 and nothing else.
+Every request states a purpose and a case number (`deps.Purpose`) and is in the access log (policy
+462.4(a), Civil Code § 1798.90.52) before the answer leaves. A search, a read and an image each
+read their data while their access row (who, why, what was asked) commits beside them
+(`Caller.alongside`, policy/log_alongside.py), then write the result row naming the ids returned;
+if either cannot be written the caller gets 503 and nothing else.
 
 A correction (Civil Code 1798.90.51: correct data errors) adds a row to `read_corrections` and
 leaves the read as the cameras produced it; the access-log row names the read, the plate given
@@ -222,9 +223,10 @@ def search(
     except SearchError as exc:
         caller.log(outcome="refused", reason=str(exc), terms=terms, purpose=stated)
         raise ApiError(422, "invalid_search", str(exc)) from None
-    with caller.conn.transaction():
-        page = search_reads(caller.conn, q, catalogue.values() if catalogue is not None else None)
-        caller.log(terms=terms, purpose=stated, returned_ids=[r.read_id for r in page.rows])
+    with caller.alongside(terms=terms, purpose=stated) as returned:
+        with caller.conn.transaction():
+            page = search_reads(caller.conn, q, catalogue.values() if catalogue is not None else None)
+        returned.ids([r.read_id for r in page.rows])
     inside = None
     if area is not None and catalogue is not None:
         inside = list(cameras_in_area(catalogue.values(), area))
@@ -281,14 +283,11 @@ def _not_found(read_id: uuid.UUID) -> ApiError:
 
 @router.get("/{read_id}", name="reads.get")
 def get_read(caller: Reader, stated: Purpose, read_id: ReadId) -> ReadDetail:
-    with caller.conn.transaction():
-        row = _find(caller, read_id)
-        history = _history(caller, read_id) if row else []
-        caller.log(
-            terms={"read_id": str(read_id)},
-            purpose=stated,
-            returned_ids=[row.read_id] if row else [],
-        )
+    with caller.alongside(terms={"read_id": str(read_id)}, purpose=stated) as returned:
+        with caller.conn.transaction():
+            row = _find(caller, read_id)
+            history = _history(caller, read_id) if row else []
+        returned.ids([row.read_id] if row else [])
     if row is None:
         raise _not_found(read_id)
     return ReadDetail(**ReadOut.of(row).model_dump(), corrections=history)
@@ -353,18 +352,15 @@ def get_image(
         Literal["crop", "overview"], Query(description="The plate crop or the whole frame")
     ] = "crop",
 ) -> Response:
-    row = _find(caller, read_id)
     data = None
-    if row is not None and row.image_key is not None:
-        try:
-            data = _images(request).get(row.image_key, CROP if kind == "crop" else OVERVIEW)
-        except (OSError, ValueError):
-            raise ApiError(503, "images_unavailable", "the image store cannot be read just now") from None
-    caller.log(
-        terms={"read_id": str(read_id), "image": kind},
-        purpose=stated,
-        returned_ids=[f"{read_id}/{kind}"] if data is not None else [],
-    )
+    with caller.alongside(terms={"read_id": str(read_id), "image": kind}, purpose=stated) as returned:
+        row = _find(caller, read_id)
+        if row is not None and row.image_key is not None:
+            try:
+                data = _images(request).get(row.image_key, CROP if kind == "crop" else OVERVIEW)
+            except (OSError, ValueError):
+                raise ApiError(503, "images_unavailable", "the image store cannot be read just now") from None
+        returned.ids([f"{read_id}/{kind}"] if data is not None else [])
     if data is None:
         raise ApiError(404, "not_found", f"read {read_id} has no {kind} image")
     return Response(content=data, media_type="image/jpeg")

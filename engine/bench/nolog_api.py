@@ -2,8 +2,9 @@
 
 Only so the bench can show what the access log adds to a search against what a search costs
 without it, on the same machine in the same run (the machine's load moves between runs). It is the
-ordinary app with `deps.write` made a no-op, and it refuses any database but a bench's scratch one
-(`pw_bench_…`, made and dropped by the bench), so it cannot serve a site's data unlogged.
+ordinary app with `deps.write` and `deps.begin_row` made no-ops, and it refuses any database but a
+bench's scratch one (`pw_bench_…`, made and dropped by the bench), so it cannot serve a site's data
+unlogged.
 
 Run as `python -m platewatch.engine.bench.nolog_api --host H --port P` with the environment an
 instance of `platewatch api` gets (`_instance_env`).
@@ -20,13 +21,20 @@ from platewatch.engine.api import create_api, deps
 from platewatch.engine.config import load_settings
 from platewatch.engine.logs import setup_logging
 from platewatch.engine.policy.access_log import LogEntry
+from platewatch.engine.policy.log_alongside import AlongsideWriter, Begun
 
 SCRATCH_PREFIX = "pw_bench_"
 
 
-def _no_row(conn: psycopg.Connection, entry: LogEntry) -> None:
+def _no_row(conn: psycopg.Connection, entry: LogEntry, *, flushed: bool = True) -> None:
     """The baseline's `deps.write`: the entry is checked as append checks it, and not written."""
     entry.check()
+
+
+def _no_access_row(writer: AlongsideWriter, entry: LogEntry) -> Begun:
+    """The baseline's `deps.begin_row`: checked, not written, nothing to wait for."""
+    entry.check()
+    return Begun.done(None)
 
 
 def main() -> None:
@@ -41,6 +49,7 @@ def main() -> None:
     if not str(name).startswith(SCRATCH_PREFIX):
         raise SystemExit(f"the no-log baseline serves only a bench's scratch database ({SCRATCH_PREFIX}…)")
     deps.write = _no_row
+    deps.begin_row = _no_access_row
     app = create_api(s, database_url=url, redis_url=s.services.redis_url)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None)
 

@@ -298,7 +298,9 @@ def test_an_untrained_user_may_log_in_and_see_why(site: Site) -> None:
 # --- the access log of the data routes ----------------------------------------------------------
 
 
-def test_a_search_writes_one_row_with_who_what_why_and_which_reads(site: Site) -> None:
+def test_a_search_writes_its_access_row_and_a_result_row_with_who_what_why_and_which_reads(
+    site: Site,
+) -> None:
     headers = site.bearer("ivy")
     before = site.last_seq()
     r = site.client.get(
@@ -308,9 +310,18 @@ def test_a_search_writes_one_row_with_who_what_why_and_which_reads(site: Site) -
     got = r.json()["reads"]
     assert {g["plate"] for g in got} == {"7ABC123"} and len(got) == 2
     assert r.headers["cache-control"] == "no-store"
-    rows = site.rows_since(before)
-    assert len(rows) == 1
-    row = rows[0]
+    rows = {x.action: x for x in site.rows_since(before)}
+    assert sorted(rows) == ["reads.search", "reads.search.begun"]
+    row, begun = rows["reads.search"], rows["reads.search.begun"]
+    # the access row, committed while the query ran: the same who, why and what was asked, no ids
+    assert begun.terms == row.terms and begun.terms["access_id"]
+    assert (begun.username, begun.purpose, begun.case_number, begun.outcome) == (
+        "ivy",
+        "criminal investigation",
+        "24-001234",
+        "allowed",
+    )
+    assert begun.returned_count == 0 and begun.returned_ids == ()
     assert (row.action, row.username, row.organisation, row.outcome) == (
         "reads.search",
         "ivy",
@@ -337,11 +348,15 @@ def test_one_read_and_its_image_each_write_one_row(site: Site) -> None:
     r = site.client.get(f"/api/v1/reads/{site.reads[2].read_id}/image", params=CASE, headers=headers)
     assert r.status_code == 404
     rows = site.rows_since(before)
-    assert [(x.action, x.returned_ids) for x in rows] == [
+    results = [x for x in rows if not x.action.endswith(".begun")]
+    assert [(x.action, x.returned_ids) for x in results] == [
         ("reads.get", (read.read_id,)),
         ("reads.image", (f"{read.read_id}/crop",)),
         ("reads.image", ()),
     ]
+    assert sorted((x.action, x.terms["access_id"]) for x in rows if x.action.endswith(".begun")) == sorted(
+        (x.action + ".begun", x.terms["access_id"]) for x in results
+    )
     assert all(x.case_number == "24-001234" and x.outcome == "allowed" for x in rows)
 
 
