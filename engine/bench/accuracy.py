@@ -176,6 +176,7 @@ def run_accuracy(
     vision: VisionConfig | None = None,
     data_dir: Path | None = None,
     as_camera: bool = False,
+    vehicles: Path | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline over DIR and return (and optionally write) the figures.
 
@@ -216,6 +217,14 @@ def run_accuracy(
     _print_table(console, figures)
     if as_camera:
         figures = _camera_run(samples, recognizer, region, single, console)
+    # Vehicle colour/type where labelled (`vehicles` TSV, or colour=/type= columns in IMAGE.txt).
+    from .vehicle_accuracy import print_vehicle_table, run_vehicle_accuracy
+
+    if (
+        vehicle_figures := run_vehicle_accuracy(samples, vehicles, recognizer.runtime, wilson_interval)
+    ) is not None:
+        figures["vehicles"] = vehicle_figures
+        print_vehicle_table(console, vehicle_figures)
     if json_out:
         write_json(json_out, figures)
         report_html = report_html or json_out.with_suffix(".html")

@@ -80,6 +80,13 @@ def accuracy_command(
             "and score the passes (keys exact, within_one, lost, split; single-photo figures under single)",
         ),
     ] = False,
+    vehicles: Annotated[
+        Path | None,
+        typer.Option(
+            help="vehicle labels (TSV: image, colour, type, state): adds colour and type accuracy "
+            "under the key vehicles (colour=/type= columns in IMAGE.txt count too)"
+        ),
+    ] = None,
 ) -> None:
     """Detection and read accuracy over labelled photos (keys images, detected, exact, within_one, p50_ms)."""
     from platewatch.engine.bench.accuracy import run_accuracy
@@ -98,6 +105,7 @@ def accuracy_command(
             vision=s.vision,
             data_dir=s.data_dir,
             as_camera=as_camera,
+            vehicles=vehicles,
         )
     except VisionError as exc:
         raise _fail(exc) from None

@@ -44,6 +44,10 @@ DETECTOR_SIDE: Final = 512
 ATTRIBUTES_SIDE: Final = 72
 #: Vehicles scoring below this are ignored. Every labelled US plate's vehicle scored above it.
 MIN_VEHICLE_SCORE: Final = 0.3
+#: A colour is shown only this sure (the calibrated probability, or a pass's vote): on the training
+#: photos, left out one at a time, 49 % of vehicles reached it and 86.5 % of those were right, against
+#: 68 % right over all (71 % from 0.4, 82 % from 0.6, 91 % from 0.8 on 31 %).
+COLOUR_MIN_CONFIDENCE: Final = 0.7
 #: Type is withheld: it measured no better than always answering "car" (module docstring).
 SHOW_TYPE: Final = False
 #: A plate-less vehicle has no plate to place the body panel by: its plate would sit about here
@@ -63,7 +67,8 @@ class Vehicle:
 
 @dataclass(frozen=True, slots=True)
 class VehicleLook:
-    """What one frame says about one vehicle. `colour`/`type` are None where not shown."""
+    """What one frame (or a pass's frames) says about one vehicle. `colour`/`type` are None where
+    not shown (`COLOUR_MIN_CONFIDENCE`, `SHOW_TYPE`); the probabilities are kept for voting."""
 
     colour: str | None
     colour_confidence: float
@@ -123,8 +128,11 @@ def plate_guess(vehicle: Box) -> Box:
 
 
 def _clip(frame: Image, x0: float, y0: float, x1: float, y1: float) -> Image:
+    """The part of a rectangle inside the frame (empty where none is; never a negative index)."""
     height, width = frame.shape[:2]
-    return frame[max(0, int(y0)) : min(height, int(y1)), max(0, int(x0)) : min(width, int(x1))]
+    top, bottom = min(height, max(0, int(y0))), min(height, max(0, int(y1)))
+    left, right = min(width, max(0, int(x0))), min(width, max(0, int(x1)))
+    return frame[top:bottom, left:right]
 
 
 def body_features(frame: Image, plate: Box) -> NDArray[np.float32]:
@@ -262,15 +270,7 @@ class VehicleReader:
             colour /= colour.sum()
         else:
             colour = self.calibration.probabilities(features)
-        best, best_type = int(colour.argmax()), int(kind.argmax())
-        return VehicleLook(
-            colour=COLOURS[best],
-            colour_confidence=float(colour[best]),
-            colour_probs=tuple(float(p) for p in colour),
-            type=TYPES[best_type] if SHOW_TYPE else None,
-            type_confidence=float(kind[best_type]),
-            type_probs=tuple(float(p) for p in kind),
-        )
+        return look_from(colour, kind)
 
 
 def vote_looks(looks: Sequence[VehicleLook]) -> VehicleLook | None:
@@ -279,10 +279,14 @@ def vote_looks(looks: Sequence[VehicleLook]) -> VehicleLook | None:
     if not looks:
         return None
     colour = np.mean([look.colour_probs for look in looks], axis=0)
-    kind = np.mean([look.type_probs for look in looks], axis=0)
+    return look_from(colour, np.mean([look.type_probs for look in looks], axis=0))
+
+
+def look_from(colour: NDArray[np.floating], kind: NDArray[np.floating]) -> VehicleLook:
+    """Probabilities to a look: the likeliest colour where it is sure enough, the type where shown."""
     best, best_type = int(colour.argmax()), int(kind.argmax())
     return VehicleLook(
-        colour=COLOURS[best],
+        colour=COLOURS[best] if colour[best] >= COLOUR_MIN_CONFIDENCE else None,
         colour_confidence=float(colour[best]),
         colour_probs=tuple(float(p) for p in colour),
         type=TYPES[best_type] if SHOW_TYPE else None,
