@@ -224,8 +224,7 @@ def search(
         caller.log(outcome="refused", reason=str(exc), terms=terms, purpose=stated)
         raise ApiError(422, "invalid_search", str(exc)) from None
     with caller.alongside(terms=terms, purpose=stated) as returned:
-        with caller.conn.transaction():
-            page = search_reads(caller.conn, q, catalogue.values() if catalogue is not None else None)
+        page = search_reads(caller.conn, q, catalogue.values() if catalogue is not None else None)
         returned.ids([r.read_id for r in page.rows])
     inside = None
     if area is not None and catalogue is not None:
