@@ -215,8 +215,9 @@ class DetectorStream:
             yield self.detector.decode(out[0], box_out)
             next_out += 1
 
-    async def detect_async(self, frame: Image) -> list[Detection]:
-        """Detections for one frame, awaited; many calls may run concurrently."""
+    async def detect_async(self, frame: Image, score_threshold: float | None = None) -> list[Detection]:
+        """Detections for one frame, awaited; many calls may run concurrently (down to
+        `score_threshold`, default the detector's)."""
         loop = asyncio.get_running_loop()
         slots = self._slots.get(loop)
         if slots is None:
@@ -230,7 +231,7 @@ class DetectorStream:
         async with slots:
             self._submit(canvas, deliver)
             output = await future
-        return self.detector.decode(output, box)
+        return self.detector.decode(output, box, score_threshold)
 
 
 def _resolve(future: asyncio.Future[NDArray[np.float32]], output: NDArray[np.float32]) -> None:

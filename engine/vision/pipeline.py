@@ -35,6 +35,7 @@ from .detector import DetectorStream, PlateDetector
 from .image import as_image
 from .model_files import OCR_MODEL
 from .runtime import Runtime, get_runtime
+from .stream_reading import StreamReading
 from .types import Box, Detection, Image, Observation, OcrResult, VisionError
 from .views import VIEWS, BoxRefiner, fuse_views, tiles
 
@@ -326,10 +327,27 @@ class Recognizer:
         frame = await asyncio.to_thread(as_image, image)
         decode_ms = _ms(start)
         start = time.perf_counter()
+        if self.thorough == "single":  # camera frames: thorough only where a plate is unsure
+            found = await stream.detect_async(frame, WEAK_SCORE)
+            timings = {"decode": decode_ms, "detect": _ms(start)}
+            reading = self.stream_reading()
+            region = _check_region(region) if region else self.region
+            return await asyncio.to_thread(reading.read_frame, frame, found, region, timings)
         detections = await stream.detect_async(frame)
         timings = {"decode": decode_ms, "detect": _ms(start)}
         thorough = self.thorough == "always"
         return await asyncio.to_thread(self.read_plates, frame, detections, region, timings, thorough)
+
+    def stream_reading(self) -> StreamReading:
+        """How camera frames are read under `thorough: single` (`stream_reading.py`)."""
+        return StreamReading(
+            read_views=self._read_views,
+            choose=self.chooser,
+            sure=self._sure,
+            score_threshold=self.detector.score_threshold,
+            weak_min_confidence=WEAK_MIN_CONFIDENCE,
+            crop_grow=self.crop_grow,
+        )
 
     async def recognize_stream(
         self, frames: AsyncIterable[ImageInput], region: str | None = None, in_flight: int | None = None

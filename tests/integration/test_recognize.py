@@ -170,7 +170,9 @@ def test_thorough_reading_of_unsure_plates_refines_their_boxes(
 def test_stream_path_follows_the_thorough_setting(
     runtime: Runtime, detector: PlateDetector, frame: tuple[Image, list[str]]
 ) -> None:
-    for setting, per_plate in (("single", (1,)), ("always", (len(VIEWS), 2 * len(VIEWS)))):
+    # "single": camera frames read unsure plates (and weak boxes) from three crops, see
+    # test_stream_reading.py; "never" one crop a plate; "always" the single-photo reading.
+    for setting, per_plate in (("never", (1,)), ("always", (len(VIEWS), 2 * len(VIEWS)))):
         ocr = EchoOCR(confidence=0.5)
         recognizer = Recognizer(
             runtime, region="auto", reader=ocr, chooser=_identity, detector=detector, thorough=setting
@@ -178,6 +180,11 @@ def test_stream_path_follows_the_thorough_setting(
         reads = asyncio.run(recognizer.recognize_async(frame[0]))
         assert len(reads) == len(PLATES)
         assert min(per_plate) * len(PLATES) <= len(ocr.crops) <= max(per_plate) * len(PLATES), setting
+    ocr = EchoOCR(confidence=0.5)
+    recognizer = Recognizer(runtime, region="auto", reader=ocr, chooser=_identity, detector=detector)
+    reads = asyncio.run(recognizer.recognize_async(frame[0]))
+    assert len(reads) == len(PLATES)  # weak boxes reading at 0.5 are not kept
+    assert len(ocr.crops) >= len(VIEWS) * len(PLATES)  # every unsure plate from three crops
     with pytest.raises(VisionError, match="thorough"):
         Recognizer(runtime, region="us", reader=EchoOCR(), detector=detector, thorough="sometimes")
 
