@@ -8,8 +8,11 @@ import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from platewatch.engine.bench.audit import (
+    APPEND_HISTOGRAM,
     HISTOGRAM,
     TARGET_OVERHEAD_P95_MS,
+    Phase,
+    SearchLoad,
     _bucket_bins,
     bucket_delta,
     bucket_quantile,
@@ -18,7 +21,7 @@ from platewatch.engine.bench.audit import (
     latency_chart,
     percentile,
 )
-from platewatch.engine.policy.access_log import APPEND_SECONDS
+from platewatch.engine.policy.access_log import APPEND_SECONDS, WAIT_SECONDS
 
 INF = math.inf
 
@@ -69,11 +72,22 @@ def test_the_histogram_is_read_from_a_metrics_page() -> None:
     assert histogram_from_metrics("") == ([], 0.0, 0.0)
 
 
-def test_the_append_histogram_resolves_the_five_ms_target() -> None:
-    bounds = [b for b in APPEND_SECONDS._upper_bounds if not math.isinf(b)]
+@pytest.mark.parametrize("histogram", [WAIT_SECONDS, APPEND_SECONDS])
+def test_the_wait_and_append_histograms_resolve_the_five_ms_target(histogram: Histogram) -> None:
+    bounds = [b for b in histogram._upper_bounds if not math.isinf(b)]
     below = [b for b in bounds if b <= TARGET_OVERHEAD_P95_MS / 1000]
     assert TARGET_OVERHEAD_P95_MS / 1000 in bounds and max(bounds) >= 0.05
     assert max(b - a for a, b in zip([0.0, *below], below, strict=False)) <= 0.0005 + 1e-12
+
+
+def test_a_phase_counts_each_histogram_over_every_instance_inside_its_window_only() -> None:
+    before = {HISTOGRAM: [([(0.001, 5.0), (INF, 6.0)], 0.01, 6.0), ([(0.001, 1.0), (INF, 1.0)], 0.0005, 1.0)]}
+    after = {HISTOGRAM: [([(0.001, 7.0), (INF, 9.0)], 0.02, 9.0), ([(0.001, 4.0), (INF, 5.0)], 0.003, 5.0)]}
+    before[APPEND_HISTOGRAM] = after[APPEND_HISTOGRAM] = before[HISTOGRAM]
+    phase = Phase(SearchLoad(), 0.0, 1.0, before, after)
+    buckets, total, count = phase.observed(HISTOGRAM)
+    assert buckets == [(0.001, 5.0), (INF, 7.0)] and count == 7.0 and total == pytest.approx(0.0125)
+    assert phase.observed(APPEND_HISTOGRAM) == ([(0.001, 0.0), (INF, 0.0)], 0.0, 0.0)
 
 
 def test_the_chart_draws_uneven_buckets_and_the_target() -> None:
