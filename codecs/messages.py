@@ -31,6 +31,17 @@ class Read:
     crop_jpeg: bytes | None = None
     overview_jpeg: bytes | None = None
     v: int = SCHEMA_VERSION
+    # The vehicle (after version 1's first reads: a message without them decodes with these
+    # defaults). `colour` is empty where not sure enough to show, `vehicle_type` where the type is
+    # withheld; `direction` is "approaching", "receding" or empty, `heading` the image-plane
+    # direction of travel in degrees (0 right, 90 up) or None. A `plateless` read is a pass whose
+    # plate could not be read: empty `plate`, never matched or alerted.
+    colour: str = ""
+    colour_confidence: float = 0.0
+    vehicle_type: str = ""
+    direction: str = ""
+    heading: float | None = None
+    plateless: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,8 +25,13 @@ def _check(cond: bool, what: str) -> None:
 def _read_from(obj: Any) -> Read:
     _check(isinstance(obj, dict), "read must be a map")
     data = typed_fields(Read, obj, "read")  # newer producers' extra fields are dropped
-    for name in ("read_id", "camera_id", "plate"):
+    for name in ("read_id", "camera_id"):
         _check(bool(data.get(name)), f"read.{name} must be a non-empty string")
+    # Only a plate-less pass (a vehicle whose plate could not be read) has no plate text.
+    if data.get("plateless"):
+        _check(not data.get("plate"), "read.plate must be empty on a plateless read")
+    else:
+        _check(bool(data.get("plate")), "read.plate must be a non-empty string")
     try:
         uuid.UUID(data["read_id"])
     except ValueError:

@@ -1,5 +1,6 @@
 """msgpack codecs: round trips, and strict rejection of what must go to the dead-letter topic."""
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 
@@ -105,8 +106,28 @@ def test_bad_fields_are_rejected(field: str, value: object, reason: str) -> None
 def test_fields_from_a_newer_producer_are_ignored() -> None:
     read = make_read()
     data = msgpack.unpackb(encode_read(read))
-    data["colour"] = "red"
+    data["paint_finish"] = "matte"
     assert decode_read(msgpack.packb(data, use_bin_type=True)) == read
+
+
+def test_a_read_from_before_the_vehicle_fields_decodes_with_their_defaults() -> None:
+    read = make_read()
+    data = msgpack.unpackb(encode_read(read))
+    for name in ("colour", "colour_confidence", "vehicle_type", "direction", "heading", "plateless"):
+        del data[name]
+    back = decode_read(msgpack.packb(data, use_bin_type=True))
+    assert back == read and back.colour == "" and back.heading is None and not back.plateless
+
+
+def test_vehicle_fields_round_trip_and_only_a_plateless_read_has_no_plate() -> None:
+    read = dataclasses.replace(
+        make_read(), colour="gray", colour_confidence=0.8, direction="approaching", heading=92.5
+    )
+    assert decode_read(encode_read(read)) == read
+    plateless = dataclasses.replace(make_read(), plate="", plateless=True, colour="red")
+    assert decode_read(encode_read(plateless)) == plateless
+    with pytest.raises(CodecError, match="plate must be empty"):
+        decode_read(encode_read(dataclasses.replace(make_read(), plateless=True)))
 
 
 def test_deadletter_envelope_keeps_the_original_bytes() -> None:
