@@ -1,11 +1,16 @@
 """`platewatch bench dispatch`: alerts fanned out to many dispatchers' websockets (issue 21's targets).
 
 In a scratch database the bench makes, migrates and drops, a trained dispatcher (TOTP enrolled, as
-a site makes one) logs in once over HTTP; `clients` websocket clients (the `websockets` library,
-one asyncio loop, one process) open `/api/v1/alerts/ws` with that bearer token, spread over
-`instances` real `platewatch api` processes (bench audit's). Then a separate process raises
-`alerts` alerts with `records.store_alerts`, the dispatch agent's call, in batches of `batch` at
-`rate` alerts a second, so a batch's commit is the moment the stream starts for all of them.
+a site makes one) logs in once over HTTP; `clients` websocket clients (the `websockets` library)
+open `/api/v1/alerts/ws` with that bearer token, spread over `instances` real `platewatch api`
+processes (bench audit's). The clients live in `client_processes` processes (default one per CPU),
+each one asyncio loop: dispatchers' screens are browsers on their own machines, and one Python loop
+decoding 200 clients' messages was itself the slowest part of the path it measured (at 200 alerts a
+second, every burst queued behind 200 decodes in one loop), so it is spread out as the real clients
+are; they decode each message whole with orjson, as a browser's JSON.parse would. On a small
+machine they still share its cores with the API (`client_cpu_s` says how much). Then a separate
+process raises `alerts` alerts with `records.store_alerts`, the dispatch agent's call, in batches
+of `batch` at `rate` alerts a second, so a batch's commit is the moment the stream starts for all.
 
 When a third of the alerts are raised, a tenth of the clients close their sockets and come back
 `away_s` later, with the last offset and epoch they saw, to the other instance: what they missed
@@ -41,6 +46,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
+import orjson
 import psycopg
 import pyotp
 from cryptography.fernet import Fernet
@@ -77,6 +83,7 @@ log = logging.getLogger(__name__)
 TARGET_FANOUT_P95_MS = 50.0
 DISPATCHER = "bench-dispatcher"
 _URL_VAR = "PLATEWATCH_BENCH_RAISER_URL"
+_TOKEN_VAR = "PLATEWATCH_BENCH_TOKEN"
 #: What the console table shows, in order (the JSON has every figure).
 KEYS = (
     "clients",
@@ -247,7 +254,7 @@ async def _client(feed: Feed, c: Client, ready: asyncio.Event) -> None:
                 replaying = again and bool(hello["recovered"])
                 async for raw in ws:
                     now = time.time()
-                    msg = json.loads(raw)
+                    msg = orjson.loads(raw)  # as a browser's JSON.parse: C, not Python's json
                     kind = msg.get("type")
                     events = msg["events"] if kind == "batch" else [msg] if kind == "event" else []
                     for event in events:
@@ -282,6 +289,138 @@ async def _drop(clients: Sequence[Client]) -> None:
     for c in clients:
         c.dropping = True
     await asyncio.gather(*(c.ws.close() for c in clients if c.ws is not None))
+
+
+# --- a client process (several: one Python loop cannot decode 40,000 events a second in time) ----
+
+
+def _command(line: str) -> dict[str, Any]:
+    return dict(json.loads(line)) if line.strip() else {"finish": 0.0}  # EOF: the parent went
+
+
+async def _serve_clients(setup: dict[str, Any], token: str, commands: TextIO, out: TextIO) -> None:
+    """Connect this process's share of the clients, then obey the parent's commands (`total`,
+    `drop`, `finish`) from `commands`; the figures go to the file named in `setup`."""
+    feed = Feed(list(setup["urls"]), token, away_s=float(setup["away_s"]), compression=setup["compression"])
+    people = {n: Client(n, home) for n, home in setup["clients"]}
+    readies = {n: asyncio.Event() for n in people}
+    tasks = [asyncio.create_task(_client(feed, c, readies[c.n])) for c in people.values()]
+    try:
+        deadline = time.monotonic() + 60
+        while not all(r.is_set() for r in readies.values()):
+            for t in tasks:
+                if t.done():
+                    t.result()  # a client that ended before it connected: its error
+                    raise BenchError("a client ended before it connected")
+            if time.monotonic() > deadline:
+                raise BenchError("the clients did not all connect within 60 s")
+            await asyncio.sleep(0.05)
+        out.write('{"ready": true}\n')
+        out.flush()
+        while True:
+            command = _command(await asyncio.to_thread(commands.readline))
+            if "total" in command:
+                feed.total = int(command["total"])
+            if "drop" in command:
+                await _drop([people[n] for n in command["drop"] if n in people])
+            if "finish" in command:
+                _, pending = await asyncio.wait(tasks, timeout=float(command["finish"]))
+                break
+        feed.stop.set()
+        for t in pending:
+            t.cancel()
+        for t in tasks:
+            if t.done() and not t.cancelled() and t.exception() is not None:
+                raise BenchError(f"a client failed: {t.exception()}")
+    finally:
+        feed.stop.set()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    result = {
+        "cpu_s": time.process_time(),
+        "clients": [
+            {
+                "n": c.n,
+                "home": c.home,
+                "received": c.received,
+                "replayed": c.replayed,
+                "reconnected": c.reconnected,
+                "recovered": c.recovered,
+                "cut_off": c.cut_off,
+                "closes": c.closes,
+            }
+            for c in people.values()
+        ],
+    }
+    Path(setup["result"]).write_text(json.dumps(result), encoding="utf-8")
+
+
+def clients_main() -> None:
+    """A client process's entry (`python -c`): its setup on the first line of stdin, the bearer
+    token in the environment (neither in argv, which `ps` shows)."""
+    setup = json.loads(sys.stdin.readline())
+    try:
+        asyncio.run(_serve_clients(setup, os.environ[_TOKEN_VAR], sys.stdin, sys.stdout))
+    except BenchError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(2)
+
+
+@dataclass
+class _ClientProcess:
+    proc: asyncio.subprocess.Process
+    result: Path
+    clients: list[int]
+
+    async def send(self, command: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(command) + "\n").encode())
+        await self.proc.stdin.drain()
+
+    async def failure(self) -> str:
+        assert self.proc.stderr is not None
+        return (await self.proc.stderr.read()).decode(errors="replace")[-2000:]
+
+
+async def _client_processes(
+    feed: Feed, clients: Sequence[Client], processes: int, work_dir: Path
+) -> list[_ClientProcess]:
+    code = "from platewatch.engine.bench.dispatch import clients_main; clients_main()"
+    env = {**os.environ, _TOKEN_VAR: feed.token}
+    started = []
+    for k in range(processes):
+        share = [c for c in clients if c.n % processes == k]
+        if not share:
+            continue
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            code,
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        cp = _ClientProcess(proc, work_dir / f"clients-{k}.json", [c.n for c in share])
+        started.append(cp)
+        setup = {
+            "urls": feed.urls,
+            "clients": [[c.n, c.home] for c in share],
+            "away_s": feed.away_s,
+            "compression": feed.compression,
+            "result": str(cp.result),
+        }
+        await cp.send(setup)
+    return started
+
+
+async def _ready(cp: _ClientProcess) -> None:
+    assert cp.proc.stdout is not None
+    line = await cp.proc.stdout.readline()
+    if not line.startswith(b'{"ready"'):
+        await cp.proc.wait()
+        raise BenchError(f"a client process failed ({cp.proc.returncode}):\n{await cp.failure()}")
 
 
 # --- the run --------------------------------------------------------------------------------------
@@ -342,59 +481,63 @@ async def _run_clients(
     rate: float,
     batch: int,
     drain_s: float,
-) -> list[Batch]:
-    """Connect every client, raise the alerts, drop and bring back a tenth mid-run, wait for the rest."""
-    readies = [asyncio.Event() for _ in clients]
-    tasks = [asyncio.create_task(_client(feed, c, r)) for c, r in zip(clients, readies, strict=True)]
-    proc: asyncio.subprocess.Process | None = None
+    processes: int,
+    work_dir: Path,
+) -> tuple[list[Batch], float]:
+    """Connect every client (in `processes` processes), raise the alerts, drop and bring back a
+    tenth mid-run, wait for the rest; the clients' figures are filled in, and their CPU seconds
+    returned beside the batches."""
+    procs: list[_ClientProcess] = []
+    raiser: asyncio.subprocess.Process | None = None
     try:
-        deadline = time.monotonic() + 60
-        while not all(r.is_set() for r in readies):
-            for t in tasks:
-                if t.done():
-                    t.result()  # a client that ended before it connected: its error
-                    raise BenchError("a client ended before it connected")
-            if time.monotonic() > deadline:
-                raise BenchError("the clients did not all connect within 60 s")
-            await asyncio.sleep(0.05)
-        feed.total = count
-        proc = await _raiser(raise_url, count, rate, batch)
-        assert proc.stdout is not None and proc.stderr is not None
-        errors = asyncio.create_task(proc.stderr.read())
+        procs = await _client_processes(feed, clients, processes, work_dir)
+        await asyncio.gather(*(_ready(cp) for cp in procs))
+        for cp in procs:
+            await cp.send({"total": count})
+        raiser = await _raiser(raise_url, count, rate, batch)
+        assert raiser.stdout is not None and raiser.stderr is not None
+        errors = asyncio.create_task(raiser.stderr.read())
         k = max(1, len(clients) // 10)
-        droppers = clients[:: max(1, len(clients) // k)][:k]
+        droppers = {c.n for c in clients[:: max(1, len(clients) // k)][:k]}
         dropped = False
         batches: list[Batch] = []
         raised = 0
-        while line := await proc.stdout.readline():
+        while line := await raiser.stdout.readline():
             ids, at, commit_at, committed_at = json.loads(line)
             batches.append(Batch(tuple(ids), at, commit_at, committed_at))
             raised += len(ids)
             if not dropped and raised >= count // 3:
-                await _drop(droppers)
+                for cp in procs:
+                    await cp.send({"drop": sorted(droppers.intersection(cp.clients))})
                 dropped = True
-        if await proc.wait() != 0 or raised != count:
+        if await raiser.wait() != 0 or raised != count:
             stderr = (await errors).decode(errors="replace")[-2000:]
-            raise BenchError(f"raising the alerts failed ({proc.returncode}):\n{stderr}")
+            raise BenchError(f"raising the alerts failed ({raiser.returncode}):\n{stderr}")
         if not dropped:
-            await _drop(droppers)
-        _, pending = await asyncio.wait(tasks, timeout=drain_s + feed.away_s)
-        feed.stop.set()
-        for t in pending:
-            t.cancel()
-        for t in tasks:
-            if t.done() and not t.cancelled() and t.exception() is not None:
-                raise BenchError(f"a client failed: {t.exception()}")
+            for cp in procs:
+                await cp.send({"drop": sorted(droppers.intersection(cp.clients))})
+        for cp in procs:
+            await cp.send({"finish": drain_s + feed.away_s})
+        cpu = 0.0
+        by_n = {c.n: c for c in clients}
+        for cp in procs:
+            if await cp.proc.wait() != 0:
+                raise BenchError(f"a client process failed ({cp.proc.returncode}):\n{await cp.failure()}")
+            result = json.loads(cp.result.read_text(encoding="utf-8"))
+            cpu += float(result["cpu_s"])
+            for got in result["clients"]:
+                c = by_n[int(got["n"])]
+                c.received = [(str(aid), float(at)) for aid, at in got["received"]]
+                c.replayed = list(got["replayed"])
+                c.reconnected, c.recovered = int(got["reconnected"]), int(got["recovered"])
+                c.cut_off, c.closes = int(got["cut_off"]), list(got["closes"])
         errors.cancel()
-        return batches
+        return batches, cpu
     finally:
-        if proc is not None and proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        feed.stop.set()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for proc in [*(cp.proc for cp in procs), *([raiser] if raiser else [])]:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
 
 
 def run_dispatch_bench(
@@ -410,6 +553,7 @@ def run_dispatch_bench(
     away_s: float = 1.0,
     drain_s: float = 30.0,
     compression: bool = True,
+    client_processes: int = 0,
     json_out: Path | None = None,
     html_out: Path | None = None,
     keep: bool = False,
@@ -448,14 +592,17 @@ def run_dispatch_bench(
             [s.url for s in servers], token, away_s=away_s, compression="deflate" if compression else None
         )
         people = [Client(n, n % instances) for n in range(clients)]
-        task = progress.add_task(f"{alerts} alerts to {clients} clients", total=None)
-        started, cpu, api_cpu = time.perf_counter(), time.process_time(), _cpu_s(servers)
-        batches = asyncio.run(_run_clients(feed, people, alerts, app, rate, batch, drain_s))
+        processes = max(1, min(client_processes or os.cpu_count() or 1, clients))
+        task = progress.add_task(f"{alerts} alerts to {clients} clients in {processes} processes", total=None)
+        started, api_cpu = time.perf_counter(), _cpu_s(servers)
+        batches, cpu = asyncio.run(
+            _run_clients(feed, people, alerts, app, rate, batch, drain_s, processes, work_dir)
+        )
         elapsed = time.perf_counter() - started
-        cpu, api_cpu = time.process_time() - cpu, _cpu_s(servers) - api_cpu
+        api_cpu = _cpu_s(servers) - api_cpu
         progress.remove_task(task)
     figures, fanout_ms = _figures(people, batches, instances, rate, batch)
-    figures["compression"] = compression
+    figures.update(compression=compression, client_processes=processes)
     figures.update(seconds=round(elapsed, 1), cpus=os.cpu_count())
     # where the machine's time went: the clients are one Python process here, not 200 browsers
     figures.update(client_cpu_s=round(cpu, 1), api_cpu_s=round(api_cpu, 1) if api_cpu >= 0 else None)

@@ -279,6 +279,13 @@ def dispatch_command(
     compression: Annotated[
         bool, typer.Option(help="Clients offer permessage-deflate, as browsers do.")
     ] = True,
+    client_processes: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Processes the clients are spread over (0: one per CPU), as dispatchers' own machines.",
+        ),
+    ] = 0,
     json_out: JsonOut = None,
     html_out: Annotated[
         Path | None, typer.Option("--html", help="HTML report with the histogram (default: beside --json)")
@@ -302,6 +309,7 @@ def dispatch_command(
             rate=rate,
             batch=batch,
             compression=compression,
+            client_processes=client_processes,
             json_out=json_out,
             html_out=html_out,
             keep=keep,

@@ -1,6 +1,6 @@
 """`platewatch bench dispatch` on the real PostgreSQL and two real API processes, at a small size:
-every client gets every alert once, the dropped tenth replays what it missed, the scratch database
-is dropped; and the command's wiring."""
+every client (in two client processes) gets every alert once, the dropped tenth replays what it
+missed, the scratch database is dropped; and the command's wiring."""
 
 from __future__ import annotations
 
@@ -43,12 +43,14 @@ def test_dispatch_bench_delivers_every_alert_once_and_replays_the_dropped(
         instances=2,
         rate=100.0,
         batch=5,
+        client_processes=2,
         json_out=out,
     )
 
     assert json.loads(out.read_text()) == figures
     assert all(figures[k] is not None for k in KEYS)
     assert (figures["clients"], figures["alerts"], figures["instances"]) == (20, 100, 2)
+    assert figures["client_processes"] == 2 and figures["client_cpu_s"] > 0  # both processes reported
     assert figures["lost"] == 0 and figures["duplicated"] == 0
     assert figures["delivered"] == 20 * 100
     # two of the twenty left after a third of the alerts and came back a second later, recovered
@@ -84,12 +86,15 @@ def test_the_command_hands_the_owner_and_the_application_role_to_the_bench(
         "--batch",
         "4",
         "--no-compression",
+        "--client-processes",
+        "3",
     ]
     url = ["--database-url", "postgresql://owner@db/x", "--json", str(tmp_path / "d.json")]
     result = CliRunner().invoke(app, ["bench", "dispatch", *options, *url])
     assert result.exit_code == 0, result.output
     assert (seen["clients"], seen["alerts"], seen["instances"]) == (30, 400, 3)
     assert (seen["rate"], seen["batch"], seen["compression"]) == (50.0, 4, False)
+    assert seen["client_processes"] == 3
     assert seen["owner_url"] == seen["database_url"] == "postgresql://owner@db/x"
     assert seen["json_out"] == tmp_path / "d.json"
     assert "fanout_p95_ms" in result.output
