@@ -9,13 +9,13 @@ plate). Each image goes through the public pipeline (`Recognizer.analyse`, the s
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import html
 import math
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from ..vision.types import Box, Image, Observation, VisionError
 from .report import page, write_json
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
 #: A read belongs to a label when its box overlaps that much, or either box's centre is in the other.
 MIN_IOU = 0.3
 
@@ -49,6 +50,11 @@ class Label:
 class Sample:
     image: Path
     labels: tuple[Label, ...]
+
+
+#: More measuring on the same photos: (samples, recognizer, region, single-photo figures, console)
+#: -> the figures to report.
+Extension = Callable[[list["Sample"], Recognizer, str, dict[str, Any], Console], dict[str, Any]]
 
 
 @dataclass(slots=True)
@@ -175,15 +181,15 @@ def run_accuracy(
     console: Console | None = None,
     vision: VisionConfig | None = None,
     data_dir: Path | None = None,
-    as_camera: bool = False,
     vehicles: Path | None = None,
+    extend: Extension | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline over DIR and return (and optionally write) the figures.
 
     With `json_out` and no `report_html`, the HTML report is written beside the JSON. Without a
     `recognizer`, one is built from `vision` (the command hands down `settings.vision`).
-    `as_camera` also plays the photos as a camera (`as_camera.py`): its pass figures become the
-    top-level keys and the single-photo ones move under ``single``.
+    `extend` measures more on the same photos and recognizer and returns the figures to report
+    instead (`as_camera.py` plays them as a camera, its pass misreads go into the HTML report).
     """
     console = console or Console(stderr=True)
     only = read_name_list(only_list) if only_list else None
@@ -215,8 +221,8 @@ def run_accuracy(
             progress.advance(task)
     single = figures = _figures(tally, len(samples), directory, region, recognizer)
     _print_table(console, figures)
-    if as_camera:
-        figures = _camera_run(samples, recognizer, region, single, console)
+    if extend is not None:
+        figures = extend(samples, recognizer, region, single, console)
     # Vehicle colour/type where labelled (`vehicles` TSV, or colour=/type= columns in IMAGE.txt).
     from .vehicle_accuracy import print_vehicle_table, run_vehicle_accuracy
 
@@ -278,52 +284,6 @@ def _pass_rows(pass_misreads: list[dict[str, Any]] | None) -> str:
 <table><tr><th>image</th><th>truth</th><th>pass read</th><th>passes</th></tr>
 {rows}
 </table>"""
-
-
-def _camera_run(
-    samples: list[Sample], recognizer: Recognizer, region: str, single: dict[str, Any], console: Console
-) -> dict[str, Any]:
-    """The photos played as a camera through the stream path; the single-photo figures beside."""
-    from .as_camera import camera_figures, play, score_passes  # the camera path loads ingest
-
-    async def recognize(image: Image, region_hint: str | None) -> list[Observation]:
-        return await recognizer.recognize_async(image, region_hint)
-
-    with console.status(f"bench accuracy --as-camera: playing {len(samples)} photos as a camera"):
-        start = time.perf_counter()
-        camera, reads = asyncio.run(play(samples, recognize, region))
-        seconds = time.perf_counter() - start
-    tally = score_passes(samples, camera, reads, region)
-    figures: dict[str, Any] = {
-        "directory": single["directory"],
-        "region": region,
-        "mode": "camera",
-        "images": single["images"],
-        **camera_figures(tally, camera),
-        "frames_per_s": round(camera.frames_played / max(seconds, 1e-9), 1),
-        "single": {k: v for k, v in single.items() if k not in ("directory", "region")},
-    }
-    _print_camera_table(console, figures)
-    return figures
-
-
-def _print_camera_table(console: Console, figures: dict[str, Any]) -> None:
-    table = Table(title=f"bench accuracy --as-camera: {figures['directory']} (region {figures['region']})")
-    names = ("plates", "passes", "exact", "within one", "lost", "split", "provisional exact", "single exact")
-    for name in names:
-        table.add_column(name, justify="right")
-    pct = "{:.1%}".format
-    table.add_row(
-        str(figures["plates"]),
-        str(figures["passes"]),
-        pct(figures["exact"]),
-        pct(figures["within_one"]),
-        pct(figures["lost"]),
-        pct(figures["split"]),
-        pct(figures["provisional_exact"]),
-        pct(figures["single"]["exact"]),
-    )
-    console.print(table)
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:

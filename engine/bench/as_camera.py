@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final, cast
 
 import cv2
 import numpy as np
+from rich.console import Console
+from rich.table import Table
 
 from platewatch.codecs import Read
 from platewatch.engine.config.camera import CameraSpec
@@ -33,8 +37,9 @@ from platewatch.engine.ingest.source import Source
 from platewatch.engine.track import TrackerConfig
 
 from ..plates import edit_distance
-from ..vision.types import Box, Image
-from .accuracy import Sample, normalise, overlaps
+from ..vision.pipeline import Recognizer
+from ..vision.types import Box, Image, Observation
+from .accuracy import Sample, normalise, overlaps, run_accuracy
 from .scenes import road
 
 #: Frames sampled per second, as a camera's `fps` (the default of `camera add`).
@@ -268,12 +273,65 @@ def camera_figures(tally: PassTally, camera: PhotoCamera) -> dict[str, Any]:
     }
 
 
+def camera_run(
+    samples: list[Sample], recognizer: Recognizer, region: str, single: dict[str, Any], console: Console
+) -> dict[str, Any]:
+    """The photos played as a camera through the stream path; the single-photo figures beside."""
+
+    async def recognize(image: Image, region_hint: str | None) -> list[Observation]:
+        return await recognizer.recognize_async(image, region_hint)
+
+    with console.status(f"bench accuracy --as-camera: playing {len(samples)} photos as a camera"):
+        start = time.perf_counter()
+        camera, reads = asyncio.run(play(samples, recognize, region))
+        seconds = time.perf_counter() - start
+    tally = score_passes(samples, camera, reads, region)
+    figures: dict[str, Any] = {
+        "directory": single["directory"],
+        "region": region,
+        "mode": "camera",
+        "images": single["images"],
+        **camera_figures(tally, camera),
+        "frames_per_s": round(camera.frames_played / max(seconds, 1e-9), 1),
+        "single": {k: v for k, v in single.items() if k not in ("directory", "region")},
+    }
+    _print_camera_table(console, figures)
+    return figures
+
+
+def _print_camera_table(console: Console, figures: dict[str, Any]) -> None:
+    table = Table(title=f"bench accuracy --as-camera: {figures['directory']} (region {figures['region']})")
+    names = ("plates", "passes", "exact", "within one", "lost", "split", "provisional exact", "single exact")
+    for name in names:
+        table.add_column(name, justify="right")
+    pct = "{:.1%}".format
+    table.add_row(
+        str(figures["plates"]),
+        str(figures["passes"]),
+        pct(figures["exact"]),
+        pct(figures["within_one"]),
+        pct(figures["lost"]),
+        pct(figures["split"]),
+        pct(figures["provisional_exact"]),
+        pct(figures["single"]["exact"]),
+    )
+    console.print(table)
+
+
+def run_camera_accuracy(directory: Path, region: str = "auto", **options: Any) -> dict[str, Any]:
+    """`run_accuracy` with the photos also played as a camera (`platewatch bench accuracy
+    --as-camera`): the pass figures at the top level, the single-photo ones under ``single``."""
+    return run_accuracy(directory, region, extend=camera_run, **options)
+
+
 __all__ = [
     "PassTally",
     "PhotoCamera",
     "View",
     "approach",
     "camera_figures",
+    "camera_run",
     "play",
+    "run_camera_accuracy",
     "score_passes",
 ]

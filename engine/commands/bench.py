@@ -89,23 +89,28 @@ def accuracy_command(
     ] = None,
 ) -> None:
     """Detection and read accuracy over labelled photos (keys images, detected, exact, within_one, p50_ms)."""
-    from platewatch.engine.bench.accuracy import run_accuracy
+    from platewatch.engine.bench.accuracy import Extension, run_accuracy
     from platewatch.engine.vision.types import VisionError
 
     s = settings()
+    extend: Extension | None = None
+    if as_camera:
+        from platewatch.engine.bench.as_camera import camera_run
+
+        extend = camera_run
     try:
         run_accuracy(
             directory,
             region,
-            json_out,
-            report_html,
-            limit,
+            json_out=json_out,
+            report_html=report_html,
+            limit=limit,
             only_list=only_list,
             exclude_list=exclude_list,
             vision=s.vision,
             data_dir=s.data_dir,
-            as_camera=as_camera,
             vehicles=vehicles,
+            extend=extend,
         )
     except VisionError as exc:
         raise _fail(exc) from None

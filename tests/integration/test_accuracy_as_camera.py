@@ -11,8 +11,16 @@ import cv2
 import pytest
 
 from platewatch.codecs import Read
-from platewatch.engine.bench.accuracy import Label, Sample, run_accuracy
-from platewatch.engine.bench.as_camera import APPROACH_FRAMES, ZOOM, PhotoCamera, View, approach, score_passes
+from platewatch.engine.bench.accuracy import Label, Sample
+from platewatch.engine.bench.as_camera import (
+    APPROACH_FRAMES,
+    ZOOM,
+    PhotoCamera,
+    View,
+    approach,
+    run_camera_accuracy,
+    score_passes,
+)
 from platewatch.engine.bench.scenes import scene
 from platewatch.engine.vision.pipeline import Recognizer
 from platewatch.engine.vision.runtime import Runtime
@@ -103,7 +111,7 @@ def test_bench_accuracy_as_camera_runs_the_stream_path(tmp_path: Path) -> None:
         b = placed[0].box
         (data / f"{name}.txt").write_text(f"{name}.jpg\t{b.x}\t{b.y}\t{b.w}\t{b.h}\t{text}\n")
     recognizer = Recognizer(Runtime("CPU"), region="us", reader=FixedOCR("7ABC123"))
-    figures = run_accuracy(data, "us", json_out=tmp_path / "acc.json", recognizer=recognizer, as_camera=True)
+    figures = run_camera_accuracy(data, "us", json_out=tmp_path / "acc.json", recognizer=recognizer)
     assert figures["mode"] == "camera" and figures["plates"] == 2
     assert figures["frames"] > 2 * APPROACH_FRAMES
     assert figures["lost"] == 0.0 and figures["split"] == 0.0
