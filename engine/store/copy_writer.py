@@ -196,7 +196,10 @@ class ReadWriter:
             try:
                 with conn.transaction():
                     copy_reads(conn, reads)
-                    note_texts(conn, reads)  # the plate dictionary, in the same transaction
+                    # the plate dictionary, in the same transaction
+                    note_texts(
+                        conn, (normalise_plate(r.plate) for r in reads), (epoch_micros(r.time) for r in reads)
+                    )
                 return WriteResult(len(reads), 0, [])
             except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
                 # A replay (unique violation), a day whose partition retention dropped, or a bad row.

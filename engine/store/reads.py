@@ -19,7 +19,7 @@ import psycopg
 
 from platewatch.codecs import Read
 
-from . import search_texts  # the module: it uses this one's helpers too
+from .search_texts import note_texts
 
 log = logging.getLogger(__name__)
 _NOT_ALNUM = re.compile(r"[^0-9A-Z]")
@@ -124,7 +124,7 @@ def write_reads(conn: psycopg.Connection, reads: Sequence[Read]) -> WriteResult:
             ensure_partitions(conn, reads)
             cur = conn.execute(_INSERT, _columns(reads))
             inserted = cur.rowcount
-            search_texts.note_texts(conn, reads)  # the plate dictionary, in the same transaction
+            note_texts(conn, (normalise_plate(r.plate) for r in reads), (epoch_micros(r.time) for r in reads))
         return WriteResult(inserted, len(reads) - inserted, [])
     except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
         log.warning("batch of %d reads refused (%s); retrying row by row", len(reads), type(exc).__name__)
@@ -134,7 +134,7 @@ def write_reads(conn: psycopg.Connection, reads: Sequence[Read]) -> WriteResult:
             with conn.transaction():
                 ensure_partitions(conn, [read])
                 inserted += conn.execute(_INSERT, _columns([read])).rowcount
-                search_texts.note_texts(conn, [read])
+                note_texts(conn, [normalise_plate(read.plate)], [epoch_micros(read.time)])
         except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
             rejected.append((read, f"database refused the read: {type(exc).__name__}"))
     return WriteResult(inserted, len(reads) - inserted - len(rejected), rejected)

@@ -17,15 +17,10 @@ holds change nothing here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
 import psycopg
-
-from platewatch.codecs import Read
-
-# The module, not its names: reads.py calls note_texts, so each is half-imported while the other loads.
-from . import reads as _reads
 
 _DAY_US = 86_400_000_000
 _EPOCH_DAY = date(1970, 1, 1)
@@ -43,11 +38,12 @@ WHERE t.first_day > excluded.first_day OR t.last_day < excluded.last_day
 """
 
 
-def text_days(reads: Sequence[Read]) -> dict[str, tuple[date, date]]:
-    """Each normalised plate of `reads` with the first and last UTC day (as day numbers) it was read."""
+def text_days(plates: Iterable[str], micros: Iterable[int]) -> dict[str, tuple[date, date]]:
+    """Each normalised plate with the first and last UTC day it was read; `micros`: each read's time
+    in microseconds since 1970 (`reads.epoch_micros`), in the same order as `plates`."""
     spans: dict[str, tuple[int, int]] = {}
-    for r in reads:
-        plate, day = _reads.normalise_plate(r.plate), _reads.epoch_micros(r.time) // _DAY_US
+    for plate, us in zip(plates, micros, strict=True):
+        day = us // _DAY_US
         seen = spans.get(plate)
         if seen is None:
             spans[plate] = (day, day)
@@ -58,9 +54,10 @@ def text_days(reads: Sequence[Read]) -> dict[str, tuple[date, date]]:
     }
 
 
-def note_texts(conn: psycopg.Connection, reads: Sequence[Read]) -> None:
-    """Add the texts of `reads` (or widen their days), in the caller's transaction."""
-    spans = text_days(reads)
+def note_texts(conn: psycopg.Connection, plates: Iterable[str], micros: Iterable[int]) -> None:
+    """Add the texts of a batch of reads (or widen their days), in the caller's transaction: their
+    normalised plates and times (as `text_days` takes them)."""
+    spans = text_days(plates, micros)
     if not spans:
         return
     plates = sorted(spans)
