@@ -121,6 +121,12 @@ class VisionConfig(Section):
         description="Made with models/training (models/README.md). `platewatch bench accuracy` "
         "lists the files it used, so a retrained model can be compared with the shipped one.",
     )
+    vehicles: bool = Field(
+        True,
+        title="Describe the vehicle of each camera pass (colour where sure) from a few of its frames",
+        description="Intel's vehicle detector and attributes network with the project's colour "
+        "calibration (docs/streams.md); about one detector run per described frame, three per pass.",
+    )
 
 
 class AlertsConfig(Section):

@@ -19,13 +19,20 @@ from dataclasses import dataclass, field
 
 from platewatch.codecs import Read
 from platewatch.engine.vision.boxes import iou
-from platewatch.engine.vision.types import Box, Image, Observation
+from platewatch.engine.vision.types import Box, Image, Observation, VisionError
+from platewatch.engine.vision.vehicles import VehicleLook, vote_looks
 
+from .direction import travel
 from .geometry import centre, centre_distance, shifted, text_similarity
 from .ids import time_ordered_id
 from .vote import Vote, vote
 
 JpegEncoder = Callable[[Image], bytes | None]
+#: The look of the vehicle carrying a plate (box) in a frame, or None (`vision.vehicles.VehicleDescriber`).
+DescribeVehicle = Callable[[Image, Box], VehicleLook | None]
+#: Frames of a pass whose vehicle is described (the first read's, then each better read's): a
+#: detector run each, voted so one frame lit by brake lights does not decide the colour.
+MAX_LOOKS = 3
 
 #: Namespace of pass and read ids: uuid5 makes them a function of camera, time and box, so a
 #: replay of the same frames yields the same ids and the store's idempotent write absorbs it.
@@ -76,6 +83,7 @@ class _Track:
     first_box: Box | None = None
     provisional_sent: bool = False
     duplicate: bool = False
+    looks: list[VehicleLook] = field(default_factory=list)
 
     def predicted(self, t: float) -> Box:
         dt = t - self.last_seen
@@ -109,8 +117,10 @@ class Tracker:
         config: TrackerConfig | None = None,
         encode_jpeg: JpegEncoder | None = None,
         region: str = "",
+        describe_vehicle: DescribeVehicle | None = None,
     ) -> None:
         self.camera_id = camera_id
+        self.describe_vehicle = describe_vehicle
         self.config = config or TrackerConfig()
         self.region = region
         self._encode = encode_jpeg
@@ -202,6 +212,17 @@ class Tracker:
             if frame is not None:
                 track.best_crop = _crop(frame, read.box)
                 track.best_frame = frame
+                self._look(track, frame, read.box)
+
+    def _look(self, track: _Track, frame: Image, box: Box) -> None:
+        if self.describe_vehicle is None or len(track.looks) >= MAX_LOOKS:
+            return
+        try:
+            look = self.describe_vehicle(frame, box)
+        except VisionError:  # a frame the vehicle networks cannot use costs its look, not the pass
+            return
+        if look is not None:
+            track.looks.append(look)
 
     # -- emission ------------------------------------------------------------------------------
 
@@ -277,6 +298,8 @@ class Tracker:
         if self._encode is not None:
             crop = self._encode(track.best_crop) if track.best_crop is not None else None
             overview = self._encode(track.best_frame) if track.best_frame is not None else None
+        look = vote_looks(track.looks)
+        direction, heading = travel(track.first_box or best.box, track.box)
         return Read(
             read_id=time_ordered_id(PASS_NAMESPACE, f"{track.pass_id}|{kind}", track.best_time),
             camera_id=self.camera_id,
@@ -292,4 +315,9 @@ class Tracker:
             pass_id=track.pass_id,
             crop_jpeg=crop,
             overview_jpeg=overview,
+            colour=(look.colour or "") if look else "",
+            colour_confidence=round(look.colour_confidence, 3) if look else 0.0,
+            vehicle_type=(look.type or "") if look else "",
+            direction=direction,
+            heading=heading,
         )

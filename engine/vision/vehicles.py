@@ -293,3 +293,35 @@ def look_from(colour: NDArray[np.floating], kind: NDArray[np.floating]) -> Vehic
         type_confidence=float(kind[best_type]),
         type_probs=tuple(float(p) for p in kind),
     )
+
+
+class VehicleDescriber:
+    """What the tracker asks of a frame: the look of the vehicle carrying a plate, or None.
+
+    Why a callable apart from `VehicleReader`: streams describe a pass's vehicle in a few of its
+    frames (the first, then the better reads), not every frame, so the cost is a detector run per
+    described frame; and a frame where no vehicle holds the plate (cut off, a trailer) is no error.
+    """
+
+    def __init__(self, reader: VehicleReader) -> None:
+        self.reader = reader
+
+    def __call__(self, frame: Image, plate: Box) -> VehicleLook | None:
+        vehicle = vehicle_of(plate, self.reader.detect(frame))
+        if vehicle is None:
+            return None
+        return self.reader.describe(frame, vehicle.box, plate)
+
+
+_describers: dict[int, VehicleDescriber] = {}
+_describers_lock = threading.Lock()
+
+
+def default_describer(runtime: Runtime | None = None) -> VehicleDescriber:
+    """One describer per runtime (models compiled once per process, shared by its cameras)."""
+    runtime = runtime or get_runtime()
+    with _describers_lock:
+        found = _describers.get(id(runtime))
+        if found is None:
+            found = _describers[id(runtime)] = VehicleDescriber(VehicleReader(runtime))
+        return found
