@@ -49,6 +49,12 @@ COPY_COLUMNS = (
     "provisional",
     "pass_id",
     "image_key",
+    "colour",
+    "colour_confidence",
+    "vehicle_type",
+    "direction",
+    "heading",
+    "plateless",
 )
 MIN_SPLIT = 256  # below this a second connection costs more round trips than it saves
 STREAM_ROWS = 200  # rows encoded per message of a COPY (about 40 kB)
@@ -126,6 +132,12 @@ def encode_rows(reads: Sequence[Read]) -> bytes:
                     _BOOL[r.provisional],
                     _text(r.pass_id),
                     _NULL if key is None else _text(key),
+                    _known_text(r.colour) if r.colour else _NULL,
+                    _FLOAT4.pack(4, r.colour_confidence) if r.colour else _NULL,
+                    _known_text(r.vehicle_type) if r.vehicle_type else _NULL,
+                    _known_text(r.direction) if r.direction else _NULL,
+                    _NULL if r.heading is None else _FLOAT4.pack(4, r.heading),
+                    _BOOL[r.plateless],
                 )
             )
         )

@@ -26,15 +26,19 @@ _NOT_ALNUM = re.compile(r"[^0-9A-Z]")
 
 _INSERT = """
 INSERT INTO reads (read_id, time, camera_id, plate, plate_norm, confidence, region, box,
-                   char_confidences, candidates, track_length, provisional, pass_id, image_key)
+                   char_confidences, candidates, track_length, provisional, pass_id, image_key,
+                   colour, colour_confidence, vehicle_type, direction, heading, plateless)
 SELECT r.read_id, r.time, r.camera_id, r.plate, r.plate_norm, r.confidence, r.region,
        ARRAY[r.bx, r.by, r.bw, r.bh], r.char_conf::real[], r.candidates, r.track_length,
-       r.provisional, r.pass_id, r.image_key
+       r.provisional, r.pass_id, r.image_key,
+       r.colour, r.colour_confidence, r.vehicle_type, r.direction, r.heading, r.plateless
 FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::real[], %s::text[],
             %s::int[], %s::int[], %s::int[], %s::int[], %s::text[], %s::jsonb[], %s::int[],
-            %s::bool[], %s::text[], %s::text[])
+            %s::bool[], %s::text[], %s::text[],
+            %s::text[], %s::real[], %s::text[], %s::text[], %s::real[], %s::bool[])
      AS r(read_id, time, camera_id, plate, plate_norm, confidence, region, bx, by, bw, bh,
-          char_conf, candidates, track_length, provisional, pass_id, image_key)
+          char_conf, candidates, track_length, provisional, pass_id, image_key,
+          colour, colour_confidence, vehicle_type, direction, heading, plateless)
 ON CONFLICT (read_id, time) DO NOTHING
 """
 
@@ -106,6 +110,12 @@ def _columns(reads: Sequence[Read]) -> list[list[object]]:
         [r.provisional for r in reads],
         [r.pass_id for r in reads],
         [image_key(r) for r in reads],
+        [r.colour or None for r in reads],
+        [r.colour_confidence if r.colour else None for r in reads],
+        [r.vehicle_type or None for r in reads],
+        [r.direction or None for r in reads],
+        [r.heading for r in reads],
+        [r.plateless for r in reads],
     ]
 
 

@@ -23,7 +23,8 @@ from platewatch.engine.store.reads import write_reads
 
 COLUMNS = (
     "time, camera_id, plate, plate_norm, confidence, region, box, char_confidences, candidates,"
-    " track_length, provisional, pass_id, image_key"
+    " track_length, provisional, pass_id, image_key,"
+    " colour, colour_confidence, vehicle_type, direction, heading, plateless"
 )
 
 
@@ -45,6 +46,10 @@ def make_reads(n: int, *, t0: float | None = None, images: bool = False) -> list
             pass_id=f"pass-{i}",
             crop_jpeg=b"\xff\xd8crop" if images else None,
             overview_jpeg=b"\xff\xd8overview" if images and i % 2 else None,
+            colour=("gray", "", "red")[i % 3],
+            colour_confidence=0.75 if i % 3 != 1 else 0.4,
+            direction=("approaching", "receding", "")[i % 3],
+            heading=None if i % 4 == 0 else float(i % 360),
         )
         for i in range(n)
     ]
@@ -69,10 +74,16 @@ def test_copy_and_insert_store_identical_rows(database_url: str) -> None:
         assert write_reads(conn, twins).inserted == 600  # the INSERT path
         copied = _rows(conn, [r.read_id for r in reads])
         inserted = _rows(conn, [r.read_id for r in twins])
+
     # image keys differ by read id only
-    strip = [(*row[:-1], str(row[-1]).rsplit("/", 1)[0]) for row in copied]
-    assert strip == [(*row[:-1], str(row[-1]).rsplit("/", 1)[0]) for row in inserted]
+    def strip(row: tuple[object, ...]) -> tuple[object, ...]:
+        return (*row[:12], str(row[12]).rsplit("/", 1)[0], *row[13:])
+
+    assert [strip(row) for row in copied] == [strip(row) for row in inserted]
     assert copied[1][8] == [["7AB0001", 0.9], ["7A80001", 0.1]]
+    # The vehicle: empty texts and an unseen colour are NULL, a heading None is NULL.
+    assert copied[0][-6:] == ("gray", 0.75, None, "approaching", None, False)
+    assert copied[1][-6:] == (None, None, None, "receding", 1.0, False)
 
 
 def test_replays_through_either_path_never_duplicate(database_url: str) -> None:
