@@ -35,6 +35,7 @@ from platewatch.engine.ingest.frame import Frame
 from platewatch.engine.ingest.runner import CameraRunner, Recognize
 from platewatch.engine.ingest.source import Source
 from platewatch.engine.track import TrackerConfig
+from platewatch.engine.track.confirm import Reread
 
 from ..plates import edit_distance
 from ..vision.pipeline import Recognizer
@@ -242,8 +243,10 @@ async def play(
     recognize: Recognize,
     region: str,
     tracker_config: TrackerConfig | None = None,
+    reread: Reread | None = None,
 ) -> tuple[PhotoCamera, list[Read]]:
-    """Run the photos through a camera runner; returns the camera (its views) and every read."""
+    """Run the photos through a camera runner; returns the camera (its views) and every read.
+    `reread` confirms passes as they close, as a worker's runner does with the shared recognizer."""
     camera = PhotoCamera(samples)
     reads: list[Read] = []
 
@@ -251,7 +254,9 @@ async def play(
         reads.append(read)
 
     spec = CameraSpec(id="bench-as-camera", url="file:///bench/as-camera", fps=FPS, region=region)
-    runner = CameraRunner(spec, publish, recognize, source=camera, tracker_config=tracker_config)
+    runner = CameraRunner(
+        spec, publish, recognize, source=camera, tracker_config=tracker_config, reread=reread
+    )
     await runner.run()
     return camera, reads
 
@@ -283,7 +288,7 @@ def camera_run(
 
     with console.status(f"bench accuracy --as-camera: playing {len(samples)} photos as a camera"):
         start = time.perf_counter()
-        camera, reads = asyncio.run(play(samples, recognize, region))
+        camera, reads = asyncio.run(play(samples, recognize, region, reread=recognizer.reread))
         seconds = time.perf_counter() - start
     tally = score_passes(samples, camera, reads, region)
     figures: dict[str, Any] = {

@@ -27,6 +27,7 @@ from platewatch.codecs import Read
 from platewatch.engine.config import VisionConfig
 from platewatch.engine.config.camera import CameraSpec, SourceKind, source_kind
 from platewatch.engine.track import Tracker, TrackerConfig
+from platewatch.engine.track.confirm import ConfirmingTracker, Reread
 from platewatch.engine.track.tracker import DescribeVehicle
 from platewatch.engine.vision.types import Observation
 
@@ -80,6 +81,13 @@ def default_recognize(vision: VisionConfig | None = None, data_dir: Path | None 
     return recognize
 
 
+def default_reread(vision: VisionConfig | None = None, data_dir: Path | None = None) -> Reread:
+    """The shared recognizer's thorough reading of one plate, for confirming passes as they close."""
+    from platewatch.engine.vision.pipeline import default_recognizer
+
+    return default_recognizer(vision, data_dir).reread
+
+
 def default_vehicle_describer(
     vision: VisionConfig | None = None, data_dir: Path | None = None
 ) -> DescribeVehicle:
@@ -103,8 +111,11 @@ class CameraRunner:
         in_flight: int = 2,
         vision: VisionConfig | None = None,
         data_dir: Path | None = None,
+        reread: Reread | None = None,
     ) -> None:
-        """`vision` and `data_dir` build the shared recognizer when no `recognize` is given."""
+        """`vision` and `data_dir` build the shared recognizer when no `recognize` is given;
+        `reread` (the recognizer's thorough reading of one plate) confirms each pass as it closes
+        (`track.confirm`), and is the shared recognizer's when neither is given."""
         self.spec = spec
         self.health = health or CameraHealth(spec.id)
         self.publish = publish
@@ -112,6 +123,9 @@ class CameraRunner:
         self.source = source or make_source(spec, self.health)
         config = dataclasses.replace(tracker_config or TrackerConfig(), direction=spec.direction)
         self.tracker = Tracker(spec.id, config, encode_jpeg=encode_jpeg, region=spec.region or "")
+        self._tracker_args = (spec.id, config)
+        if reread is not None:
+            self._confirm_with(reread)
         self.gate = MotionGate() if spec.motion_gate else None
         self.in_flight = max(1, in_flight)
         self._vision = vision
@@ -122,6 +136,8 @@ class CameraRunner:
         recognize = self._recognize_fn
         if recognize is None:
             recognize = await asyncio.to_thread(default_recognize, self._vision, self._data_dir)
+            if not isinstance(self.tracker, ConfirmingTracker):
+                self._confirm_with(await asyncio.to_thread(default_reread, self._vision, self._data_dir))
             if self.tracker.describe_vehicle is None and (self._vision or VisionConfig()).vehicles:
                 self.tracker.describe_vehicle = await asyncio.to_thread(
                     default_vehicle_describer, self._vision, self._data_dir
@@ -145,6 +161,18 @@ class CameraRunner:
         finally:
             # Shielded: a stop that cancels again (worker shutdown) must not cut the final reads off.
             await asyncio.shield(self._close(pending, consumer, frames))
+
+    def _confirm_with(self, reread: Reread) -> None:
+        """Track with a `ConfirmingTracker` (before any frame: the tracker holds no pass yet)."""
+        camera_id, config = self._tracker_args
+        self.tracker = ConfirmingTracker(
+            camera_id,
+            config,
+            encode_jpeg=encode_jpeg,
+            region=self.spec.region or "",
+            describe_vehicle=self.tracker.describe_vehicle,
+            reread=reread,
+        )
 
     async def _consume(
         self,
@@ -197,7 +225,7 @@ class CameraRunner:
             for _frame, task in pending:  # still in flight after the deadline: abandoned
                 if task is not None:
                     task.cancel()
-            for read in self.tracker.flush():
+            for read in await asyncio.to_thread(self.tracker.flush):  # rereads run inference
                 await self._publish(read)
         except Exception as exc:  # never let a failing publisher keep the stream open
             log.warning("camera %s: closing: %s: %s", self.spec.id, type(exc).__name__, exc)

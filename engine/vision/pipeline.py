@@ -308,6 +308,13 @@ class Recognizer:
                 break
         return kept
 
+    def reread(self, frame: Image, box: Box, region: str | None = None) -> Observation | None:
+        """The thorough reading of one plate box of a camera frame (three crops, and the zoomed
+        re-detection when unsure): how a pass's best frames are read when it closes
+        (`track.confirm`)."""
+        reads = self.read_plates(frame, [Detection(box, 1.0)], region, {}, thorough=True)
+        return reads[0] if reads else None
+
     def recognize(self, image: ImageInput, region: str | None = None) -> list[Observation]:
         """Plates read in one image (BGR array or JPEG/PNG bytes), best detection first."""
         return self.analyse(image, region).reads
