@@ -34,6 +34,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -343,7 +344,13 @@ async def _recover(s: Stack, rec: FaultRecord) -> None:
 
 
 async def _run(
-    s: Stack, faults: Sequence[str], seconds: float, down_s: float, soak: bool, console: Any
+    s: Stack,
+    faults: Sequence[str],
+    seconds: float,
+    down_s: float,
+    soak: bool,
+    console: Any,
+    starter: ThreadPoolExecutor,
 ) -> tuple[float, float, list[FaultRecord], list[tuple[str, float]], list[dict[str, Any]]]:
     assert s.feed is not None
     feed = s.feed
@@ -372,7 +379,7 @@ async def _run(
                 s.kill(name, which=n % 2)
                 await asyncio.sleep(down_s)
                 rec.restarted_at = time.time()
-                await asyncio.to_thread(s.restart, name, n % 2)
+                await asyncio.get_running_loop().run_in_executor(starter, s.restart, name, n % 2)
                 rec.answered_at = time.time()
                 await _recover(s, rec)
                 records.append(rec)
@@ -513,12 +520,18 @@ def run_fault_bench(
         raise ValueError(f"unknown fault(s) {', '.join(unknown)}; choose from {', '.join(FAULTS)}")
     console = console or Console(stderr=True)
     video = _video(width, height, fps, None)
-    with tempfile.TemporaryDirectory(prefix="pw-bench-faults-") as tmp:
+    # Services restarted from this thread live as long as it does: an embedded server gets its
+    # parent-death signal when the *thread* that started it ends (services/process.py), and
+    # asyncio's own executor ends its threads when the event loop closes, before the counting.
+    starter = ThreadPoolExecutor(1, thread_name_prefix="fault-restarts")
+    with starter, tempfile.TemporaryDirectory(prefix="pw-bench-faults-") as tmp:
         work = Path(tmp)
         began = time.time()
         with _stack(video, cameras, float(fps), work) as s:
             ready = time.time()  # the services' own start (PostgreSQL refuses its probes meanwhile)
-            t0, t1, records, slots, rss = asyncio.run(_run(s, faults, seconds, down_s, soak, console))
+            t0, t1, records, slots, rss = asyncio.run(
+                _run(s, faults, seconds, down_s, soak, console, starter)
+            )
             reads = _stored_reads(s.owner_url)
             stuck = [
                 name

@@ -17,6 +17,7 @@ so the per-fault detail says which fault lost it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,7 +178,8 @@ def score(
         if e.listed and len(got) != 1:
             problem.append(f"{len(got)} alerts")
         if problem:
-            note = f"{e.camera} {e.plate} at {e.enter_at:.1f}: {', '.join(problem)}"
+            when = time.strftime("%H:%M:%S", time.localtime(e.enter_at))
+            note = f"{e.camera} {e.plate} entering at {when}: {', '.join(problem)}"
             total.examples.append(note)
             slot.examples.append(note)
     return total, per, len(alerts) - len(used_alerts)
