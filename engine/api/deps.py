@@ -159,7 +159,11 @@ class Caller:
             yield returned
             self.log(terms=logged, purpose=purpose, returned_ids=returned.read, returned_count=returned.count)
             return
-        begun = begin_row(self.writer, self._entry(terms=logged, purpose=purpose))
+        try:
+            begun = begin_row(self.writer, self._entry(terms=logged, purpose=purpose))
+        except (AccessLogError, RuntimeError) as exc:  # RuntimeError: the writer is shutting down
+            log.error("access log not written (%s); the request returns nothing", exc)
+            raise LogUnavailable() from exc
         try:
             yield returned
         except BaseException:
