@@ -46,6 +46,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from platewatch.engine.config.camera import CameraSpec
+from platewatch.engine.vision.vehicles import COLOURS, TYPES
 
 from .reads import normalise_plate
 
@@ -95,6 +96,8 @@ class SearchQuery:
     provisional: bool = False  # also the provisional reads of passes whose final read matches
     limit: int = 50
     cursor: str | None = None
+    colour: str | None = None  # the vehicle's colour as shown on the read (vision.vehicles.COLOURS)
+    vehicle_type: str | None = None  # car, bus, truck, van (reads carry none while type is withheld)
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,12 @@ class ReadRow:
     corrected_by: str | None = None
     corrected_at: datetime | None = None
     via_correction: bool = False  # found through the correction only, not the read's own plate
+    colour: str | None = None  # the vehicle (migration 0013); None where not seen or not sure
+    colour_confidence: float | None = None
+    vehicle_type: str | None = None
+    direction: str | None = None
+    heading: float | None = None
+    plateless: bool = False
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> ReadRow:
@@ -198,7 +207,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 # Columns of a result row; `r` is the read. The current correction is joined on at the end.
 _COLUMNS = (
     "r.read_id, r.time, r.camera_id, r.plate, r.plate_norm, r.confidence, r.region, r.box,"
-    " r.track_length, r.provisional, r.pass_id, r.image_key"
+    " r.track_length, r.provisional, r.pass_id, r.image_key,"
+    " r.colour, r.colour_confidence, r.vehicle_type, r.direction, r.heading, r.plateless"
 )
 _CURRENT = (
     "{k}.correction_id = (SELECT max(k2.correction_id) FROM read_corrections k2"
@@ -294,6 +304,13 @@ def _filter_terms(
     if cameras is not None:
         where.append("{r}.camera_id = ANY(%(cameras)s)")
         params["cameras"] = cameras
+    # The vehicle narrows a search bounded by plate, time or camera ("a blue car, plate starts 7AB").
+    for name, wanted, allowed in (("colour", q.colour, COLOURS), ("vehicle_type", q.vehicle_type, TYPES)):
+        if wanted is not None:
+            if wanted not in allowed:
+                raise SearchError(f"{name} must be one of {', '.join(allowed)}")
+            where.append(f"{{r}}.{name} = %({name})s")
+            params[name] = wanted
     return where
 
 
@@ -393,6 +410,8 @@ def build_query(
         (f"WITH {cte} " if cte else "")
         + "SELECT h.read_id::text AS read_id, h.time, h.camera_id, h.plate, h.plate_norm, h.confidence,"
         " h.region, h.box, h.track_length, h.provisional, h.pass_id, h.image_key, h.via_correction,"
+        " h.colour, h.colour_confidence, h.vehicle_type, h.direction, h.heading, coalesce(h.plateless, false)"
+        " AS plateless,"
         " c.corrected_plate, c.note AS correction_note, c.corrected_by, c.corrected_at"
         f" FROM (SELECT DISTINCT ON (time, read_id) * FROM ({union}) u"
         " ORDER BY time DESC, read_id DESC, via_correction) h"
