@@ -84,12 +84,13 @@ def list_alerts(
             raise ApiError(
                 422, "state", f"{s[:40]!r} is not a state: open, {', '.join(STATES)}", field="state"
             )
-    head = stream.head(caller.conn)
-    rows = records.list_alerts(
-        caller.conn, AlertFilter(tuple(states), hotlist, camera, tier, since, until, limit)
-    )
     terms = {"state": states, "hotlist": hotlist, "camera": camera, "tier": tier, "limit": limit}
-    caller.log(terms=terms, purpose=_purpose(), returned_ids=[r["alert_id"] for r in rows])
+    with caller.alongside(terms=terms, purpose=_purpose()) as returned:  # the access row commits meanwhile
+        head = stream.head(caller.conn)
+        rows = records.list_alerts(
+            caller.conn, AlertFilter(tuple(states), hotlist, camera, tier, since, until, limit)
+        )
+        returned.ids([r["alert_id"] for r in rows])
     return AlertList(alerts=[alert_view(r) for r in rows], epoch=head.epoch, offset=head.last_seq)
 
 
