@@ -49,6 +49,8 @@ router = APIRouter(prefix="/api/v1/reads", tags=["reads"])
 _ONE_READ = (
     "SELECT r.read_id::text AS read_id, r.time, r.camera_id, r.plate, r.plate_norm, r.confidence,"
     " r.region, r.box, r.track_length, r.provisional, r.pass_id, r.image_key,"
+    " r.colour, r.colour_confidence, r.vehicle_type, r.direction, r.heading,"
+    " coalesce(r.plateless, false) AS plateless,"
     " c.corrected_plate, c.note AS correction_note, c.corrected_by, c.corrected_at"
     " FROM reads r LEFT JOIN LATERAL (SELECT corrected_plate, note, corrected_by, corrected_at"
     " FROM read_corrections k WHERE k.read_id = r.read_id ORDER BY k.correction_id DESC LIMIT 1) c ON true"
@@ -86,6 +88,14 @@ class ReadOut(BaseModel):
     matched_correction: bool = Field(
         False, description="Found through its correction only, not the plate the camera read"
     )
+    colour: str | None = Field(None, description="The vehicle's colour where sure enough to show")
+    colour_confidence: float | None = None
+    vehicle_type: str | None = Field(None, description="car, bus, truck or van where shown (withheld today)")
+    direction: str | None = Field(None, description="approaching or receding, from the plate's growth")
+    heading: float | None = Field(
+        None, description="Direction of travel in the picture, degrees (0 right, 90 up)"
+    )
+    plateless: bool = Field(False, description="A pass whose plate could not be read (never matched)")
 
     @classmethod
     def of(cls, row: ReadRow) -> ReadOut:
@@ -113,6 +123,12 @@ class ReadOut(BaseModel):
             has_image=row.image_key is not None,
             correction=correction,
             matched_correction=row.via_correction,
+            colour=row.colour,
+            colour_confidence=row.colour_confidence,
+            vehicle_type=row.vehicle_type,
+            direction=row.direction,
+            heading=row.heading,
+            plateless=row.plateless,
         )
 
 
@@ -165,6 +181,8 @@ def _terms(q: SearchQuery) -> dict[str, Any]:
         "to": q.time_to,
         "cameras": [clean(c, MAX_INPUT) for c in q.cameras],
         "limit": q.limit,
+        "colour": clean(q.colour),
+        "vehicle_type": clean(q.vehicle_type),
     }
     if q.area is not None:
         terms["area"] = {"lat": q.area.latitude, "lon": q.area.longitude, "radius_m": q.area.radius_m}
@@ -199,6 +217,15 @@ def search(
     ] = False,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the page before")] = None,
+    colour: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_INPUT, description="Vehicle colour: white, gray, yellow, red, green, blue, black"
+        ),
+    ] = None,
+    vehicle_type: Annotated[
+        str | None, Query(max_length=MAX_INPUT, description="Vehicle type: car, bus, truck, van")
+    ] = None,
 ) -> SearchResult:
     area_given = [v is not None for v in (lat, lon, radius_m)]
     area = Area(lat, lon, radius_m) if lat is not None and lon is not None and radius_m is not None else None
@@ -213,6 +240,8 @@ def search(
         provisional=provisional,
         limit=limit,
         cursor=cursor or None,
+        colour=colour or None,
+        vehicle_type=vehicle_type or None,
     )
     terms = _terms(q)
     catalogue = _catalogue(caller) if area is not None else None

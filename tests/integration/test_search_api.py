@@ -474,3 +474,48 @@ def test_platewatch_search_shows_the_correction(
         done = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
     assert done.exit_code == 0, done.output
     assert read.plate in done.output and f"* → {plate} by ivy" in done.output
+
+
+def test_search_by_vehicle_colour_returns_the_vehicle(site: Site) -> None:
+    """A witness's "a blue car, plate starts 7AB": colour with a partial plate, and the read shows
+    its vehicle; a colour the network does not name is refused."""
+    t = (T0 - timedelta(days=30)).timestamp()  # a day no other test reads
+    base = {"camera_id": "cam-x", "confidence": 0.9, "direction": "approaching", "heading": 91.0}
+    blue = Read(
+        read_id=str(uuid.uuid4()), time=t, plate="7AB4321", colour="blue", colour_confidence=0.8, **base
+    )
+    other = [
+        Read(
+            read_id=str(uuid.uuid4()),
+            time=t + 1,
+            plate="7AB4322",
+            colour="white",
+            colour_confidence=0.9,
+            **base,
+        ),
+        Read(
+            read_id=str(uuid.uuid4()),
+            time=t + 2,
+            plate="8XY4321",
+            colour="blue",
+            colour_confidence=0.9,
+            **base,
+        ),
+        Read(read_id=str(uuid.uuid4()), time=t + 3, plate="7AB9999", **base),  # colour not sure: none
+    ]
+    writer = ReadWriter(site.database_url)
+    try:
+        writer.write([blue, *other])
+    finally:
+        writer.close()
+    window = {"from": (T0 - timedelta(days=31)).isoformat(), "to": (T0 - timedelta(days=29)).isoformat()}
+    rows = site.get("/api/v1/reads", pattern="7AB*", colour="blue", **window)["reads"]
+    assert [r["read_id"] for r in rows] == [blue.read_id]
+    assert (rows[0]["colour"], rows[0]["direction"], rows[0]["heading"]) == ("blue", "approaching", 91.0)
+    assert rows[0]["plateless"] is False and rows[0]["vehicle_type"] is None
+    everything = site.get("/api/v1/reads", pattern="7AB*", **window)["reads"]
+    assert len(everything) == 3 and {r["colour"] for r in everything} == {"blue", "white", None}
+    refused = site.client.get(
+        "/api/v1/reads", params={**CASE, "plate": "7AB4321", "colour": "purple"}, headers=site.headers
+    )
+    assert refused.status_code == 422 and "colour" in refused.text

@@ -206,6 +206,9 @@
       }
       params.push(["lat", String(a.lat)], ["lon", String(a.lon)], ["radius_m", String(a.radius)]);
     }
+    if ($("colour").value) {
+      params.push(["colour", $("colour").value]);
+    }
     if ($("provisional").checked) {
       params.push(["provisional", "true"]);
     }
@@ -304,7 +307,7 @@
           (r.matched_correction ? "matched correction → " : "corrected → ") + r.correction.plate),
       );
     }
-    cells.push(plate, el("td", "", Number(r.confidence).toFixed(2)));
+    cells.push(plate, el("td", "", Number(r.confidence).toFixed(2)), el("td", "vehicle", vehicle(r)));
     cells.push(el("td", "kind" + (r.provisional ? " provisional" : ""), r.provisional ? "provisional" : "final"));
     for (const c of cells) {
       tr.appendChild(c);
@@ -342,6 +345,27 @@
     showRead(await response.json());
   }
 
+  // The vehicle as a witness would say it: colour (where the camera was sure), type, direction.
+  function vehicle(r, long) {
+    const parts = [];
+    if (r.plateless) {
+      parts.push("plate unreadable");
+    }
+    if (r.colour) {
+      parts.push(long ? r.colour + " (" + Number(r.colour_confidence).toFixed(2) + ")" : r.colour);
+    }
+    if (r.vehicle_type) {
+      parts.push(r.vehicle_type);
+    }
+    if (r.direction) {
+      parts.push(r.direction);
+    }
+    if (long && r.heading !== null && r.heading !== undefined) {
+      parts.push("heading " + Math.round(r.heading) + "°");
+    }
+    return parts.join(", ");
+  }
+
   function showRead(r) {
     openId = r.read_id;
     for (const tr of $("rows").children) {
@@ -353,6 +377,7 @@
     $("d-time").textContent = when(r.time);
     $("d-camera").textContent = cameraName(r.camera_id) + " (" + r.camera_id + ")";
     $("d-conf").textContent = Number(r.confidence).toFixed(2);
+    $("d-vehicle").textContent = vehicle(r, true) || "not seen";
     $("d-id").textContent = r.read_id;
     $("d-correction").textContent = r.correction
       ? r.correction.plate + " by " + r.correction.by + ", " + when(r.correction.at) +
@@ -473,6 +498,7 @@
     }
     $("fuzzy").checked = false;
     $("provisional").checked = false;
+    $("colour").value = "";
     for (const o of Array.from($("cameras").options)) {
       o.selected = false;
     }
