@@ -51,6 +51,15 @@ def _details(alert: Alert, site: Mapping[str, Any]) -> dict[str, Any]:
         track_length=read.track_length,
         candidates=[[text, prob] for text, prob in read.candidates[:5]],
     )
+    # The pass's vehicle, where the read has it (colour where sure, direction of travel, heading).
+    vehicle = {
+        "colour": read.colour,
+        "colour_confidence": round(read.colour_confidence, 3) if read.colour else None,
+        "vehicle_type": read.vehicle_type,
+        "travel": read.direction,
+        "heading": read.heading,
+    }
+    details.update({k: v for k, v in vehicle.items() if v not in ("", None)})
     details.update(site)  # camera name, address, position, heading, direction of travel
     return details
 

@@ -76,6 +76,13 @@ def alert_view(row: Mapping[str, Any], crop_base: str = "/api/v1/alerts") -> dic
         "list_imported_at": _when(imported),
         "list_age_s": list_age_s(details),
         "direction": details.get("direction"),
+        # The vehicle as the read saw it: colour where sure, type where shown, travel
+        # (approaching/receding) and heading (degrees in the picture, 0 right, 90 up).
+        "colour": details.get("colour"),
+        "colour_confidence": details.get("colour_confidence"),
+        "vehicle_type": details.get("vehicle_type"),
+        "travel": details.get("travel"),
+        "heading": details.get("heading"),
         "entry_details": {k: details[k] for k in ("ref", "source", "state", "vehicle") if details.get(k)},
     }
 

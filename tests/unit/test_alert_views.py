@@ -3,6 +3,7 @@ list settings that carry that import time from Redis to the alert."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 
@@ -101,3 +102,32 @@ def test_an_alert_carries_where_its_camera_stands_and_the_direction_when_the_cam
         [37.44, -122.14],
         "towards",
     )
+
+
+def test_an_alert_shows_the_vehicle_its_read_saw_and_nothing_where_it_saw_none() -> None:
+    from platewatch.codecs import Alert, Read
+    from platewatch.engine.alerts.records import _details
+
+    read = Read(
+        read_id="00000000-0000-4000-8000-000000000001",
+        camera_id="gate",
+        time=time.time(),
+        plate="7ABC123",
+        confidence=0.9,
+        colour="blue",
+        colour_confidence=0.8312,
+        direction="receding",
+        heading=181.5,
+    )
+    alert = Alert(alert_id="a1", read=read, hotlist="stolen", entry="7ABC123", match_kind="exact", score=1.0)
+    view = alert_view(row(details=_details(alert, {"direction": "away"})))
+    assert (view["colour"], view["colour_confidence"], view["travel"], view["heading"]) == (
+        "blue",
+        0.831,
+        "receding",
+        181.5,
+    )
+    assert view["direction"] == "away" and view["vehicle_type"] is None  # the camera's own setting stays
+    bare = dataclasses.replace(read, colour="", colour_confidence=0.0, direction="", heading=None)
+    unseen = alert_view(row(details=_details(dataclasses.replace(alert, read=bare), {})))
+    assert (unseen["colour"], unseen["colour_confidence"], unseen["travel"], unseen["heading"]) == (None,) * 4

@@ -125,7 +125,7 @@
     main.appendChild(plate);
     const list = el("span", "row-list", v.hotlist + (v.reason ? ": " + v.reason : ""));
     main.appendChild(list);
-    const meta = el("span", "row-meta", v.match_kind);
+    const meta = el("span", "row-meta", v.match_kind + (v.colour ? " · " + v.colour : ""));
     if (stale(v)) {
       meta.appendChild(document.createTextNode(" · "));
       meta.appendChild(el("span", "stale-tag", "list " + age(v.list_age_s) + " old"));
@@ -140,6 +140,24 @@
     status.appendChild(el("span", "badge " + v.verification.toLowerCase(), v.verification));
     status.appendChild(el("span", "state", label(v.state) + (v.disposition ? ": " + label(v.disposition) : "")));
     li.appendChild(status);
+  }
+
+  // The vehicle as the camera saw it: colour only where it was sure, then the way it travelled.
+  function vehicleText(v) {
+    const parts = [];
+    if (v.colour) {
+      parts.push(v.colour + (typeof v.colour_confidence === "number" ? " (" + Math.round(v.colour_confidence * 100) + "%)" : ""));
+    }
+    if (v.vehicle_type) {
+      parts.push(v.vehicle_type);
+    }
+    if (v.travel) {
+      parts.push(v.travel);
+    }
+    if (typeof v.heading === "number") {
+      parts.push("heading " + Math.round(v.heading) + "°");
+    }
+    return parts.join(" · ") || "not seen";
   }
 
   function render() {
@@ -299,6 +317,7 @@
         : "not known (read confidence " + Math.round((v.confidence || 0) * 100) + "%)";
     $("d-camera").textContent = (v.camera_name || v.camera_id) + (v.direction ? " · " + v.direction : "");
     $("d-time").textContent = when(v.read_time) + (v.raised_at ? " (alert " + when(v.raised_at) + ")" : "");
+    $("d-vehicle").textContent = vehicleText(v);
     $("d-case").textContent = v.case_number || "none";
     const details = v.entry_details || {};
     $("d-details").textContent = Object.keys(details).map((k) => k + ": " + details[k]).join(" · ") || "none";
