@@ -72,6 +72,8 @@ def register_match_agent(
             read = decode_read(value)
         except CodecError:
             return  # the persist agent quarantines it
+        if read.plateless:
+            return  # a vehicle whose plate could not be read: stored and searchable, never matched
         await process_read(
             read,
             sync.index,
