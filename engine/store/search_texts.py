@@ -43,6 +43,8 @@ def text_days(plates: Iterable[str], micros: Iterable[int]) -> dict[str, tuple[d
     in microseconds since 1970 (`reads.epoch_micros`), in the same order as `plates`."""
     spans: dict[str, tuple[int, int]] = {}
     for plate, us in zip(plates, micros, strict=True):
+        if not plate:
+            continue  # a plate-less pass (a vehicle whose plate could not be read) has no text
         day = us // _DAY_US
         seen = spans.get(plate)
         if seen is None:
