@@ -28,8 +28,9 @@ from platewatch.engine.config import VisionConfig
 from platewatch.engine.config.camera import CameraSpec, SourceKind, source_kind
 from platewatch.engine.track import Tracker, TrackerConfig
 from platewatch.engine.track.confirm import ConfirmingTracker, Reread
-from platewatch.engine.track.tracker import DescribeVehicle
+from platewatch.engine.track.plateless import PlatelessTracker
 from platewatch.engine.vision.types import Observation
+from platewatch.engine.vision.vehicles import VehicleDescriber
 
 from .av_source import AvSource
 from .frame import Frame, Image
@@ -90,7 +91,7 @@ def default_reread(vision: VisionConfig | None = None, data_dir: Path | None = N
 
 def default_vehicle_describer(
     vision: VisionConfig | None = None, data_dir: Path | None = None
-) -> DescribeVehicle:
+) -> VehicleDescriber:
     """The process's vehicle describer on the recognizer's runtime (colour of a pass's vehicle)."""
     from platewatch.engine.vision.runtime import get_runtime
     from platewatch.engine.vision.vehicles import default_describer
@@ -130,6 +131,8 @@ class CameraRunner:
         self.in_flight = max(1, in_flight)
         self._vision = vision
         self._data_dir = data_dir
+        #: Plate-less passes (vehicles whose plate could not be read), with the vehicle describer.
+        self.plateless: PlatelessTracker | None = None
 
     async def run(self) -> None:
         """Capture until cancelled; never raises for a camera's or a frame's failure."""
@@ -139,9 +142,8 @@ class CameraRunner:
             if not isinstance(self.tracker, ConfirmingTracker):
                 self._confirm_with(await asyncio.to_thread(default_reread, self._vision, self._data_dir))
             if self.tracker.describe_vehicle is None and (self._vision or VisionConfig()).vehicles:
-                self.tracker.describe_vehicle = await asyncio.to_thread(
-                    default_vehicle_describer, self._vision, self._data_dir
-                )
+                describer = await asyncio.to_thread(default_vehicle_describer, self._vision, self._data_dir)
+                self.describe_vehicles(describer)
         await self.warm_up(recognize)
         pending: deque[tuple[Frame, asyncio.Task[list[Observation]] | None]] = deque()
         slots = asyncio.Semaphore(self.in_flight)
@@ -227,6 +229,9 @@ class CameraRunner:
                     task.cancel()
             for read in await asyncio.to_thread(self.tracker.flush):  # rereads run inference
                 await self._publish(read)
+            if self.plateless is not None:
+                for read in self.plateless.flush():
+                    await self._publish(read)
         except Exception as exc:  # never let a failing publisher keep the stream open
             log.warning("camera %s: closing: %s: %s", self.spec.id, type(exc).__name__, exc)
         finally:
@@ -253,8 +258,26 @@ class CameraRunner:
         h, w = frame.image.shape[:2]
         return in_roi(reads, self.spec.roi, w, h)
 
+    def describe_vehicles(self, describer: VehicleDescriber) -> None:
+        """Describe each pass's vehicle and follow vehicles for plate-less passes (before any frame)."""
+        self.tracker.describe_vehicle = describer
+        reader = describer.reader
+        self.plateless = PlatelessTracker(
+            self.spec.id,
+            reader.detect,
+            lambda image, box: reader.describe(image, box),
+            encode_jpeg=encode_jpeg,
+            region=self.spec.region or "",
+        )
+
+    def _update(self, reads: list[Observation], frame: Frame, recognized: bool) -> list[Read]:
+        out = self.tracker.update(reads, frame.captured_at, frame.image)
+        if self.plateless is not None and recognized:
+            out += self.plateless.update(reads, frame.captured_at, frame.image)
+        return out
+
     async def _track(self, frame: Frame, reads: list[Observation], recognized: bool = True) -> None:
-        out = await asyncio.to_thread(self.tracker.update, reads, frame.captured_at, frame.image)
+        out = await asyncio.to_thread(self._update, reads, frame, recognized)
         if recognized:
             self.health.processed()
         for read in out:
