@@ -123,7 +123,8 @@ def refresh_aggregates(conn: psycopg.Connection, backend: Backend) -> None:
 
 
 def clean_gin_pending(conn: psycopg.Connection) -> int:
-    """Merge the trigram indexes' pending lists into the index proper, on every partition or chunk.
+    """Merge the trigram indexes' pending lists into the index proper: the plate dictionary's
+    (`plate_texts`), and any on the reads' partitions or chunks (before migration 0015).
 
     The trigram GIN takes new rows into a pending list (fastupdate) because merging them in bulk is
     what keeps ingest fast; but a search scans the whole pending list, and while lists are long the
@@ -134,6 +135,7 @@ def clean_gin_pending(conn: psycopg.Connection) -> int:
         "SELECT i.indexrelid::regclass::text FROM pg_inherits h"
         " JOIN pg_index i ON i.indrelid = h.inhrelid JOIN pg_class c ON c.oid = i.indexrelid"
         " JOIN pg_am am ON am.oid = c.relam WHERE h.inhparent = 'reads'::regclass AND am.amname = 'gin'"
+        " UNION ALL SELECT 'plate_texts_key_trgm' WHERE to_regclass('plate_texts_key_trgm') IS NOT NULL"
     ).fetchall()
     merged = 0
     for (index,) in rows:
