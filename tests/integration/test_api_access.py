@@ -425,6 +425,27 @@ def test_when_the_access_log_cannot_be_written_nothing_is_returned(site: Site) -
     assert site.last_seq() == before
 
 
+def test_a_search_whose_access_row_fails_returns_nothing_though_its_result_row_was_written(
+    site: Site,
+) -> None:
+    headers = site.bearer("ivy")
+    site.conn.execute(
+        "ALTER TABLE access_log ADD CONSTRAINT api_test_no_access_row"
+        " CHECK (action NOT LIKE '%.begun') NOT VALID"
+    )
+    try:
+        before = site.last_seq()
+        r = site.client.get("/api/v1/reads", params={**CASE, "plate": "7ABC123"}, headers=headers)
+        assert r.status_code == 503 and r.json()["detail"]["code"] == "access_log_unavailable"
+        assert "7ABC123" not in r.text and "reads" not in r.json()
+        r = site.client.get(f"/api/v1/reads/{site.reads[0].read_id}/image", params=CASE, headers=headers)
+        assert r.status_code == 503 and JPEG not in r.content
+        # the result rows went in (they over-record a refused answer, never under-record one)
+        assert [x.action for x in site.rows_since(before)] == ["reads.search", "reads.image"]
+    finally:
+        site.conn.execute("ALTER TABLE access_log DROP CONSTRAINT api_test_no_access_row")
+
+
 def test_admin_changes_and_listings_write_one_row_each(site: Site) -> None:
     admin = site.bearer("ada")
     before = site.last_seq()
