@@ -42,6 +42,9 @@ class Read:
     direction: str = ""
     heading: float | None = None
     plateless: bool = False
+    # The plate's issuing state (USPS code, e.g. "TX") where the plate shows it, else empty; a
+    # message from before the field decodes with the empty default.
+    state: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,7 @@ COPY_COLUMNS = (
     "direction",
     "heading",
     "plateless",
+    "state",
 )
 MIN_SPLIT = 256  # below this a second connection costs more round trips than it saves
 STREAM_ROWS = 200  # rows encoded per message of a COPY (about 40 kB)
@@ -138,6 +139,7 @@ def encode_rows(reads: Sequence[Read]) -> bytes:
                     _known_text(r.direction) if r.direction else _NULL,
                     _NULL if r.heading is None else _FLOAT4.pack(4, r.heading),
                     _BOOL[r.plateless],
+                    _known_text(r.state) if r.state else _NULL,
                 )
             )
         )

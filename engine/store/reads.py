@@ -27,18 +27,18 @@ _NOT_ALNUM = re.compile(r"[^0-9A-Z]")
 _INSERT = """
 INSERT INTO reads (read_id, time, camera_id, plate, plate_norm, confidence, region, box,
                    char_confidences, candidates, track_length, provisional, pass_id, image_key,
-                   colour, colour_confidence, vehicle_type, direction, heading, plateless)
+                   colour, colour_confidence, vehicle_type, direction, heading, plateless, state)
 SELECT r.read_id, r.time, r.camera_id, r.plate, r.plate_norm, r.confidence, r.region,
        ARRAY[r.bx, r.by, r.bw, r.bh], r.char_conf::real[], r.candidates, r.track_length,
        r.provisional, r.pass_id, r.image_key,
-       r.colour, r.colour_confidence, r.vehicle_type, r.direction, r.heading, r.plateless
+       r.colour, r.colour_confidence, r.vehicle_type, r.direction, r.heading, r.plateless, r.state
 FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::real[], %s::text[],
             %s::int[], %s::int[], %s::int[], %s::int[], %s::text[], %s::jsonb[], %s::int[],
             %s::bool[], %s::text[], %s::text[],
-            %s::text[], %s::real[], %s::text[], %s::text[], %s::real[], %s::bool[])
+            %s::text[], %s::real[], %s::text[], %s::text[], %s::real[], %s::bool[], %s::text[])
      AS r(read_id, time, camera_id, plate, plate_norm, confidence, region, bx, by, bw, bh,
           char_conf, candidates, track_length, provisional, pass_id, image_key,
-          colour, colour_confidence, vehicle_type, direction, heading, plateless)
+          colour, colour_confidence, vehicle_type, direction, heading, plateless, state)
 ON CONFLICT (read_id, time) DO NOTHING
 """
 
@@ -116,6 +116,7 @@ def _columns(reads: Sequence[Read]) -> list[list[object]]:
         [r.direction or None for r in reads],
         [r.heading for r in reads],
         [r.plateless for r in reads],
+        [r.state or None for r in reads],
     ]
 
 

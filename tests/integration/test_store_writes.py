@@ -24,7 +24,7 @@ from platewatch.engine.store.reads import write_reads
 COLUMNS = (
     "time, camera_id, plate, plate_norm, confidence, region, box, char_confidences, candidates,"
     " track_length, provisional, pass_id, image_key,"
-    " colour, colour_confidence, vehicle_type, direction, heading, plateless"
+    " colour, colour_confidence, vehicle_type, direction, heading, plateless, state"
 )
 
 
@@ -50,6 +50,7 @@ def make_reads(n: int, *, t0: float | None = None, images: bool = False) -> list
             colour_confidence=0.75 if i % 3 != 1 else 0.4,
             direction=("approaching", "receding", "")[i % 3],
             heading=None if i % 4 == 0 else float(i % 360),
+            state=("TX", "", "CA")[i % 3],
         )
         for i in range(n)
     ]
@@ -82,8 +83,10 @@ def test_copy_and_insert_store_identical_rows(database_url: str) -> None:
     assert [strip(row) for row in copied] == [strip(row) for row in inserted]
     assert copied[1][8] == [["7AB0001", 0.9], ["7A80001", 0.1]]
     # The vehicle: empty texts and an unseen colour are NULL, a heading None is NULL.
-    assert copied[0][-6:] == ("gray", 0.75, None, "approaching", None, False)
-    assert copied[1][-6:] == (None, None, None, "receding", 1.0, False)
+    assert copied[0][-7:-1] == ("gray", 0.75, None, "approaching", None, False)
+    assert copied[1][-7:-1] == (None, None, None, "receding", 1.0, False)
+    # The plate's state: empty is NULL.
+    assert (copied[0][-1], copied[1][-1], copied[2][-1]) == ("TX", None, "CA")
 
 
 def test_replays_through_either_path_never_duplicate(database_url: str) -> None:
