@@ -612,9 +612,10 @@ def _figures(
     plans = [fs.PassPlan(p.plate, p.enter_s, p.leave_s) for p in video.passes]
     listed = set(sorted({p.plate for p in video.passes})[:-1])
     sessions = fs.sessions_from_health(s.samples)
-    expected, interrupted = fs.expected_passes(plans, video.seconds, sessions, listed, start=t0, end=t1)
     alerts = [(str(r.alert["camera_id"]), str(r.alert["entry"]), r.read_time) for r in feed.raised]
-    total, per, stray = fs.score(expected, reads, alerts, slots)
+    total, per, stray = fs.score(
+        plans, video.seconds, sessions, listed, reads, alerts, slots, start=t0, end=t1
+    )
     blind, double = fs.coverage(sessions, [c.id for c in s.cameras], t0, t1)
     broker = per.get("broker", fs.Tally())
     durable_loss = 0 if "broker" in DURABLE else broker.lost
@@ -632,7 +633,6 @@ def _figures(
         "camera_fps": video.fps,
         "seconds": round(t1 - t0, 1),
         "passes": total.expected,
-        "interrupted": interrupted,
         "sessions": len(sessions),
         "blind_camera_s": blind,
         "double_capture_s": double,

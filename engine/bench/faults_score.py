@@ -1,18 +1,19 @@
-"""Counting a fault run: which passes of the looped demo video were watched, and what became of each.
+"""Counting a fault run: each capture's reads in the order the looped demo video shows its plates.
 
-A file camera has no clock of its own that survives a restart: each time a worker opens it, the video
-starts again at that moment. So the passes are placed per capture (a *session*: one worker's run of one
-camera, known by its `first_frame_at`, which the camera's health in Redis carries), at
-`first_frame_at + loop × length + enter_s`. A pass counts as expected when a session watched it from
-before it entered until `FINAL_MARGIN_S` after it left (the tracker ends a pass once the plate is out
-of sight, then writes the final read). Passes a killed worker was in the middle of are `interrupted`
-(the frames are gone with the process, as a real camera's would be), passes nobody watched (the
-camera between two workers) are not expected at all; both are reported, neither is a loss.
+A file camera restarts its video whenever a worker opens it, and on a starved machine it plays late
+and then catches up, so wall-clock times cannot place the video's passes. Their order can: within
+one capture (a *session*: one worker's run of one camera, known by the `first_frame_at` its health
+in Redis carries) the plates come in the video's order, loop after loop. So the stored final reads
+of a session, by time, must step through that cycle one pass at a time: a step that skips plates
+lost those passes, a plate read again within half a loop is the same pass stored twice, and a session
+that began inside the window must start at the video's first pass. Passes a killed worker was in the
+middle of are gone with its frames (as a real camera's would be) and show nowhere; time when no
+worker captured a camera is reported as `blind` by `coverage`.
 
-Each expected pass must have exactly one final read in the store (`lost` / `duplicated`) and, when its
-plate is hotlisted, exactly one `raised` event on the dispatcher's websocket, counted as received
-(`alerts_lost` / `alerts_duplicated`). A loss is charged to the fault whose slot the pass ended in,
-so the per-fault detail says which fault lost it.
+Each pass of a hotlisted plate must also have exactly one `raised` event on the dispatcher's
+websocket, counted as received (`alerts_lost` / `alerts_duplicated`): an alert belongs to the pass
+whose read, same camera and plate, is nearest in time (within `ALERT_SLACK_S`). A loss is charged to
+the fault whose slot it happened in, so the per-fault detail says which fault lost it.
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ from typing import Any
 
 from platewatch.engine.plates import edit_distance
 
-#: After a pass leaves the frame: the tracker's end of the pass, the final read's trip to the store.
-FINAL_MARGIN_S = 3.0
-#: How far a read's time may sit outside its pass's on-screen interval (frame pacing, decode).
-SLACK_S = 1.0
+#: How far an alert's read time may be from its pass's stored read (the provisional read's best
+#: frame so far against the whole pass's best).
+ALERT_SLACK_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -47,16 +47,6 @@ class Session:
     first_frame_at: float
     last_frame_at: float
     worker: str = ""
-
-
-@dataclass(frozen=True)
-class Expected:
-    camera: str
-    plate: str
-    enter_at: float
-    leave_at: float
-    session: float  # the session's first_frame_at
-    listed: bool
 
 
 @dataclass
@@ -99,45 +89,6 @@ def sessions_from_health(samples: Iterable[Mapping[str, Any]]) -> list[Session]:
     return sorted(found.values(), key=lambda x: (x.camera, x.first_frame_at))
 
 
-def expected_passes(
-    passes: Sequence[PassPlan],
-    length_s: float,
-    sessions: Sequence[Session],
-    listed: set[str],
-    *,
-    start: float,
-    end: float,
-) -> tuple[list[Expected], int]:
-    """The passes watched whole by some session within [start, end], and how many were interrupted
-    (a session ended, or the run did, while the car was on screen or its read on its way)."""
-    found: list[Expected] = []
-    interrupted = 0
-    for s in sessions:
-        loop = 0
-        while True:
-            base = s.first_frame_at + loop * length_s
-            if base > min(end, s.last_frame_at):
-                break
-            for p in passes:
-                enter, leave = base + p.enter_s, base + p.leave_s
-                if enter < start or enter > s.last_frame_at or enter > end:
-                    continue
-                if leave + FINAL_MARGIN_S > min(s.last_frame_at, end):
-                    interrupted += 1
-                    continue
-                found.append(Expected(s.camera, p.plate, enter, leave, s.first_frame_at, p.plate in listed))
-            loop += 1
-    return found, interrupted
-
-
-def _fits(e: Expected, plate: str, camera: str, at: float) -> bool:
-    return (
-        camera == e.camera
-        and e.enter_at - SLACK_S <= at <= e.leave_at + SLACK_S
-        and edit_distance(plate, e.plate) <= 1
-    )
-
-
 def slot_of(at: float, slots: Sequence[tuple[str, float]]) -> str:
     """The fault whose slot `at` falls in: slots are (name, start) in order; before the first, 'steady'."""
     name = "steady"
@@ -147,42 +98,108 @@ def slot_of(at: float, slots: Sequence[tuple[str, float]]) -> str:
     return name
 
 
+def _index(plate: str, plates: Sequence[str]) -> int | None:
+    near = [i for i, p in enumerate(plates) if edit_distance(plate, p) <= 1]
+    return near[0] if len(near) == 1 else None
+
+
 def score(
-    expected: Sequence[Expected],
+    plan: Sequence[PassPlan],
+    length_s: float,
+    sessions: Sequence[Session],
+    listed: set[str],
     reads: Sequence[tuple[str, str, float]],
     alerts: Sequence[tuple[str, str, float]],
     slots: Sequence[tuple[str, float]],
+    *,
+    start: float,
+    end: float,
 ) -> tuple[Tally, dict[str, Tally], int]:
-    """Reads and alerts as (camera, plate, time): stored final reads (plate read, read time) and
-    received `raised` events (the hotlist entry, the alert's read time). Returns the whole run's
-    tally, one per slot, and the alerts that fit no expected pass (stray, or of an interrupted pass)."""
+    """Reads and alerts as (camera, plate, time): stored final reads (the plate read, the read's
+    time) and received `raised` events (the hotlist entry, the alert's read time). Returns the run's
+    tally, one per slot, and the alerts that belong to no stored pass in the window."""
+    plates = [p.plate for p in plan]
+    n = len(plates)
     total = Tally()
     per: dict[str, Tally] = {}
-    used_alerts: set[int] = set()
-    for e in expected:
-        slot = per.setdefault(slot_of(e.leave_at, slots), Tally())
-        mine = [r for r in reads if _fits(e, r[1], r[0], r[2])]
-        got = [i for i, a in enumerate(alerts) if a[1] == e.plate and _fits(e, a[1], a[0], a[2])]
-        used_alerts.update(got)
+    passes: list[tuple[str, int, list[float]]] = []  # (camera, plan index, its reads' times)
+
+    def charge(at: float, note: str, **counts: int) -> None:
+        slot = per.setdefault(slot_of(at, slots), Tally())
         for t in (total, slot):
-            t.expected += 1
-            t.listed += e.listed
-            t.lost += not mine
-            t.duplicated += max(0, len(mine) - 1)
-            if e.listed:
-                t.alerts_lost += not got
-                t.alerts_duplicated += max(0, len(got) - 1)
-        problem = []
-        if len(mine) != 1:
-            problem.append(f"{len(mine)} reads")
-        if e.listed and len(got) != 1:
-            problem.append(f"{len(got)} alerts")
-        if problem:
-            when = time.strftime("%H:%M:%S", time.localtime(e.enter_at))
-            note = f"{e.camera} {e.plate} entering at {when}: {', '.join(problem)}"
-            total.examples.append(note)
-            slot.examples.append(note)
-    return total, per, len(alerts) - len(used_alerts)
+            for key, value in counts.items():
+                setattr(t, key, getattr(t, key) + value)
+            if note:
+                t.examples.append(note)
+
+    def clock(at: float) -> str:
+        return time.strftime("%H:%M:%S", time.localtime(at))
+
+    taken: set[int] = set()
+    for s in sorted(sessions, key=lambda x: x.first_frame_at):
+        mine = []
+        for i, (camera, plate, at) in enumerate(reads):
+            if i in taken or camera != s.camera or not s.first_frame_at - 0.5 <= at <= s.last_frame_at + 1:
+                continue
+            taken.add(i)
+            if start <= at <= end and (k := _index(plate, plates)) is not None:
+                mine.append((at, k))
+        mine.sort()
+        if mine and s.first_frame_at >= start and mine[0][1] > 0:
+            skipped = mine[0][1]
+            charge(mine[0][0], f"{s.camera}: the capture began with pass {skipped + 1}", lost=skipped)
+        prev: tuple[float, int] | None = None
+        for at, k in mine:
+            if prev is not None:
+                step = (k - prev[1]) % n
+                if step == 0 and at - prev[0] < length_s / 2:
+                    passes[-1][2].append(at)
+                    charge(at, f"{s.camera} {plates[k]} at {clock(at)}: stored twice", duplicated=1)
+                    prev = (at, k)
+                    continue
+                gone = (step or n) - 1
+                if gone:
+                    names = ", ".join(plates[(prev[1] + j) % n] for j in range(1, gone + 1))
+                    charge(at, f"{s.camera} before {clock(at)}: no read of {names}", lost=gone)
+                    between = [plates[(prev[1] + j) % n] for j in range(1, gone + 1)]
+                    missed = [p for p in between if p in listed]
+                    # an alert may have reached the dispatcher though its read was never stored
+                    unseen = sum(
+                        not any(c == s.camera and e == p and prev[0] < a < at for c, e, a in alerts)
+                        for p in missed
+                    )
+                    charge(at, "", expected=gone, listed=len(missed), alerts_lost=unseen)
+            passes.append((s.camera, k, [at]))
+            prev = (at, k)
+    # each alert to the pass whose read is nearest, same camera and plate
+    got: dict[int, int] = {}
+    stray = 0
+    for camera, entry, at in alerts:
+        best, gap = None, ALERT_SLACK_S
+        for j, (pc, k, times) in enumerate(passes):
+            if pc == camera and plates[k] == entry:
+                d = min(abs(at - t) for t in times)
+                if d <= gap:
+                    best, gap = j, d
+        if best is None:
+            stray += start <= at <= end
+        else:
+            got[best] = got.get(best, 0) + 1
+    for j, (camera, k, times) in enumerate(passes):
+        listed_pass = plates[k] in listed
+        count = got.get(j, 0)
+        note = ""
+        if listed_pass and count != 1:
+            note = f"{camera} {plates[k]} at {clock(times[0])}: {count} alerts"
+        charge(
+            times[0],
+            note,
+            expected=1,
+            listed=int(listed_pass),
+            alerts_lost=int(listed_pass and count == 0),
+            alerts_duplicated=max(0, count - 1) if listed_pass else 0,
+        )
+    return total, per, stray
 
 
 def coverage(
