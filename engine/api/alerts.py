@@ -96,12 +96,15 @@ def list_alerts(
 
 @router.get("/{alert_id}", name="alerts.get")
 def get_alert(caller: Desk, alert_id: AlertId) -> dict[str, Any]:
-    row = records.get_alert(caller.conn, alert_id)
+    with caller.alongside(terms={"alert": alert_id}, purpose=_purpose(alert_id)) as returned:
+        row = records.get_alert(caller.conn, alert_id)
+        history = records.history(caller.conn, alert_id) if row is not None else []
+        if row is None:
+            returned.refuse("not found")
+        else:
+            returned.ids([alert_id])
     if row is None:
-        caller.log(outcome="refused", reason="not found", terms={"alert": alert_id}, purpose=_purpose())
         raise ApiError(404, "not_found", f"no alert {alert_id}")
-    history = records.history(caller.conn, alert_id)
-    caller.log(purpose=_purpose(alert_id), returned_ids=[alert_id])
     return {
         "alert": alert_view(row),
         "history": [{**h, "at": h["at"].isoformat()} for h in history],
@@ -110,11 +113,14 @@ def get_alert(caller: Desk, alert_id: AlertId) -> dict[str, Any]:
 
 @router.get("/{alert_id}/crop", name="alerts.crop", response_class=Response)
 def get_crop(caller: Desk, alert_id: AlertId) -> Response:
-    jpeg = records.crop(caller.conn, alert_id)
+    with caller.alongside(terms={"alert": alert_id, "image": "crop"}, purpose=_purpose(alert_id)) as returned:
+        jpeg = records.crop(caller.conn, alert_id)
+        if jpeg is None:
+            returned.refuse("no crop")
+        else:
+            returned.ids([alert_id])
     if jpeg is None:
-        caller.log(outcome="refused", reason="no crop", terms={"alert": alert_id}, purpose=_purpose())
         raise ApiError(404, "not_found", f"alert {alert_id} has no plate image")
-    caller.log(purpose=_purpose(alert_id), returned_ids=[alert_id], terms={"image": "crop"})
     return Response(jpeg, media_type="image/jpeg")
 
 

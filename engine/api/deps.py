@@ -157,7 +157,7 @@ class Caller:
         logged = {**(terms or {}), "access_id": access_id()} if self.writer is not None else terms
         if self.writer is None:
             yield returned
-            self.log(terms=logged, purpose=purpose, returned_ids=returned.read, returned_count=returned.count)
+            self.log(**returned.row(logged, purpose))
             return
         try:
             begun = begin_row(self.writer, self._entry(terms=logged, purpose=purpose))
@@ -170,9 +170,7 @@ class Caller:
             with suppress(AccessLogError):
                 begun.wait()  # settled before the error answers, so no row is left in flight
             raise
-        result = self._entry(
-            terms=logged, purpose=purpose, returned_ids=returned.read, returned_count=returned.count
-        )
+        result = self._entry(**returned.row(logged, purpose))
         try:
             begun.finish(self.conn, result, write=write)
         except AccessLogError as exc:
@@ -195,9 +193,24 @@ class Returned:
 
     read: Sequence[str] = ()
     count: int | None = None
+    refused: str | None = None  # why nothing was returned, where that makes the access a refused one
 
     def ids(self, ids: Sequence[str], count: int | None = None) -> None:
         self.read, self.count = ids, count
+
+    def refuse(self, reason: str) -> None:
+        self.read, self.count, self.refused = (), None, reason
+
+    def row(self, terms: Mapping[str, Any] | None, purpose: StatedPurpose | None) -> dict[str, Any]:
+        """The result row's fields (`Caller.log`'s keywords)."""
+        return {
+            "outcome": "refused" if self.refused else "allowed",
+            "reason": self.refused,
+            "terms": terms,
+            "purpose": purpose,
+            "returned_ids": self.read,
+            "returned_count": self.count,
+        }
 
 
 def begin_row(writer: AlongsideWriter, entry: LogEntry) -> Begun:
