@@ -10,8 +10,9 @@ the leader only, so a change is logged once however many workers see it, and que
 (engine/policy/log_queue.py) so that matching never waits on the database.
 
 The second opinion (engine/vision/second_opinion.py, fast-plate-ocr's recognizer) is loaded once
-per worker: it checks doubtful matches on the read's crop. If it cannot be loaded the worker runs
-on the read's own evidence, with a warning.
+per worker when its fusion is fitted (engine/hotlist/fusion.py; shipped off, docs/hotlist.md): it
+checks doubtful matches on the read's crop. If it cannot be loaded the worker runs on the read's
+own evidence, with a warning.
 
 A read that does not decode is skipped here: the persist agent on the same topic already
 quarantines it on pw.deadletter, and a second dead letter for the same message would only mislead.
@@ -39,7 +40,13 @@ log = logging.getLogger(__name__)
 
 
 def load_second_opinion() -> Any:
-    """The second recognizer, or None (with a warning) when it cannot be loaded."""
+    """The second recognizer, or None: when its fusion is not fitted (engine/hotlist/fusion.py:
+    it would cost an inference per doubtful read and change nothing), or, with a warning, when it
+    cannot be loaded."""
+    from platewatch.engine.hotlist import fusion
+
+    if fusion.WEIGHTS is None:
+        return None
     try:
         from platewatch.engine.vision.second_opinion import SecondOpinion
 

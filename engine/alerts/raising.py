@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from platewatch.codecs import Alert, Read
 from platewatch.engine.hotlist import HotlistIndex
 from platewatch.engine.hotlist import metrics as hm
+from platewatch.engine.hotlist.entry import PROVISIONAL_THRESHOLD
 
 from .build import build_alert
 from .ledger import Ledger
@@ -28,13 +29,18 @@ async def process_read(
 ) -> list[Alert]:
     """Match one read and send an alert for each entry this pass (or, within `repeat_window_s`,
     this camera) has not alerted on yet. Matches below the list's possible threshold raise nothing;
-    possible matches go out with tier "possible", for the dispatcher to show apart and quietly.
+    possible matches go out with tier "possible", for the dispatcher to show apart and quietly. A
+    provisional read raises only alerts with evidence of at least PROVISIONAL_THRESHOLD: a weaker
+    match waits for the pass's final read, whose vote has more frames.
 
     `send` must return once the alert is delivered: the ledger records it only afterwards, so a
     crash in between sends it again rather than never. `opinion` (the second recognizer) checks a
     doubtful match on the read's crop (engine/hotlist/matcher.py, `weigh`).
     """
     matches = [m for m in match_read(index, read, opinion) if m.tier]
+    if read.provisional:
+        # weak evidence waits for the pass's final vote; strong evidence alerts now
+        matches = [m for m in matches if m.tier == "alert" and m.evidence >= PROVISIONAL_THRESHOLD]
     if not matches:
         return []
     alerts = [build_alert(read, m, now()) for m in matches]

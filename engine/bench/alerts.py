@@ -37,7 +37,7 @@ import numpy as np
 from rich.console import Console
 
 from platewatch.engine.config import VisionConfig
-from platewatch.engine.hotlist.entry import ListSettings
+from platewatch.engine.hotlist.entry import PROVISIONAL_THRESHOLD, ListSettings
 from platewatch.engine.hotlist.index import HotlistIndex, pack_fields
 from platewatch.engine.hotlist.layout import DEFAULT_PREFIX
 from platewatch.engine.hotlist.matcher import Match, match_read_text
@@ -358,12 +358,13 @@ def match_all(
     reads: Sequence[BenchRead],
     seed: int,
     first: int = 0,
-    rows: list[tuple[float, float, float, bool]] | None = None,
+    rows: list[tuple[float, float, float, bool, bool]] | None = None,
 ) -> tuple[list[Outcome], list[float]]:
     """Each read's outcome (read number `first` + i fixes its draw) and match time in µs (the second
     opinion answers from the reads' cached log-probabilities: its own time is `verify_*`). With
     `rows`, every checked match of a selection-half read is added to it as (primary evidence,
-    second opinion's log-odds, its log P2(entry), entry is the plate): what the fusion is fitted on."""
+    second opinion's log-odds, its log P2(entry), entry of another length, entry is the plate):
+    what the fusion is fitted on."""
     outcomes = []
     times = []
     for i, read in enumerate(reads):
@@ -380,7 +381,13 @@ def match_all(
         worst_primary = max((m.primary for m in others), default=None)
         if rows is not None and selection:
             rows.extend(
-                (m.primary, m.second, m.second_entry or 0.0, m.entry == read.truth and listed)
+                (
+                    m.primary,
+                    m.second,
+                    m.second_entry or 0.0,
+                    len(m.entry) != len(_clean(read.plate)),
+                    m.entry == read.truth and listed,
+                )
                 for m in matches
                 if m.second is not None
             )
@@ -657,11 +664,13 @@ def load_passes(
     return [p for p in group_passes(reads, frames) if p[0].truth]
 
 
-def _either(a: Outcome, b: Outcome) -> Outcome:
+def _either(a: Outcome, b: Outcome, strong: float = 0.0) -> Outcome:
     """One pass's outcome when both its provisional and its final read are matched: an alert on
-    either is raised (so a false one on either counts)."""
+    either is raised (so a false one on either counts); the provisional one only with evidence of
+    at least `strong` (a weaker match waits for the final read)."""
 
     def top(x: float | None, y: float | None) -> float | None:
+        x = x if x is not None and x >= strong else None
         return y if x is None else x if y is None else max(x, y)
 
     return replace(
@@ -678,15 +687,39 @@ def pass_figures(
     """The bench's keys for passes (scoring half): on the first frame alone (what one frame gives
     for the same plates), on the vote of the first `PROVISIONAL_FRAMES` frames (the tracker's
     provisional read), on the vote of all (its final read), and on both as a stream matches them
-    (an alert from either), with the final vote's curve. Within one character means the read the
-    outcome is scored on (for the stream: either) is within one of the plate."""
+    (an alert from either), and as a stream does now (`stream_waiting`: the provisional read raises
+    only strong evidence, PROVISIONAL_THRESHOLD), with the final vote's curve. Within one character
+    means the read the outcome is scored on (for the stream: either) is within one of the plate."""
     first, _ = match_all(index, [p[0] for p in passes], seed, PASS_SEED)
     early, _ = match_all(index, [voted(p[:PROVISIONAL_FRAMES]) for p in passes], seed, PASS_SEED)
     final, _ = match_all(index, [voted(p) for p in passes], seed, PASS_SEED)
     stream = [_either(a, b) for a, b in zip(early, final, strict=True)]
+    waiting = [_either(a, b, PROVISIONAL_THRESHOLD) for a, b in zip(early, final, strict=True)]
 
     def scored(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         return figures_at([o for o in outcomes if not o.selection], alert_t, possible_t)
+
+    def provisional_curve() -> list[dict[str, float]]:
+        """Selection half: the stream's false alerts and recall within one at the alert threshold,
+        as the evidence a provisional read needs to raise an alert rises."""
+        points = []
+        for strong in (alert_t, 0.02, 0.05, 0.1, 0.2, 0.5, 0.9, 1.01):
+            part = [_either(a, b, strong) for a, b in zip(early, final, strict=True) if a.selection]
+            withheld = [o for o in part if not o.listed]
+            near = [o for o in part if o.listed and o.within_one]
+            points.append(
+                {
+                    "provisional_threshold": strong,
+                    "false_per_10k": round(
+                        PER_10K * sum(_at(o.false_score, alert_t) for o in withheld) / max(1, len(withheld)),
+                        2,
+                    ),
+                    "recall_within_one": round(
+                        sum(_at(o.true_score, alert_t) for o in near) / max(1, len(near)), 4
+                    ),
+                }
+            )
+        return points
 
     return {
         "passes": len(passes),
@@ -695,6 +728,9 @@ def pass_figures(
         "provisional": scored(early),
         "vote": scored(final),
         "stream": scored(stream),
+        "stream_waiting": scored(waiting),
+        "provisional_threshold": PROVISIONAL_THRESHOLD,
+        "provisional_curve_selection": provisional_curve(),
         "curve_selection": curve([o for o in final if o.selection]),
     }
 
@@ -823,6 +859,9 @@ def run_alerts_bench(
             "alert_threshold": p_alert,
             "possible_threshold": p_possible,
             **figures_at([o for o in primary if not o.selection], p_alert, p_possible),
+            "at_default": figures_at(
+                [o for o in primary if not o.selection], default_alert, default_possible
+            ),
             "curve_selection": curve([o for o in primary if o.selection]),
         }
     figures["curve_selection"] = curve(selection)

@@ -303,10 +303,10 @@ PAIR_LOG = (
     path.write_text(text, encoding="utf-8")
 
 
-def fusion_rows(reads: Sequence[BenchRead], entries: int) -> list[tuple[float, float, float, bool]]:
+def fusion_rows(reads: Sequence[BenchRead], entries: int) -> list[tuple[float, float, float, bool, bool]]:
     """The checked matches of the selection half's reads against the bench's list, fusion off."""
     index = bench_index(entries, reads, (), ListSettings(LIST), SEED)
-    rows: list[tuple[float, float, float, bool]] = []
+    rows: list[tuple[float, float, float, bool, bool]] = []
     kept = fusion.WEIGHTS
     fusion.WEIGHTS = None
     try:
@@ -316,14 +316,16 @@ def fusion_rows(reads: Sequence[BenchRead], entries: int) -> list[tuple[float, f
     return rows
 
 
-def fit_fusion(rows: Sequence[tuple[float, float, float, bool]]) -> np.ndarray:
+def fit_fusion(rows: Sequence[tuple[float, float, float, bool, bool]]) -> np.ndarray:
     """Logistic regression of "the entry is the plate" on `fusion_features`."""
-    x = np.array([fusion_features(p, d, e) for p, d, e, _ in rows])
+    x = np.array([fusion_features(p, d, e, indel) for p, d, e, indel, _ in rows])
     y = np.array([float(t) for *_, t in rows])
     return fit_logistic(x, y)
 
 
-def write_fusion(weights: np.ndarray, rows: Sequence[tuple[float, float, float, bool]], path: Path) -> None:
+def write_fusion(
+    weights: np.ndarray, rows: Sequence[tuple[float, float, float, bool, bool]], path: Path
+) -> None:
     true = sum(1 for *_, t in rows if t)
     text = f'''"""The second opinion's fusion with the primary evidence, fitted by
 `python -m platewatch.engine.bench.evidence_fit --fusion` on the alerts bench's selection half
@@ -331,9 +333,8 @@ def write_fusion(weights: np.ndarray, rows: Sequence[tuple[float, float, float, 
 (docs/hotlist.md, "The second opinion").
 """
 
-#: P(entry is the plate) = sigmoid(w . (1, logit(primary evidence), clipped log P2(entry) - log P2(read),
-#: clipped log P2(entry))); None: not fitted, the primary evidence stands
-WEIGHTS: tuple[float, float, float, float] | None = {_floats(weights)}
+#: P(entry is the plate) = sigmoid(w . matcher.fusion_features(...)); None: the primary evidence stands
+WEIGHTS: tuple[float, ...] | None = {_floats(weights)}
 '''
     path.write_text(text, encoding="utf-8")
 

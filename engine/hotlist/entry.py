@@ -55,6 +55,10 @@ LIST_FIELDS = (
 #: 10k, with a margin) once reads are searched beyond the confusion table.
 ALERT_THRESHOLD = 0.01
 POSSIBLE_THRESHOLD = 0.001
+#: In a stream, the tracker's provisional read (the vote of a pass's first frames) raises only
+#: matches with at least this evidence; a weaker one waits for the pass's final vote, which has
+#: more frames to confirm or refute it (docs/hotlist.md, "A weak match waits for the pass").
+PROVISIONAL_THRESHOLD = 0.1
 
 _PLATE = re.compile(rf"^[0-9A-Z]{{1,{MAX_PLATE}}}$")
 _PATTERN = re.compile(rf"^[0-9A-Z?*]{{1,{MAX_PATTERN}}}$")

@@ -52,8 +52,10 @@ KIND_RANK = {"exact": 2, "fuzzy": 1, "partial": 0}
 #: the second opinion (when the read has a crop); below it no threshold would raise it anyway.
 VERIFY_MIN = 1e-4
 #: Clips of the fusion's features (log-probability differences of the second opinion).
-SECOND_CLIP = 20.0
-SECOND_FLOOR = -30.0
+SECOND_CLIP = 5.0
+SECOND_CLIP_ENTRY = 8.0
+#: below any text the second model can hold (9 slots at its floor of 1e-6 each)
+UNHELD = -125.0
 PRIMARY_CLIP = 10.0
 
 #: The second opinion as the matcher asks it: log P(text) of each text under an independent
@@ -634,24 +636,30 @@ def _logit(p: float) -> float:
     return max(-PRIMARY_CLIP, min(PRIMARY_CLIP, math.log(p / (1.0 - p))))
 
 
-def fusion_features(primary: float, second: float, second_entry: float) -> list[float]:
-    """What the fusion is fitted on (the fit calls this too)."""
+def fusion_features(primary: float, second: float, second_entry: float, indel: bool) -> list[float]:
+    """What the fusion is fitted on (the fit calls this too): the primary evidence's log-odds, the
+    second model's log-odds of the entry over the read (clipped: it is overconfident), how likely
+    it finds the entry at all (and whether the entry is its own reading, P > 1/2), whether it
+    prefers the entry, and whether the entry has another length than the read."""
+    entry = max(-SECOND_CLIP_ENTRY, min(0.0, second_entry))
     return [
         1.0,
         _logit(primary),
         max(-SECOND_CLIP, min(SECOND_CLIP, second)),
-        max(SECOND_FLOOR, min(0.0, second_entry)),
+        entry,
+        float(indel),
+        float(second_entry > math.log(0.5)),
+        float(second > 0),
+        entry * entry / SECOND_CLIP_ENTRY,
     ]
 
 
-def fuse(primary: float, second: float, second_entry: float) -> float:
+def fuse(primary: float, second: float, second_entry: float, indel: bool = False) -> float:
     """P(the vehicle is the entry | the read's evidence, the second opinion), fitted (fusion.py)."""
     if fusion.WEIGHTS is None:
         return primary
-    z = sum(
-        w * x for w, x in zip(fusion.WEIGHTS, fusion_features(primary, second, second_entry), strict=True)
-    )
-    return _sigmoid(z)
+    features = fusion_features(primary, second, second_entry, indel)
+    return _sigmoid(sum(w * x for w, x in zip(fusion.WEIGHTS, features, strict=True)))
 
 
 def second_opinion(
@@ -668,12 +676,17 @@ def second_opinion(
     answer = ask([ev.text, *doubted])
     if answer is None or len(answer) != len(doubted) + 1:
         return {}
-    read_lp = max(SECOND_FLOOR * 2, answer[0]) if not math.isnan(answer[0]) else SECOND_FLOOR * 2
+    read_lp = _held(answer[0])
     out = {}
     for entry, lp in zip(doubted, answer[1:], strict=True):
-        lp = max(SECOND_FLOOR * 2, lp) if not math.isnan(lp) else SECOND_FLOOR * 2
-        out[entry] = (lp - read_lp, lp)
+        out[entry] = (_held(lp) - read_lp, _held(lp))
     return out
+
+
+def _held(lp: float) -> float:
+    """A log-probability as the fusion takes it: a text the second model cannot hold (too long,
+    -inf) or a broken answer (NaN) counts as the least likely text it could hold."""
+    return max(UNHELD, lp) if not math.isnan(lp) else UNHELD
 
 
 def weigh(
@@ -714,7 +727,7 @@ def weigh(
         evidence = m.primary
         said = opinions.get(m.entry) if m.kind != "partial" else None
         if said is not None:
-            evidence = fuse(m.primary, *said)
+            evidence = fuse(m.primary, *said, len(m.entry) != len(ev.text))
             m = replace(m, second=round(said[0], 3), second_entry=round(said[1], 3))
         evidence = round(min(1.0, evidence), 6)
         settings = lists.get(m.list_name)

@@ -26,8 +26,8 @@ from platewatch.engine.vision.second_opinion import (
 )
 
 SURE = (0.99,) * 7
-#: fitted-looking weights: the primary evidence's log-odds plus the crop's log-odds
-WEIGHTS = (0.0, 1.0, 1.0, 0.0)
+#: fitted-looking weights: the primary evidence's log-odds plus the crop's (clipped) log-odds
+WEIGHTS = (0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 def _index(*plates: str) -> HotlistIndex:

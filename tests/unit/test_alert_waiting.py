@@ -1,0 +1,76 @@
+"""In a stream a weak match waits for the pass's final vote: the provisional read (the vote of a
+pass's first frames) raises only strong evidence; the final read raises the rest, once per pass."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from platewatch.codecs import Alert, Read
+from platewatch.engine.alerts import process_read
+from platewatch.engine.hotlist import HotlistIndex, ListSettings
+from platewatch.engine.hotlist.entry import PROVISIONAL_THRESHOLD
+
+#: the third character unsure: the B/8 confusion is admitted, but only weakly (an alert, not a sure one)
+UNSURE_THIRD = (0.99, 0.99, 0.4, 0.99, 0.99, 0.99, 0.99)
+
+
+class Ledger:
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+
+    async def delivered(self, ids: Sequence[str]) -> set[str]:
+        return {i for i in ids if i in self.ids}
+
+    async def record(self, aid: str) -> None:
+        self.ids.add(aid)
+
+    async def repeated(self, camera: str, entry_key: str, t: float, window_s: float) -> bool:
+        return False
+
+    async def record_repeat(self, camera: str, entry_key: str, t: float, window_s: float) -> None:
+        return None
+
+
+def _index() -> HotlistIndex:
+    index = HotlistIndex({"stolen": ListSettings("stolen")}, "pw:hot")
+    index.build(["stolen"], ["7ABC123"], [b"reason\x1fstolen vehicle"])
+    return index
+
+
+def _read(plate: str, provisional: bool, chars: tuple[float, ...] = ()) -> Read:
+    return Read(
+        read_id=str(uuid.uuid4()),
+        camera_id="cam-1",
+        time=1.0,
+        plate=plate,
+        confidence=0.9,
+        char_confidences=chars,
+        provisional=provisional,
+        pass_id="p1",
+    )
+
+
+async def test_a_weak_match_waits_for_the_final_vote() -> None:
+    index, ledger, sent = _index(), Ledger(), []
+
+    async def send(alert: Alert) -> None:
+        sent.append(alert)
+
+    assert await process_read(_read("7A8C123", True, UNSURE_THIRD), index, ledger, send) == []
+    [alert] = await process_read(_read("7A8C123", False, UNSURE_THIRD), index, ledger, send)
+    assert alert.tier == "alert" and alert.evidence < PROVISIONAL_THRESHOLD
+    assert len(sent) == 1
+
+
+async def test_strong_evidence_alerts_on_the_provisional_read() -> None:
+    index, ledger, sent = _index(), Ledger(), []
+
+    async def send(alert: Alert) -> None:
+        sent.append(alert)
+
+    [alert] = await process_read(_read("7ABC123", True), index, ledger, send)
+    assert alert.evidence >= PROVISIONAL_THRESHOLD
+    # the final read of the same pass does not alert again
+    assert await process_read(_read("7ABC123", False), index, ledger, send) == []
+    assert len(sent) == 1
