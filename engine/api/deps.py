@@ -94,7 +94,7 @@ class Caller:
     address: str | None
     action: str  # the route's name, the access-log action unless a row names another
     settings: Settings
-    writer: AlongsideWriter | None = None  # where `alongside` commits access rows (None: after)
+    writer: AlongsideWriter | None = None  # where `alongside` commits access rows
 
     def actor(self) -> Actor:
         return self.user.as_actor(self.address)
@@ -150,16 +150,13 @@ class Caller:
 
         The block reads and says what it got (`returned.ids(...)`); after it, the result row is
         written and the access row awaited: the answer leaves only once both are committed, and a
-        row that failed fails the request with 503. Without a writer (an app with no database pool
-        of its own) the one row is written after the block, as `log` does.
+        row that failed fails the request with 503, as does a process without its writer.
         """
         returned = Returned()
-        logged = {**(terms or {}), "access_id": access_id()} if self.writer is not None else terms
-        if self.writer is None:
-            yield returned
-            self.log(**returned.row(logged, purpose))
-            return
+        logged = {**(terms or {}), "access_id": access_id()}
         try:
+            if self.writer is None:
+                raise AccessLogError("this API process has no access-log writer")
             begun = begin_row(self.writer, self._entry(terms=logged, purpose=purpose))
         except (AccessLogError, RuntimeError) as exc:  # RuntimeError: the writer is shutting down
             log.error("access log not written (%s); the request returns nothing", exc)
