@@ -127,6 +127,13 @@ class VisionConfig(Section):
         description="Intel's vehicle detector and attributes network with the project's colour "
         "calibration (docs/streams.md); about one detector run per described frame, three per pass.",
     )
+    state: bool = Field(
+        True,
+        title="Name each US camera pass's issuing state from the name printed on its plate",
+        description="PP-OCRv4's text-line recognizer on the pass's best frame, once per pass (about "
+        "0.1 s on one core); the state then chooses among the read's candidates by its formats "
+        "(docs/streams.md). Only for cameras whose region is us or auto.",
+    )
 
 
 class AlertsConfig(Section):

@@ -144,6 +144,18 @@ class CameraRunner:
             if self.tracker.describe_vehicle is None and (self._vision or VisionConfig()).vehicles:
                 describer = await asyncio.to_thread(default_vehicle_describer, self._vision, self._data_dir)
                 self.describe_vehicles(describer)
+            vision = self._vision or VisionConfig()
+            tracker = self.tracker
+            if (
+                isinstance(tracker, ConfirmingTracker)
+                and tracker.state_of is None
+                and vision.state
+                and (self.spec.region or vision.region) in ("us", "auto")
+            ):
+                from platewatch.engine.vision.plate_state import shared_state_reader, state_of
+
+                await asyncio.to_thread(shared_state_reader)  # compiled here, not in the first pass
+                tracker.state_of = state_of
         await self.warm_up(recognize)
         pending: deque[tuple[Frame, asyncio.Task[list[Observation]] | None]] = deque()
         slots = asyncio.Semaphore(self.in_flight)

@@ -14,6 +14,7 @@ its correction arrives with the final read of the same pass.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from platewatch.codecs import Read
 from platewatch.engine.vision.types import Box, Image, Observation, VisionError
 
+from .state import StateOf, with_state
 from .tracker import Tracker, _Track
 from .vote import MAX_CANDIDATES
 
@@ -57,9 +59,11 @@ class ConfirmingTracker(Tracker):
     `reread` runs in the thread that calls `update`/`flush` (the camera runner's worker thread).
     """
 
-    def __init__(self, *args: Any, reread: Reread, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, reread: Reread, state_of: StateOf | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.reread = reread
+        #: Names the plate's state on the pass's best frame once it closes (`track.state`).
+        self.state_of = state_of
         self._largest: dict[str, tuple[Image, Observation]] = {}  # pass id -> its largest plate
 
     def _observe(self, track: _Track, read: Observation, t: float, frame: Image | None) -> None:
@@ -88,7 +92,11 @@ class ConfirmingTracker(Tracker):
                 continue
             if again is not None:
                 rereads.append(again)
-        return confirmed(read, rereads)
+        read = confirmed(read, rereads)
+        if self.state_of is not None and frames:
+            with contextlib.suppress(VisionError):  # a frame it cannot use leaves the state unknown
+                read = with_state(read, self.state_of(frames[0][0], frames[0][1].box))
+        return read
 
     def flush(self) -> list[Read]:
         out = super().flush()

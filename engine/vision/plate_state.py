@@ -20,6 +20,7 @@ Run it once per vehicle pass, on the pass's best frame (a band costs ~5-15 ms on
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from dataclasses import dataclass
@@ -44,6 +45,9 @@ MAX_W: Final = 480
 FUZZY_MIN: Final = 0.75
 CTC_MIN: Final = -2.1
 CTC_MARGIN: Final = 0.5
+#: Names shorter than this are too easily found in any band by the CTC score (OHIO, IOWA, UTAH:
+#: a short name fits a smudge); they are named only from the band's reading.
+CTC_MIN_LETTERS: Final = 5
 #: Bands of the plate box (fractions of its height) where the state's name is printed.
 BANDS: Final = ((-0.15, 0.35), (-0.35, 0.2), (0.0, 0.3))
 _FLOOR: Final = 1e-8
@@ -136,8 +140,9 @@ class StateReader:
         self._spellings: list[list[int]] = []
         for code, name in STATE_NAMES.items():
             for spelling in (name, *PRINTED_NAMES.get(code, ())):
-                self._codes.append(code)
-                self._spellings.append([self._at[c] for c in spelling if c in self._at])
+                if len(spelling) >= CTC_MIN_LETTERS:
+                    self._codes.append(code)
+                    self._spellings.append([self._at[c] for c in spelling if c in self._at])
 
     def band_log_probs(self, band: Image) -> npt.NDArray[np.float32]:
         """Log-probabilities [frames, 1 + letters] of a BGR text band over the Latin columns."""
@@ -191,4 +196,24 @@ class StateReader:
         return None
 
 
-__all__ = ["StateGuess", "StateReader", "ctc_scores", "fuzzy_state", "greedy_text"]
+@functools.lru_cache(maxsize=1)
+def shared_state_reader() -> StateReader:
+    """The process's state reader (the shipped model), compiled on first use."""
+    return StateReader()
+
+
+def state_of(frame: Image, plate: Box) -> str:
+    """The shared reader's state of a plate, "" where none is legible (`track.state.StateOf`)."""
+    guess = shared_state_reader().read(frame, plate)
+    return guess.state if guess is not None else ""
+
+
+__all__ = [
+    "StateGuess",
+    "StateReader",
+    "ctc_scores",
+    "fuzzy_state",
+    "greedy_text",
+    "shared_state_reader",
+    "state_of",
+]

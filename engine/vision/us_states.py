@@ -87,12 +87,12 @@ PRINTED_NAMES: Final[dict[str, tuple[str, ...]]] = {
 
 #: USPS code -> common standard passenger formats (see the module docstring for the notation).
 STATE_FORMATS: Final[dict[str, tuple[str, ...]]] = {
-    "AZ": ("AAA9999",),
-    "CA": ("9AAA999",),  # 1980-today: 1ABC234 ... 9ABC999
+    "AZ": ("AAA9999", "999AAA"),
+    "CA": ("9AAA999", "9A99999", "99999A9"),  # 1980-today: 1ABC234 ... 9ABC999; commercial
     "FL": ("AAAA99", "AAA9AA", "999AAA", "AAA999"),
-    "IL": ("AA99999", "A999999"),
+    "IL": ("AA99999", "A999999", "999999", "9999999"),
     "MI": ("AAA9999", "9AAA99"),
-    "NJ": ("A99AAA", "AAA9999"),
+    "NJ": ("A99AAA", "AAA9999", "99AAA"),
     "NY": ("AAA9999",),
     "OH": ("AAA9999",),
     "PA": ("AAA9999",),

@@ -1,0 +1,142 @@
+"""The plate's issuing state: read from the name printed on it, its formats choosing among the
+recognizer's candidates, recorded on the pass's final read (engine/vision/plate_state.py,
+plate_formats.py, us_states.py, engine/track/state.py)."""
+
+from __future__ import annotations
+
+import cv2
+import msgpack
+import numpy as np
+import pytest
+
+from platewatch.codecs import Read, decode_read, encode_read
+from platewatch.engine.track.confirm import ConfirmingTracker
+from platewatch.engine.track.state import with_state
+from platewatch.engine.vision.plate_formats import choose_by_state
+from platewatch.engine.vision.plate_state import StateReader, ctc_scores, fuzzy_state, greedy_text
+from platewatch.engine.vision.types import Box, Candidate, Image, Observation
+from platewatch.engine.vision.us_states import STATE_FORMATS, STATE_NAMES, fits_state
+
+
+def test_fuzzy_state_names_misread_names_and_prefers_the_longer_name() -> None:
+    assert fuzzy_state("TEXNS")[1] == "TX"
+    assert fuzzy_state("xARIZONAE")[1] == "AZ"
+    assert fuzzy_state("WASHINGTONDC") == (1.0, "DC")  # not WA, whose name it contains
+    assert fuzzy_state("WASHINGTON") == (1.0, "WA")
+    assert fuzzy_state("ab") == (0.0, "")
+    assert fuzzy_state("QZXVQ")[0] < 0.75
+
+
+def test_greedy_text_merges_repeats_and_drops_blanks() -> None:
+    alphabet = "ABT"
+    path = [3, 3, 0, 1, 0, 1, 2, 2]  # T T - A - A B B
+    lp = np.log(np.full((len(path), 4), 0.01))
+    lp[np.arange(len(path)), path] = np.log(0.97)
+    assert greedy_text(lp, alphabet) == "TAAB"
+
+
+def test_ctc_scores_prefer_the_spelling_the_band_shows_anywhere_in_it() -> None:
+    # frames: junk, then T E X A S, then junk; letters 1..5 = T E X A S, 6 = O
+    path = [6, 6, 1, 2, 3, 4, 5, 6]
+    lp = np.log(np.full((len(path), 7), 0.02))
+    lp[np.arange(len(path)), path] = np.log(0.88)
+    texas, other = ctc_scores(lp, [[1, 2, 3, 4, 5], [1, 6, 6, 4, 5]])
+    assert texas > -0.5 and texas > other + 1.0
+
+
+def test_formats_and_names_cover_every_state_code_consistently() -> None:
+    assert len(STATE_NAMES) == 51 and set(STATE_FORMATS) <= set(STATE_NAMES)
+    assert fits_state("7ABC123", "CA") and not fits_state("ABC1234", "CA")
+    assert fits_state("ABC1234", "TX") and fits_state("CN2X798", "TX")
+    assert fits_state("ABC1234", "WY") is None  # no formats listed: no evidence either way
+
+
+def test_choose_by_state_only_on_strong_evidence() -> None:
+    torn = [("7ABCI23", 0.5), ("7ABC123", 0.4)]
+    assert choose_by_state(torn, "CA") == 1  # best fits no CA format, a close same-length one does
+    assert choose_by_state([("7ABCI23", 0.9), ("7ABC123", 0.1)], "CA") == 0  # not close enough
+    assert choose_by_state([("7ABC123", 0.5), ("7ABCI23", 0.4)], "CA") == 0  # best fits: kept
+    assert choose_by_state([("59CADI", 0.9), ("59CAD1", 0.8)], "CA") == 0  # a vanity plate stays
+    assert (
+        choose_by_state(torn, "WY") == 0 and choose_by_state(torn, "") == 0 and choose_by_state([], "CA") == 0
+    )
+
+
+def _read(**kw: object) -> Read:
+    base: dict[str, object] = {
+        "read_id": "00000000-0000-0000-0000-000000000001",
+        "camera_id": "cam",
+        "time": 1.0,
+        "plate": "7ABCI23",
+        "confidence": 0.5,
+        "char_confidences": (0.5,) * 7,
+        "candidates": (("7ABCI23", 0.5), ("7ABC123", 0.4), ("7A8CI23", 0.1)),
+    }
+    return Read(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def test_with_state_records_it_and_rereads_by_format() -> None:
+    read = with_state(_read(), "CA")
+    assert (read.state, read.plate, read.confidence, read.char_confidences) == ("CA", "7ABC123", 0.4, ())
+    assert [c[0] for c in read.candidates] == ["7ABC123", "7ABCI23", "7A8CI23"]
+    kept = with_state(_read(plate="7ABC123", candidates=(("7ABC123", 0.9),)), "CA")
+    assert (kept.state, kept.plate) == ("CA", "7ABC123")
+    assert with_state(_read(), "") == _read()
+    plateless = _read(plate="", plateless=True, candidates=())
+    assert with_state(plateless, "CA") is plateless
+
+
+def test_state_travels_in_the_read_message_and_older_messages_decode_without_it() -> None:
+    assert decode_read(encode_read(_read(state="TX"))).state == "TX"
+    old = msgpack.unpackb(encode_read(_read()), raw=False)
+    old.pop("state", None)
+    assert decode_read(msgpack.packb(old, use_bin_type=True)).state == ""
+
+
+def _plate_scene(name: str) -> tuple[Image, Box]:
+    """A white plate with `name` printed across its top and characters below, on a grey road."""
+    frame = np.full((300, 500, 3), 90, np.uint8)
+    box = Box(100, 80, 300, 150)
+    cv2.rectangle(frame, (box.x, box.y), (box.x + box.w, box.y + box.h), (245, 245, 245), -1)
+    if name:
+        cv2.putText(frame, name, (box.x + 85, box.y + 34), cv2.FONT_HERSHEY_DUPLEX, 1.0, (40, 40, 40), 2)
+    cv2.putText(frame, "ABC 1234", (box.x + 20, box.y + 115), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (20, 20, 20), 5)
+    return frame, box
+
+
+@pytest.fixture(scope="module")
+def reader() -> StateReader:
+    return StateReader()
+
+
+def test_the_shipped_reader_names_a_printed_state_and_nothing_on_a_plain_plate(reader: StateReader) -> None:
+    frame, box = _plate_scene("TEXAS")
+    guess = reader.read(frame, box)
+    assert guess is not None and guess.state == "TX"
+    frame, box = _plate_scene("ARIZONA")
+    guess = reader.read(frame, box)
+    assert guess is not None and guess.state == "AZ"
+    assert reader.read(*_plate_scene("")) is None
+
+
+def test_a_pass_closing_names_its_state_once_on_its_best_frame() -> None:
+    asked: list[Box] = []
+
+    def state_of(frame: Image, box: Box) -> str:
+        asked.append(box)
+        return "CA"
+
+    def reread(frame: Image, box: Box, region: str) -> Observation | None:
+        return None
+
+    tracker = ConfirmingTracker("cam", reread=reread, state_of=state_of)
+    out: list[Read] = []
+    for i in range(5):
+        cands = (Candidate("7ABCI23", 0.5), Candidate("7ABC123", 0.45))
+        seen = Observation("7ABCI23", 0.5, (0.5,) * 7, cands, Box(300 + 5 * i, 100, 100, 50), 0.9, "us")
+        out += tracker.update([seen], 1000.0 + i / 10, np.zeros((8, 8, 3), np.uint8))
+    out += tracker.update([], 1003.0)
+    final = [r for r in out if not r.provisional]
+    assert [(r.plate, r.state) for r in final] == [("7ABC123", "CA")]
+    assert len(asked) == 1  # once per pass, not per frame
+    assert all(r.state == "" for r in out if r.provisional)
