@@ -35,6 +35,7 @@ from .detector import DetectorStream, PlateDetector
 from .image import as_image
 from .model_files import OCR_MODEL
 from .runtime import Runtime, get_runtime
+from .stacked import read_two_rows
 from .stream_reading import StreamReading
 from .types import Box, Detection, Image, Observation, OcrResult, VisionError
 from .views import VIEWS, BoxRefiner, fuse_views, tiles
@@ -211,6 +212,7 @@ class Recognizer:
                     results = plates[i][1] + extra
                     chosen[i] = (detection, self.chooser(fuse_views(results), region))
                 timings["ocr"] += _ms(start)
+            self._read_rows(frame, chosen, region)
         reads = []
         for detection, ocr in chosen:
             if not ocr.text:  # nothing legible: a false detection or an unreadable plate
@@ -228,6 +230,16 @@ class Recognizer:
                 )
             )
         return reads
+
+    def _read_rows(self, frame: Image, chosen: list[tuple[Detection, OcrResult]], region: str) -> None:
+        """Unsure plates read again as two rows (`stacked.py`), in place where that reads better."""
+        for i, (detection, ocr) in enumerate(chosen):
+            if ocr.confidence >= SURE_CONFIDENCE:
+                continue
+            crop = crop_box(frame, detection.box, self.crop_grow)
+            two = read_two_rows(self.reader.read_batch, crop, ocr)
+            if two is not ocr:
+                chosen[i] = (detection, self.chooser(two, region))
 
     def _read_views(
         self, frame: Image, boxes: Sequence[Box], views: Sequence[tuple[float, float]]
