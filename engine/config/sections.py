@@ -111,8 +111,9 @@ class VisionConfig(Section):
     )
     thorough: Thorough = Field(
         "single",
-        title="Re-detect each plate zoomed in and read it from three crops: for single images, "
-        "camera frames too, or never",
+        title="Re-detect each plate zoomed in and read it from three crops: single (for single images; "
+        "camera frames only where a plate is unsure, and each pass's best frames as it closes), "
+        "always (every camera frame too), or never",
     )
     models_dir: Path | None = Field(
         None,
