@@ -61,6 +61,18 @@ class _Camera:
     latencies_ms: list[float] = field(default_factory=list)
     frame_lags_ms: list[float] = field(default_factory=list)  # read.time - first read's capture
     provisionals: int = 0
+    plateless: int = 0  # plate-less passes: counted apart, never as plate reads
+
+
+def _heading_right(reads: list[Read]) -> float | None:
+    if not reads:
+        return None
+    right = sum(
+        1
+        for r in reads
+        if r.heading is not None and min(r.heading, 360 - r.heading) <= 45 and not r.direction
+    )
+    return round(right / len(reads), 4)
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -117,16 +129,22 @@ async def _run(
     data_dir: Path | None,
 ) -> tuple[dict[str, Any], list[float], list[dict[str, Any]]]:
     """The figures, every alert latency, and one summary per camera (for the HTML report)."""
+    from platewatch.engine.config import VisionConfig
     from platewatch.engine.config.camera import CameraSpec
-    from platewatch.engine.ingest.runner import CameraRunner, default_recognize
+    from platewatch.engine.ingest.runner import CameraRunner, default_recognize, default_vehicle_describer
 
     recognize = await asyncio.to_thread(default_recognize, vision, data_dir)
+    vehicles = (vision or VisionConfig()).vehicles  # as a worker runs: vehicles described, plate-less passes
+    describer = await asyncio.to_thread(default_vehicle_describer, vision, data_dir) if vehicles else None
     cams: list[_Camera] = []
     for n in range(cameras):
         spec = CameraSpec(id=f"bench-{n}", url=str(video.path), fps=fps)
 
         async def publish(read: Read, n: int = n) -> None:
             cam = cams[n]
+            if read.plateless:
+                cam.plateless += 1
+                return
             started = cam.runner.tracker.started_at(read.pass_id) or read.time
             if read.provisional:
                 cam.provisionals += 1
@@ -136,6 +154,8 @@ async def _run(
                 cam.finals.append((started, read))
 
         cams.append(_Camera(CameraRunner(spec, publish, recognize)))
+        if describer is not None:
+            cams[-1].runner.describe_vehicles(describer)
     # compile once, before any stream opens, so every camera starts on an equal footing
     for cam in cams:
         await cam.runner.warm_up(recognize)
@@ -182,6 +202,11 @@ async def _run(
         "lost": lost,
         "duplicated": duplicated,
         "unmatched": unmatched,
+        "vehicles": vehicles,
+        "plateless_passes": sum(cam.plateless for cam in cams),
+        # The demo's cars drive to the right at one size: heading 0 degrees, neither approaching
+        # nor receding. Share of final reads whose heading is within 45 degrees of it, and size-steady.
+        "heading_right": _heading_right([read for cam in cams for _, read in cam.finals]),
         "cpus": os.cpu_count(),
     }
     return figures, latencies, per_camera
