@@ -7,6 +7,8 @@ the services module.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -32,6 +34,8 @@ from .match import register_match_agent
 from .persist import register_persist_agent
 from .topics import Topics, declare_topics
 from .webhooks import register_webhook_sender
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -135,8 +139,28 @@ def create_app(
 
     if redis_url:  # the hotlist matcher (agents/match.py) needs Redis; without it, persist only
         register_match_agent(app, topics, settings, redis_url, database_url)
+    wiring = Wiring(app=app, topics=topics)
+    redeclaring: set[asyncio.Task[None]] = set()
+
+    def broker_restarted() -> None:
+        # The embedded broker came back empty under this running worker (`up` restarted it after
+        # a crash): without its topics every offset commit fails with UnknownTopicOrPartition, an
+        # error line every 150 ms for ever (bench pipeline --faults broker), and the stream stalls
+        # on shutdown. The same cure as when a worker takes the broker over.
+        if redeclaring:
+            return
+        task = asyncio.ensure_future(_declare_again(wiring))
+        redeclaring.add(task)
+        task.add_done_callback(redeclaring.discard)
+
     register_camera_agents(  # agents/cameras.py
-        app, topics, settings, database_url, redis_url or None, max_frame_bytes=settings.kafka.max_frame_bytes
+        app,
+        topics,
+        settings,
+        database_url,
+        redis_url or None,
+        max_frame_bytes=settings.kafka.max_frame_bytes,
+        on_broker_restart=broker_restarted,
     )
 
     async def create_missing_topics() -> None:
@@ -151,4 +175,13 @@ def create_app(
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
-    return Wiring(app=app, topics=topics)
+    return wiring
+
+
+async def _declare_again(wiring: Wiring) -> None:
+    try:
+        await wiring.declare_topics_again()
+    except Exception:
+        log.exception("declaring the topics again on the restarted broker failed")
+    else:
+        log.warning("topics declared again on the restarted broker (what it held is gone)")

@@ -9,6 +9,7 @@ of capture.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any, cast
 
 import faust
@@ -36,8 +37,12 @@ def register_camera_agents(
     health_s: float = 2.0,
     revoke_grace_s: float | None = None,
     max_frame_bytes: int = MAX_FRAME_BYTES,
+    on_broker_restart: Callable[[], None] | None = None,
 ) -> CameraManager:
-    """Add camera capture to the app; returns the manager (its `health` and `running` are live)."""
+    """Add camera capture to the app; returns the manager (its `health` and `running` are live).
+
+    `on_broker_restart`: called when the catalogue sees pw.cameras lose its records (the embedded
+    broker restarted empty), so the worker can declare its topics again."""
 
     async def publish(read: Read) -> None:
         # Waits for the broker's ack: a final read sent while the worker stops must not sit in a
@@ -63,6 +68,7 @@ def register_camera_agents(
         redis_url=redis_url,
         reseed_s=reseed_s,
         health_s=health_s,
+        on_broker_restart=on_broker_restart,
     )
 
     async def on_revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:

@@ -362,13 +362,18 @@ class CameraOwnership:
         redis_url: str | None = None,
         reseed_s: float = 5.0,
         health_s: float = 2.0,
+        on_broker_restart: Callable[[], None] | None = None,
     ) -> None:
         self.manager = manager
         self.partitions = CameraPartitions(manager, grace_s)
         self.reseeder = Reseeder(manager.catalog, desired, send_definition, reseed_s)
-        self.reader = CatalogReader(
-            manager, open_consumer, declare_topic, self.reseeder.resend_all.set, topic
-        )
+
+        def lost() -> None:
+            self.reseeder.resend_all.set()
+            if on_broker_restart is not None:
+                on_broker_restart()
+
+        self.reader = CatalogReader(manager, open_consumer, declare_topic, lost, topic)
         self.health = (
             HealthPublisher(manager, lambda: aioredis.from_url(redis_url), health_s) if redis_url else None
         )

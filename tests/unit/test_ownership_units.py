@@ -355,3 +355,37 @@ async def test_ownership_runs_its_jobs_and_stops_every_camera_after() -> None:
         await _until(lambda: set(manager.running) == {"a", "b"})  # b: through the reseeder and the reader
         assert owner.region_of("b") == "eu" and owner.region_of("nope") is None
     assert manager.running == {}
+
+
+async def test_ownership_tells_the_worker_when_the_broker_came_back_empty() -> None:
+    # The worker declares its topics again then (agents/app.py): without them every offset commit
+    # fails for ever on the restarted embedded broker (bench pipeline --faults broker).
+    broker = Broker()
+    _define(broker, "a")
+    manager = _manager()
+    restarts: list[int] = []
+
+    async def declare() -> None:
+        pass
+
+    async def send(key: bytes, value: bytes | None) -> None:
+        broker.send(key, value)
+
+    owner = CameraOwnership(
+        manager,
+        topic=TOPIC,
+        grace_s=1.0,
+        open_consumer=lambda: _consumer(broker),
+        declare_topic=declare,
+        send_definition=send,
+        desired=lambda: {"a": _spec("a")},
+        reseed_s=0.01,
+        on_broker_restart=lambda: restarts.append(1),
+    )
+    owner.partitions.assigned({0})
+    async with owner.running():
+        await _until(lambda: set(manager.running) == {"a"})
+        assert restarts == []
+        broker.restart()
+        await _until(lambda: restarts == [1])
+        await _until(lambda: "a" in manager.catalog.cameras)  # reseeded on the empty broker
