@@ -37,6 +37,7 @@ import numpy as np
 from rich.console import Console
 
 from platewatch.engine.config import VisionConfig
+from platewatch.engine.hotlist import fusion
 from platewatch.engine.hotlist.entry import PROVISIONAL_THRESHOLD, ListSettings
 from platewatch.engine.hotlist.index import HotlistIndex, pack_fields
 from platewatch.engine.hotlist.layout import DEFAULT_PREFIX
@@ -842,6 +843,7 @@ def run_alerts_bench(
         "match_p50_us": round(float(np.percentile(times, 50)), 1) if times else None,
         "match_p99_us": round(float(np.percentile(times, 99)), 1) if times else None,
         "second_opinion": second is not None,
+        "fusion_fitted": fusion.WEIGHTS is not None,
         "verify_share": rate(sum(o.verified for o in scoring), len(scoring)),
         "index_build_s": round(build_s, 2),
         "synthetic_ocr_per_s": round(ocr_per_s, 1) if ocr_per_s else None,

@@ -57,8 +57,10 @@ ALERT_THRESHOLD = 0.01
 POSSIBLE_THRESHOLD = 0.001
 #: In a stream, the tracker's provisional read (the vote of a pass's first frames) raises only
 #: matches with at least this evidence; a weaker one waits for the pass's final vote, which has
-#: more frames to confirm or refute it (docs/hotlist.md, "A weak match waits for the pass").
-PROVISIONAL_THRESHOLD = 0.1
+#: more frames to confirm or refute it (docs/hotlist.md, "A weak match waits for the pass"): the
+#: highest value at which a stream still alerts for 99 % of passes read within one character
+#: (`bench alerts --passes`, selection half).
+PROVISIONAL_THRESHOLD = 0.02
 
 _PLATE = re.compile(rf"^[0-9A-Z]{{1,{MAX_PLATE}}}$")
 _PATTERN = re.compile(rf"^[0-9A-Z?*]{{1,{MAX_PATTERN}}}$")
