@@ -1,9 +1,10 @@
 """Fit the vehicle colour calibration (models/vehicle_colour.json) on the labelled training photos.
 
-    .venv/bin/python models/training/fit_vehicle_colour.py DIR [--labels tests/data/vehicles/us_labels.tsv]
+    .venv/bin/python models/training/fit_vehicle_colour.py DIR [DIR ...]
 
-DIR is an openalpr-format directory (the us/ photos); labels name each photo's vehicle colour. Only
-the training two thirds are read (`is_held_out` leaves out md5(name) % 3 == 0), each photo's
+Each DIR is an openalpr-format directory (us/, eu/, br/); its labels are
+tests/data/vehicles/<DIR name>_labels.tsv (each photo's vehicle colour, labelled by looking). Only
+the training two thirds of each are read (`is_held_out` leaves out md5(name) % 3 == 0), each photo's
 vehicle is the detected one that holds the labelled plate, and its features are exactly what
 `VehicleReader.describe` computes. A multinomial logistic regression with an L2 penalty is fitted;
 the penalty is chosen by leave-one-out accuracy on the training photos (ties go to the stronger
@@ -26,6 +27,7 @@ from platewatch.engine.vision.vehicles import COLOURS, ColourCalibration, Vehicl
 
 PENALTIES = (0.01, 0.03, 0.1, 0.3)
 ROOT = Path(__file__).resolve().parents[2]
+LABELS = ROOT / "tests/data/vehicles"
 
 
 def _softmax(z: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -57,22 +59,25 @@ def leave_one_out(x: NDArray[np.float64], y: NDArray[np.int64], penalty: float) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("directory", type=Path)
-    parser.add_argument("--labels", type=Path, default=ROOT / "tests/data/vehicles/us_labels.tsv")
+    parser.add_argument("directories", type=Path, nargs="+")
     parser.add_argument("--out", type=Path, default=ROOT / "models/vehicle_colour.json")
     args = parser.parse_args()
-    labels = read_vehicle_labels(args.labels)
     reader = VehicleReader()
     rows, classes = [], []
-    for image, label in sorted(labels.items()):
+    photos = [
+        (directory, image, label)
+        for directory in args.directories
+        for image, label in sorted(read_vehicle_labels(LABELS / f"{directory.name}_labels.tsv").items())
+    ]
+    for directory, image, label in photos:
         if is_held_out(image) or label.colour is None:
             continue
-        frame = cv2.imread(str(args.directory / image))
+        frame = cv2.imread(str(directory / image))
         if frame is None:
             print(f"{image}: unreadable; left out")
             continue
         frame = cast(Image, frame)
-        fields = (args.directory / image).with_suffix(".txt").read_text().split("\t")
+        fields = (directory / image).with_suffix(".txt").read_text().split("\t")
         plate = Box(*(int(v) for v in fields[1:5]))
         vehicle = vehicle_of(plate, reader.detect(frame))
         if vehicle is None:
@@ -87,6 +92,18 @@ def main() -> None:
     for penalty, score in scores.items():
         print(f"penalty {penalty}: leave-one-out {score:.3f}")
     best = max(PENALTIES, key=lambda p: (scores[p], p))
+    # How sure a colour must be to be shown (vehicles.COLOUR_MIN_CONFIDENCE): each photo's
+    # probabilities from a fit without it, then the share shown and right from each threshold.
+    loo = np.stack(
+        [
+            fit(x[np.arange(len(y)) != i], y[np.arange(len(y)) != i], best).probabilities(x[i])
+            for i in range(len(y))
+        ]
+    )
+    sure, right = loo.max(axis=1), loo.argmax(axis=1) == y
+    for threshold in (0.4, 0.5, 0.6, 0.7, 0.8):
+        shown = sure >= threshold
+        print(f"shown from {threshold}: {shown.mean():.3f}, right when shown {right[shown].mean():.3f}")
     args.out.write_text(fit(x, y, best).to_json() + "\n", encoding="utf-8")
     print(f"wrote {args.out} (penalty {best})")
 

@@ -42,7 +42,7 @@ class _Describer:
 
     def __call__(self, frame: Image, box: Box) -> VehicleLook | None:
         self.calls.append(box)
-        gray, red = [0.0, 0.9, 0, 0.1, 0, 0, 0.0], [0.05, 0.4, 0, 0.5, 0, 0, 0.05]
+        gray, red = [0.0, 1.0, 0, 0.0, 0, 0, 0.0], [0.0, 0.45, 0, 0.55, 0, 0, 0.0]
         if len(self.calls) > 3:
             raise VisionError("broken frame")
         return look_from(np.array(red if len(self.calls) == 2 else gray), np.array([0.9, 0, 0.1, 0]))
@@ -60,7 +60,7 @@ def test_a_pass_carries_its_vehicle_voted_over_a_few_frames_and_its_direction() 
     final = [r for r in out if not r.provisional][-1]
     assert len(describer.calls) == 3  # at most MAX_LOOKS frames are described
     assert final.colour == "gray"  # the red frame is outvoted
-    assert final.colour_confidence == pytest.approx((0.9 + 0.4 + 0.9) / 3, abs=1e-3)
+    assert final.colour_confidence == pytest.approx((1.0 + 0.45 + 1.0) / 3, abs=1e-3)
     assert final.vehicle_type == ""  # withheld
     assert final.direction == "approaching"
     assert final.heading is not None and 80 < final.heading < 100

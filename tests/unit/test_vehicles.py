@@ -107,13 +107,13 @@ def _look(colour: list[float]) -> VehicleLook:
 
 
 def test_a_colour_is_shown_only_when_sure_and_frames_vote() -> None:
-    sure = [0.0, 0.9, 0.0, 0.1, 0.0, 0.0, 0.0]
+    sure = [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     unsure = [0.0, 0.45, 0.0, 0.55, 0.0, 0.0, 0.0]  # a frame lit by the brake lights
     assert _look(sure).colour == "gray"
     assert _look(unsure).colour is None and _look(unsure).colour_confidence < COLOUR_MIN_CONFIDENCE
     voted = vote_looks([_look(sure), _look(unsure), _look(sure)])
     assert voted is not None and voted.colour == "gray"
-    assert voted.colour_confidence == pytest.approx((0.9 + 0.45 + 0.9) / 3)
+    assert voted.colour_confidence == pytest.approx((1.0 + 0.45 + 1.0) / 3)
     assert vote_looks([]) is None
     assert voted.type is None  # type is withheld (SHOW_TYPE)
 
