@@ -530,12 +530,15 @@ def choose_thresholds(outcomes: Sequence[Outcome]) -> tuple[float, float]:
 # ---- the report -------------------------------------------------------------------------------
 
 
-def curve_svg(points: Sequence[dict[str, float]], chosen: float) -> str:
-    """Recall of listed reads within one character against false alerts per 10k (log x)."""
+def curve_svg(
+    points: Sequence[dict[str, float]], chosen: float, other: Sequence[dict[str, float]] = ()
+) -> str:
+    """Recall of listed reads within one character against false alerts per 10k (log x); `other`
+    (the read's own evidence without the second opinion) dashed beside it."""
     chart = Chart(640, 360, 50)
     chart.axes(y_axis=True)
     xs = [max(0.1, p["false_per_10k"]) for p in points]
-    x_max = max(max(xs), 10.0)
+    x_max = max(max(xs), *(p["false_per_10k"] for p in other), 10.0)
 
     def x(v: float) -> float:
         span = (math.log10(max(0.1, v)) + 1) / (math.log10(x_max) + 1)
@@ -545,6 +548,8 @@ def curve_svg(points: Sequence[dict[str, float]], chosen: float) -> str:
         return chart.bottom - v * (chart.bottom - chart.pad / 2)
 
     chart.polyline([(x(a), y(p["recall_within_one"])) for a, p in zip(xs, points, strict=True)], "curve")
+    if other:
+        chart.polyline([(x(p["false_per_10k"]), y(p["recall_within_one"])) for p in other], "curve other")
     chart.line(x(10), chart.pad / 2, x(10), chart.bottom, "target")
     chart.line(chart.pad, y(RECALL_TARGET), chart.width - chart.pad, y(RECALL_TARGET), "target")
     for a, p in zip(xs, points, strict=True):
@@ -569,7 +574,16 @@ def _html(figures: dict[str, Any]) -> str:
         f"<p>Recall of listed reads the recognizer read within one character, against false alerts per "
         f"10,000 reads of vehicles not on the list, as the alert threshold moves (selection half). The "
         f"dashed lines are the targets; the chosen threshold is {figures['chosen_alert_threshold']}.</p>"
-        + curve_svg(figures["curve_selection"], figures["chosen_alert_threshold"])
+        + (
+            "<p>Green, dashed: the read's own evidence alone (without the second opinion).</p>"
+            if "primary_only" in figures
+            else ""
+        )
+        + curve_svg(
+            figures["curve_selection"],
+            figures["chosen_alert_threshold"],
+            figures.get("primary_only", {}).get("curve_selection", ()),
+        )
         + figures_table(head)
         + "<h2>scoring half, default settings</h2>"
         + table(
@@ -584,7 +598,10 @@ def _html(figures: dict[str, Any]) -> str:
         + table(("threshold", "false alerts / 10k", "recall within one", "recall listed"), rows)
     )
     return page(
-        "alerts", f"{figures['entries']:,} entries", body, ".curve { stroke: #2c7be5; stroke-width: 2; }"
+        "alerts",
+        f"{figures['entries']:,} entries",
+        body,
+        ".curve { stroke: #2c7be5; stroke-width: 2; } .other { stroke: #2ca05a; stroke-dasharray: 6 3; }",
     )
 
 

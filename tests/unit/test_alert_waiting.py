@@ -10,9 +10,17 @@ from platewatch.codecs import Alert, Read
 from platewatch.engine.alerts import process_read
 from platewatch.engine.hotlist import HotlistIndex, ListSettings
 from platewatch.engine.hotlist.entry import PROVISIONAL_THRESHOLD
+from platewatch.engine.hotlist.matcher import match_read_text
 
-#: the third character unsure: the B/8 confusion is admitted, but only weakly (an alert, not a sure one)
-UNSURE_THIRD = (0.99, 0.99, 0.4, 0.99, 0.99, 0.99, 0.99)
+
+def _unsure_third(index: HotlistIndex) -> tuple[float, ...]:
+    """Confidences whose B/8 confusion at the third character is an alert, but a weak one."""
+    for q in (0.99, 0.98, 0.97, 0.95, 0.9, 0.8, 0.6, 0.4):
+        chars = (0.99, 0.99, q, 0.99, 0.99, 0.99, 0.99)
+        [m] = match_read_text(index, "7A8C123", 0.9, (), chars)
+        if m.tier == "alert" and m.evidence < PROVISIONAL_THRESHOLD:
+            return chars
+    raise AssertionError("no confidence gives a weak alert")
 
 
 class Ledger:
@@ -57,8 +65,9 @@ async def test_a_weak_match_waits_for_the_final_vote() -> None:
     async def send(alert: Alert) -> None:
         sent.append(alert)
 
-    assert await process_read(_read("7A8C123", True, UNSURE_THIRD), index, ledger, send) == []
-    [alert] = await process_read(_read("7A8C123", False, UNSURE_THIRD), index, ledger, send)
+    unsure = _unsure_third(index)
+    assert await process_read(_read("7A8C123", True, unsure), index, ledger, send) == []
+    [alert] = await process_read(_read("7A8C123", False, unsure), index, ledger, send)
     assert alert.tier == "alert" and alert.evidence < PROVISIONAL_THRESHOLD
     assert len(sent) == 1
 
