@@ -231,6 +231,14 @@ def run_accuracy(
     ) is not None:
         figures["vehicles"] = vehicle_figures
         print_vehicle_table(console, vehicle_figures)
+    # The plate's issuing state where the labels name one (a state column), and the formats' choice.
+    from .state_accuracy import print_state_table, run_state_accuracy
+
+    if (
+        state_figures := run_state_accuracy(samples, vehicles, recognizer, region, wilson_interval)
+    ) is not None:
+        figures["state"] = state_figures
+        print_state_table(console, state_figures)
     if json_out:
         write_json(json_out, figures)
         report_html = report_html or json_out.with_suffix(".html")
