@@ -13,6 +13,7 @@ from platewatch.engine.vision.vehicles import VehicleLook, look_from
 
 
 def test_a_growing_plate_approaches_and_a_shrinking_one_recedes() -> None:
+    assert travel(Box(100, 100, 50, 20), Box(99, 100, 60, 20))[0] == ""  # 20 %: an edge-cut plate, not motion
     assert travel(Box(100, 100, 50, 20), Box(85, 194, 80, 32)) == ("approaching", 270.0)
     assert travel(Box(100, 200, 80, 32), Box(100, 100, 50, 20))[0] == "receding"
 
@@ -23,6 +24,11 @@ def test_heading_is_counter_clockwise_from_the_right_in_the_picture() -> None:
     assert travel(Box(100, 300, 50, 20), Box(100, 100, 50, 20)) == ("", 90.0)
     _, heading = travel(Box(0, 200, 50, 20), Box(100, 100, 50, 20))
     assert heading == pytest.approx(45.0)
+
+
+def test_a_heading_just_below_the_right_rounds_to_zero_not_360() -> None:
+    assert travel(Box(0, 100, 50, 20), Box(1000, 100, 50, 20 + 1)) == ("", 0.0)
+    assert travel(Box(0, 1000, 50, 20), Box(10000, 1003, 50, 20))[1] == 0.0
 
 
 def test_a_plate_that_barely_moves_has_no_heading_nor_direction() -> None:
