@@ -140,3 +140,60 @@ def test_a_pass_closing_names_its_state_once_on_its_best_frame() -> None:
     assert [(r.plate, r.state) for r in final] == [("7ABC123", "CA")]
     assert len(asked) == 1  # once per pass, not per frame
     assert all(r.state == "" for r in out if r.provisional)
+
+
+class _Recognizer:
+    """Stand-in plate recognizer: one read per image, torn between two texts as `torn` says."""
+
+    def __init__(self, torn: dict[str, tuple[tuple[str, float], ...]]) -> None:
+        self.torn = torn
+
+    def analyse(self, frame: Image, region: str | None = None) -> object:
+        from types import SimpleNamespace
+
+        key = "texas" if frame[85:118, 185:320].min() < 100 else "plain"  # the name printed at the top
+        cands = self.torn[key]
+        seen = Observation(
+            cands[0][0],
+            cands[0][1],
+            (),
+            tuple(Candidate(t, s) for t, s in cands),
+            Box(100, 80, 300, 150),
+            0.9,
+            "us",
+        )
+        return SimpleNamespace(reads=[seen])
+
+
+def test_bench_state_figures_count_named_missed_and_unshown(tmp_path, reader: StateReader) -> None:
+    from platewatch.engine.bench.accuracy import load_samples
+    from platewatch.engine.bench.state_accuracy import run_state_accuracy
+
+    for name, printed, plate in (("tx.png", "TEXAS", "ABC1234"), ("none.png", "", "ABC1234")):
+        frame, box = _plate_scene(printed)
+        cv2.imwrite(str(tmp_path / name), frame)
+        (tmp_path / name).with_suffix(".txt").write_text(
+            f"{name}\t{box.x}\t{box.y}\t{box.w}\t{box.h}\t{plate}\n"
+        )
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("image\tcolour\ttype\tstate\ntx.png\t-\t-\tTX\nnone.png\t-\t-\t-\n")
+    torn = {"texas": (("ABC1Z34", 0.5), ("ABC1234", 0.4)), "plain": (("ABC1234", 0.9),)}
+    found = run_state_accuracy(
+        load_samples(tmp_path),
+        labels,
+        _Recognizer(torn),
+        "us",
+        lambda k, n: (0.0, 1.0),
+        reader,  # type: ignore[arg-type]
+    )
+    assert found is not None
+    assert (found["state"], found["state_shown"], found["state_wrong"], found["state_missed"]) == (
+        1.0,
+        1,
+        0,
+        0,
+    )
+    assert (found["state_said_unshown"], found["state_unshown"]) == (0, 1)
+    # TX's formats chose the close candidate that fits: the misread is fixed, nothing broken
+    assert (found["formats_changed"], found["formats_fixed"], found["formats_broken"]) == (1, 1, 0)
+    assert (found["exact_before"], found["exact_after"]) == (0.5, 1.0)
