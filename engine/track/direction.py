@@ -24,14 +24,15 @@ SIZE_RATIO: Final = 1.25
 MIN_MOVE: Final = 0.3
 
 
-def travel(first: Box, last: Box) -> tuple[str, float | None]:
+def travel(first: Box, last: Box, size_ratio: float = SIZE_RATIO) -> tuple[str, float | None]:
     """("approaching" | "receding" | "", heading in degrees or None) from a pass's first and last box.
 
+    `size_ratio`: the change in width that counts as closer or farther (`SIZE_RATIO` for plates).
     The heading is in the image plane, counter-clockwise from the right: 0 right, 90 up the
     picture, 180 left, 270 down.
     """
     ratio = last.w / max(first.w, 1)
-    direction = "approaching" if ratio > SIZE_RATIO else "receding" if ratio < 1 / SIZE_RATIO else ""
+    direction = "approaching" if ratio > size_ratio else "receding" if ratio < 1 / size_ratio else ""
     (x0, y0), (x1, y1) = centre(first), centre(last)
     dx, dy = x1 - x0, y1 - y0
     if math.hypot(dx, dy) < MIN_MOVE * max(first.w, last.w, 1):

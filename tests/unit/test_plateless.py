@@ -34,7 +34,7 @@ def _gray(frame: Image, box: Box) -> VehicleLook | None:
 
 def _approaching(n: int, x: int = 400) -> list[list[Box]]:
     """A vehicle coming closer: its box grows and moves down the picture."""
-    return [[Box(x - 10 * i, 200 + 30 * i, 200 + 20 * i, 150 + 15 * i)] for i in range(n)]
+    return [[Box(x - 20 * i, 200 + 30 * i, 200 + 40 * i, 150 + 30 * i)] for i in range(n)]
 
 
 def _plate(box: Box) -> Observation:
