@@ -385,7 +385,8 @@ async def _pump(feed: _Feed, heartbeat_s: float, timeout_s: float) -> None:
         pending = feed.fanout.pending(max(sub.cursor, feed.last_sent), BATCH_MAX)
         if pending is None:
             try:
-                await asyncio.wait_for(sub.wake.wait(), heartbeat_s)
+                async with asyncio.timeout(heartbeat_s):  # a timer, not the task wait_for makes per wake
+                    await sub.wake.wait()
             except TimeoutError:
                 beat = {"type": "heartbeat", "offset": feed.last_sent, "time": time.time()}
                 await feed.send(json.dumps(beat), timeout_s)
