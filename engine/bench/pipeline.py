@@ -131,9 +131,15 @@ async def _run(
     """The figures, every alert latency, and one summary per camera (for the HTML report)."""
     from platewatch.engine.config import VisionConfig
     from platewatch.engine.config.camera import CameraSpec
-    from platewatch.engine.ingest.runner import CameraRunner, default_recognize, default_vehicle_describer
+    from platewatch.engine.ingest.runner import (
+        CameraRunner,
+        default_recognize,
+        default_reread,
+        default_vehicle_describer,
+    )
 
     recognize = await asyncio.to_thread(default_recognize, vision, data_dir)
+    reread = await asyncio.to_thread(default_reread, vision, data_dir)  # passes confirmed as they close
     vehicles = (vision or VisionConfig()).vehicles  # as a worker runs: vehicles described, plate-less passes
     describer = await asyncio.to_thread(default_vehicle_describer, vision, data_dir) if vehicles else None
     cams: list[_Camera] = []
@@ -153,7 +159,7 @@ async def _run(
             else:
                 cam.finals.append((started, read))
 
-        cams.append(_Camera(CameraRunner(spec, publish, recognize)))
+        cams.append(_Camera(CameraRunner(spec, publish, recognize, reread=reread)))
         if describer is not None:
             cams[-1].runner.describe_vehicles(describer)
     # compile once, before any stream opens, so every camera starts on an equal footing

@@ -82,10 +82,13 @@ def default_recognize(vision: VisionConfig | None = None, data_dir: Path | None 
     return recognize
 
 
-def default_reread(vision: VisionConfig | None = None, data_dir: Path | None = None) -> Reread:
-    """The shared recognizer's thorough reading of one plate, for confirming passes as they close."""
+def default_reread(vision: VisionConfig | None = None, data_dir: Path | None = None) -> Reread | None:
+    """The shared recognizer's thorough reading of one plate, for confirming passes as they close;
+    None under `vision.thorough: never` (one crop a plate everywhere, nothing reread)."""
     from platewatch.engine.vision.pipeline import default_recognizer
 
+    if (vision or VisionConfig()).thorough == "never":
+        return None
     return default_recognizer(vision, data_dir).reread
 
 
@@ -176,7 +179,7 @@ class CameraRunner:
             # Shielded: a stop that cancels again (worker shutdown) must not cut the final reads off.
             await asyncio.shield(self._close(pending, consumer, frames))
 
-    def _confirm_with(self, reread: Reread) -> None:
+    def _confirm_with(self, reread: Reread | None) -> None:
         """Track with a `ConfirmingTracker` (before any frame: the tracker holds no pass yet)."""
         camera_id, config = self._tracker_args
         self.tracker = ConfirmingTracker(

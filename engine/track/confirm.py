@@ -59,7 +59,9 @@ class ConfirmingTracker(Tracker):
     `reread` runs in the thread that calls `update`/`flush` (the camera runner's worker thread).
     """
 
-    def __init__(self, *args: Any, reread: Reread, state_of: StateOf | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, reread: Reread | None, state_of: StateOf | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.reread = reread
         #: Names the plate's state on the pass's best frame once it closes (`track.state`).
@@ -85,9 +87,12 @@ class ConfirmingTracker(Tracker):
         if largest is not None and (not frames or largest[0] is not frames[0][0]):
             frames.append(largest)
         rereads: list[Observation] = []
+        reread = self.reread
         for frame, seen in frames:
+            if reread is None:  # vision.thorough: never
+                break
             try:
-                again = self.reread(frame, seen.box, seen.region or self.region)
+                again = reread(frame, seen.box, seen.region or self.region)
             except VisionError:  # a frame the recognizer cannot use keeps the vote
                 continue
             if again is not None:

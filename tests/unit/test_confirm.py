@@ -78,3 +78,9 @@ def test_flush_confirms_open_passes_too() -> None:
     for i in range(4):
         tracker.update([obs("8XYZ99", 300 + 5 * i, conf=0.7)], 1000.0 + i / 10, np.zeros((8, 8, 3), np.uint8))
     assert [r.plate for r in tracker.flush()] == ["8XYZ999"]
+
+
+def test_without_a_reread_the_vote_stands() -> None:
+    """`vision.thorough: never`: the runner tracks with reread None (the state reader may still run)."""
+    final = [r for r in drive(ConfirmingTracker("cam", reread=None), ["CG22U"] * 6, 0.8) if not r.provisional]
+    assert [r.plate for r in final] == ["CG22U"]
