@@ -375,8 +375,14 @@ class _ClientProcess:
 
     async def send(self, command: dict[str, Any]) -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.write((json.dumps(command) + "\n").encode())
-        await self.proc.stdin.drain()
+        try:
+            self.proc.stdin.write((json.dumps(command) + "\n").encode())
+            await self.proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            await self.proc.wait()
+            raise BenchError(
+                f"a client process failed ({self.proc.returncode}):\n{await self.failure()}"
+            ) from None
 
     async def failure(self) -> str:
         assert self.proc.stderr is not None
