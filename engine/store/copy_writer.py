@@ -30,7 +30,7 @@ import psycopg
 from platewatch.codecs import Read
 
 from .reads import WriteResult, epoch_micros, image_key, normalise_plate, read_days, write_reads
-from .search_texts import note_texts
+from .search_texts import CoveredTexts, note_spans, text_days
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +178,7 @@ class ReadWriter:
         self._pool = ThreadPoolExecutor(max_workers=self._n, thread_name_prefix="read-writer")
         self._days: set[date] = set()
         self._days_lock = threading.Lock()
+        self._texts = CoveredTexts()
 
     def _conn(self, i: int) -> psycopg.Connection:
         conn = self._conns[i]
@@ -208,12 +209,14 @@ class ReadWriter:
                 return write_reads(conn, reads)
             self._ensure_partitions(conn, reads)
             try:
+                spans = text_days(
+                    (normalise_plate(r.plate) for r in reads), (epoch_micros(r.time) for r in reads)
+                )
+                fresh = self._texts.uncovered(spans)
                 with conn.transaction():
                     copy_reads(conn, reads)
-                    # the plate dictionary, in the same transaction
-                    note_texts(
-                        conn, (normalise_plate(r.plate) for r in reads), (epoch_micros(r.time) for r in reads)
-                    )
+                    note_spans(conn, fresh)  # the plate dictionary, in the same transaction
+                self._texts.remember(fresh)  # committed: later batches need not upsert these again
                 return WriteResult(len(reads), 0, [])
             except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
                 # A replay (unique violation), a day whose partition retention dropped, or a bad row.

@@ -17,6 +17,7 @@ holds change nothing here.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
@@ -59,11 +60,47 @@ def text_days(plates: Iterable[str], micros: Iterable[int]) -> dict[str, tuple[d
 def note_texts(conn: psycopg.Connection, plates: Iterable[str], micros: Iterable[int]) -> None:
     """Add the texts of a batch of reads (or widen their days), in the caller's transaction: their
     normalised plates and times (as `text_days` takes them)."""
-    spans = text_days(plates, micros)
+    note_spans(conn, text_days(plates, micros))
+
+
+def note_spans(conn: psycopg.Connection, spans: dict[str, tuple[date, date]]) -> None:
+    """`note_texts` for spans already worked out (the writer leaves out those it knows are there)."""
     if not spans:
         return
     plates = sorted(spans)
     conn.execute(_UPSERT, (plates, [spans[p][0] for p in plates], [spans[p][1] for p in plates]))
+
+
+class CoveredTexts:
+    """The texts, with their days, that this writer has already committed to `plate_texts`.
+
+    Most of a day's reads are of vehicles already read that day (commuters, buses, the same car
+    passing two cameras), and the upsert leaves such a text untouched but still probes its index
+    and locks its row. A writer that remembers what its own committed transactions put there skips
+    them. Only committed spans are remembered (`remember` after the commit), so a rolled-back batch
+    is upserted again. Retention prunes only texts whose last day is older than every day the store
+    still accepts, so a remembered span can never hide a text that a read the store takes needs.
+    """
+
+    def __init__(self, limit: int = 500_000) -> None:
+        self._spans: dict[str, tuple[date, date]] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def uncovered(self, spans: dict[str, tuple[date, date]]) -> dict[str, tuple[date, date]]:
+        with self._lock:
+            known = self._spans
+            return {
+                p: s for p, s in spans.items() if (k := known.get(p)) is None or k[0] > s[0] or k[1] < s[1]
+            }
+
+    def remember(self, spans: dict[str, tuple[date, date]]) -> None:
+        with self._lock:
+            if len(self._spans) + len(spans) > self._limit:
+                self._spans.clear()  # bounded memory: start again rather than track recency
+            for p, (first, last) in spans.items():
+                k = self._spans.get(p)
+                self._spans[p] = (first, last) if k is None else (min(k[0], first), max(k[1], last))
 
 
 def prune_texts(conn: psycopg.Connection, cutoff: datetime) -> int:
