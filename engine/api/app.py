@@ -105,6 +105,10 @@ def create_api(
                 kwargs={"autocommit": True},
                 open=False,
                 name="platewatch-api",
+                # After a database restart every idle connection is dead; unchecked, each one failed
+                # the next request that drew it (an access-log write refused, bench pipeline --faults
+                # database). A check is one loopback round trip per checkout.
+                check=ConnectionPool.check_connection,
             )
             pool.open(wait=False)
             app.state.pool = pool

@@ -112,6 +112,7 @@ class AlongsideWriter:
             kwargs={"autocommit": True, "prepare_threshold": None},
             open=False,
             name="platewatch-access-log",
+            check=ConnectionPool.check_connection,  # a database restart leaves idle ones dead
         )
         self._threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="access-log-alongside")
 
