@@ -102,6 +102,14 @@ def default_vehicle_describer(
     return default_describer(get_runtime(vision, data_dir))
 
 
+#: Final reads a camera keeps for sending again while the broker refuses them (about 15 minutes of
+#: a busy camera's passes), the first and longest wait between tries, and the last try on closing.
+MAX_UNSENT = 10_000
+RESEND_FIRST_S = 0.5
+RESEND_MAX_S = 10.0
+CLOSE_RESEND_S = 10.0
+
+
 class CameraRunner:
     def __init__(
         self,
@@ -136,6 +144,9 @@ class CameraRunner:
         self._data_dir = data_dir
         #: Plate-less passes (vehicles whose plate could not be read), with the vehicle describer.
         self.plateless: PlatelessTracker | None = None
+        #: Final reads the broker refused, sent again by `_resender` (`_keep_for_resend`).
+        self._unsent: deque[Read] = deque()
+        self._resender: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         """Capture until cancelled; never raises for a camera's or a frame's failure."""
@@ -247,6 +258,16 @@ class CameraRunner:
             if self.plateless is not None:
                 for read in self.plateless.flush():
                     await self._publish(read)
+            if self._unsent:  # the stream is closing: a last, bounded try for refused reads
+                if self._resender is not None:
+                    self._resender.cancel()
+                    await asyncio.gather(self._resender, return_exceptions=True)
+                give_up_at = asyncio.get_running_loop().time() + CLOSE_RESEND_S
+                await self._resend(give_up_at)
+                for read in self._unsent:
+                    log.error(
+                        "camera %s: read %s could not be sent before closing", self.spec.id, read.read_id
+                    )
         except Exception as exc:  # never let a failing publisher keep the stream open
             log.warning("camera %s: closing: %s: %s", self.spec.id, type(exc).__name__, exc)
         finally:
@@ -306,4 +327,48 @@ class CameraRunner:
             raise
         except Exception as exc:
             self.health.error("publish", f"{type(exc).__name__}: {exc}")
-            log.warning("camera %s: could not publish read %s: %s", self.spec.id, read.read_id, exc)
+            if read.provisional:  # its pass's final read follows and supersedes it
+                log.warning(
+                    "camera %s: could not publish provisional read %s: %s", self.spec.id, read.read_id, exc
+                )
+                return
+            log.warning(
+                "camera %s: could not publish read %s (sent again later): %s", self.spec.id, read.read_id, exc
+            )
+            self._keep_for_resend(read)
+
+    def _keep_for_resend(self, read: Read) -> None:
+        """A final read the broker refused waits here and is sent again with backoff (a broker
+        restarting, a leader moving), in order, so a pass is never lost to one failed send."""
+        if len(self._unsent) >= MAX_UNSENT:
+            lost = self._unsent.popleft()
+            self.health.error("publish", f"resend queue full: read {lost.read_id} dropped")
+            log.error(
+                "camera %s: %d reads wait to be sent; dropped the oldest, %s",
+                self.spec.id,
+                MAX_UNSENT,
+                lost.read_id,
+            )
+        self._unsent.append(read)
+        if self._resender is None or self._resender.done():
+            self._resender = asyncio.create_task(self._resend())
+
+    async def _resend(self, give_up_at: float | None = None) -> None:
+        delay = RESEND_FIRST_S
+        loop = asyncio.get_running_loop()
+        while self._unsent:
+            if give_up_at is not None and loop.time() >= give_up_at:
+                return
+            read = self._unsent[0]
+            try:
+                await self.publish(read)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.health.error("publish", f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(delay)
+                delay = min(RESEND_MAX_S, delay * 2)
+                continue
+            self._unsent.popleft()
+            self.health.read_out(read.provisional)
+            delay = RESEND_FIRST_S

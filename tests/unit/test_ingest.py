@@ -17,6 +17,7 @@ from platewatch.codecs.cameras import decode_spec, encode_spec
 from platewatch.engine.bench.demo import generate
 from platewatch.engine.config.camera import CameraSpec, CameraUrlError, SourceKind, source_kind
 from platewatch.engine.ingest import CameraHealth, Frame, Source, expand_credentials
+from platewatch.engine.ingest import runner as runner_module
 from platewatch.engine.ingest.av_source import AvSource
 from platewatch.engine.ingest.gate import MotionGate, in_roi
 from platewatch.engine.ingest.runner import CameraRunner, encode_jpeg
@@ -209,7 +210,8 @@ def test_runner_tracks_reads_and_publishes_one_final_per_pass() -> None:
     assert runner.health.frames_processed == 12 and runner.health.reads == 2
 
 
-def test_runner_survives_a_failing_recognizer_and_publisher() -> None:
+def test_runner_survives_a_failing_recognizer_and_publisher(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner_module, "CLOSE_RESEND_S", 0.3)  # a broker that never comes back
     calls = 0
 
     async def recognize(image: np.ndarray, region: str | None) -> list[Observation]:
@@ -231,3 +233,29 @@ def test_runner_survives_a_failing_recognizer_and_publisher() -> None:
 
     runner = asyncio.run(main())
     assert runner.health.errors >= 4
+
+
+def test_a_final_read_the_broker_refused_is_sent_again_once_it_answers() -> None:
+    out: list[Read] = []
+    refusals = 3
+
+    async def recognize(image: np.ndarray, region: str | None) -> list[Observation]:
+        return [_read(40, 60, "7ABC123")] if image.shape[0] > 64 else []
+
+    async def publish(read: Read) -> None:
+        nonlocal refusals
+        if not read.provisional and refusals:
+            refusals -= 1
+            raise ConnectionError("broker restarting")
+        out.append(read)
+
+    async def main() -> CameraRunner:
+        runner = CameraRunner(
+            CameraSpec(id="mem", url="file:///mem"), publish, recognize, source=ListSource(12)
+        )
+        await runner.run()
+        return runner
+
+    runner = asyncio.run(asyncio.wait_for(main(), 20))
+    assert [(r.plate, r.provisional) for r in out] == [("7ABC123", True), ("7ABC123", False)]
+    assert refusals == 0 and runner.health.errors == 3
