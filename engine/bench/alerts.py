@@ -41,7 +41,7 @@ from platewatch.engine.hotlist import fusion
 from platewatch.engine.hotlist.entry import PROVISIONAL_THRESHOLD, ListSettings
 from platewatch.engine.hotlist.index import HotlistIndex, pack_fields
 from platewatch.engine.hotlist.layout import DEFAULT_PREFIX
-from platewatch.engine.hotlist.matcher import Match, match_read_text
+from platewatch.engine.hotlist.matcher import VERIFY_MIN, Match, match_read_text
 from platewatch.engine.plates import edit_distance
 from platewatch.engine.track.vote import vote
 from platewatch.engine.vision.second_opinion import SecondOpinion, text_log_prob
@@ -350,7 +350,7 @@ class Outcome:
     #: the same two scores on the read's own evidence alone (before the second opinion)
     true_primary: float | None = None
     false_primary: float | None = None
-    #: the second opinion was asked about one of the read's matches
+    #: one of the read's matches is one the second opinion is asked about (when it is on)
     verified: bool = False
 
 
@@ -370,7 +370,9 @@ def match_all(
     times = []
     for i, read in enumerate(reads):
         listed, selection = _listed(first + i, read.truth, seed)
-        scorer = read.scorer()
+        # the second opinion is asked only when the fusion is on (as the match agent loads it only
+        # then) or when its fit collects rows: otherwise the timed matching is the shipped path
+        scorer = read.scorer() if fusion.WEIGHTS is not None or rows is not None else None
         began = time.perf_counter_ns()
         matches: list[Match] = match_read_text(
             index, read.plate, read.confidence, read.candidates, read.char_confidences, scorer
@@ -405,7 +407,10 @@ def match_all(
                 worst.kind if worst else "",
                 true[0].primary if true else None,
                 worst_primary,
-                any(m.second is not None for m in matches),
+                any(
+                    m.kind != "partial" and m.entry != _clean(read.plate) and m.primary >= VERIFY_MIN
+                    for m in matches
+                ),
             )
         )
     return outcomes, times
