@@ -712,7 +712,7 @@ def weigh(
     plates = {m.entry: likelihood(ev, m.entry) for m in matches if m.kind != "partial"}
     self_weight = 0.0 if ev.text in plates else likelihood(ev, ev.text)[0]
     total = self_weight + sum(v for v, _ in plates.values()) + (1.0 - ev.aligned)
-    weighed = []
+    weighed: list[tuple[Match, float, tuple[int, ...]]] = []
     for m in matches:
         differs: tuple[int, ...] = ()
         if m.kind == "partial":
@@ -720,21 +720,25 @@ def weigh(
         else:
             value, differs = plates[m.entry]
             evidence = value / total if total > 0 else 0.0
-        weighed.append(replace(m, primary=min(1.0, evidence), differs=differs))
-    opinions = second_opinion(weighed, ev, second)
+        weighed.append((m, min(1.0, evidence), differs))
+    opinions = (
+        second_opinion([replace(m, primary=p) for m, p, _ in weighed], ev, second)
+        if second is not None
+        else {}
+    )
     out = []
-    for m in weighed:
-        evidence = m.primary
+    for m, primary, differs in weighed:
+        evidence = primary
         said = opinions.get(m.entry) if m.kind != "partial" else None
         if said is not None:
-            evidence = fuse(m.primary, *said, len(m.entry) != len(ev.text))
+            evidence = fuse(primary, *said, len(m.entry) != len(ev.text))
             m = replace(m, second=round(said[0], 3), second_entry=round(said[1], 3))
         evidence = round(min(1.0, evidence), 6)
         settings = lists.get(m.list_name)
         alert_t = settings.alert_threshold if settings else ALERT_THRESHOLD
         possible_t = settings.possible_threshold if settings else POSSIBLE_THRESHOLD
         tier = "alert" if evidence >= alert_t else "possible" if evidence >= possible_t else ""
-        out.append(replace(m, evidence=evidence, tier=tier, primary=round(m.primary, 6)))
+        out.append(replace(m, evidence=evidence, tier=tier, primary=round(primary, 6), differs=differs))
     out.sort(key=lambda m: (m.tier != "alert", m.tier != "possible", m.priority, -m.evidence, m.key))
     return out
 
