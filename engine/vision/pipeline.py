@@ -152,6 +152,7 @@ class Recognizer:
         detector: PlateDetector | None = None,
         crop_grow: tuple[float, float] = CROP_GROW,
         thorough: str | None = None,
+        two_rows: bool = True,
     ) -> None:
         self.runtime = runtime or get_runtime()
         self.crop_grow = crop_grow
@@ -160,6 +161,8 @@ class Recognizer:
         #: "single": zoomed re-detection and three crops for single images only; "always": for
         #: camera frames too; "never": one crop of the full-frame box everywhere (fastest).
         self.thorough = _check_thorough(thorough or defaults.thorough)
+        #: Thorough reading also reads unsure plates as two rows (`stacked.py`).
+        self.two_rows = two_rows
         self.detector = detector or PlateDetector(self.runtime)
         self.reader = reader or _default_reader(self.runtime)
         self.chooser = chooser or _default_chooser()
@@ -212,7 +215,8 @@ class Recognizer:
                     results = plates[i][1] + extra
                     chosen[i] = (detection, self.chooser(fuse_views(results), region))
                 timings["ocr"] += _ms(start)
-            self._read_rows(frame, chosen, region)
+            if self.two_rows:
+                self._read_rows(frame, chosen, region)
         reads = []
         for detection, ocr in chosen:
             if not ocr.text:  # nothing legible: a false detection or an unreadable plate

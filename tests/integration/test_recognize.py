@@ -152,7 +152,9 @@ def test_thorough_reading_of_unsure_plates_refines_their_boxes(
     runtime: Runtime, detector: PlateDetector, frame: tuple[Image, list[str]]
 ) -> None:
     ocr = EchoOCR(confidence=0.5)
-    recognizer = Recognizer(runtime, region="auto", reader=ocr, chooser=_identity, detector=detector)
+    recognizer = Recognizer(
+        runtime, region="auto", reader=ocr, chooser=_identity, detector=detector, two_rows=False
+    )
     reads = recognizer.recognize(frame[0])
     first = detector.detect(frame[0])
     assert len(reads) == len(PLATES) == len(first)
@@ -175,7 +177,13 @@ def test_stream_path_follows_the_thorough_setting(
     for setting, per_plate in (("never", (1,)), ("always", (len(VIEWS), 2 * len(VIEWS)))):
         ocr = EchoOCR(confidence=0.5)
         recognizer = Recognizer(
-            runtime, region="auto", reader=ocr, chooser=_identity, detector=detector, thorough=setting
+            runtime,
+            region="auto",
+            reader=ocr,
+            chooser=_identity,
+            detector=detector,
+            thorough=setting,
+            two_rows=False,  # the rows of unsure plates: test_stacked.py and below
         )
         reads = asyncio.run(recognizer.recognize_async(frame[0]))
         assert len(reads) == len(PLATES)
@@ -187,6 +195,28 @@ def test_stream_path_follows_the_thorough_setting(
     assert len(ocr.crops) >= len(VIEWS) * len(PLATES)  # every unsure plate from three crops
     with pytest.raises(VisionError, match="thorough"):
         Recognizer(runtime, region="us", reader=EchoOCR(), detector=detector, thorough="sometimes")
+
+
+def test_unsure_plates_showing_two_rows_are_read_row_by_row(
+    runtime: Runtime, detector: PlateDetector
+) -> None:
+    """The thorough reading cuts an unsure plate showing two text bands at their gap and reads both
+    rows: two more crops, the plate's crop cut in two (which reading wins: test_stacked.py)."""
+    image, _ = scene([("6Z173TC", "us_stacked", 260, (900, 560))], seed=0)
+    crops = {}
+    for two_rows in (False, True):
+        ocr = EchoOCR(confidence=0.5)
+        recognizer = Recognizer(
+            runtime, region="auto", reader=ocr, chooser=_identity, detector=detector, two_rows=two_rows
+        )
+        recognizer.read_plates(image, detector.detect(image)[:1], thorough=True)
+        crops[two_rows] = ocr.crops
+    extra = crops[True][len(crops[False]) :]
+    assert len(extra) == 2
+    # one crop (of the plate's box, refined when it was unsure) cut in two rows that overlap a little
+    assert extra[0].shape[1] == extra[1].shape[1]
+    whole = next(c for c in crops[False] if c.shape[1] == extra[0].shape[1])
+    assert max(e.shape[0] for e in extra) < whole.shape[0] < extra[0].shape[0] + extra[1].shape[0]
 
 
 def test_refiner_tightens_a_loose_box(runtime: Runtime) -> None:
