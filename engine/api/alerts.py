@@ -347,6 +347,10 @@ async def feed(websocket: WebSocket, who: Annotated[SocketCaller, Depends(FEED)]
     except (TimeoutError, FellBehind):
         reason = "too_slow"
         state.close_code = TOO_SLOW
+    except Flooded as exc:
+        reason = "flood"
+        state.close_code = POLICY_VIOLATION
+        log.warning("alert feed of %s closed: the client sent %s", who.actor.username, exc)
     except ApiError:
         reason = "access_log"
         state.close_code = 1011
@@ -396,13 +400,34 @@ async def _pump(feed: _Feed, heartbeat_s: float, timeout_s: float) -> None:
         sub.cursor = feed.last_sent
 
 
+class Flooded(Exception):
+    """A client sending more than the feed protocol ever needs (a ping now and then)."""
+
+
+#: Messages a client may send in one second (the page pings every few seconds) and the largest one
+#: read (a ping is a few dozen bytes); past either the socket is closed with 1008, logged and counted.
+CLIENT_MESSAGES_PER_S = 20
+CLIENT_MESSAGE_BYTES = 4096
+POLICY_VIOLATION = 1008
+
+
 async def _read(websocket: WebSocket, feed: _Feed, timeout_s: float) -> None:
-    """The client's side: pings are answered; the loop ends when the client goes."""
+    """The client's side: pings are answered; the loop ends when the client goes, or floods."""
+    window_start, count = time.monotonic(), 0
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(message.get("code", 1000))
+        now = time.monotonic()
+        if now - window_start >= 1.0:
+            window_start, count = now, 0
+        count += 1
         text = message.get("text") or ""
+        size = len(text) + len(message.get("bytes") or b"")
+        if count > CLIENT_MESSAGES_PER_S or size > CLIENT_MESSAGE_BYTES:
+            raise Flooded(
+                f"{count} messages in a second" if size <= CLIENT_MESSAGE_BYTES else f"{size} bytes"
+            )
         if len(text) <= 200 and '"ping"' in text:
             await feed.send(json.dumps({"type": "pong", "offset": feed.last_sent}), timeout_s)
 

@@ -7,6 +7,7 @@ without stalling the others; refusals close with 4401/4403 and are logged; REST 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import secrets
@@ -194,6 +195,34 @@ def _metric(name: str, **labels: str) -> float:
     from prometheus_client import REGISTRY
 
     return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_a_client_that_floods_the_feed_is_closed_and_the_others_go_on(desk: Desk) -> None:
+    async def run() -> None:
+        token = desk.token("dana")
+        flooder = await _connect(desk.ws_url(0), token)
+        big = await _connect(desk.ws_url(0), token)
+        calm = await _connect(desk.ws_url(0), token)
+        for ws in (flooder, big, calm):
+            await ws.recv()  # hello
+        for i in range(200):  # far past a ping now and then
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await flooder.send(json.dumps({"type": "ping", "n": i}))
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await big.send("x" * 100_000)
+        for ws in (flooder, big):
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        ids = await asyncio.to_thread(desk.raise_alerts, 3)
+        got = await _collect(calm, 3)
+        assert [m["alert"]["alert_id"] for m in got if m["type"] == "event"] == ids
+        await calm.close()
+
+    before = _metric("platewatch_ws_disconnects_total", reason="flood")
+    asyncio.run(run())
+    assert _metric("platewatch_ws_disconnects_total", reason="flood") == before + 2
 
 
 def test_refusals_close_with_a_readable_code_and_are_logged(desk: Desk) -> None:
