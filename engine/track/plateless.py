@@ -22,7 +22,7 @@ from typing import Final
 from platewatch.codecs import Read
 from platewatch.engine.vision.boxes import iou
 from platewatch.engine.vision.types import Box, Image, Observation, VisionError
-from platewatch.engine.vision.vehicles import Vehicle, VehicleLook, vote_looks
+from platewatch.engine.vision.vehicles import Vehicle, VehicleLook, read_fields, vote_looks
 
 from .direction import travel
 from .ids import time_ordered_id
@@ -196,9 +196,7 @@ class PlatelessTracker:
             pass_id=track.pass_id,
             crop_jpeg=crop,
             overview_jpeg=overview,
-            colour=(look.colour or "") if look else "",
-            colour_confidence=round(look.colour_confidence, 3) if look else 0.0,
-            vehicle_type=(look.type or "") if look else "",
+            **read_fields(look),
             direction=direction,
             heading=heading,
             plateless=True,

@@ -221,18 +221,7 @@ class Recognizer:
         for detection, ocr in chosen:
             if not ocr.text:  # nothing legible: a false detection or an unreadable plate
                 continue
-            reads.append(
-                Observation(
-                    text=ocr.text,
-                    confidence=ocr.confidence,
-                    char_confidences=ocr.char_confidences,
-                    candidates=ocr.candidates,
-                    box=detection.box,
-                    detection_score=detection.score,
-                    region=region,
-                    timings_ms=dict(timings),
-                )
-            )
+            reads.append(Observation.of(detection, ocr, region, timings))
         return reads
 
     def _read_rows(self, frame: Image, chosen: list[tuple[Detection, OcrResult]], region: str) -> None:

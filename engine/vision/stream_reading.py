@@ -105,18 +105,7 @@ class StreamReading:
                 or any(iou(detection.box, r.box) > 0.3 for r in reads)
             ):
                 continue
-            reads.append(
-                Observation(
-                    text=ocr.text,
-                    confidence=ocr.confidence,
-                    char_confidences=ocr.char_confidences,
-                    candidates=ocr.candidates,
-                    box=detection.box,
-                    detection_score=detection.score,
-                    region=region,
-                    timings_ms=dict(timings),
-                )
-            )
+            reads.append(Observation.of(detection, ocr, region, timings))
         return reads
 
     def _within_box(self, frame: Image, box: Box, results: list[OcrResult], region: str) -> OcrResult | None:

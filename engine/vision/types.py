@@ -75,3 +75,19 @@ class Observation:
     detection_score: float
     region: str
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False, hash=False)
+
+    @classmethod
+    def of(
+        cls, detection: Detection, ocr: OcrResult, region: str, timings_ms: dict[str, float]
+    ) -> Observation:
+        """The plate `detection` found, as `ocr` read it (the single-photo and camera paths alike)."""
+        return cls(
+            text=ocr.text,
+            confidence=ocr.confidence,
+            char_confidences=ocr.char_confidences,
+            candidates=ocr.candidates,
+            box=detection.box,
+            detection_score=detection.score,
+            region=region,
+            timings_ms=dict(timings_ms),
+        )

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, TypedDict
 
 import cv2
 import numpy as np
@@ -281,6 +281,23 @@ def vote_looks(looks: Sequence[VehicleLook]) -> VehicleLook | None:
         return None
     colour = np.mean([look.colour_probs for look in looks], axis=0)
     return look_from(colour, np.mean([look.type_probs for look in looks], axis=0))
+
+
+class LookFields(TypedDict):
+    colour: str
+    colour_confidence: float
+    vehicle_type: str
+
+
+def read_fields(look: VehicleLook | None) -> LookFields:
+    """A pass's look as the `Read` fields that carry it (empty where not shown or not seen)."""
+    if look is None:
+        return LookFields(colour="", colour_confidence=0.0, vehicle_type="")
+    return LookFields(
+        colour=look.colour or "",
+        colour_confidence=round(look.colour_confidence, 3),
+        vehicle_type=look.type or "",
+    )
 
 
 def look_from(colour: NDArray[np.floating], kind: NDArray[np.floating]) -> VehicleLook:
