@@ -49,6 +49,11 @@ def load_worker() -> Callable[[Settings], None]:
     return cast(Callable[[Settings], None], next(iter(found)).load())
 
 
+# The largest websocket message uvicorn reads; the feed closes anything over 4 KiB itself
+# (engine/api/alerts.py), this keeps a client from making the server buffer 16 MiB first.
+WS_MAX_MESSAGE_BYTES = 64 * 1024
+
+
 def api(
     host: Annotated[str | None, typer.Option(help="Listen address (default: api.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (default: api.port).")] = None,
@@ -73,6 +78,7 @@ def api(
             port=port or s.api.port,
             log_config=None,
             ws_per_message_deflate=s.api.ws_compression,
+            ws_max_size=WS_MAX_MESSAGE_BYTES,  # the feed's clients send pings; refuse megabytes unread
             timeout_graceful_shutdown=10,  # dispatchers' sockets reconnect to another instance
             # HTTPS from the API itself, or plain HTTP behind a TLS proxy (docs/operations.md)
             ssl_certfile=s.api.tls_certfile,
