@@ -7,7 +7,6 @@ the services module.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -33,8 +32,6 @@ from .match import register_match_agent
 from .persist import register_persist_agent
 from .topics import Topics, declare_topics
 from .webhooks import register_webhook_sender
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
