@@ -30,7 +30,8 @@ MAX_READ_IDS = 10_000
 COPY_THREADS = 4  # image copies in flight while a hold captures
 _READ_COLUMNS = (
     "read_id, time, camera_id, plate, plate_norm, confidence, region, box, char_confidences,"
-    " candidates, track_length, provisional, pass_id"
+    " candidates, track_length, provisional, pass_id, colour, colour_confidence, vehicle_type,"
+    " direction, heading, plateless, state"
 )
 
 

@@ -3,6 +3,7 @@ images go with their reads, releasing a hold is recorded."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -187,3 +188,32 @@ def test_upkeep_summarises_the_time_index_so_a_canvass_reads_only_its_hour(
     summarised = blocks_read()
     pages = conn.execute("SELECT relpages FROM pg_class WHERE relname = 'reads_p20261128'").fetchone()
     assert pages is not None and summarised < int(pages[0]) / 2  # an hour of the day, not the day
+
+
+def test_a_held_read_keeps_its_vehicle_and_state_after_the_read_is_purged(
+    store: tuple[psycopg.Connection, DirectoryImageStore], database_url: str
+) -> None:
+    conn, images = store
+    old = _read(DAYS + 3, "HELD2")
+    old = dataclasses.replace(
+        old, colour="blue", colour_confidence=0.9, direction="receding", heading=90.0, state="TX"
+    )
+    _write(database_url, images, [old])
+    place_hold(
+        conn, images, case_number="24-1190", created_by="sgt.lee", criteria=HoldCriteria(plate="held-2")
+    )
+    run_retention(conn, images, days=DAYS, now=NOW)
+    assert _ids(conn) == set()  # the read itself is gone: only the evidence copy is left
+    row = conn.execute(
+        "SELECT colour, colour_confidence, direction, heading, plateless, state FROM evidence_reads"
+        " WHERE read_id = %s",
+        (old.read_id,),
+    ).fetchone()
+    assert row is not None and (row[0], row[2], row[3], row[4], row[5]) == (
+        "blue",
+        "receding",
+        90.0,
+        False,
+        "TX",
+    )
+    assert abs(row[1] - 0.9) < 1e-6

@@ -306,3 +306,41 @@ def test_a_bundle_written_straight_into_a_zip_verifies_and_unpacks(
         assert zf.getinfo("evidence-x/manifest.json").date_time[:3] == (2026, 3, 2)
     extract_zip(built.path, tmp_path / "out")
     assert verify_bundle(tmp_path / "out", key.public_key()).ok
+
+
+def test_the_vehicle_and_state_a_read_carried_travel_with_it(tmp_path: Path, key: Ed25519PrivateKey) -> None:
+    """A case may turn on "a blue car heading left": what the read said of the vehicle is exported;
+    the body type, withheld everywhere as unreliable, is not."""
+    rows = _rows(2)
+    rows[0] |= {
+        "colour": "blue",
+        "colour_confidence": 0.91,
+        "vehicle_type": "truck",
+        "direction": "approaching",
+        "heading": 180.0,
+        "plateless": False,
+        "state": "TX",
+    }
+    rows[1] |= {"plate": "", "plate_norm": "", "plateless": True}  # a pass with no readable plate
+    built = write_bundle(tmp_path / "b", rows, _images, _meta(), key)
+    assert verify_bundle(built.path, key.public_key()).ok
+    reads = json.loads((built.path / "reads.json").read_text())["reads"]
+    assert (reads[0]["colour"], reads[0]["colour_confidence"], reads[0]["state"]) == ("blue", 0.91, "TX")
+    assert (reads[0]["direction"], reads[0]["heading"], reads[0]["plateless"]) == (
+        "approaching",
+        180.0,
+        False,
+    )
+    assert reads[1]["plateless"] and reads[1]["colour"] is None and reads[1]["state"] is None
+    assert all("vehicle_type" not in r for r in reads)
+    lines = (built.path / "reads.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    first = dict(zip(header, lines[1].split(","), strict=True))
+    second = dict(zip(header, lines[2].split(","), strict=True))
+    assert (first["colour"], first["state"], first["direction"], first["plateless"]) == (
+        "blue",
+        "TX",
+        "approaching",
+        "false",
+    )
+    assert second["plateless"] == "true" and second["colour"] == "" and "vehicle_type" not in header

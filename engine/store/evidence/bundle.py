@@ -56,6 +56,12 @@ CSV_COLUMNS = (
     "track_length",
     "provisional",
     "pass_id",
+    "plateless",
+    "state",
+    "colour",
+    "colour_confidence",
+    "direction",
+    "heading",
     "received_at_utc",
     "crop",
     "overview",
@@ -177,6 +183,16 @@ def _read_record(row: Mapping[str, Any], images: dict[str, str]) -> dict[str, An
         "track_length": row["track_length"],
         "provisional": row["provisional"],
         "pass_id": row["pass_id"],
+        # What the read said of the vehicle and the plate's state, NULL where it said nothing;
+        # the body type is withheld everywhere (it measures unreliable), so it is not exported.
+        "plateless": bool(row.get("plateless")),
+        "state": row.get("state"),
+        "colour": row.get("colour"),
+        "colour_confidence": _real(row["colour_confidence"])
+        if row.get("colour_confidence") is not None
+        else None,
+        "direction": row.get("direction"),
+        "heading": _real(row["heading"]) if row.get("heading") is not None else None,
         "received_at_utc": _utc(row["received_at"]),
         "images": images,
     }
@@ -191,6 +207,7 @@ def _csv(records: Sequence[dict[str, Any]]) -> bytes:
             **r,
             "box": " ".join(str(v) for v in r["box"]),
             "provisional": "true" if r["provisional"] else "false",
+            "plateless": "true" if r["plateless"] else "false",
             "crop": r["images"].get("crop", ""),
             "overview": r["images"].get("overview", ""),
         }

@@ -49,7 +49,8 @@ _EXPORT_COLUMNS = (
 )
 _HELD_READS = (
     "SELECT read_id::text, time, camera_id, plate, plate_norm, confidence, region, box, char_confidences,"
-    " candidates, track_length, provisional, pass_id, image_key, received_at"
+    " candidates, track_length, provisional, pass_id, colour, colour_confidence, direction,"
+    " heading, plateless, state, image_key, received_at"
     " FROM evidence_reads WHERE hold_id = %s ORDER BY time, read_id"
 )
 
