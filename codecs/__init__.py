@@ -12,7 +12,7 @@ does not load the settings model that the camera schema is.
 
 from .deadletter import DeadLetter, decode_deadletter, encode_deadletter
 from .errors import CodecError
-from .messages import SCHEMA_VERSION, Alert, Read
+from .messages import SCHEMA_VERSION, Alert, FrameReading, Read
 from .msgpack_codec import decode_alert, decode_read, encode_alert, encode_read
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "Alert",
     "CodecError",
     "DeadLetter",
+    "FrameReading",
     "Read",
     "decode_alert",
     "decode_deadletter",

@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 
 SCHEMA_VERSION = 1
 
+#: One frame's reading inside a pass's read: (text, confidence, per-character confidences,
+#: candidates as (text, score)), as the recognizer gave it for that frame.
+FrameReading = tuple[str, float, tuple[float, ...], tuple[tuple[str, float], ...]]
+
 
 @dataclass(frozen=True, slots=True)
 class Read:
@@ -45,6 +49,10 @@ class Read:
     # The plate's issuing state (USPS code, e.g. "TX") where the plate shows it, else empty; a
     # message from before the field decodes with the empty default.
     state: str = ""
+    # The readings of (at most a few of) the pass's frames the vote was made of, so the matcher can
+    # weigh frames that agree as more evidence than one frame (the vote's support stays on one
+    # frame's confidence scale). Empty for one-frame reads and in messages from before the field.
+    frames: tuple[FrameReading, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,9 +41,10 @@ def crop_scorer(read: Read, opinion: CropScorer | None, spent: list[float]) -> S
 
 
 def match_read(index: HotlistIndex, read: Read, opinion: CropScorer | None = None) -> list[Match]:
-    """Every entry the read fits, weighed by the read's own evidence and, for a doubtful match, the
-    second opinion on its crop: each with its tier ("alert", "possible", or "" below the list's
-    possible threshold, which raises nothing)."""
+    """Every entry the read fits, weighed by the read's own evidence (a pass's frames together,
+    where the read carries them) and, for a doubtful match, the second opinion on its crop: each
+    with its tier ("alert", "possible", or "" below the list's possible threshold, which raises
+    nothing)."""
     spent: list[float] = []
     began = time.perf_counter()
     matches = match_read_text(
@@ -53,6 +54,7 @@ def match_read(index: HotlistIndex, read: Read, opinion: CropScorer | None = Non
         read.candidates,
         read.char_confidences,
         crop_scorer(read, opinion, spent),
+        read.frames,
     )
     # the matching's own time; the second opinion's is VERIFY_SECONDS
     hm.MATCH_SECONDS.observe(time.perf_counter() - began - sum(spent))

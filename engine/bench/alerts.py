@@ -36,8 +36,9 @@ import cv2
 import numpy as np
 from rich.console import Console
 
+from platewatch.codecs import FrameReading
 from platewatch.engine.config import VisionConfig
-from platewatch.engine.hotlist import fusion
+from platewatch.engine.hotlist import fusion, pass_weights
 from platewatch.engine.hotlist.entry import PROVISIONAL_THRESHOLD, ListSettings
 from platewatch.engine.hotlist.index import HotlistIndex, pack_fields
 from platewatch.engine.hotlist.layout import DEFAULT_PREFIX
@@ -96,6 +97,8 @@ class BenchRead:
     candidates: tuple[tuple[str, float], ...]
     #: the second opinion's per-slot log-probabilities of the read's crop (as sent: JPEG), if scored
     second: Any = field(default=None, compare=False, repr=False)
+    #: a pass's vote: its frames' own readings, as the tracker's read carries them (Read.frames)
+    frames: tuple[FrameReading, ...] = field(default=(), compare=False, repr=False)
 
     def scorer(self) -> Callable[[Sequence[str]], list[float]] | None:
         """What the matcher asks the second opinion through: log P(text) of each text."""
@@ -300,7 +303,9 @@ def voted(frames: Sequence[BenchRead]) -> BenchRead:
     if not seen:
         return BenchRead("pass", frames[0].truth, "", 0.0, (), ())
     v = vote(seen)
-    return BenchRead("pass", frames[0].truth, v.text, v.confidence, v.char_confidences, v.candidates)
+    return BenchRead(
+        "pass", frames[0].truth, v.text, v.confidence, v.char_confidences, v.candidates, frames=v.frames
+    )
 
 
 # ---- the lists and the matching ---------------------------------------------------------------
@@ -360,12 +365,16 @@ def match_all(
     seed: int,
     first: int = 0,
     rows: list[tuple[float, float, float, bool, bool]] | None = None,
+    pass_rows: list[tuple[float, tuple[float, ...], bool]] | None = None,
+    use_frames: bool = True,
 ) -> tuple[list[Outcome], list[float]]:
     """Each read's outcome (read number `first` + i fixes its draw) and match time in µs (the second
     opinion answers from the reads' cached log-probabilities: its own time is `verify_*`). With
     `rows`, every checked match of a selection-half read is added to it as (primary evidence,
     second opinion's log-odds, its log P2(entry), entry of another length, entry is the plate):
-    what the fusion is fitted on."""
+    what the fusion is fitted on. With `pass_rows`, every weighed match of a selection-half pass
+    vote gets (the vote's evidence, each frame's, entry is the plate): what the weighing of a
+    pass's frames together is fitted on. `use_frames` False matches votes without their frames."""
     outcomes = []
     times = []
     for i, read in enumerate(reads):
@@ -375,9 +384,19 @@ def match_all(
         scorer = read.scorer() if fusion.WEIGHTS is not None or rows is not None else None
         began = time.perf_counter_ns()
         matches: list[Match] = match_read_text(
-            index, read.plate, read.confidence, read.candidates, read.char_confidences, scorer
+            index,
+            read.plate,
+            read.confidence,
+            read.candidates,
+            read.char_confidences,
+            scorer,
+            read.frames if use_frames else (),
         )
         times.append((time.perf_counter_ns() - began) / 1000)
+        if pass_rows is not None and selection:
+            pass_rows.extend(
+                (m.single, m.per_frame, m.entry == read.truth and listed) for m in matches if m.per_frame
+            )
         true = [m for m in matches if m.entry == read.truth] if listed else []
         others = [m for m in matches if not (listed and m.entry == read.truth)]
         worst = max(others, key=lambda m: m.evidence, default=None)
@@ -714,8 +733,11 @@ def pass_figures(
     only strong evidence, PROVISIONAL_THRESHOLD), with the final vote's curve. Within one character
     means the read the outcome is scored on (for the stream: either) is within one of the plate."""
     first, _ = match_all(index, [p[0] for p in passes], seed, PASS_SEED)
-    early, _ = match_all(index, [voted(p[:PROVISIONAL_FRAMES]) for p in passes], seed, PASS_SEED)
-    final, _ = match_all(index, [voted(p) for p in passes], seed, PASS_SEED)
+    early_votes = [voted(p[:PROVISIONAL_FRAMES]) for p in passes]
+    final_votes = [voted(p) for p in passes]
+    early, _ = match_all(index, early_votes, seed, PASS_SEED)
+    final, final_us = match_all(index, final_votes, seed, PASS_SEED)
+    alone, _ = match_all(index, final_votes, seed, PASS_SEED, use_frames=False)
     stream = [_either(a, b) for a, b in zip(early, final, strict=True)]
     waiting = [_either(a, b, PROVISIONAL_THRESHOLD) for a, b in zip(early, final, strict=True)]
 
@@ -750,11 +772,16 @@ def pass_figures(
         "first_frame": scored(first),
         "provisional": scored(early),
         "vote": scored(final),
+        "vote_alone": scored(alone),
+        "vote_match_p99_us": round(float(np.percentile(final_us, 99)), 1) if final_us else None,
+        "frames_weighed": pass_weights.WEIGHTS is not None,
         "stream": scored(stream),
         "stream_waiting": scored(waiting),
         "provisional_threshold": PROVISIONAL_THRESHOLD,
         "provisional_curve_selection": provisional_curve(),
         "curve_selection": curve([o for o in final if o.selection]),
+        "vote_alone_curve_selection": curve([o for o in alone if o.selection]),
+        "first_frame_curve_selection": curve([o for o in first if o.selection]),
     }
 
 

@@ -25,6 +25,14 @@ with the fusion off, and every match the second opinion checked becomes a row (t
 evidence, the second model's log-odds of the entry over the read, its log-probability of the
 entry; was the entry the plate): a logistic regression on those. Fit the calibration first: the
 primary evidence is one of the fusion's inputs.
+
+With `--passes N` it fits how a pass's frames are weighed together (engine/hotlist/pass_weights.py):
+the selection half's passes (`bench alerts --passes N`) are voted as the tracker votes them, on
+their first frames (the provisional read) and on all (the final read), and matched against the
+bench's list with the frames' own readings but without the fit; every weighed match becomes a row
+(the vote's evidence, each frame's; was the entry the plate): a logistic regression on
+`pass_evidence.pass_features`. The frames of one pass are not independent: the fitted weights
+say how much a further frame counts.
 """
 
 from __future__ import annotations
@@ -37,14 +45,27 @@ from pathlib import Path
 
 import numpy as np
 
-from platewatch.engine.hotlist import fusion
+from platewatch.engine.hotlist import fusion, pass_weights
 from platewatch.engine.hotlist.confusion import same_class
 from platewatch.engine.hotlist.entry import ListSettings
 from platewatch.engine.hotlist.matcher import fusion_features, neighbour_kinds, read_evidence, read_features
+from platewatch.engine.hotlist.pass_evidence import pass_features
 from platewatch.engine.plates import PLATE_ALPHABET
 from platewatch.engine.vision.second_opinion import SecondOpinion
 
-from .alerts import LIST, SEED, BenchRead, bench_index, load_reads, match_all, selection_half
+from .alerts import (
+    LIST,
+    PASS_SEED,
+    PROVISIONAL_FRAMES,
+    SEED,
+    BenchRead,
+    bench_index,
+    load_passes,
+    load_reads,
+    match_all,
+    selection_half,
+    voted,
+)
 
 ALPHABET = PLATE_ALPHABET
 K = len(ALPHABET)
@@ -54,6 +75,7 @@ PAIR_SMOOTHING = 0.5
 RIDGE = 1e-3
 OUT = Path(__file__).resolve().parent.parent / "hotlist" / "calibration.py"
 FUSION_OUT = Path(__file__).resolve().parent.parent / "hotlist" / "fusion.py"
+PASS_OUT = Path(__file__).resolve().parent.parent / "hotlist" / "pass_weights.py"
 _IS_DIGIT = np.array([c.isdigit() for c in ALPHABET])
 _CLASS = np.array([[float(a != b and same_class(a, b)) for b in ALPHABET] for a in ALPHABET])
 
@@ -339,6 +361,45 @@ WEIGHTS: tuple[float, ...] | None = {_floats(weights)}
     path.write_text(text, encoding="utf-8")
 
 
+PassRow = tuple[float, tuple[float, ...], bool]
+
+
+def pass_rows(passes: Sequence[Sequence[BenchRead]], entries: int) -> list[PassRow]:
+    """The weighed matches of the selection half's provisional and final votes against the bench's
+    list (all `passes` given: their numbers fix the halves), with each frame's evidence, fit off."""
+    index = bench_index(entries, (), passes, ListSettings(LIST), SEED)
+    rows: list[PassRow] = []
+    kept = pass_weights.WEIGHTS
+    pass_weights.WEIGHTS = None
+    try:
+        for frames in (PROVISIONAL_FRAMES, max(len(p) for p in passes)):
+            match_all(index, [voted(p[:frames]) for p in passes], SEED, PASS_SEED, pass_rows=rows)
+    finally:
+        pass_weights.WEIGHTS = kept
+    return rows
+
+
+def fit_passes(rows: Sequence[PassRow]) -> np.ndarray:
+    """Logistic regression of "the entry is the plate" on `pass_features`."""
+    x = np.array([pass_features(vote, frames) for vote, frames, _ in rows])
+    y = np.array([float(t) for *_, t in rows])
+    return fit_logistic(x, y)
+
+
+def write_passes(weights: np.ndarray, rows: Sequence[PassRow], passes: int, path: Path) -> None:
+    true = sum(1 for *_, t in rows if t)
+    text = f'''"""How a pass's frames are weighed together, fitted by
+`python -m platewatch.engine.bench.evidence_fit --passes {passes}` on the alerts bench's selection half
+({len(rows):,} weighed matches of provisional and final votes, {true:,} of them the plate).
+Generated: refit rather than edit (docs/hotlist.md, "A pass's frames weighed together").
+"""
+
+#: P(entry is the plate) = sigmoid(w . pass_evidence.pass_features(...)); None: the vote's evidence stands
+WEIGHTS: tuple[float, ...] | None = {_floats(weights)}
+'''
+    path.write_text(text, encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=Path, action="append", default=[])
@@ -347,11 +408,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--fusion", action="store_true", help="fit the second opinion's fusion")
-    parser.add_argument("--entries", type=int, default=1_000_000, help="list size for --fusion")
+    parser.add_argument("--entries", type=int, default=1_000_000, help="list size for --fusion, --passes")
+    parser.add_argument(
+        "--passes", type=int, default=0, help="fit the weighing of a pass's frames on N passes"
+    )
     args = parser.parse_args(argv)
     from platewatch.engine.config import load_settings
 
     settings = load_settings()
+    if args.passes:
+        passes = load_passes(args.passes, vision=settings.vision, data_dir=args.data_dir or settings.data_dir)
+        found = pass_rows(passes, args.entries)
+        weights = fit_passes(found)
+        out = args.out or PASS_OUT
+        write_passes(weights, found, args.passes, out)
+        print(f"wrote {out}: {len(found):,} rows, weights {np.round(weights, 3)}")
+        return
     reads, _ = load_reads(
         photos=args.photos,
         crops=args.crops,

@@ -25,10 +25,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
+from platewatch.codecs import FrameReading
 from platewatch.engine.config.choices import Fuzzy
 from platewatch.engine.plates import PLATE_ALPHABET
 
-from . import calibration, fusion
+from . import calibration, fusion, pass_evidence
 from .confusion import NORMAL_ALPHABET, UNIT, UNKNOWN, cost, normalise, same_class
 from .entry import ALERT_THRESHOLD, MAX_PLATE, POSSIBLE_THRESHOLD, WILDCARDS, ListSettings, clean_plate
 from .index import DEL_TAG, POS_SHIFT, HotlistIndex, del_code, norm_code
@@ -57,6 +58,9 @@ SECOND_CLIP_ENTRY = 8.0
 #: below any text the second model can hold (9 slots at its floor of 1e-6 each)
 UNHELD = -125.0
 PRIMARY_CLIP = 10.0
+#: Most frames of a pass weighed (the read message's `frames`; more from a hostile producer are
+#: ignored, so a read's cost stays bounded).
+MAX_FRAMES = 8
 
 #: The second opinion as the matcher asks it: log P(text) of each text under an independent
 #: recognizer on the read's crop, or None when it cannot say (no crop, undecodable).
@@ -100,6 +104,10 @@ class Match:
     second: float | None = None
     #: log P2(entry) on the crop (how plausible the entry is at all to the second model)
     second_entry: float | None = None
+    #: the vote's own evidence before the pass's frames were weighed together (-1: not weighed)
+    single: float = -1.0
+    #: each frame's own evidence for the entry (empty: the read carried no frames)
+    per_frame: tuple[float, ...] = ()
 
 
 _READ_CHARS = frozenset(PLATE_ALPHABET + "?_")
@@ -689,11 +697,28 @@ def _held(lp: float) -> float:
     return max(UNHELD, lp) if not math.isnan(lp) else UNHELD
 
 
+def frame_evidence(
+    frames: Sequence[ReadEvidence], entries: Sequence[str], read: str
+) -> list[dict[str, float]]:
+    """Per frame, each entry's evidence from that frame's reading alone, among the same hypotheses
+    as one read's (the entries, the plate as this frame and as the vote read it unless listed, and
+    a misread length): what `pass_evidence.combine` weighs together."""
+    out = []
+    listed = set(entries)
+    for f in frames:
+        like = {e: likelihood(f, e)[0] for e in entries}
+        unlisted = {f.text, read} - listed
+        total = sum(like.values()) + sum(likelihood(f, t)[0] for t in unlisted if t) + (1.0 - f.aligned)
+        out.append({e: v / total if total > 0 else 0.0 for e, v in like.items()})
+    return out
+
+
 def weigh(
     matches: Sequence[Match],
     ev: ReadEvidence,
     lists: dict[str, ListSettings],
     second: SecondScorer | None = None,
+    frames: Sequence[ReadEvidence] = (),
 ) -> list[Match]:
     """Each match with its evidence and tier.
 
@@ -708,10 +733,19 @@ def weigh(
     own plate is checked: the crop's support for the entry over the read, fused with the read's
     own evidence (`fuse`), is the evidence the tiers go by. An innocent vehicle's crop supports
     the read; a misread listed plate's crop often supports the entry.
+
+    With `frames` (a pass's frames' own readings, `ev` being their vote), each frame weighs each
+    entry on its own and the frames' evidence is combined with the vote's (`pass_evidence`), so
+    frames that agree count as more evidence than one.
     """
     plates = {m.entry: likelihood(ev, m.entry) for m in matches if m.kind != "partial"}
     self_weight = 0.0 if ev.text in plates else likelihood(ev, ev.text)[0]
     total = self_weight + sum(v for v, _ in plates.values()) + (1.0 - ev.aligned)
+    by_frame = (
+        frame_evidence(frames, list(plates), ev.text)
+        if plates and len(frames) >= pass_evidence.MIN_FRAMES
+        else []
+    )
     weighed: list[tuple[Match, float, tuple[int, ...]]] = []
     for m in matches:
         differs: tuple[int, ...] = ()
@@ -720,6 +754,10 @@ def weigh(
         else:
             value, differs = plates[m.entry]
             evidence = value / total if total > 0 else 0.0
+            if by_frame:
+                per = tuple(f[m.entry] for f in by_frame)
+                m = replace(m, single=round(evidence, 6), per_frame=tuple(round(e, 6) for e in per))
+                evidence = pass_evidence.combine(evidence, per)
         weighed.append((m, min(1.0, evidence), differs))
     opinions = (
         second_opinion([replace(m, primary=p) for m, p, _ in weighed], ev, second)
@@ -784,9 +822,11 @@ def match_read_text(
     candidates: Sequence[tuple[str, float]] = (),
     char_confidences: Sequence[float] = (),
     second: SecondScorer | None = None,
+    frames: Sequence[FrameReading] = (),
 ) -> list[Match]:
     """A read's matches, weighed by its evidence (what the match agent and the alerts bench use);
-    `second` asks the second opinion about the doubtful ones (`weigh`)."""
+    `second` asks the second opinion about the doubtful ones, `frames` (a pass's frames' own
+    readings) are weighed together with the vote (`weigh`)."""
     lookups = lookup_texts(plate, confidence, candidates, char_confidences)
     ev = read_evidence(plate, confidence, candidates, char_confidences)
     if index.any_fuzzy:
@@ -794,7 +834,12 @@ def match_read_text(
     matches = match_texts(index, lookups)
     if not matches:
         return matches
-    return weigh(matches, ev, index.lists, second)
+    seen = [
+        read_evidence(text, q, cands, chars)
+        for text, q, chars, cands in frames[:MAX_FRAMES]
+        if _clean_read_text(text)
+    ]
+    return weigh(matches, ev, index.lists, second, seen)
 
 
 def match_plate(index: HotlistIndex, plate: str, candidates: Sequence[tuple[str, float]] = ()) -> list[Match]:
@@ -808,6 +853,7 @@ __all__ = [
     "ReadEvidence",
     "clean_plate",
     "doubted_lookups",
+    "frame_evidence",
     "fuse",
     "fusion_features",
     "judge_pattern",

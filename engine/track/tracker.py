@@ -310,6 +310,7 @@ class Tracker:
             box=(best.box.x, best.box.y, best.box.w, best.box.h),
             char_confidences=result.char_confidences,
             candidates=result.candidates,
+            frames=result.frames,
             track_length=track.seen,
             provisional=provisional,
             pass_id=track.pass_id,

@@ -9,14 +9,20 @@ the same way by every frame scores near its OCR confidence and a contested one s
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from platewatch.codecs import FrameReading
 from platewatch.engine.vision.types import Observation
 
 #: Most alternative readings carried in a read's candidates (the hotlist's fuzzy match uses them).
 MAX_CANDIDATES = 5
+#: Most frames whose own readings a read carries (`Vote.frames`): the matcher's weighing of a
+#: pass's frames together is fitted on passes of 2 and 3 frames (docs/hotlist.md, "A pass's frames
+#: weighed together"), and a handful keeps the message small.
+MAX_FRAMES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +34,8 @@ class Vote:
     char_confidences: tuple[float, ...]
     candidates: tuple[tuple[str, float], ...]
     observations: int
+    #: the most confident frames' own readings, in the order seen (none for a one-frame pass)
+    frames: tuple[FrameReading, ...] = ()
 
 
 def _char_weights(read: Observation) -> tuple[float, ...]:
@@ -57,7 +65,31 @@ def vote(reads: Sequence[Observation]) -> Vote:
         support.append(round(tally[best] / len(same), 4))
     text = "".join(chars)
     confidence = min(support) if support else 0.0
-    return Vote(text, confidence, tuple(support), _candidates(text, confidence, reads), len(reads))
+    return Vote(
+        text, confidence, tuple(support), _candidates(text, confidence, reads), len(reads), _frames(reads)
+    )
+
+
+def _frames(reads: Sequence[Observation]) -> tuple[FrameReading, ...]:
+    """The MAX_FRAMES most confident reads as the frames' readings the matcher weighs together;
+    none for one read (the vote is that read)."""
+    if len(reads) < 2:
+        return ()
+    best = sorted(range(len(reads)), key=lambda i: -reads[i].confidence)[:MAX_FRAMES]
+    return tuple(
+        (
+            reads[i].text,
+            round(_unit(reads[i].confidence), 4),
+            tuple(round(_unit(q), 4) for q in _char_weights(reads[i])),
+            tuple((c.text, _unit(c.score)) for c in reads[i].candidates[:MAX_CANDIDATES]),
+        )
+        for i in sorted(best)
+    )
+
+
+def _unit(value: float) -> float:
+    """A score as the read message carries it: within 0..1 and finite (the codec refuses NaN)."""
+    return min(1.0, max(0.0, value)) if math.isfinite(value) else 0.0
 
 
 def _candidates(text: str, confidence: float, reads: Sequence[Observation]) -> tuple[tuple[str, float], ...]:
