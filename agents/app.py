@@ -7,6 +7,7 @@ the services module.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -17,11 +18,8 @@ from platewatch.engine.config import Settings
 from platewatch.engine.policy.audit_watch import keep_audits
 from platewatch.engine.policy.upkeep import keep_up
 from platewatch.engine.services import TANSU_FAUST_SETTINGS
-from platewatch.engine.services.kafka_internals import (
-    cap_consumer_fetch_wait,
-    forget_declared_topics,
-    refresh_group_metadata,
-)
+from platewatch.engine.services.broker_loss import PartitionCounts
+from platewatch.engine.services.kafka_internals import cap_consumer_fetch_wait
 from platewatch.engine.store.images import image_store_for
 from platewatch.engine.store.jobs import INTERVAL_S, maintain
 from platewatch.engine.store.persist import ReadStore
@@ -39,30 +37,14 @@ class Wiring:
     app: faust.App
     topics: Topics
 
-    async def declare_topics_again(self) -> None:
-        """Create every topic again, on a broker that has lost them.
 
-        Why: the embedded broker keeps nothing on disk, so when a worker takes it over from a
-        stopped `platewatch up` (`Services.adopt_in_background`) it comes back empty, and the
-        consumer would try to commit offsets of partitions that no longer exist for ever. Faust
-        declares a topic once per process (`maybe_declare` caches its first result and the aiokafka
-        transport keeps a waiter per created topic), so both are bypassed here.
+def faust_settings(
+    settings: Settings, broker_url: str, *, tansu: bool, group_instance_id: str | None = None
+) -> dict[str, Any]:
+    """Worker settings; the tansu ones work around measured defects of the embedded broker.
 
-        Then the group consumer is made to see the topics as they are now. Why: tansu creates a
-        topic that a producer names before it is declared, with its own partition count (4), and a
-        producer that reconnects the moment the broker listens can beat the declaration. The
-        consumer still holds the old broker's metadata (2 partitions, say) and would never be
-        assigned the others, so the reads sent there were never stored (seen in CI). Fresh metadata
-        with other partition counts makes aiokafka rejoin the group and assign every partition there is.
-        """
-        forget_declared_topics(self.app.transport)
-        for topic in self.topics.all():
-            await topic.declare()
-        await refresh_group_metadata(self.app.consumer)
-
-
-def faust_settings(settings: Settings, broker_url: str, *, tansu: bool) -> dict[str, Any]:
-    """Worker settings; the tansu ones work around measured defects of the embedded broker."""
+    `group_instance_id`: static group membership (engine/services/group_member.py), so a restarted
+    worker takes its old partitions back at once; None: a new member each start."""
     k = settings.kafka
     options: dict[str, Any] = {
         "broker": broker_url,
@@ -76,6 +58,7 @@ def faust_settings(settings: Settings, broker_url: str, *, tansu: bool) -> dict[
         "producer_max_request_size": k.max_message_bytes,
         "consumer_max_fetch_size": k.max_message_bytes,
         "consumer_auto_offset_reset": "earliest",
+        "consumer_group_instance_id": group_instance_id,
         "web_enabled": k.web_port != 0,
         "web_port": k.web_port or 6066,
         "web_bind": "127.0.0.1",
@@ -99,11 +82,16 @@ def create_app(
     tansu: bool,
     redis_url: str = "",
     owner_url: str = "",
+    group_instance_id: str | None = None,
+    on_broker_lost: Callable[[str], None] | None = None,
 ) -> Wiring:
     """`owner_url`: the store's upkeep creates and drops partitions, which takes the tables' owner
-    (on the embedded database the application's role may not); "" means `database_url`."""
+    (on the embedded database the application's role may not); "" means `database_url`.
+    `on_broker_lost(reason)`: the camera catalog saw the broker restart empty under this worker
+    (engine/services/broker_loss.py says why the worker then stops)."""
     cap_consumer_fetch_wait(settings.kafka.fetch_max_wait_ms)  # before faust makes its consumer
-    app = faust.App(settings.kafka.app_id, **faust_settings(settings, broker_url, tansu=tansu))
+    options = faust_settings(settings, broker_url, tansu=tansu, group_instance_id=group_instance_id)
+    app = faust.App(settings.kafka.app_id, **options)
     k = settings.kafka
     topics = declare_topics(app, k.partitions, k.replication, k.max_message_bytes)
     store = ReadStore(database_url, image_store_for(settings), connections=settings.store.writer_connections)
@@ -135,11 +123,23 @@ def create_app(
 
     if redis_url:  # the hotlist matcher (agents/match.py) needs Redis; without it, persist only
         register_match_agent(app, topics, settings, redis_url, database_url)
-    # No `on_broker_restart` here: a worker that outlives an embedded broker's restart still holds
-    # its old consumer positions, and once its topics exist again it commits them into the empty
-    # broker, so the next worker skips that many new records (tests/e2e/test_up.py lost 3 of 12
-    # reads that way). `up` restarts the worker after reviving the broker instead: it starts clean.
     wiring = Wiring(app=app, topics=topics)
+
+    def catalog_lost() -> None:
+        if on_broker_lost is not None:
+            on_broker_lost("pw.cameras now ends lower than it did: the broker restarted empty")
+
+    counts = PartitionCounts()
+
+    async def check_partition_counts(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
+        names = [name for topic in topics.all() for name in topic.topics]
+        changed = counts.changed({name: app.consumer.topic_partitions(name) for name in names})
+        if changed and on_broker_lost is not None:
+            on_broker_lost(f"topics made again by the broker ({'; '.join(changed)})")
+
+    if on_broker_lost is not None:  # Faust calls receivers as (sender, *args, **kwargs)
+        app.on_partitions_assigned.connect(cast(Any, check_partition_counts))
+
     register_camera_agents(  # agents/cameras.py
         app,
         topics,
@@ -147,6 +147,7 @@ def create_app(
         database_url,
         redis_url or None,
         max_frame_bytes=settings.kafka.max_frame_bytes,
+        on_broker_restart=catalog_lost,
     )
 
     async def create_missing_topics() -> None:

@@ -42,7 +42,7 @@ def register_camera_agents(
     """Add camera capture to the app; returns the manager (its `health` and `running` are live).
 
     `on_broker_restart`: called when the catalogue sees pw.cameras lose its records (the embedded
-    broker restarted empty), so the worker can declare its topics again."""
+    broker restarted empty), so the worker can stop and be started clean (agents/worker.py)."""
 
     async def publish(read: Read) -> None:
         # Waits for the broker's ack: a final read sent while the worker stops must not sit in a

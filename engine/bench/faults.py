@@ -213,6 +213,18 @@ class Stack:
             self.retired.append(old)
             start = _STARTERS[name]
             setattr(self, _ATTR[name], start(self.work / name, HOST, self.port(old), 60.0))
+            if name == "broker":
+                self.restart_workers()
+
+    def restart_workers(self) -> None:
+        """What `platewatch up` does once the embedded broker is back: its workers' consumer
+        positions belong to the broker that died, and a clean stop would commit them into the
+        empty one (engine/services/broker_loss.py), so they are killed and started afresh."""
+        for w in self.workers:
+            if w.proc is not None:
+                _kill_tree(w.proc.pid)
+                w.proc.wait()
+            w.start()
 
     def processes(self) -> dict[str, int]:
         """Every process of the stack by role, for RSS and CPU samples."""

@@ -93,18 +93,6 @@ def _child(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([*cmd, *args], env={**os.environ, **env})
 
 
-def _stop_child(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
-    """SIGTERM, and SIGKILL if it has not exited within `timeout_s`."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 #: After the first admin: how to get someone who may see read data, for a demo.
 DEMO_USER_HINT = (
     "For the demo, add a trained investigator: platewatch user add alice --name Alice --org 'Demo PD'; "
@@ -171,9 +159,13 @@ def up() -> None:
                     revived = services.revive_crashed()
                     for name in revived:
                         out.print(f"[yellow]the embedded {name} died; it runs again on the same address")
-                    if "broker" in adopted + revived:
-                        # The restarted embedded broker is empty; a fresh worker declares the topics.
-                        _stop_child(procs["worker"], timeout_s=20)
+                    if "broker" in adopted + revived and procs["worker"].poll() is None:
+                        # The restarted embedded broker is empty and the worker's consumer positions
+                        # are the dead broker's: a clean stop would commit them into the empty one,
+                        # and the next worker would skip that many new reads. Killed, it restarts
+                        # below and declares the topics (engine/services/broker_loss.py).
+                        procs["worker"].kill()
+                        procs["worker"].wait()
                 except ServiceError as exc:  # its port not free yet: the next round tries again
                     log.warning("could not take over an embedded service: %s", exc)
                 for name, proc in list(procs.items()):

@@ -54,6 +54,11 @@ class KafkaConfig(Section):
     replication: int = Field(1, ge=1, le=7, title="Replication factor of pw.* topics")
     session_timeout_s: float = Field(10.0, gt=0, title="Consumer session timeout")
     rebalance_timeout_s: float = Field(10.0, gt=0, title="Consumer rebalance timeout")
+    static_membership: bool = Field(
+        True,
+        title="A restarted worker takes its old place in the consumer group at once (KIP-345 "
+        "group.instance.id, one per data directory slot) instead of waiting out the session timeout",
+    )
     max_message_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, title="Largest message produced (reads carry JPEGs)"
     )

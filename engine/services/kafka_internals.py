@@ -1,7 +1,7 @@
 """The private faust and aiokafka attributes the worker relies on, in one place.
 
 Why private ones: neither library offers a public call for what the embedded broker's restarts need
-(fresh metadata now, a topic declared again after the broker lost it). Each use is a single
+(fresh metadata now, a consumer's longest fetch wait). Each use is a single
 attribute here, and tests/unit/test_kafka_internals.py builds the real faust and aiokafka objects
 and fails when a release renames or removes one of them, rather than a worker silently missing a
 restarted broker in production.
@@ -22,27 +22,6 @@ async def refresh_metadata(consumer: AIOKafkaConsumer) -> None:
     aiokafka's consumer has no public call for it (its client's is what a subscription change uses).
     """
     await consumer._client.force_metadata_update()
-
-
-def forget_declared_topics(transport: Any) -> None:
-    """Make faust's aiokafka transport create topics again that it created before.
-
-    It keeps a waiter per created topic and never asks the broker again; faust itself clears them
-    only when its producer or consumer stops.
-    """
-    waiters = getattr(transport, "_topic_waiters", None)
-    if isinstance(waiters, dict):
-        waiters.clear()
-
-
-async def refresh_group_metadata(app_consumer: Any) -> None:
-    """`refresh_metadata` for the group consumer faust runs in its consumer thread (a no-op before
-    that consumer started). It is called in the thread, as aiokafka objects belong to one loop."""
-    thread = getattr(app_consumer, "_thread", None)
-    consumer = getattr(thread, "_consumer", None)
-    if thread is None or consumer is None:
-        return
-    await thread.call_thread(refresh_metadata, consumer)
 
 
 def cap_consumer_fetch_wait(max_wait_ms: int) -> None:

@@ -3,9 +3,6 @@ objects: a release that renames or removes one fails here, not in a worker after
 
 from __future__ import annotations
 
-import inspect
-from pathlib import Path
-
 import faust
 from aiokafka import AIOKafkaConsumer
 from aiokafka.client import AIOKafkaClient
@@ -21,26 +18,6 @@ async def test_aiokafka_consumer_has_a_client_that_refreshes_metadata() -> None:
         assert callable(consumer._client.force_metadata_update)  # returns a future
     finally:
         await consumer.stop()
-
-
-async def test_faust_transport_and_consumer_thread_have_what_the_adapter_reaches_for(tmp_path: Path) -> None:
-    app = faust.App(
-        "kafka-internals", broker="kafka://127.0.0.1:1", datadir=str(tmp_path), autodiscover=False
-    )
-    transport = app.transport
-    assert isinstance(transport, faust_aiokafka.Transport)
-    assert isinstance(transport._topic_waiters, dict)
-    transport._topic_waiters["pw.x"] = object()  # type: ignore[assignment]
-    kafka_internals.forget_declared_topics(transport)
-    assert transport._topic_waiters == {}
-
-    consumer = app.consumer
-    assert isinstance(consumer, faust_aiokafka.Consumer)
-    thread = consumer._thread
-    assert isinstance(thread, faust_aiokafka.AIOKafkaConsumerThread)
-    assert hasattr(thread, "_consumer")  # None until the worker starts it
-    assert inspect.iscoroutinefunction(thread.call_thread)
-    await kafka_internals.refresh_group_metadata(consumer)  # not started: nothing to refresh
 
 
 async def test_refresh_metadata_goes_through_the_consumers_client() -> None:
