@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from platewatch.codecs import Read
+from platewatch.engine.plates import edit_distance
 from platewatch.engine.vision.boxes import iou
 from platewatch.engine.vision.types import Box, Image, Observation, VisionError
 from platewatch.engine.vision.vehicles import VehicleLook, read_fields, vote_looks
@@ -58,7 +59,9 @@ class TrackerConfig:
     final_min_confidence: float = 0.3
     """Passes whose vote stays below this (or shorter than `final_min_reads`) emit nothing."""
     dedupe_s: float = 3.0
-    """A new pass voting the same text as a pass finalised this recently is the same vehicle."""
+    """A new pass that starts with the text of a pass finalised this recently is the same vehicle;
+    so is one starting within one character of it where that pass's plate was (or was heading).
+    Also the longest stall of the frames (a starved worker) across which a pass is continued."""
     max_reads_per_pass: int = 200
     """Reads kept for the vote (the first ones and the best ones survive; bounds memory)."""
     direction: str = "any"
@@ -83,11 +86,27 @@ class _Track:
     first_box: Box | None = None
     provisional_sent: bool = False
     duplicate: bool = False
+    duplicate_of: str = ""
     looks: list[VehicleLook] = field(default_factory=list)
 
     def predicted(self, t: float) -> Box:
         dt = t - self.last_seen
         return shifted(self.box, self.velocity[0] * dt, self.velocity[1] * dt)
+
+
+@dataclass(frozen=True, slots=True)
+class _Closed:
+    """Where and when a finalised pass's plate was last seen, for telling its return from a new car."""
+
+    at: float
+    box: Box
+    velocity: tuple[float, float]
+
+    def near(self, box: Box, t: float, max_jump: float) -> bool:
+        """`box` is where the plate was, or where its motion had taken it by `t`."""
+        dt = t - self.at
+        ahead = shifted(self.box, self.velocity[0] * dt, self.velocity[1] * dt)
+        return min(centre_distance(self.box, box), centre_distance(ahead, box)) <= max_jump
 
 
 def _crop(frame: Image, box: Box, grow: float = 1.3) -> Image:
@@ -125,7 +144,8 @@ class Tracker:
         self.region = region
         self._encode = encode_jpeg
         self._tracks: list[_Track] = []
-        self._recent: dict[str, float] = {}  # voted text -> when its pass was finalised
+        self._recent: dict[str, _Closed] = {}  # voted text -> its pass, finalised lately
+        self._last_t: float | None = None  # capture time of the latest frame fed
         self._started: dict[str, float] = {}  # pass id -> first read's capture time (recent passes)
 
     @property
@@ -137,8 +157,16 @@ class Tracker:
         return self._started.get(pass_id)
 
     def update(self, reads: Sequence[Observation], t: float, frame: Image | None = None) -> list[Read]:
-        """Feed one frame's reads (captured at `t`); returns the reads to emit now."""
-        out = self._expire(t)
+        """Feed one frame's reads (captured at `t`); returns the reads to emit now.
+
+        After a stall (no frame fed for longer than `max_gap_s`: a starved worker skipped frames),
+        the open passes are not ended before this frame is matched against them: nobody looked for
+        their plates meanwhile, and ending them first split a pass in two (about one in 50 on a
+        starved machine, stored twice). What this frame does not continue ends after it."""
+        cfg = self.config
+        stalled = self._last_t is not None and t - self._last_t > cfg.max_gap_s
+        self._last_t = t if self._last_t is None else max(self._last_t, t)
+        out = self._expire(t, keep_s=cfg.dedupe_s if stalled else cfg.max_gap_s)
         assigned = self._associate(reads, t)
         for index, (read, track) in enumerate(assigned):
             if track is None:
@@ -149,6 +177,8 @@ class Tracker:
             provisional = self._maybe_provisional(track)
             if provisional is not None:
                 out.append(provisional)
+        if stalled:
+            out = self._expire(t) + out
         return out
 
     def flush(self) -> list[Read]:
@@ -226,26 +256,39 @@ class Tracker:
 
     # -- emission ------------------------------------------------------------------------------
 
-    def _expire(self, t: float) -> list[Read]:
+    def _expire(self, t: float, keep_s: float | None = None) -> list[Read]:
+        """End the passes not seen for `keep_s` (`max_gap_s` unless the frames stalled)."""
         cfg = self.config
+        keep_s = cfg.max_gap_s if keep_s is None else keep_s
         out: list[Read] = []
         alive: list[_Track] = []
         for track in self._tracks:
-            if t - track.last_seen > cfg.max_gap_s:
+            if t - track.last_seen > keep_s:
                 read = self._final(track)
                 if read is not None:
                     out.append(read)
             else:
                 alive.append(track)
         self._tracks = alive
-        self._recent = {k: v for k, v in self._recent.items() if t - v <= cfg.dedupe_s}
+        self._recent = {k: v for k, v in self._recent.items() if t - v.at <= cfg.dedupe_s}
         return out
 
     def _dedupe(self, track: _Track, t: float) -> bool:
-        """Mark a pass that re-reads a just-finalised plate (the car stopped, or was hidden a moment)."""
+        """Mark a pass that re-reads a just-finalised plate (the car stopped, was hidden a moment, or
+        the frames stalled and its pass ended early).
+
+        The same text is the same vehicle. A text one character off is a misread of it only where
+        the plate was, or where its motion was taking it: a second car of a fleet with the next
+        plate number enters the view where the first entered, not where the first left it."""
         if not track.duplicate and not track.provisional_sent and len(track.reads) == 1:
-            seen = self._recent.get(track.reads[0].text)
-            track.duplicate = seen is not None and t - seen <= self.config.dedupe_s
+            read, cfg = track.reads[0], self.config
+            for text, closed in self._recent.items():
+                if t - closed.at > cfg.dedupe_s:
+                    continue
+                same = text == read.text
+                if same or (edit_distance(text, read.text) <= 1 and closed.near(read.box, t, cfg.max_jump)):
+                    track.duplicate, track.duplicate_of = True, text
+                    break
         return track.duplicate
 
     def _heading_ok(self, track: _Track) -> bool | None:
@@ -280,15 +323,16 @@ class Tracker:
     def _final(self, track: _Track) -> Read | None:
         cfg = self.config
         if track.duplicate:
-            text = track.reads[0].text
-            self._recent[text] = max(self._recent.get(text, 0.0), track.last_seen)  # still there
+            closed = self._recent.get(track.duplicate_of)
+            if closed is None or track.last_seen >= closed.at:  # still there
+                self._recent[track.duplicate_of] = _Closed(track.last_seen, track.box, track.velocity)
             return None
         if self._heading_ok(track) is False:
             return None
         result = vote(track.reads)
         if result.observations < cfg.final_min_reads or result.confidence < cfg.final_min_confidence:
             return None
-        self._recent[result.text] = track.last_seen
+        self._recent[result.text] = _Closed(track.last_seen, track.box, track.velocity)
         return self._read(track, result, provisional=False)
 
     def _read(self, track: _Track, result: Vote, *, provisional: bool) -> Read:

@@ -278,3 +278,59 @@ def test_direction_of_travel_drops_passes_going_the_other_way(
     out = drive(tracker, frames)
     assert len([r for r in out if not r.provisional]) == expected
     assert len([r for r in out if r.provisional]) == expected
+
+
+def test_a_pass_across_a_stall_of_the_frames_is_one_pass() -> None:
+    """A starved worker skipped 2 s of frames mid-pass: the plate, further along, is still this pass."""
+    tracker = Tracker("cam-1", TrackerConfig(max_gap_s=1.0))
+    out: list[Read] = []
+    for i in range(5):
+        out += tracker.update([plate("7ABC123", 100 + 30 * i)], 10.0 + i * 0.1)
+    for i in range(5):  # 2 s later, where its motion took it
+        out += tracker.update([plate("7ABC123", 700 + 30 * i)], 12.4 + i * 0.1)
+    out += tracker.flush()
+    finals = [r for r in out if not r.provisional]
+    assert [(r.plate, r.track_length) for r in finals] == [("7ABC123", 10)]
+
+
+def test_after_a_stall_a_pass_nobody_continues_ends_and_a_new_car_is_its_own() -> None:
+    tracker = Tracker("cam-1", TrackerConfig(max_gap_s=1.0))
+    out: list[Read] = []
+    for i in range(5):
+        out += tracker.update([plate("7ABC123", 100 + 30 * i)], 10.0 + i * 0.1)
+    out += tracker.update([plate("5XYZ999", 100, y=300)], 12.4)  # the first car left meanwhile
+    assert [(r.plate, r.provisional) for r in out if not r.provisional] == [("7ABC123", False)]
+    out += tracker.flush()
+    assert sorted(r.plate for r in out if not r.provisional) == ["5XYZ999", "7ABC123"]
+
+
+def test_a_split_pass_that_comes_back_misread_by_one_character_is_not_stored_twice() -> None:
+    """The pass ended early (nothing fed for longer than the gap, then a frame without the plate);
+    its plate comes back one character off, where the car was heading."""
+    tracker = Tracker("cam-1", TrackerConfig(max_gap_s=0.3, dedupe_s=3.0))
+    frames: list[list[Observation]] = [[plate("7ABC123", 100 + 20 * i)] for i in range(5)]
+    frames += [[] for _ in range(5)]  # a frame or two without it: the pass ends
+    frames += [[plate("7ABC128" if i == 0 else "7ABC123", 300 + 20 * i)] for i in range(5)]
+    finals = [r for r in drive(tracker, frames) if not r.provisional]
+    assert [r.plate for r in finals] == ["7ABC123"]
+
+
+def test_a_fleet_car_with_the_next_plate_number_right_behind_is_its_own_pass() -> None:
+    """Two cars of a fleet, plates one character apart, one after the other: the second enters the
+    view where the first did, far from where the first was last seen, and is read and stored."""
+    tracker = Tracker("cam-1", TrackerConfig(max_gap_s=0.3, dedupe_s=3.0))
+    frames: list[list[Observation]] = [[plate("7ABC123", 100 + 100 * i)] for i in range(8)]
+    frames += [[] for _ in range(5)]
+    frames += [[plate("7ABC124", 100 + 100 * i)] for i in range(8)]
+    finals = [r for r in drive(tracker, frames) if not r.provisional]
+    assert [r.plate for r in finals] == ["7ABC123", "7ABC124"]
+
+
+def test_a_parked_car_beside_the_one_read_with_a_plate_one_character_off_is_its_own_pass() -> None:
+    """Standing traffic: the car behind, its plate one character off, is not where the first was."""
+    tracker = Tracker("cam-1", TrackerConfig(max_gap_s=0.3, dedupe_s=3.0))
+    frames: list[list[Observation]] = [[plate("7ABC123", 400, y=500)] for _ in range(5)]
+    frames += [[] for _ in range(5)]
+    frames += [[plate("7ABC124", 400, y=200)] for _ in range(5)]  # 7.5 plate widths up the lane
+    finals = [r for r in drive(tracker, frames) if not r.provisional]
+    assert [r.plate for r in finals] == ["7ABC123", "7ABC124"]
