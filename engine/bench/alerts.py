@@ -512,13 +512,13 @@ def figures_at(outcomes: Sequence[Outcome], alert_t: float, possible_t: float) -
     return out
 
 
-def curve(outcomes: Sequence[Outcome]) -> list[dict[str, float]]:
+def curve(outcomes: Sequence[Outcome], thresholds: Sequence[float] = THRESHOLDS) -> list[dict[str, float]]:
     """False alerts per 10k withheld reads and recall of listed reads within one, per threshold."""
     withheld = [o for o in outcomes if not o.listed]
     near = [o for o in outcomes if o.listed and o.within_one]
     listed = [o for o in outcomes if o.listed]
     points = []
-    for t in THRESHOLDS:
+    for t in thresholds:
         points.append(
             {
                 "threshold": t,
@@ -532,16 +532,18 @@ def curve(outcomes: Sequence[Outcome]) -> list[dict[str, float]]:
     return points
 
 
-def choose_thresholds(outcomes: Sequence[Outcome]) -> tuple[float, float]:
+def choose_thresholds(
+    outcomes: Sequence[Outcome], thresholds: Sequence[float] = THRESHOLDS
+) -> tuple[float, float]:
     """(alert, possible) thresholds from the selection half: the highest alert threshold that keeps
     recall of reads within one character at the target (fewest false alerts for that recall), and
     the lowest possible-match threshold (at most the alert one) whose false possible matches stay
     within their target (most listed vehicles found for that noise)."""
-    points = curve(outcomes)
+    points = curve(outcomes, thresholds)
     alert = max((p["threshold"] for p in points if p["recall_within_one"] >= RECALL_TARGET), default=0.0)
     withheld = [o for o in outcomes if not o.listed]
     possible = alert
-    for t in sorted(THRESHOLDS):
+    for t in sorted(thresholds):
         if t > alert:
             break
         noise = sum(_at(o.false_score, t, alert) for o in withheld) / max(1, len(withheld))
@@ -562,7 +564,7 @@ def curve_svg(
     chart = Chart(640, 360, 50)
     chart.axes(y_axis=True)
     xs = [max(0.1, p["false_per_10k"]) for p in points]
-    x_max = max(max(xs), *(p["false_per_10k"] for p in other), 10.0)
+    x_max = max(max(xs, default=0.1), *(p["false_per_10k"] for p in other), 10.0)
 
     def x(v: float) -> float:
         span = (math.log10(max(0.1, v)) + 1) / (math.log10(x_max) + 1)
@@ -730,9 +732,11 @@ def pass_figures(
     for the same plates), on the vote of the first `PROVISIONAL_FRAMES` frames (the tracker's
     provisional read), on the vote of all (its final read), and on both as a stream matches them
     (an alert from either), and as a stream does now (`stream_waiting`: the provisional read raises
-    only strong evidence, PROVISIONAL_THRESHOLD), with the final vote's curve. Within one character
+    only strong evidence, PROVISIONAL_THRESHOLD), with the final vote's curve; `vote_alone` is the
+    final vote matched without its frames' readings (the vote's evidence alone, as before the frames
+    were weighed together), on the same passes and list. Within one character
     means the read the outcome is scored on (for the stream: either) is within one of the plate."""
-    first, _ = match_all(index, [p[0] for p in passes], seed, PASS_SEED)
+    first, first_us = match_all(index, [p[0] for p in passes], seed, PASS_SEED)
     early_votes = [voted(p[:PROVISIONAL_FRAMES]) for p in passes]
     final_votes = [voted(p) for p in passes]
     early, _ = match_all(index, early_votes, seed, PASS_SEED)
@@ -773,6 +777,7 @@ def pass_figures(
         "provisional": scored(early),
         "vote": scored(final),
         "vote_alone": scored(alone),
+        "first_frame_match_p99_us": round(float(np.percentile(first_us, 99)), 1) if first_us else None,
         "vote_match_p99_us": round(float(np.percentile(final_us, 99)), 1) if final_us else None,
         "frames_weighed": pass_weights.WEIGHTS is not None,
         "stream": scored(stream),

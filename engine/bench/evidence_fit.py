@@ -47,9 +47,9 @@ import numpy as np
 
 from platewatch.engine.hotlist import fusion, pass_weights
 from platewatch.engine.hotlist.confusion import same_class
-from platewatch.engine.hotlist.entry import ListSettings
+from platewatch.engine.hotlist.entry import ALERT_THRESHOLD, ListSettings
 from platewatch.engine.hotlist.matcher import fusion_features, neighbour_kinds, read_evidence, read_features
-from platewatch.engine.hotlist.pass_evidence import pass_features
+from platewatch.engine.hotlist.pass_evidence import logit, pass_features
 from platewatch.engine.plates import PLATE_ALPHABET
 from platewatch.engine.vision.second_opinion import SecondOpinion
 
@@ -60,6 +60,7 @@ from .alerts import (
     SEED,
     BenchRead,
     bench_index,
+    choose_thresholds,
     load_passes,
     load_reads,
     match_all,
@@ -76,6 +77,11 @@ RIDGE = 1e-3
 OUT = Path(__file__).resolve().parent.parent / "hotlist" / "calibration.py"
 FUSION_OUT = Path(__file__).resolve().parent.parent / "hotlist" / "fusion.py"
 PASS_OUT = Path(__file__).resolve().parent.parent / "hotlist" / "pass_weights.py"
+#: the fitted probability's thresholds tried for the passes' operating point (a fine grid near 1,
+#: where the bench's pass curve reaches 99 % recall)
+FINE_THRESHOLDS = tuple(
+    sorted({*(round(0.05 * i, 2) for i in range(21)), 0.92, 0.94, 0.96, 0.98, 0.99, 0.995, 0.999})
+)
 _IS_DIGIT = np.array([c.isdigit() for c in ALPHABET])
 _CLASS = np.array([[float(a != b and same_class(a, b)) for b in ALPHABET] for a in ALPHABET])
 
@@ -386,11 +392,39 @@ def fit_passes(rows: Sequence[PassRow]) -> np.ndarray:
     return fit_logistic(x, y)
 
 
-def write_passes(weights: np.ndarray, rows: Sequence[PassRow], passes: int, path: Path) -> None:
+def on_alert_scale(
+    weights: np.ndarray, passes: Sequence[Sequence[BenchRead]], entries: int
+) -> tuple[np.ndarray, float]:
+    """The weights with their bias moved so that a pass's evidence reaches the lists' default alert
+    threshold where the fitted probability reaches the highest value that keeps 99 % of the
+    selection half's passes read within one character alerting (the bench's `choose_thresholds` on
+    the final votes), and that value. Why: the fitted probability carries the bench's share of
+    listed vehicles (half), the single-frame evidence does not, and one list threshold serves
+    both; moving the bias keeps the order of the passes' evidence and puts its operating point
+    where a single read's is."""
+    index = bench_index(entries, (), passes, ListSettings(LIST), SEED)
+    kept = pass_weights.WEIGHTS
+    pass_weights.WEIGHTS = tuple(float(w) for w in weights)
+    try:
+        outcomes, _ = match_all(index, [voted(p) for p in passes], SEED, PASS_SEED)
+    finally:
+        pass_weights.WEIGHTS = kept
+    chosen, _ = choose_thresholds([o for o in outcomes if o.selection], FINE_THRESHOLDS)
+    moved = weights.copy()
+    moved[0] -= logit(max(chosen, 1e-6)) - logit(ALERT_THRESHOLD)
+    return moved, chosen
+
+
+def write_passes(
+    weights: np.ndarray, rows: Sequence[PassRow], passes: int, chosen: float, path: Path
+) -> None:
     true = sum(1 for *_, t in rows if t)
+    moved = logit(max(chosen, 1e-6)) - logit(ALERT_THRESHOLD)
     text = f'''"""How a pass's frames are weighed together, fitted by
 `python -m platewatch.engine.bench.evidence_fit --passes {passes}` on the alerts bench's selection half
-({len(rows):,} weighed matches of provisional and final votes, {true:,} of them the plate).
+({len(rows):,} weighed matches of provisional and final votes, {true:,} of them the plate), the
+bias then moved by {moved:.3f} so that the fitted probability {chosen} (from which 99 % of the
+selection half's passes read within one alert) meets the default alert threshold.
 Generated: refit rather than edit (docs/hotlist.md, "A pass's frames weighed together").
 """
 
@@ -419,10 +453,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.passes:
         passes = load_passes(args.passes, vision=settings.vision, data_dir=args.data_dir or settings.data_dir)
         found = pass_rows(passes, args.entries)
-        weights = fit_passes(found)
+        raw = fit_passes(found)
+        weights, chosen = on_alert_scale(raw, passes, args.entries)
         out = args.out or PASS_OUT
-        write_passes(weights, found, args.passes, out)
-        print(f"wrote {out}: {len(found):,} rows, weights {np.round(weights, 3)}")
+        write_passes(weights, found, args.passes, chosen, out)
+        print(f"wrote {out}: {len(found):,} rows, fitted {np.round(raw, 3)}, chosen {chosen}")
         return
     reads, _ = load_reads(
         photos=args.photos,
