@@ -178,14 +178,26 @@ def list_alerts(conn: psycopg.Connection, f: AlertFilter) -> list[dict[str, Any]
         ).fetchall()
 
 
+#: Events after an offset, in order, each with its alert as it is now.
+_EVENTS_SINCE = (
+    "SELECT e.seq, e.kind, e.state AS event_state, e.at AS event_at, e.actor, e.actor_org,"
+    " e.note AS event_note,"
+    f" {', '.join('a.' + c.strip() for c in ALERT_COLUMNS.split(','))}"
+    " FROM alert_events e JOIN alerts a USING (alert_id)"
+    " WHERE e.seq > %s ORDER BY e.seq LIMIT %s"
+)
+
+
 def events_since(conn: psycopg.Connection, after: int, limit: int = 1000) -> list[dict[str, Any]]:
     """Events after offset `after`, in order, each with its alert as it is now."""
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            "SELECT e.seq, e.kind, e.state AS event_state, e.at AS event_at, e.actor, e.actor_org,"
-            " e.note AS event_note,"
-            f" {', '.join('a.' + c.strip() for c in ALERT_COLUMNS.split(','))}"
-            " FROM alert_events e JOIN alerts a USING (alert_id)"
-            " WHERE e.seq > %s ORDER BY e.seq LIMIT %s",
-            (after, limit),
-        ).fetchall()
+        return cur.execute(_EVENTS_SINCE, (after, limit)).fetchall()
+
+
+async def events_since_async(
+    conn: psycopg.AsyncConnection, after: int, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """`events_since` for the API's change-stream follower, which runs on its event loop."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_EVENTS_SINCE, (after, limit))
+        return await cur.fetchall()

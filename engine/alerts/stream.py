@@ -20,6 +20,7 @@ transaction of ten alerts wakes each follower once (one query), not ten times.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 
@@ -61,14 +62,25 @@ def append_event(
     return seq
 
 
-def head(conn: psycopg.Connection) -> Head:
-    row = conn.execute(
-        "SELECT s.epoch, s.last_seq, coalesce((SELECT min(seq) FROM alert_events), s.last_seq + 1)"
-        " FROM alert_stream s"
-    ).fetchone()
+_HEAD = (
+    "SELECT s.epoch, s.last_seq, coalesce((SELECT min(seq) FROM alert_events), s.last_seq + 1)"
+    " FROM alert_stream s"
+)
+
+
+def _as_head(row: tuple[Any, ...] | None) -> Head:
     if row is None:
         raise RuntimeError("alert_stream has no row: run `platewatch migrate`")
     return Head(epoch=str(row[0]), last_seq=int(row[1]), first_seq=int(row[2]))
+
+
+def head(conn: psycopg.Connection) -> Head:
+    return _as_head(conn.execute(_HEAD).fetchone())
+
+
+async def head_async(conn: psycopg.AsyncConnection) -> Head:
+    """`head` for the API's change-stream follower, which runs on its event loop."""
+    return _as_head(await (await conn.execute(_HEAD)).fetchone())
 
 
 def recoverable(current: Head, epoch: str | None, after: int | None) -> bool:

@@ -6,9 +6,11 @@ replayable from an offset long after Kafka's consumer has moved on, and one tota
 alerts is what makes "send me everything after offset N" a complete answer; pw.alerts has none of
 the three (its order is per partition, and it never sees a dispatcher's step). `alert_events` has
 all three, written in the transaction of each change (engine/alerts/stream.py). Each instance runs
-one follower: a thread that LISTENs for the stream's NOTIFY and reads the events after the last one
-it saw (polling every `POLL_S` too, so a lost notification costs a delay, never an event), and hands
-each batch to the event loop, which wakes every client.
+one follower: a task on the event loop that LISTENs for the stream's NOTIFY (async psycopg) and
+reads the events after the last one it saw (polling every `POLL_S` too, so a lost notification
+costs a delay, never an event), then wakes every client. It ran in a thread before; each burst then
+crossed to the loop (`call_soon_threadsafe`) and the thread took the GIL from the sending loop
+while it read and serialised the burst.
 
 Each event is serialised once per process, and so is each frame: clients that are at the same
 offset (all of them, unless one is catching up) are sent the very same string, built by the first
@@ -28,7 +30,6 @@ import bisect
 import contextlib
 import json
 import logging
-import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -92,7 +93,7 @@ def to_outgoing(row: dict[str, Any]) -> Outgoing:
 
 
 class Fanout:
-    """The follower thread and the set of subscribed clients of one API process."""
+    """The follower task and the set of subscribed clients of one API process."""
 
     def __init__(self, database_url: str, queue_size: int) -> None:
         self._url = database_url
@@ -100,26 +101,42 @@ class Fanout:
         self._ring: deque[Outgoing] = deque(maxlen=queue_size)
         self._frames: dict[tuple[int, int], tuple[Sequence[Outgoing], str]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self.last_seq = 0  # the newest offset handed to the clients (the event loop's view)
-        self._followed = 0  # the newest offset read from the database (the thread's view)
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self.last_seq = 0  # the newest offset handed to the clients
         self.epoch = ""
 
     # -- lifecycle (called from the app's lifespan) --------------------------------------------
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the loop's own thread: the follower becomes one of its tasks."""
         self._loop = loop
-        self._thread = threading.Thread(target=self._follow, name="alert-fanout", daemon=True)
-        self._thread.start()
+        self._task = loop.create_task(self._follow(), name="alert-fanout")
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        """From another thread (the lifespan calls it through `to_thread`) or the loop's own."""
+        loop, task = self._loop, self._task
+        if loop is None or task is None or task.done() or loop.is_closed():
+            return
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            task.cancel()
+            return
+        with contextlib.suppress(RuntimeError, TimeoutError):  # the loop went meanwhile
+            asyncio.run_coroutine_threadsafe(self._cancel(task), loop).result(timeout=5)
+
+    @staticmethod
+    async def _cancel(task: asyncio.Task[None]) -> None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)  # its connections close on the way out
 
     async def ready(self, timeout_s: float = 10.0) -> bool:
-        return await asyncio.to_thread(self._ready.wait, timeout_s)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._ready.wait()
+        return self._ready.is_set()
 
     # -- clients ----------------------------------------------------------------------------
     def subscribe(self) -> Subscriber:
@@ -166,45 +183,42 @@ class Fanout:
         for sub in self._subscribers:
             sub.wake.set()
 
-    # -- the follower thread ------------------------------------------------------------------
-    def _follow(self) -> None:
-        while not self._stop.is_set():
+    # -- the follower ---------------------------------------------------------------------------
+    async def _follow(self) -> None:
+        while True:
             try:
-                with (
-                    psycopg.connect(self._url, autocommit=True) as listen,
-                    psycopg.connect(self._url, autocommit=True) as reader,
+                async with (
+                    await psycopg.AsyncConnection.connect(self._url, autocommit=True) as listen,
+                    await psycopg.AsyncConnection.connect(self._url, autocommit=True) as reader,
                 ):
-                    listen.execute(f"LISTEN {stream.CHANNEL}")
+                    await listen.execute(f"LISTEN {stream.CHANNEL}")
+                    head = await stream.head_async(reader)
+                    self.epoch = head.epoch
                     if not self._ready.is_set():
-                        head = stream.head(reader)
-                        self.epoch, self.last_seq = head.epoch, head.last_seq
-                        self._followed = head.last_seq
+                        self.last_seq = head.last_seq
                         self._ready.set()
-                    else:
-                        self.epoch = stream.head(reader).epoch
-                    self._drain(reader)
-                    while not self._stop.is_set():
-                        for _ in listen.notifies(timeout=POLL_S, stop_after=1):
+                    await self._drain(reader)
+                    while True:
+                        async for _ in listen.notifies(timeout=POLL_S, stop_after=1):
                             pass
-                        for _ in listen.notifies(timeout=0.0):  # the others already here: one query
+                        async for _ in listen.notifies(timeout=0.0):  # the others already here: one query
                             pass
-                        self._drain(reader)
+                        await self._drain(reader)
             except psycopg.Error as exc:
                 log.warning("alert fan-out lost the database (%s); reconnecting", type(exc).__name__)
-                self._stop.wait(1.0)
+                await asyncio.sleep(1.0)
+            except Exception:  # a row it cannot serialise, say: the feed waits, the process lives on
+                log.exception("alert fan-out failed; following again in 1 s")
+                await asyncio.sleep(1.0)
 
-    def _drain(self, reader: psycopg.Connection) -> None:
-        after = self._followed
+    async def _drain(self, reader: psycopg.AsyncConnection) -> None:
         while True:
-            rows = records.events_since(reader, after, BATCH)
+            rows = await records.events_since_async(reader, self.last_seq, BATCH)
             if not rows:
                 return
             batch = [to_outgoing(r) for r in rows]
             for r in rows:
                 m.ALERT_EVENTS.labels(kind=r["kind"], hotlist=r["hotlist"], tier=r["tier"]).inc()
-            after = self._followed = batch[-1].seq
-            if self._loop is not None:
-                with contextlib.suppress(RuntimeError):  # the loop closed: the app is stopping
-                    self._loop.call_soon_threadsafe(self._broadcast, batch, after)
+            self._broadcast(batch, batch[-1].seq)
             if len(rows) < BATCH:
                 return

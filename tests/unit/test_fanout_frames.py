@@ -4,8 +4,10 @@ the events after the client's offset, and the histograms read on /metrics as Pro
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
+import time
 
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -73,3 +75,20 @@ def test_the_bulk_histogram_reads_as_prometheus_histogram_of_the_same_values() -
 
     expected = [line for line in generate_latest(theirs).decode().splitlines() if "_created" not in line]
     assert generate_latest(ours).decode().splitlines() == expected
+
+
+def test_the_follower_is_a_task_of_the_loop_and_stops_from_the_lifespans_thread() -> None:
+    """No database answers: the follower keeps retrying on the loop (not ready), and `stop`, called
+    from a thread as the app's lifespan does, ends it without waiting out a retry."""
+
+    async def run() -> tuple[bool, bool]:
+        fan = Fanout("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1", 10)
+        fan.start(asyncio.get_running_loop())
+        ready = await fan.ready(timeout_s=0.3)
+        started = time.monotonic()
+        await asyncio.to_thread(fan.stop)
+        assert time.monotonic() - started < 2.0
+        return ready, fan._task is not None and fan._task.done()
+
+    ready, done = asyncio.run(run())
+    assert not ready and done
