@@ -49,7 +49,7 @@ from platewatch.engine.hotlist import fusion, pass_weights
 from platewatch.engine.hotlist.confusion import same_class
 from platewatch.engine.hotlist.entry import ALERT_THRESHOLD, ListSettings
 from platewatch.engine.hotlist.matcher import fusion_features, neighbour_kinds, read_evidence, read_features
-from platewatch.engine.hotlist.pass_evidence import logit, pass_features
+from platewatch.engine.hotlist.pass_evidence import NEUTRAL, logit, pass_features
 from platewatch.engine.plates import PLATE_ALPHABET
 from platewatch.engine.vision.second_opinion import SecondOpinion
 
@@ -372,11 +372,12 @@ PassRow = tuple[float, tuple[float, ...], bool]
 
 def pass_rows(passes: Sequence[Sequence[BenchRead]], entries: int) -> list[PassRow]:
     """The weighed matches of the selection half's provisional and final votes against the bench's
-    list (all `passes` given: their numbers fix the halves), with each frame's evidence, fit off."""
+    list (all `passes` given: their numbers fix the halves), with each frame's evidence, under
+    weights that leave the vote's evidence as it is."""
     index = bench_index(entries, (), passes, ListSettings(LIST), SEED)
     rows: list[PassRow] = []
     kept = pass_weights.WEIGHTS
-    pass_weights.WEIGHTS = None
+    pass_weights.WEIGHTS = NEUTRAL
     try:
         for frames in (PROVISIONAL_FRAMES, max(len(p) for p in passes)):
             match_all(index, [voted(p[:frames]) for p in passes], SEED, PASS_SEED, pass_rows=rows)
@@ -430,6 +431,8 @@ Generated: refit rather than edit (docs/hotlist.md, "A pass's frames weighed tog
 
 #: P(entry is the plate) = sigmoid(w . pass_evidence.pass_features(...)); None: the vote's evidence stands
 WEIGHTS: tuple[float, ...] | None = {_floats(weights)}
+#: the last fit's weights (on the alert scale), kept for a refit's comparison and the tests
+LAST_FIT: tuple[float, ...] = {_floats(weights)}
 '''
     path.write_text(text, encoding="utf-8")
 

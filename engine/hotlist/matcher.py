@@ -29,7 +29,7 @@ from platewatch.codecs import FrameReading
 from platewatch.engine.config.choices import Fuzzy
 from platewatch.engine.plates import PLATE_ALPHABET
 
-from . import calibration, fusion, pass_evidence
+from . import calibration, fusion, pass_evidence, pass_weights
 from .confusion import NORMAL_ALPHABET, UNIT, UNKNOWN, cost, normalise, same_class
 from .entry import ALERT_THRESHOLD, MAX_PLATE, POSSIBLE_THRESHOLD, WILDCARDS, ListSettings, clean_plate
 from .index import DEL_TAG, POS_SHIFT, HotlistIndex, del_code, norm_code
@@ -743,7 +743,7 @@ def weigh(
     total = self_weight + sum(v for v, _ in plates.values()) + (1.0 - ev.aligned)
     by_frame = (
         frame_evidence(frames, list(plates), ev.text)
-        if plates and len(frames) >= pass_evidence.MIN_FRAMES
+        if plates and len(frames) >= pass_evidence.MIN_FRAMES and pass_weights.WEIGHTS is not None
         else []
     )
     weighed: list[tuple[Match, float, tuple[int, ...]]] = []

@@ -21,6 +21,9 @@ from . import pass_weights
 CLIP = 10.0
 #: fewest frames that are weighed together (one frame is the vote itself)
 MIN_FRAMES = 2
+#: weights under which the combination is the vote's own evidence (clipped): the fit collects its
+#: rows under these, so each match carries its frames' evidence without it changing anything
+NEUTRAL = (0.0, 1.0, 0.0, 0.0, 0.0)
 
 
 def logit(p: float) -> float:

@@ -91,8 +91,25 @@ def test_a_sure_exact_pass_still_alerts_and_bad_frames_cost_nothing(monkeypatch:
     sure = (0.99,) * 7
     frames = (_frame("7ABC123", 0.99),) * 3
     [m] = match_read_text(index, "7ABC123", 0.99, [("7ABC123", 0.99)], sure, frames=frames)
-    assert m.tier == "alert" and m.evidence > 0.9  # with the shipped weights
+    assert m.tier == "alert" and m.evidence > 0.9 and m.per_frame == ()  # shipped off: frames cost nothing
+    monkeypatch.setattr(pass_weights, "WEIGHTS", pass_weights.LAST_FIT)
+    [m] = match_read_text(index, "7ABC123", 0.99, [("7ABC123", 0.99)], sure, frames=frames)
+    assert m.tier == "alert" and m.evidence > 0.9 and len(m.per_frame) == 3
     monkeypatch.setattr(pass_weights, "WEIGHTS", INDEPENDENT)
     hostile = (("", 0.0, (), ()), ("???", 0.0, (0.0,), ()), *frames * 100)
     [h] = match_read_text(index, "7ABC123", 0.99, [("7ABC123", 0.99)], sure, frames=hostile)
     assert h.tier == "alert" and len(h.per_frame) <= 8
+
+
+def test_with_the_last_fit_a_frame_that_read_the_entry_lifts_the_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the vote read 7OC123 (a sure O the recognizer is known to misread), one frame read the listed
+    # 70C123 itself: weighed together the pass alerts far more surely than the vote alone says
+    monkeypatch.setattr(pass_weights, "WEIGHTS", pass_weights.LAST_FIT)
+    index = _index("70C123")
+    args = ("7OC123", 0.999, [("7OC123", 0.999)], SURE)
+    [alone] = match_read_text(index, *args)
+    frames = (_frame("7OC123"), _frame("70C123", 0.99), _frame("7OC123"))
+    [weighed] = match_read_text(index, *args, frames=frames)
+    assert weighed.tier == "alert" and weighed.evidence > 10 * alone.evidence
