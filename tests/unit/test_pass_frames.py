@@ -15,6 +15,7 @@ from platewatch.engine.alerts import match_read
 from platewatch.engine.hotlist import HotlistIndex, ListSettings, pass_weights
 from platewatch.engine.hotlist.matcher import match_read_text
 from platewatch.engine.hotlist.pass_evidence import combine, pass_features
+from platewatch.engine.track import Tracker
 from platewatch.engine.track.vote import MAX_FRAMES, vote
 from platewatch.engine.vision.types import Box, Candidate, Observation
 
@@ -113,3 +114,19 @@ def test_with_the_last_fit_a_frame_that_read_the_entry_lifts_the_pass(
     frames = (_frame("7OC123"), _frame("70C123", 0.99), _frame("7OC123"))
     [weighed] = match_read_text(index, *args, frames=frames)
     assert weighed.tier == "alert" and weighed.evidence > 10 * alone.evidence
+
+
+def test_the_trackers_reads_carry_their_frames_through_the_codec() -> None:
+    tracker = Tracker("cam-1")
+    seen = [
+        Observation(
+            "7ABC123", q, (q,) * 7, (Candidate("7ABC123", q),), Box(50 + 30 * i, 100, 100, 40), 0.9, "us"
+        )
+        for i, q in enumerate([0.8, 0.95, 0.9, 0.97, 0.85, 0.99, 0.9, 0.92])
+    ]
+    out = [r for i, o in enumerate(seen) for r in tracker.update([o], 1000.0 + i / 10)] + tracker.flush()
+    final = out[-1]
+    confidences = [f[1] for f in final.frames]
+    assert not final.provisional and len(final.frames) == MAX_FRAMES and 0.99 in confidences
+    assert min(confidences) >= 0.95 and {f[0] for f in final.frames} == {"7ABC123"}
+    assert decode_read(encode_read(final)).frames == final.frames
