@@ -291,68 +291,29 @@ def append(conn: psycopg.Connection, entry: LogEntry, *, flushed: bool = True) -
     """
     with APPEND_SECONDS.time():
         entry.check()
-        terms, ids, values = _values(entry)
+        terms = normalise_terms(entry.terms)
+        ids = [str(i) for i in entry.returned_ids]
+        values = (
+            entry.user_id,
+            entry.username,
+            entry.organisation,
+            entry.client_address,
+            entry.action,
+            Jsonb(terms),
+            entry.purpose,
+            entry.case_number,
+            entry.alert_id,
+            entry.outcome,
+            entry.reason,
+            entry.returned_count,
+            ids,
+        )
         sql = _INSERT if flushed else _INSERT_UNFLUSHED
         if conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
             numbered = conn.execute(sql, values).fetchone()
         else:
             with conn.transaction():
                 numbered = conn.execute(sql, values).fetchone()
-    return _stored(entry, terms, ids, numbered)
-
-
-def append_many(conn: psycopg.Connection, entries: Sequence[LogEntry]) -> list[LogRow | AccessLogError]:
-    """Write `entries` in one transaction on an idle autocommit connection: one round trip (the
-    INSERTs and the COMMIT pipelined) and one commit, whose WAL flush they share.
-
-    Why: concurrent requests' access rows (`log_alongside`) each paid a commit, a round trip and a
-    server process's turn on a busy machine; gathered, they pay one. Rows are numbered in the order
-    given. A database error fails them all (nothing is committed); an entry that could not be
-    numbered gets its AccessLogError in its place and the others are committed.
-    """
-    started = _time.perf_counter()
-    prepared = []
-    for entry in entries:
-        entry.check()
-        prepared.append((entry, *_values(entry)))
-    with conn.pipeline(), conn.transaction():
-        cursors = [conn.execute(_INSERT, values) for _, _, _, values in prepared]
-    out: list[LogRow | AccessLogError] = []
-    for (entry, terms, ids, _), cur in zip(prepared, cursors, strict=True):
-        try:
-            out.append(_stored(entry, terms, ids, cur.fetchone()))
-        except AccessLogError as exc:
-            out.append(exc)
-    took = _time.perf_counter() - started
-    for _ in entries:
-        APPEND_SECONDS.observe(took)
-    return out
-
-
-def _values(entry: LogEntry) -> tuple[dict[str, Any], list[str], tuple[Any, ...]]:
-    """(the normalised terms, the ids as text, the INSERT's parameters) of a checked entry."""
-    terms = normalise_terms(entry.terms)
-    ids = [str(i) for i in entry.returned_ids]
-    values = (
-        entry.user_id,
-        entry.username,
-        entry.organisation,
-        entry.client_address,
-        entry.action,
-        Jsonb(terms),
-        entry.purpose,
-        entry.case_number,
-        entry.alert_id,
-        entry.outcome,
-        entry.reason,
-        entry.returned_count,
-        ids,
-    )
-    return terms, ids, values
-
-
-def _stored(entry: LogEntry, terms: dict[str, Any], ids: list[str], numbered: Any) -> LogRow:
-    """The row `entry` became, from its INSERT's (seq, time); raises if it was not numbered."""
     if numbered is None:
         raise AccessLogError("the access-log row could not be numbered (its number is still in use)")
     seq, time = numbered

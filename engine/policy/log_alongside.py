@@ -4,9 +4,8 @@ Why: a row appended after the query costs the request a whole commit, which is a
 the median and 10 ms at p95 on the loaded 2-core development machine, docs/measuring.md), and the
 policy allows no answer before its row is durable (asynchronous commit was rejected for that).
 Everything that describes an access (who, from where, when, why, what was asked) is known before
-the query runs, so that row, the *access row* (action `<route>.begun`), is handed as the query
-starts to a committer thread, which commits it together with the other requests' access rows
-waiting then (group commit, `AlongsideWriter`); the request answers only once it is
+the query runs, so that row, the *access row* (action `<route>.begun`), is appended on a
+connection of its own, in a thread, as the query starts; the request answers only once it is
 committed, and answers an error, never the data, if it failed. It costs the request only the part
 of its commit that outlasts the query (`access_log.WAIT_SECONDS`).
 
@@ -22,33 +21,21 @@ loses nothing written: both rows are committed before the answer leaves.
 
 from __future__ import annotations
 
-import queue
 import secrets
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .access_log import (
-    WAIT_SECONDS,
-    AccessLogError,
-    LogEntry,
-    LogRow,
-    append,
-    append_many,
-    normalise_terms,
-)
+from .access_log import WAIT_SECONDS, AccessLogError, LogEntry, LogRow, append, normalise_terms
 
 BEGUN = ".begun"  # an access row's action: its route's, and this
 POOL_WAIT_S = 10.0  # as long as a request waits for its own connection
 ROW_WAIT_S = 30.0  # an access row not committed by then fails its request
-LANES = 2  # committer threads (and connections) per API process
-GROUP_MAX = 100  # rows one commit takes at most
 
 Connect = Callable[[], psycopg.Connection]
 
@@ -111,104 +98,49 @@ class Begun:
 
 
 class AlongsideWriter:
-    """Access rows committed in groups: each of a few committer threads (lanes) takes every row
-    waiting when it is free and commits them in one transaction on its connection.
+    """Threads that append access rows on a small pool of connections of their own.
 
-    Why: with a thread and a connection per request, 20 searching clients meant 20 commits, each a
-    round trip and a server process's turn on a saturated 2-core machine, plus a round trip to check
-    the connection before lending it. A lane that is free takes a row at once, so a lone request
-    waits no longer than before; under load, the rows that arrive while the lanes commit share the
-    next commit. Rows of a group are numbered in arrival order and sealed like any other (the chain
-    is built by the sealer, by number). A group that fails fails every request in it.
+    One per API process; `workers` as many as the requests it serves at once (its database pool), so
+    a request's access row does not queue behind another's. Each row is its own commit: concurrent
+    commits already share WAL flushes in the server, and gathering rows into one commit per group
+    (tried, docs/measuring.md) made them wait for each other's groups.
 
-    Connections are not checked before use (the check was a round trip per row): a group whose
-    connection the database had closed (a restart) is written once more on a fresh one. If a
-    connection breaks during the COMMIT itself, that retry can log the group's rows twice; a row
-    too many, never one too few.
+    Connections are not checked before use (the check was a round trip per row, on a machine where
+    every round trip waits for a core): a row whose connection the database had closed while it sat
+    idle (a restart) is written once more on a fresh one. If a connection breaks during the commit
+    itself, that retry can log the row twice: a row too many, never one too few.
     """
 
-    def __init__(self, database_url: str, *, workers: int, lanes: int = LANES) -> None:
-        self._lanes = max(1, min(workers, lanes))
+    def __init__(self, database_url: str, *, workers: int) -> None:
         self._pool = ConnectionPool(
             database_url,
             min_size=0,
-            max_size=self._lanes,
+            max_size=workers,
             kwargs={"autocommit": True, "prepare_threshold": None},
             open=False,
             name="platewatch-access-log",
         )
-        self._queue: queue.SimpleQueue[tuple[LogEntry, Future[LogRow]] | None] = queue.SimpleQueue()
-        self._threads = [
-            threading.Thread(target=self._run, name=f"access-log-lane-{n}", daemon=True)
-            for n in range(self._lanes)
-        ]
-        self._closing = False
-        self._lock = threading.Lock()
+        self._threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="access-log-alongside")
 
     def open(self) -> None:
         self._pool.open(wait=False)
-        for t in self._threads:
-            t.start()
 
     def close(self) -> None:
         """Finish the rows under way, then close the connections."""
-        with self._lock:
-            self._closing = True
-            for _ in self._threads:
-                self._queue.put(None)
-        for t in self._threads:
-            if t.is_alive():
-                t.join()
+        self._threads.shutdown(wait=True)
         self._pool.close()
 
     def begin(self, entry: LogEntry) -> Begun:
-        """Start appending `entry` (an access row); an entry that could never be written raises here,
-        as does a writer that is closing (RuntimeError)."""
+        """Start appending `entry` (an access row); an entry that could never be written raises here."""
         entry.check()
         normalise_terms(entry.terms)
-        future: Future[LogRow] = Future()
-        with self._lock:
-            if self._closing:
-                raise RuntimeError("the access-log writer is closing")
-            self._queue.put((entry, future))
-        return Begun(future)
+        return Begun(self._threads.submit(self._append, entry))
 
-    def _run(self) -> None:
-        last = False
-        while not last:
-            item = self._queue.get()
-            if item is None:
-                return
-            group = [item]
-            while len(group) < GROUP_MAX:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    last = True
-                    break
-                group.append(more)
-            self._commit(group)
-
-    def _commit(self, group: list[tuple[LogEntry, Future[LogRow]]]) -> None:
-        try:
-            rows = self._write([entry for entry, _ in group])
-        except Exception as exc:  # every request waiting on the group gets the failure
-            for _, future in group:
-                future.set_exception(exc)
-            return
-        for (_, future), row in zip(group, rows, strict=True):
-            if isinstance(row, LogRow):
-                future.set_result(row)
-            else:
-                future.set_exception(row)
-
-    def _write(self, entries: list[LogEntry]) -> list[LogRow | AccessLogError]:
+    def _append(self, entry: LogEntry) -> LogRow:
         for attempt in (1, 2):
             with self._pool.connection(timeout=POOL_WAIT_S) as conn:
                 try:
-                    return append_many(conn, entries)
+                    return append(conn, entry)
                 except psycopg.OperationalError:
                     if attempt == 2 or not conn.closed:
                         raise
