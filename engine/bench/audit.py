@@ -22,15 +22,17 @@ the bench (the API's database role appends and searches, the owner migrates):
 - `search_overhead_p95_ms`: `clients` threads, spread over the instances, search the reads table
   (filled with synthetic reads first) with a purpose and a case for `seconds`. What the access log
   adds to each search is read off each instance's `platewatch_access_log_wait_seconds` histogram
-  (its /metrics, from loopback), the part counted in the measuring window only: how long the
-  answer waited, once its data was ready, for its rows (the access row, committed alongside the
-  query, and the result row: policy/log_alongside.py). Beside it, every append whole
-  (`log_append_*`, `platewatch_access_log_append_seconds`: the access rows with their flush, the
-  result rows without). The chain is sealed afterwards, by a thread in each instance, whose CPU is
-  part of what the searches share. The clients' own search latencies are reported too, and beside
-  them the same clients' searches, with the same sessions, on instances that write no row
-  (`nolog_search_p50_ms`, `nolog_search_p95_ms`: bench/nolog_api.py), so the log's whole share,
-  its CPU included, can be read against what the machine gave a search in the same run.
+  (its /metrics, from loopback), the part counted in the measuring window only: how long the answer
+  waited, once its data was ready, for its rows (the access row, committed alongside the query, and
+  the result row: policy/log_alongside.py). Beside it, every append whole (`log_append_*`,
+  `platewatch_access_log_append_seconds`: the access rows with their flush, the result rows
+  without), and the result row's own part of the wait (`result_row_p50_ms`, `result_row_p95_ms`,
+  `platewatch_access_log_result_row_seconds`: its INSERT, one round trip; the rest is the access
+  row's commit outlasting the query). The chain is sealed afterwards, by a thread in each instance,
+  whose CPU is part of what the searches share. The clients' own search latencies are reported too,
+  and beside them the same clients' searches, with the same sessions, on instances that write no row
+  (`nolog_search_p50_ms`, `nolog_search_p95_ms`: bench/nolog_api.py), so the log's whole share, its
+  CPU included, can be read against what the machine gave a search in the same run.
 
 The instances run on the package defaults (no site file), with this run's TOTP key and the
 per-address login limit raised (every bench login comes from 127.0.0.1); the rest of the
@@ -97,6 +99,7 @@ TARGET_OVERHEAD_P95_MS = 5.0
 TARGET_VERIFY_S = 20.0  # at 1,000,000 rows
 HISTOGRAM = "platewatch_access_log_wait_seconds"  # what the log added to a request once its data was ready
 APPEND_HISTOGRAM = "platewatch_access_log_append_seconds"  # each append whole
+RESULT_HISTOGRAM = "platewatch_access_log_result_row_seconds"  # the result row's part of the wait
 NOLOG_MODULE = "platewatch.engine.bench.nolog_api"
 FILL_BATCH = 1000  # appends per transaction when filling
 LOGINS = 60  # at least 50 for a p95
@@ -458,7 +461,7 @@ Reading = tuple[Buckets, float, float]
 
 def _scrape(instances: Sequence[Instance]) -> dict[str, list[Reading]]:
     """Each instance's wait and append histograms, by name."""
-    out: dict[str, list[Reading]] = {HISTOGRAM: [], APPEND_HISTOGRAM: []}
+    out: dict[str, list[Reading]] = {HISTOGRAM: [], APPEND_HISTOGRAM: [], RESULT_HISTOGRAM: []}
     for inst in instances:
         r = httpx.get(inst.url + "/metrics", timeout=10)
         if r.status_code != 200:
@@ -723,6 +726,7 @@ def run_audit_bench(
 
         overhead, overhead_sum, overhead_count = logged.observed(HISTOGRAM)
         appends, appends_sum, appends_count = logged.observed(APPEND_HISTOGRAM)
+        result_rows = logged.observed(RESULT_HISTOGRAM)[0]
         search_ms = logged.window_ms()
         baseline_ms = baseline.window_ms()
 
@@ -754,6 +758,8 @@ def run_audit_bench(
         "search_overhead_p50_ms": _ms(bucket_quantile(overhead, 0.50)),
         "search_overhead_mean_ms": _ms(overhead_sum / overhead_count) if overhead_count else None,
         "search_overhead_count": round(overhead_count),
+        "result_row_p50_ms": _ms(bucket_quantile(result_rows, 0.50)),
+        "result_row_p95_ms": _ms(bucket_quantile(result_rows, 0.95)),
         "log_append_p50_ms": _ms(bucket_quantile(appends, 0.50)),
         "log_append_p95_ms": _ms(bucket_quantile(appends, 0.95)),
         "log_append_mean_ms": _ms(appends_sum / appends_count) if appends_count else None,

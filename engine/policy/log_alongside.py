@@ -31,7 +31,15 @@ from dataclasses import replace
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .access_log import WAIT_SECONDS, AccessLogError, LogEntry, LogRow, append, normalise_terms
+from .access_log import (
+    RESULT_ROW_SECONDS,
+    WAIT_SECONDS,
+    AccessLogError,
+    LogEntry,
+    LogRow,
+    append,
+    normalise_terms,
+)
 
 BEGUN = ".begun"  # an access row's action: its route's, and this
 POOL_WAIT_S = 10.0  # as long as a request waits for its own connection
@@ -91,6 +99,7 @@ class Begun:
                 append(conn, result, flushed=False)
             else:
                 write(conn, result, flushed=False)
+            RESULT_ROW_SECONDS.observe(time.perf_counter() - ready)
         finally:
             row = self.wait()  # even when the result row failed: the thread's row is settled first
         WAIT_SECONDS.observe(time.perf_counter() - ready)

@@ -14,9 +14,17 @@ from dataclasses import replace
 
 import psycopg
 import pytest
+from prometheus_client import Histogram
 
 from platewatch.engine.policy import access_log
-from platewatch.engine.policy.access_log import WAIT_SECONDS, AccessLogError, LogEntry, append, verify
+from platewatch.engine.policy.access_log import (
+    RESULT_ROW_SECONDS,
+    WAIT_SECONDS,
+    AccessLogError,
+    LogEntry,
+    append,
+    verify,
+)
 from platewatch.engine.policy.log_alongside import BEGUN, AlongsideWriter, access_entry, access_id
 from platewatch.engine.store import migrate
 
@@ -53,15 +61,15 @@ def _result(ids: list[str]) -> LogEntry:
     )
 
 
-def _wait_count() -> float:
-    return sum(s.value for m in WAIT_SECONDS.collect() for s in m.samples if s.name.endswith("_count"))
+def _wait_count(histogram: Histogram = WAIT_SECONDS) -> float:
+    return sum(s.value for m in histogram.collect() for s in m.samples if s.name.endswith("_count"))
 
 
 def test_the_access_row_commits_while_the_block_runs_then_the_result_row_names_the_ids(
     conn: psycopg.Connection, writer: AlongsideWriter
 ) -> None:
     result = _result(["r-1", "r-2"])
-    waits = _wait_count()
+    waits, result_rows = _wait_count(), _wait_count(RESULT_ROW_SECONDS)
     begun = writer.begin(access_entry(result))
     # still "inside the query": the access row becomes visible to another connection meanwhile
     deadline = time.monotonic() + 10
@@ -69,7 +77,7 @@ def test_the_access_row_commits_while_the_block_runs_then_the_result_row_names_t
         assert time.monotonic() < deadline, "the access row was not committed while the block ran"
         time.sleep(0.01)
     access_row = begun.finish(conn, result)
-    assert _wait_count() == waits + 1
+    assert _wait_count() == waits + 1 and _wait_count(RESULT_ROW_SECONDS) == result_rows + 1
     rows = {r.action: r for r in access_log.query(conn)}
     assert sorted(rows) == ["reads.search", "reads.search.begun"]
     got, begun_row = rows["reads.search"], rows["reads.search.begun"]
