@@ -81,7 +81,11 @@ def run_worker(s: Settings) -> None:
     loss = BrokerLoss()
     with services as endpoints:
         run_migrations(endpoints.database_owner_url)
-        slot = claim_member_slot(s.data_dir, s.kafka.app_id) if s.kafka.static_membership else None
+        # Not on tansu: a restarted static member that is not the group's leader is never handed its
+        # partitions there (its sync waits for a leader that is not rebalancing; bench --faults
+        # worker: no recovery in 120 s), so its cameras stayed blind.
+        static = s.kafka.static_membership and not broker_is_tansu(endpoints)
+        slot = claim_member_slot(s.data_dir, s.kafka.app_id) if static else None
         wiring = create_app(
             s,
             endpoints.broker_url,

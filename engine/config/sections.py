@@ -55,9 +55,10 @@ class KafkaConfig(Section):
     session_timeout_s: float = Field(10.0, gt=0, title="Consumer session timeout")
     rebalance_timeout_s: float = Field(10.0, gt=0, title="Consumer rebalance timeout")
     static_membership: bool = Field(
-        True,
-        title="A restarted worker takes its old place in the consumer group at once (KIP-345 "
-        "group.instance.id, one per data directory slot) instead of waiting out the session timeout",
+        False,
+        title="On a Kafka cluster: a restarted worker takes its old place in the consumer group at once "
+        "(KIP-345 group.instance.id, one per data directory slot); never on the embedded tansu, whose "
+        "group never hands a restarted follower its partitions",
     )
     max_message_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, title="Largest message produced (reads carry JPEGs)"
