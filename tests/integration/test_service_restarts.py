@@ -93,13 +93,24 @@ def test_each_killed_service_is_back_on_its_address_with_its_data(
     assert 'platewatch_embedded_service_restarts_total{service="database"} 1.0' in scraped
 
 
+def _revived(services: Services, name: str, old_pid: int) -> bool:
+    """Whether `name` runs again under another pid. Read from outside the supervisor's lock, as a
+    watcher would: while the thread swaps the dead server for the new one, the old entry is already
+    reaped (it has no pid) and the new one not yet in place."""
+    service = services.embedded[name]
+    try:
+        return service.pid != old_pid and service.process.running()
+    except RuntimeError:
+        return False
+
+
 def test_a_background_thread_revives_what_its_process_started(services: Services) -> None:
     """A worker run on its own owns its embedded services; its adopt thread also revives them."""
     services.adopt_in_background(every_s=0.1)
     pid = services.embedded["redis"].pid
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + RECOVERY_S
-    while services.embedded["redis"].pid == pid or not services.embedded["redis"].process.running():
+    while not _revived(services, "redis", pid):
         assert time.monotonic() < deadline, "redis not revived by the background thread"
         time.sleep(0.1)
     assert redis.Redis.from_url(services.endpoints.redis_url).ping()
