@@ -834,11 +834,17 @@ def match_read_text(
     matches = match_texts(index, lookups)
     if not matches:
         return matches
-    seen = [
-        read_evidence(text, q, cands, chars)
-        for text, q, chars, cands in frames[:MAX_FRAMES]
-        if _clean_read_text(text)
-    ]
+    # The frames' evidence only where their weighing is on: off (the default), a read's frames
+    # would cost every match their evidence and change nothing.
+    seen = (
+        [
+            read_evidence(text, q, cands, chars)
+            for text, q, chars, cands in frames[:MAX_FRAMES]
+            if _clean_read_text(text)
+        ]
+        if pass_weights.WEIGHTS is not None
+        else []
+    )
     return weigh(matches, ev, index.lists, second, seen)
 
 
