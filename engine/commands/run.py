@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -107,6 +108,17 @@ DEMO_USER_HINT = (
 )
 
 
+def _stop_worker_of(procs: dict[str, subprocess.Popen[bytes]], service: str) -> None:
+    """A dead embedded broker: kill the worker at once, before the broker is started again. Left
+    running, it rejoins the new broker's consumer group within 100 ms and may become its leader;
+    killed after that (below), the fresh worker's sync waits on a leader that is gone until its
+    session times out (bench pipeline --faults broker: 19.8 s of recovery instead of 14)."""
+    worker = procs.get("worker")
+    if service == "broker" and worker is not None and worker.poll() is None:
+        worker.kill()
+        worker.wait()
+
+
 def _first_admin(database_url: str) -> str | None:
     """The first admin's password, made now on a database without users; None ever after."""
     with psycopg.connect(database_url, autocommit=True, prepare_threshold=None) as conn:
@@ -162,7 +174,7 @@ def up() -> None:
                         out.print(
                             f"[yellow]the platewatch that ran the embedded {name} stopped; it runs here now"
                         )
-                    revived = services.revive_crashed()
+                    revived = services.revive_crashed(on_died=functools.partial(_stop_worker_of, procs))
                     for name in revived:
                         out.print(f"[yellow]the embedded {name} died; it runs again on the same address")
                     if "broker" in adopted + revived and procs["worker"].poll() is None:

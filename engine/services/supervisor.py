@@ -242,7 +242,11 @@ class Services:
                     self._publish()
             return adopted
 
-    def revive_crashed(self, on_started: Callable[[str], None] | None = None) -> list[str]:
+    def revive_crashed(
+        self,
+        on_started: Callable[[str], None] | None = None,
+        on_died: Callable[[str], None] | None = None,
+    ) -> list[str]:
         """Start again the embedded services this process started and that have died; returns their names.
 
         Each comes back on the same address and data directory (Redis's append-only file, the
@@ -250,7 +254,10 @@ class Services:
         The first restart is immediate; one that keeps dying waits longer each time (`Backoff`), and
         a start that fails is tried again on a later call. Each restart is logged and counted in
         `restart_log` (`platewatch doctor`, the API's /metrics). `on_started(name)` runs as soon as
-        that one answers: the broker keeps its topics in memory and comes back empty.
+        that one answers: the broker keeps its topics in memory and comes back empty. `on_died(name)`
+        runs once per death, as soon as it is noticed and before the restart: a worker of a dead
+        in-memory broker is best stopped before the new one answers, or it rejoins the new broker's
+        consumer group and, killed then, leaves a leader there that never assigns partitions.
         """
         with self._lock:
             if self._endpoints is None:
@@ -272,6 +279,8 @@ class Services:
                             redact_url(service.url),
                             f" in {delay:.0f} s" if delay else "",
                         )
+                        if on_died is not None:
+                            on_died(name)
                     if not backoff.due():
                         continue
                     service.process.stop()  # reap it and close its log before the new one opens it

@@ -44,14 +44,25 @@ def services(tmp_path: Path) -> Iterator[Services]:
 
 
 def _kill_and_revive(services: Services, name: str) -> tuple[float, list[str]]:
-    """SIGKILL `name`, then poll as `up` does until it is started again; (seconds taken, names seen)."""
-    os.kill(services.embedded[name].pid, signal.SIGKILL)
+    """SIGKILL `name`, then poll as `up` does until it is started again; (seconds taken, names seen).
+
+    `on_died` must run once, before the new server exists: `up` kills the worker of a dead broker
+    there, before the new broker answers (a worker left running rejoins its group first)."""
+    dead_pid = services.embedded[name].pid
+    os.kill(dead_pid, signal.SIGKILL)
     began = time.monotonic()
     started: list[str] = []
+    died: list[tuple[str, int]] = []
+
+    def on_died(service: str) -> None:
+        assert not started, "on_died ran after the service was started again"
+        died.append((service, services.embedded[service].pid))
+
     while time.monotonic() - began < RECOVERY_S:
-        if services.revive_crashed(on_started=started.append):
+        if services.revive_crashed(on_started=started.append, on_died=on_died):
             break
         time.sleep(0.2)
+    assert died == [(name, dead_pid)]
     return time.monotonic() - began, started
 
 
