@@ -19,7 +19,10 @@ from platewatch.engine.policy.audit_watch import keep_audits
 from platewatch.engine.policy.upkeep import keep_up
 from platewatch.engine.services import TANSU_FAUST_SETTINGS
 from platewatch.engine.services.broker_loss import PartitionCounts
-from platewatch.engine.services.kafka_internals import cap_consumer_fetch_wait
+from platewatch.engine.services.kafka_internals import (
+    cap_consumer_fetch_wait,
+    table_manager_without_start_pause,
+)
 from platewatch.engine.store.images import image_store_for
 from platewatch.engine.store.jobs import INTERVAL_S, maintain
 from platewatch.engine.store.persist import ReadStore
@@ -68,6 +71,8 @@ def faust_settings(
         "value_serializer": "raw",
         "autodiscover": False,
         "datadir": str(settings.data_dir / "faust"),
+        # no faust tables here: the consumer joins its group without faust's 1 s pause for them
+        "TableManager": table_manager_without_start_pause(),
     }
     if tansu:
         options.update(TANSU_FAUST_SETTINGS)  # why each one: engine/services/faust_tuning.py

@@ -46,3 +46,28 @@ def cap_consumer_fetch_wait(max_wait_ms: int) -> None:
 
     create_worker_consumer._pw_original = base  # type: ignore[attr-defined]
     cls._create_worker_consumer = create_worker_consumer
+
+
+def table_manager_without_start_pause() -> type:
+    """Faust's table manager, less the fixed 1 s pause it takes before starting when it has no table.
+
+    Why: faust's `TableManager.on_start` sleeps 1 s before it starts table recovery, and the
+    consumer joins its group only after that, so every worker start (a crashed worker's, the fresh
+    workers after a broker restart) waited 1 s for tables that platewatch does not have (its state
+    lives in PostgreSQL and Redis). An app that registers a table keeps faust's own pause. Returned
+    from a function so that importing this module does not import faust. Overrides the private
+    `_update_channels` and `recovery` steps of faust's own `on_start`; tests/unit/test_kafka_internals.py
+    fails when a release changes them.
+    """
+    from faust.tables import TableManager
+
+    class StartNowTableManager(TableManager):  # type: ignore[misc]  # faust is untyped
+        async def on_start(self) -> None:
+            if len(self):  # tables registered: faust's own start, pause included
+                await super().on_start()
+                return
+            if not self.should_stop:
+                await self._update_channels()
+                await self.recovery.start()
+
+    return StartNowTableManager

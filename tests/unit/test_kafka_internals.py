@@ -45,3 +45,38 @@ async def test_the_fetch_wait_cap_reaches_the_consumer_faust_creates() -> None:
     assert created._fetch_max_wait_ms == 100
     kafka_internals.cap_consumer_fetch_wait(250)
     assert thread._create_worker_consumer(app.transport)._fetch_max_wait_ms == 250
+
+
+async def test_the_table_manager_starts_without_fausts_pause_when_there_is_no_table() -> None:
+    """faust's TableManager sleeps 1 s before its recovery starts (and so before the consumer joins
+    its group); with no table, ours must go straight to the same two private steps."""
+    import time
+
+    manager_class = kafka_internals.table_manager_without_start_pause()
+    app = faust.App("pw-tables", broker="kafka://127.0.0.1:9", autodiscover=False, TableManager=manager_class)
+    manager = app.tables
+    assert isinstance(manager, manager_class) and len(manager) == 0
+    steps: list[str] = []
+
+    async def update_channels() -> None:
+        steps.append("channels")
+
+    async def start_recovery() -> None:
+        steps.append("recovery")
+
+    assert callable(manager._update_channels) and callable(manager.recovery.start)  # faust's own
+    manager._update_channels = update_channels
+    manager.recovery.start = start_recovery
+    began = time.monotonic()
+    await manager.on_start()
+    assert steps == ["channels", "recovery"]
+    assert time.monotonic() - began < 0.5  # faust's own waits 1.0 s first
+
+
+def test_an_app_with_a_table_keeps_fausts_own_start() -> None:
+    manager_class = kafka_internals.table_manager_without_start_pause()
+    app = faust.App(
+        "pw-tables2", broker="kafka://127.0.0.1:9", autodiscover=False, TableManager=manager_class
+    )
+    app.Table("counts", default=int)
+    assert len(app.tables) == 1  # so on_start takes faust's path, pause included
