@@ -735,7 +735,9 @@ def pass_figures(
     only strong evidence, PROVISIONAL_THRESHOLD), with the final vote's curve; `vote_alone` is the
     final vote matched without its frames' readings (the vote's evidence alone, as before the frames
     were weighed together), on the same passes and list. Within one character
-    means the read the outcome is scored on (for the stream: either) is within one of the plate."""
+    means the read the outcome is scored on (for the stream: either) is within one of the plate.
+    `vote_at_chosen` and `stream_waiting_at_chosen` score the scoring half at the thresholds chosen
+    on the vote's selection half (`chosen_alert_threshold`, `chosen_possible_threshold`)."""
     first, first_us = match_all(index, [p[0] for p in passes], seed, PASS_SEED)
     early_votes = [voted(p[:PROVISIONAL_FRAMES]) for p in passes]
     final_votes = [voted(p) for p in passes]
@@ -745,8 +747,14 @@ def pass_figures(
     stream = [_either(a, b) for a, b in zip(early, final, strict=True)]
     waiting = [_either(a, b, PROVISIONAL_THRESHOLD) for a, b in zip(early, final, strict=True)]
 
-    def scored(outcomes: Sequence[Outcome]) -> dict[str, Any]:
-        return figures_at([o for o in outcomes if not o.selection], alert_t, possible_t)
+    def scored(
+        outcomes: Sequence[Outcome], alert: float = alert_t, possible: float = possible_t
+    ) -> dict[str, Any]:
+        return figures_at([o for o in outcomes if not o.selection], alert, possible)
+
+    # The thresholds a pass's final vote would need (chosen on the selection half, as for single
+    # reads): the vote's evidence ranks otherwise than one frame's, so its knee sits elsewhere.
+    chosen_alert, chosen_possible = choose_thresholds([o for o in final if o.selection])
 
     def provisional_curve() -> list[dict[str, float]]:
         """Selection half: the stream's false alerts and recall within one at the alert threshold,
@@ -777,6 +785,17 @@ def pass_figures(
         "provisional": scored(early),
         "vote": scored(final),
         "vote_alone": scored(alone),
+        "chosen_alert_threshold": chosen_alert,
+        "chosen_possible_threshold": chosen_possible,
+        "vote_at_chosen": scored(final, chosen_alert, chosen_possible),
+        "stream_waiting_at_chosen": scored(
+            [
+                _either(a, b, max(PROVISIONAL_THRESHOLD, chosen_alert))
+                for a, b in zip(early, final, strict=True)
+            ],
+            chosen_alert,
+            chosen_possible,
+        ),
         "first_frame_match_p99_us": round(float(np.percentile(first_us, 99)), 1) if first_us else None,
         "vote_match_p99_us": round(float(np.percentile(final_us, 99)), 1) if final_us else None,
         "frames_weighed": pass_weights.WEIGHTS is not None,

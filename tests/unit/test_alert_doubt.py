@@ -4,7 +4,15 @@ their runs; a pass's frames are voted as the tracker votes them before they are 
 
 from __future__ import annotations
 
-from platewatch.engine.bench.alerts import BenchRead, group_passes, match_all, pass_figures, voted
+from platewatch.engine.bench.alerts import (
+    BenchRead,
+    choose_thresholds,
+    figures_at,
+    group_passes,
+    match_all,
+    pass_figures,
+    voted,
+)
 from platewatch.engine.hotlist import HotlistIndex, ListSettings
 from platewatch.engine.hotlist.matcher import (
     ReadEvidence,
@@ -91,6 +99,11 @@ def test_pass_figures_count_every_pass_once() -> None:
     # every plate is listed here and read exactly, so every listed pass of the scoring half alerts
     listed = [o for o in scoring if o.listed]
     assert figures["vote"]["recall_listed"]["hits"] == len(listed)
+    # the vote's own thresholds are chosen on its selection half and scored on the other
+    chosen = choose_thresholds([o for o in final if o.selection])
+    assert (figures["chosen_alert_threshold"], figures["chosen_possible_threshold"]) == chosen
+    assert figures["vote_at_chosen"] == figures_at(scoring, *chosen)
+    assert figures["stream_waiting_at_chosen"]["reads"] == len(scoring)
 
 
 def test_a_dropped_first_character_is_the_likeliest_drop() -> None:
