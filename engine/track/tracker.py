@@ -8,7 +8,10 @@ calling `update` with later times or `flush` at the end of a stream, so tests dr
 
 Association is greedy over (track, read) pairs, best first, scored by the overlap of the read's box
 with where the track's motion predicts the plate, plus the similarity of the texts; a pair
-qualifies on overlap, or on being close with a similar text (a fast car that jumped past its box).
+qualifies on overlap, or on being close with a similar text (a fast car that jumped past its box,
+or one whose picture moved on less than predicted: along the way from its last box to the
+predicted one). A read left over with the very text of a pass left over continues it wherever it
+is, as the same text within `dedupe_s` of a finalised pass is that pass.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from platewatch.engine.vision.types import Box, Image, Observation, VisionError
 from platewatch.engine.vision.vehicles import VehicleLook, read_fields, vote_looks
 
 from .direction import travel
-from .geometry import centre, centre_distance, shifted, text_similarity
+from .geometry import along_path, centre, centre_distance, shifted, text_similarity
 from .ids import time_ordered_id
 from .vote import Vote, vote
 
@@ -38,6 +41,13 @@ MAX_LOOKS = 3
 #: Namespace of pass and read ids: uuid5 makes them a function of camera, time and box, so a
 #: replay of the same frames yields the same ids and the store's idempotent write absorbs it.
 PASS_NAMESPACE = uuid.UUID("6f1d3c2e-6a38-5b8e-9a41-7c0b5e2d9f10")
+#: Association score of a read that continues a pass by its text alone: below every pair that
+#: qualifies by motion (those score 0 or more), so it only takes a pass and a read left over.
+SAME_TEXT_SCORE = -1.0
+#: How far beside the path from a pass's last box to its predicted one (in plate widths) a similar
+#: text continues it: a picture that moved on less than predicted moved the plate along its way,
+#: not sideways into the next lane.
+PATH_WIDTHS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,18 +200,31 @@ class Tracker:
     # -- association ---------------------------------------------------------------------------
 
     def _associate(self, reads: Sequence[Observation], t: float) -> list[tuple[Observation, _Track | None]]:
+        """Pair this frame's reads with the open passes: by motion first (overlap with where the
+        pass's motion puts the plate, or a similar text on its way there), then by the same text.
+
+        The same text continues a pass wherever it is read, as it does a pass finalised within
+        `dedupe_s`: after a stall the frames can jump on further than any motion predicts (a
+        decoder catching up emits one frame in several), and a new pass started beside the open
+        one would be stored twice, the open one not being finalised yet to be deduplicated."""
         cfg = self.config
         reads = _distinct(reads)
         pairs: list[tuple[float, int, int]] = []
         for ti, track in enumerate(self._tracks):
             predicted = track.predicted(t)
             last_text = track.reads[-1].text if track.reads else ""
+            texts = {last_text, track.best.text if track.best is not None else last_text}
             for ri, read in enumerate(reads):
                 overlap = iou(predicted, read.box)
                 similar = text_similarity(last_text, read.text)
-                near = centre_distance(predicted, read.box) <= cfg.max_jump
+                path = along_path(track.box, predicted, read.box)
+                near = centre_distance(predicted, read.box) <= cfg.max_jump or (
+                    path is not None and path <= PATH_WIDTHS
+                )
                 if overlap >= cfg.min_iou or (near and similar >= cfg.min_similarity):
                     pairs.append((overlap + 0.5 * similar, ti, ri))
+                elif read.text in texts:
+                    pairs.append((SAME_TEXT_SCORE, ti, ri))
         pairs.sort(key=lambda p: -p[0])
         used_tracks: set[int] = set()
         matched: dict[int, _Track] = {}

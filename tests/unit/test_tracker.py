@@ -334,3 +334,51 @@ def test_a_parked_car_beside_the_one_read_with_a_plate_one_character_off_is_its_
     frames += [[plate("7ABC124", 400, y=200)] for _ in range(5)]  # 7.5 plate widths up the lane
     finals = [r for r in drive(tracker, frames) if not r.provisional]
     assert [r.plate for r in finals] == ["7ABC123", "7ABC124"]
+
+
+def demo_plate(x: int, text: str = "6TRW245", y: int = 571) -> Observation:
+    """A plate as the demo video shows it at 1080p (box 264 x 132 px, about 65 px a frame at 10 fps)."""
+    return Observation(text, 1.0, (1.0,) * len(text), (Candidate(text, 1.0),), Box(x, y, 264, 132), 0.9, "us")
+
+
+def test_a_pass_whose_picture_paused_in_a_stall_is_one_pass() -> None:
+    """The 30-minute soak's split (6TRW245 stored twice on both cameras): the worker stalled 1.6 s
+    mid-pass and its decoder with it, so the next frame shows the plate just past where it was,
+    not where 1.6 s of motion predicts it. It is still this pass (fails on the tracker before)."""
+    tracker = Tracker("cam-1")
+    out: list[Read] = []
+    for i in range(5):
+        out += tracker.update([demo_plate(19 + 65 * i)], 13.0 + i * 0.1)
+    for i in range(6):  # 1.6 s later, the frames after the last one seen
+        out += tracker.update([demo_plate(335 + 65 * i)], 15.0 + i * 0.1)
+    out += tracker.flush()
+    finals = [r for r in out if not r.provisional]
+    assert [(r.plate, r.track_length) for r in finals] == [("6TRW245", 11)]
+    assert len([r for r in out if r.provisional]) == 1
+
+
+def test_a_pass_whose_frames_catch_up_after_a_stall_is_one_pass() -> None:
+    """After a stall the decoder catches up, handing on one frame in several: the plate, read once
+    after the stall, is read next 12 frames on (3 plate widths) 0.15 s later. The same text is the
+    same pass wherever it is read (fails on the tracker before)."""
+    tracker = Tracker("cam-1")
+    out = tracker.update([demo_plate(335)], 14.55)
+    for i, x in enumerate((1128, 1192, 1257, 1324, 1391)):
+        out += tracker.update([demo_plate(x)], 14.7 + i * 0.1)
+    out += tracker.flush()
+    finals = [r for r in out if not r.provisional]
+    assert [(r.plate, r.track_length) for r in finals] == [("6TRW245", 6)]
+
+
+def test_after_a_stall_a_fleet_car_in_the_next_lane_ahead_is_its_own_pass() -> None:
+    """The way from a pass's last box to its predicted one reaches no further aside than a plate
+    width: a car of the same fleet in the next lane, ahead of the first, stays its own pass."""
+    tracker = Tracker("cam-1")
+    out: list[Read] = []
+    for i in range(5):
+        out += tracker.update([demo_plate(19 + 65 * i)], 13.0 + i * 0.1)
+    for i in range(4):  # after the stall only the other car is read: 1.5 plate widths below
+        out += tracker.update([demo_plate(700 + 65 * i, "6TRW246", y=571 + 396)], 15.0 + i * 0.1)
+    out += tracker.flush()
+    finals = sorted((r.plate, r.track_length) for r in out if not r.provisional)
+    assert finals == [("6TRW245", 5), ("6TRW246", 4)]
