@@ -47,20 +47,21 @@ LIST_FIELDS = (
     "possible_threshold",
     "imported_at",
 )
-#: Default evidence thresholds (0..1, a calibrated probability) of the two tiers, read off
-#: `platewatch bench alerts`'s curves on their selection halves (docs/hotlist.md, "Thresholds"): one
-#: frame keeps 99 % recall only at ~150 false alerts per 10k, a pass's vote keeps it at 0.01, so the
-#: alert tier sits there (the knee of the single-frame curve, where false alerts reach their target);
-#: the possible tier at the lowest evidence whose false possible matches stay within theirs (100 per
-#: 10k, with a margin) once reads are searched beyond the confusion table.
-ALERT_THRESHOLD = 0.01
-POSSIBLE_THRESHOLD = 0.001
+#: Default evidence thresholds (0..1, a calibrated probability) of the two tiers, read off the
+#: final vote's curve of `platewatch bench alerts --passes 50000` on its selection half
+#: (docs/hotlist.md, "Thresholds"): cameras alert on a pass's vote, not on one frame, and the vote's
+#: knee sits higher than one frame's. 0.03 is the highest alert threshold that keeps 99 % of listed
+#: passes read within one character alerting there (scoring half: 99.05 %, 14.5 false alerts per
+#: 10k against 24.9 at the old 0.01); 0.002 is the possible tier chosen with it (65 false possible
+#: matches per 10k against 125). A single frame pays about a point of recall for it.
+ALERT_THRESHOLD = 0.03
+POSSIBLE_THRESHOLD = 0.002
 #: In a stream, the tracker's provisional read (the vote of a pass's first frames) raises only
 #: matches with at least this evidence; a weaker one waits for the pass's final vote, which has
-#: more frames to confirm or refute it (docs/hotlist.md, "A weak match waits for the pass"): the
-#: highest value at which a stream still alerts for 99 % of passes read within one character
-#: (`bench alerts --passes`, selection half).
-PROVISIONAL_THRESHOLD = 0.02
+#: more frames to confirm or refute it (docs/hotlist.md, "A weak match waits for the pass"). With the
+#: alert threshold at 0.03 it is that threshold for default lists; it still holds back weak matches
+#: of a list whose own alert threshold is lower.
+PROVISIONAL_THRESHOLD = 0.03
 
 _PLATE = re.compile(rf"^[0-9A-Z]{{1,{MAX_PLATE}}}$")
 _PATTERN = re.compile(rf"^[0-9A-Z?*]{{1,{MAX_PATTERN}}}$")

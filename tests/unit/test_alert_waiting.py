@@ -23,6 +23,15 @@ def _unsure_third(index: HotlistIndex) -> tuple[float, ...]:
     raise AssertionError("no confidence gives a weak alert")
 
 
+def test_default_lists_alert_only_where_a_provisional_read_may() -> None:
+    """Defaults: the provisional threshold is not below the alert threshold (both from the pass
+    curve), so a default list has no alert that waits; a weak match there is a possible match."""
+    index = _index()
+    for q in (0.99, 0.95, 0.9, 0.8, 0.6, 0.4):
+        [m] = match_read_text(index, "7A8C123", 0.9, (), (0.99, 0.99, q, 0.99, 0.99, 0.99, 0.99))
+        assert m.tier != "alert" or m.evidence >= PROVISIONAL_THRESHOLD
+
+
 class Ledger:
     def __init__(self) -> None:
         self.ids: set[str] = set()
@@ -40,8 +49,15 @@ class Ledger:
         return None
 
 
-def _index() -> HotlistIndex:
-    index = HotlistIndex({"stolen": ListSettings("stolen")}, "pw:hot")
+def _index(alert_threshold: float | None = None) -> HotlistIndex:
+    """A list at the default thresholds, or one whose own alert threshold sits below the
+    provisional one (with the defaults the two are equal, so only such a list has weak alerts)."""
+    settings = (
+        ListSettings("stolen")
+        if alert_threshold is None
+        else ListSettings("stolen", alert_threshold=alert_threshold)
+    )
+    index = HotlistIndex({"stolen": settings}, "pw:hot")
     index.build(["stolen"], ["7ABC123"], [b"reason\x1fstolen vehicle"])
     return index
 
@@ -60,7 +76,7 @@ def _read(plate: str, provisional: bool, chars: tuple[float, ...] = ()) -> Read:
 
 
 async def test_a_weak_match_waits_for_the_final_vote() -> None:
-    index, ledger, sent = _index(), Ledger(), []
+    index, ledger, sent = _index(alert_threshold=PROVISIONAL_THRESHOLD / 3), Ledger(), []
 
     async def send(alert: Alert) -> None:
         sent.append(alert)
