@@ -472,6 +472,7 @@ def test_tansu_faust_settings_are_faust_settings() -> None:
 
     app = faust.App("pw-settings-check", broker="kafka://127.0.0.1:1", **TANSU_FAUST_SETTINGS)
     assert app.conf.producer_max_batch_size == 1
-    assert app.conf.broker_session_timeout == 10.0 and app.conf.broker_rebalance_timeout == 10.0
+    assert app.conf.broker_session_timeout == 6.0 and app.conf.broker_rebalance_timeout == 10.0
+    assert app.conf.broker_heartbeat_interval == 2.0  # three per session
     assert app.conf.web_bind == "127.0.0.1"
     assert str(app.conf.processing_guarantee.value) == "at_least_once"
