@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib.resources import files
@@ -87,6 +88,32 @@ def check_guarded(api: FastAPI) -> None:
         )
 
 
+def lend_check(conn: psycopg.Connection) -> None:
+    """The API pool's check of an idle connection before it lends it, without a round trip.
+
+    A connection the database closed while it sat in the pool (a restart, `pg_terminate_backend`,
+    an idle timeout) has the server's goodbye or its end of stream waiting on the socket; a healthy
+    idle connection has nothing to read (the API's pool never LISTENs). Only then is the round trip
+    made (`check_connection`), which raises for a dead one, and the pool lends another. Checking
+    every connection that way cost one loopback round trip per request, on a machine where each
+    waits for a core (docs/measuring.md, "Access log and login").
+    """
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    if _waiting(conn.fileno()):
+        ConnectionPool.check_connection(conn)
+
+
+def _waiting(fd: int) -> bool:
+    """Whether `fd` has something to read (or hung up), now; poll where there is one (select cannot
+    take descriptors past 1024, which a process serving many websockets reaches)."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])
+
+
 def create_api(
     settings: Settings, *, database_url: str | None = None, redis_url: str | None = None
 ) -> FastAPI:
@@ -107,8 +134,8 @@ def create_api(
                 name="platewatch-api",
                 # After a database restart every idle connection is dead; unchecked, each one failed
                 # the next request that drew it (an access-log write refused, bench pipeline --faults
-                # database). A check is one loopback round trip per checkout.
-                check=ConnectionPool.check_connection,
+                # database). Checked without a round trip (`lend_check`).
+                check=lend_check,
             )
             pool.open(wait=False)
             app.state.pool = pool

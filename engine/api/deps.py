@@ -28,7 +28,7 @@ from starlette.requests import HTTPConnection
 
 from platewatch.engine.config import Settings
 from platewatch.engine.policy import access_log
-from platewatch.engine.policy.access_log import AccessLogError, LogEntry, Outcome
+from platewatch.engine.policy.access_log import AccessLogError, LogEntry, Outcome, ResultRow
 from platewatch.engine.policy.directory import Actor, User, get_user_by_id
 from platewatch.engine.policy.errors import PolicyError
 from platewatch.engine.policy.gate import AccessRefused, authorise
@@ -161,15 +161,27 @@ class Caller:
         except (AccessLogError, RuntimeError) as exc:  # RuntimeError: the writer is shutting down
             log.error("access log not written (%s); the request returns nothing", exc)
             raise LogUnavailable() from exc
+        returned.statement = statement_row(self._entry(terms=logged, purpose=purpose))
         try:
             yield returned
-        except BaseException:
+        except BaseException as exc:
             with suppress(AccessLogError):
                 begun.wait()  # settled before the error answers, so no row is left in flight
+            in_statement = isinstance(exc, AccessLogError) or (
+                isinstance(exc, psycopg.Error)
+                and returned.statement is not None
+                and access_log.refused_the_row(exc)
+            )
+            if in_statement:  # the result row, written by the query's own statement, failed
+                why = exc.diag.message_primary if isinstance(exc, psycopg.Error) else str(exc)
+                log.error("access log not written (%s); the request returns nothing", why)
+                raise LogUnavailable() from exc
             raise
-        result = self._entry(**returned.row(logged, purpose))
         try:
-            begun.finish(self.conn, result, write=write)
+            if returned.statement is not None and returned.statement.seq is not None:
+                begun.settle(returned.statement)
+            else:
+                begun.finish(self.conn, self._entry(**returned.row(logged, purpose)), write=write)
         except AccessLogError as exc:
             log.error("access log not written (%s); the request returns nothing", exc)
             raise LogUnavailable() from exc
@@ -191,6 +203,10 @@ class Returned:
     read: Sequence[str] = ()
     count: int | None = None
     refused: str | None = None  # why nothing was returned, where that makes the access a refused one
+    #: The result row for a query that writes it in its own statement (`ResultRow.statement`): the
+    #: block passes it to the query, and once written (its `seq` set) no row is written after the
+    #: block. None where this process writes no rows (the bench's no-log baseline).
+    statement: ResultRow | None = None
 
     def ids(self, ids: Sequence[str], count: int | None = None) -> None:
         self.read, self.count = ids, count
@@ -213,6 +229,12 @@ class Returned:
 def begin_row(writer: AlongsideWriter, entry: LogEntry) -> Begun:
     """Start committing the access row of the result row `entry` (the no-log bench baseline replaces this)."""
     return writer.begin(access_entry(entry))
+
+
+def statement_row(entry: LogEntry) -> ResultRow | None:
+    """The result row `entry` for a query to write in its own statement (the no-log bench baseline
+    replaces this)."""
+    return ResultRow(entry)
 
 
 def write(conn: psycopg.Connection, entry: LogEntry, *, flushed: bool = True) -> None:

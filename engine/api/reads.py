@@ -3,8 +3,10 @@
 Every request states a purpose and a case number (`deps.Purpose`) and is in the access log (policy
 462.4(a), Civil Code § 1798.90.52) before the answer leaves. A search, a read and an image each
 read their data while their access row (who, why, what was asked) commits beside them
-(`Caller.alongside`, policy/log_alongside.py), then write the result row naming the ids returned;
-if either cannot be written the caller gets 503 and nothing else.
+(`Caller.alongside`, policy/log_alongside.py), and write the result row naming the ids returned:
+a search and a read in the query's own statement (`access_log.ResultRow`, no round trip after the
+data), an image after the file is read (its id is the image actually returned). If either row
+cannot be written the caller gets 503 and nothing else.
 
 A correction (Civil Code 1798.90.51: correct data errors) adds a row to `read_corrections` and
 leaves the read as the cameras produced it; the access-log row names the read, the plate given
@@ -36,6 +38,7 @@ from platewatch.engine.store.search import (
     ReadRow,
     SearchError,
     SearchQuery,
+    StatementLog,
     build_query,
     cameras_in_area,
     search_reads,
@@ -54,7 +57,7 @@ _ONE_READ = (
     " c.corrected_plate, c.note AS correction_note, c.corrected_by, c.corrected_at"
     " FROM reads r LEFT JOIN LATERAL (SELECT corrected_plate, note, corrected_by, corrected_at"
     " FROM read_corrections k WHERE k.read_id = r.read_id ORDER BY k.correction_id DESC LIMIT 1) c ON true"
-    " WHERE r.read_id = %s LIMIT 1"
+    " WHERE r.read_id = %(read_id)s LIMIT 1"
 )
 _HISTORY = (
     "SELECT corrected_plate, original_plate, note, corrected_by, corrected_at, case_number"
@@ -253,7 +256,9 @@ def search(
         caller.log(outcome="refused", reason=str(exc), terms=terms, purpose=stated)
         raise ApiError(422, "invalid_search", str(exc)) from None
     with caller.alongside(terms=terms, purpose=stated) as returned:
-        page = search_reads(caller.conn, q, catalogue.values() if catalogue is not None else None)
+        page = search_reads(
+            caller.conn, q, catalogue.values() if catalogue is not None else None, log=returned.statement
+        )
         returned.ids([r.read_id for r in page.rows])
     inside = None
     if area is not None and catalogue is not None:
@@ -283,10 +288,16 @@ def cameras(caller: Reader) -> list[CameraOut]:
     return rows
 
 
-def _find(caller: Caller, read_id: uuid.UUID) -> ReadRow | None:
+def _find(caller: Caller, read_id: uuid.UUID, log: StatementLog | None = None) -> ReadRow | None:
+    """The read, with its current correction; `log`: the result row, written by the same statement."""
+    params: dict[str, Any] = {"read_id": read_id}
     with caller.conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(_ONE_READ, (read_id,)).fetchone()
-    return ReadRow.of(row) if row else None
+        if log is None:
+            rows = cur.execute(_ONE_READ, params).fetchall()
+        else:
+            sql = log.statement(_ONE_READ, params, (), "read_id", "read_id", 1)
+            rows = log.rows(cur.execute(sql.encode(), params).fetchall())
+    return ReadRow.of(rows[0]) if rows else None
 
 
 def _history(caller: Caller, read_id: uuid.UUID) -> list[CorrectionRecord]:
@@ -313,7 +324,7 @@ def _not_found(read_id: uuid.UUID) -> ApiError:
 def get_read(caller: Reader, stated: Purpose, read_id: ReadId) -> ReadDetail:
     with caller.alongside(terms={"read_id": str(read_id)}, purpose=stated) as returned:
         with caller.conn.transaction():
-            row = _find(caller, read_id)
+            row = _find(caller, read_id, log=returned.statement)
             history = _history(caller, read_id) if row else []
         returned.ids([row.read_id] if row else [])
     if row is None:

@@ -25,11 +25,14 @@ the bench (the API's database role appends and searches, the owner migrates):
   (its /metrics, from loopback), the part counted in the measuring window only: how long the answer
   waited, once its data was ready, for its rows (the access row, committed alongside the query, and
   the result row: policy/log_alongside.py). Beside it, every append whole (`log_append_*`,
-  `platewatch_access_log_append_seconds`: the access rows with their flush, the result rows
-  without), and the result row's own part of the wait (`result_row_p50_ms`, `result_row_p95_ms`,
-  `platewatch_access_log_result_row_seconds`: its INSERT, one round trip; the rest is the access
-  row's commit outlasting the query). The chain is sealed afterwards, by a thread in each instance,
-  whose CPU is part of what the searches share. The clients' own search latencies are reported too,
+  `platewatch_access_log_append_seconds`: the access rows with their flush), and the result row's
+  own part of the wait (`result_row_p50_ms`, `result_row_p95_ms`,
+  `platewatch_access_log_result_row_seconds`: a search writes it in its own statement, so its
+  INSERT inside that statement, by the server's clock; the rest is the access row's commit
+  outlasting the query). What the in-statement row adds besides (its commit's WAL record, the
+  statement's extra bytes) is in the clients' latencies against the no-log instances below. The
+  chain is sealed afterwards, by a thread in each instance, whose CPU is part of what the searches
+  share. The clients' own search latencies are reported too,
   and beside them the same clients' searches, with the same sessions, on instances that write no row
   (`nolog_search_p50_ms`, `nolog_search_p95_ms`: bench/nolog_api.py), so the log's whole share, its
   CPU included, can be read against what the machine gave a search in the same run.

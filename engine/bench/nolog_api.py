@@ -2,9 +2,9 @@
 
 Only so the bench can show what the access log adds to a search against what a search costs
 without it, on the same machine in the same run (the machine's load moves between runs). It is the
-ordinary app with `deps.write` and `deps.begin_row` made no-ops, and it refuses any database but a
-bench's scratch one (`pw_bench_…`, made and dropped by the bench), so it cannot serve a site's data
-unlogged.
+ordinary app with `deps.write`, `deps.begin_row` and `deps.statement_row` made no-ops, and it
+refuses any database but a bench's scratch one (`pw_bench_…`, made and dropped by the bench), so it
+cannot serve a site's data unlogged.
 
 Run as `python -m platewatch.engine.bench.nolog_api --host H --port P` with the environment an
 instance of `platewatch api` gets (`_instance_env`).
@@ -37,6 +37,11 @@ def _no_access_row(writer: AlongsideWriter, entry: LogEntry) -> Begun:
     return Begun.done(None)
 
 
+def _no_statement_row(entry: LogEntry) -> None:
+    """The baseline's `deps.statement_row`: checked, and no row for the query to write."""
+    entry.check()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -50,6 +55,7 @@ def main() -> None:
         raise SystemExit(f"the no-log baseline serves only a bench's scratch database ({SCRATCH_PREFIX}…)")
     deps.write = _no_row
     deps.begin_row = _no_access_row
+    deps.statement_row = _no_statement_row
     app = create_api(s, database_url=url, redis_url=s.services.redis_url)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None)
 

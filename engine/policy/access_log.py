@@ -89,7 +89,11 @@ APPEND_SECONDS = Histogram(
 
 #: What the access log adds to a request that reads data while its row commits (`log_alongside`):
 #: from the moment the data is ready to the moment the answer may leave, i.e. its access row
-#: committed durably and its result row written. Zero when the row committed before the query ended.
+#: committed durably and its result row written. Where the query's own statement writes the result
+#: row (`ResultRow`), the data is ready inside the statement: the wait is then that INSERT (by the
+#: server's clock, from the query's end to the row's) plus what was left of the access row's commit
+#: once the transaction committed. Not counted there: the commit's own WAL record (unflushed) and
+#: the statement's extra bytes, which `bench audit` shows against its no-log instances.
 WAIT_SECONDS = Histogram(
     "platewatch_access_log_wait_seconds",
     "Time a response waited for its access-log rows after its data was ready",
@@ -97,8 +101,9 @@ WAIT_SECONDS = Histogram(
 )
 
 #: Of WAIT_SECONDS, the result row's part: its INSERT, committed without its flush, on the request's
-#: connection, one round trip. The rest of the wait is the access row's commit outlasting the query;
-#: `bench audit` reports both, so where the time goes is read off every run.
+#: connection, one round trip; or, written by the query's statement (`ResultRow`), the INSERT inside
+#: it. The rest of the wait is the access row's commit outlasting the query; `bench audit` reports
+#: both, so where the time goes is read off every run.
 RESULT_ROW_SECONDS = Histogram(
     "platewatch_access_log_result_row_seconds",
     "Time a response spent writing its result row after its data was ready",
@@ -299,30 +304,42 @@ def append(conn: psycopg.Connection, entry: LogEntry, *, flushed: bool = True) -
     rule, no data without a durable row, is kept by that row.
     """
     with APPEND_SECONDS.time():
-        entry.check()
-        terms = normalise_terms(entry.terms)
-        ids = [str(i) for i in entry.returned_ids]
-        values = (
-            entry.user_id,
-            entry.username,
-            entry.organisation,
-            entry.client_address,
-            entry.action,
-            Jsonb(terms),
-            entry.purpose,
-            entry.case_number,
-            entry.alert_id,
-            entry.outcome,
-            entry.reason,
-            entry.returned_count,
-            ids,
-        )
+        terms, ids, values = _values(entry)
         sql = _INSERT if flushed else _INSERT_UNFLUSHED
         if conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
             numbered = conn.execute(sql, values).fetchone()
         else:
             with conn.transaction():
                 numbered = conn.execute(sql, values).fetchone()
+    return _written(entry, terms, ids, numbered)
+
+
+def _values(entry: LogEntry) -> tuple[dict[str, Any], list[str], tuple[Any, ...]]:
+    """The entry checked, its terms and ids as stored, and the INSERT's parameters."""
+    entry.check()
+    terms = normalise_terms(entry.terms)
+    ids = [str(i) for i in entry.returned_ids]
+    values = (
+        entry.user_id,
+        entry.username,
+        entry.organisation,
+        entry.client_address,
+        entry.action,
+        Jsonb(terms),
+        entry.purpose,
+        entry.case_number,
+        entry.alert_id,
+        entry.outcome,
+        entry.reason,
+        entry.returned_count,
+        ids,
+    )
+    return terms, ids, values
+
+
+def _written(
+    entry: LogEntry, terms: dict[str, Any], ids: list[str], numbered: Sequence[Any] | None
+) -> LogRow:
     if numbered is None:
         raise AccessLogError("the access-log row could not be numbered (its number is still in use)")
     seq, time = numbered
@@ -343,6 +360,87 @@ def append(conn: psycopg.Connection, entry: LogEntry, *, flushed: bool = True) -
         returned_count=entry.returned_count,
         returned_ids=tuple(ids),
     )
+
+
+#: The parameters of `ResultRow`'s INSERT, in `_INSERTED`'s order, up to the count and ids it makes.
+_NAMED = tuple(f"pw_log_{c.strip()}" for c in _INSERTED.split(","))[:11]
+#: A result row written by its query's own statement (`ResultRow`): the query is the CTE
+#: `pw_found`, read once for its ids; the row is numbered, locked and inserted as `_INSERT_UNFLUSHED`
+#: does it. The number and the time are taken in the projection of the aggregate over the query's
+#: rows, so only once the query is done: a slow query never holds a number without its in-flight
+#: lock, which the sealer could take for a rolled-back row and pass over (sealer.GAP_GRACE_S). The
+#: statement's rows are read off `pw_logged LEFT JOIN pw_found`, so none comes back unless the row
+#: went in (a number still in use inserts nothing and the statement returns no row at all).
+_IN_STATEMENT = (
+    "pw_found AS ({found}),"
+    f" pw_logged AS (INSERT INTO access_log (seq, time, {_INSERTED})"
+    " SELECT n.seq, n.at, {named}, cardinality(n.ids), n.ids"
+    " FROM (SELECT nextval('access_log_seq') AS seq, clock_timestamp() AS at,"
+    " coalesce(array_agg(p.{id}::text ORDER BY {order}), '{{}}'::text[]) AS ids"
+    " FROM (SELECT * FROM pw_found ORDER BY {order} LIMIT %(pw_log_limit)s) p) n,"
+    " (SELECT set_config('synchronous_commit', 'off', true)) a"
+    f" WHERE pg_try_advisory_xact_lock({IN_FLIGHT_KEY}, (n.seq %% 2147483647)::integer)"
+    " RETURNING seq AS pw_log_seq, time AS pw_log_time, clock_timestamp() AS pw_log_done)"
+    " SELECT pw_found.*, l.pw_log_seq,"
+    " extract(epoch FROM l.pw_log_done - l.pw_log_time)::float8 AS pw_log_s"
+    " FROM pw_logged l LEFT JOIN pw_found ON true ORDER BY {order}"
+)
+
+
+@dataclass
+class ResultRow:
+    """A result row (`log_alongside`) written by the query whose result it records, in the same
+    statement: no round trip after the data, where `append` after the query costs one.
+
+    `entry` is the row as `append` would take it, less what the query returns: its ids and count
+    are the statement's own first `limit` rows' (`statement`). The row is committed with the
+    query's transaction, without waiting for its flush (the access row beside it is the durable
+    record, as for `append(flushed=False)`), and sealed like any other row. `rows` returns the
+    query's rows once the row is in, or raises AccessLogError; a statement that fails writes
+    neither, so no data leaves without its row.
+    """
+
+    entry: LogEntry
+    seq: int | None = None  # the row's number once written
+    in_statement_s: float = 0.0  # its INSERT inside the statement, by the server's clock
+    _id: str = ""
+
+    def statement(
+        self, found: str, params: dict[str, Any], ctes: Sequence[str], key: str, order: str, limit: int
+    ) -> str:
+        """The statement that runs `found` (a SELECT, after `ctes`) and writes the row; adds the
+        row's values to `params` (named, `pw_log_*`).
+
+        `key`: the column of `found` whose values are the ids returned; `order`: how `found`'s rows
+        are ordered (its column names, unqualified); `limit`: how many of them are returned."""
+        _, _, values = _values(self.entry)
+        self._id = key
+        params.update(zip(_NAMED, values[: len(_NAMED)], strict=True))
+        params["pw_log_limit"] = limit
+        head = "WITH " + "".join(f"{c}, " for c in ctes)
+        return head + _IN_STATEMENT.format(
+            found=found, id=key, order=order, named=", ".join(f"%({n})s" for n in _NAMED)
+        )
+
+    def rows(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The query's rows out of the statement's (`statement`); raises if the row was not written."""
+        if not rows or rows[0].get("pw_log_seq") is None:
+            raise AccessLogError("the result row could not be numbered (its number is still in use)")
+        self.seq = int(rows[0]["pw_log_seq"])
+        self.in_statement_s = max(0.0, float(rows[0]["pw_log_s"]))
+        return [
+            {k: v for k, v in r.items() if not k.startswith("pw_log_")}
+            for r in rows
+            if r.get(self._id) is not None
+        ]
+
+
+def refused_the_row(exc: psycopg.Error) -> bool:
+    """Whether a failed statement that wrote a `ResultRow` failed on the row (a constraint, trigger
+    or privilege of the access log), not on the query: then it is the log that is unavailable."""
+    diag = exc.diag
+    named = (diag.table_name, diag.message_primary, str(exc))
+    return any(text is not None and "access_log" in text for text in named)
 
 
 def _row(r: Sequence[Any]) -> LogRow:

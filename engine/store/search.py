@@ -37,10 +37,10 @@ import base64
 import math
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from psycopg.rows import dict_row
@@ -58,6 +58,7 @@ MAX_CAMERAS = 200
 _PATTERN_CHARS = re.compile(r"[^0-9A-Z?*]")
 CONFUSIONS = str.maketrans("ODQILTZSGB", "0001112568")
 MAX_RADIUS_M = 50_000.0  # a canvass is a neighbourhood, not a county
+_PAGE_ORDER = "time DESC, read_id::uuid DESC"  # a page's order, in its result columns (read_id is text)
 EARTH_RADIUS_M = 6_371_008.8  # the mean radius (IUGG)
 PASS_WINDOW = timedelta(hours=1)
 #: A pattern matching more plate texts than this reads its time range's rows instead: by then an
@@ -364,7 +365,16 @@ def _collapse(
 def build_query(
     q: SearchQuery, catalogue: Iterable[CameraSpec] | None = None, keys: list[str] | None = None
 ) -> tuple[str, dict[str, Any]]:
-    """The SQL text (fixed shapes only: which terms are given, never their values) and its parameters.
+    """The SQL text and its parameters (`query_parts`, as one statement)."""
+    ctes, select, params = query_parts(q, catalogue, keys)
+    return (f"WITH {', '.join(ctes)} " if ctes else "") + select, params
+
+
+def query_parts(
+    q: SearchQuery, catalogue: Iterable[CameraSpec] | None = None, keys: list[str] | None = None
+) -> tuple[list[str], str, dict[str, Any]]:
+    """The CTEs the query needs, its SELECT (fixed shapes only: which terms are given, never their
+    values) and its parameters.
 
     Two branches, each ordered and limited so each keeps its index plan: reads whose own plate
     matches, and reads whose current correction matches (the small corrections table first);
@@ -406,9 +416,8 @@ def build_query(
             + order
         )
     union = " UNION ALL ".join(f"({b})" for b in branches)
-    sql = (
-        (f"WITH {cte} " if cte else "")
-        + "SELECT h.read_id::text AS read_id, h.time, h.camera_id, h.plate, h.plate_norm, h.confidence,"
+    select = (
+        "SELECT h.read_id::text AS read_id, h.time, h.camera_id, h.plate, h.plate_norm, h.confidence,"
         " h.region, h.box, h.track_length, h.provisional, h.pass_id, h.image_key, h.via_correction,"
         " h.colour, h.colour_confidence, h.vehicle_type, h.direction, h.heading, coalesce(h.plateless, false)"
         " AS plateless,"
@@ -419,15 +428,33 @@ def build_query(
         " WHERE k.read_id = h.read_id ORDER BY k.correction_id DESC LIMIT 1) c ON true"
         " ORDER BY h.time DESC, h.read_id DESC LIMIT %(limit)s"
     )
-    return sql, params
+    return ([cte] if cte else []), select, params
+
+
+class StatementLog(Protocol):
+    """A row about what a query returned, written by the query's own statement (the API passes the
+    access log's result row, policy/access_log.py `ResultRow`): the store only places it."""
+
+    def statement(
+        self, found: str, params: dict[str, Any], ctes: Sequence[str], key: str, order: str, limit: int
+    ) -> str:
+        """The statement that runs `found` (after `ctes`) and writes the row; see `ResultRow`."""
+
+    def rows(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]: ...
 
 
 def search_reads(
-    conn: psycopg.Connection, q: SearchQuery, catalogue: Iterable[CameraSpec] | None = None
+    conn: psycopg.Connection,
+    q: SearchQuery,
+    catalogue: Iterable[CameraSpec] | None = None,
+    *,
+    log: StatementLog | None = None,
 ) -> SearchPage:
     """One page of reads matching `q`, newest first, and the cursor of the next page (None: last).
 
-    `catalogue`: the cameras an area search picks from (needed only with `q.area`).
+    `catalogue`: the cameras an area search picks from (needed only with `q.area`). `log`: a row
+    naming the page's reads, written by the search's own statement and committed with it (no round
+    trip after the data); a search whose row cannot be written raises and returns nothing.
 
     A plate search is prepared once per connection with a generic plan: the policy keeps a year of
     reads, so the plain backend holds some 370 daily partitions, and planning the query afresh over
@@ -447,7 +474,11 @@ def search_reads(
             text_sql, text_params = texts_query(q)
             texts = [r["plate_norm"] for r in cur.execute(text_sql.encode(), text_params).fetchall()]
             keys = sorted({plate_key(t) for t in texts}) if len(texts) <= MAX_TEXTS else None
-        sql, params = build_query(q, catalogue, keys)
+        ctes, select, params = query_parts(q, catalogue, keys)
+        if log is None:
+            sql = (f"WITH {', '.join(ctes)} " if ctes else "") + select
+        else:
+            sql = log.statement(select, params, ctes, "read_id", _PAGE_ORDER, q.limit)
         generic = (q.plate is not None or keys is not None) and conn.prepare_threshold is not None
         # A search over all history costs enough for PostgreSQL to JIT-compile it, which alone takes
         # hundreds of ms across the partitions — far more than the index scans it would speed up.
@@ -461,6 +492,8 @@ def search_reads(
             # the day). The bitmap reads only the range's block ranges.
             cur.execute("SET LOCAL enable_indexscan = off")
         rows = cur.execute(sql.encode(), params, prepare=generic).fetchall()
+        if log is not None:
+            rows = log.rows(rows)
     page = [ReadRow.of(r) for r in rows[: q.limit]]
     cursor = encode_cursor(page[-1].time, page[-1].read_id) if len(rows) > q.limit else None
     return SearchPage(page, cursor)

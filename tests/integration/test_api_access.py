@@ -4,6 +4,7 @@ expiry, CSRF, the login rate limits and /metrics."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,11 +19,13 @@ from api_server import store_reads
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.testclient import TestClient
 from policy_people import COURSE, KEY, PASSWORD, Department, cheap_hashes, found_department
+from psycopg_pool import ConnectionPool
 from starlette.routing import Mount
 from starlette.websockets import WebSocketDisconnect
 
 from platewatch.codecs import Read
-from platewatch.engine.api import create_api
+from platewatch.engine.api import create_api, deps
+from platewatch.engine.api.app import lend_check
 from platewatch.engine.api.deps import guard_of
 from platewatch.engine.api.security import is_public
 from platewatch.engine.config import Settings, load_settings
@@ -358,6 +361,72 @@ def test_one_read_and_its_image_each_write_one_row(site: Site) -> None:
         (x.action + ".begun", x.terms["access_id"]) for x in results
     )
     assert all(x.case_number == "24-001234" and x.outcome == "allowed" for x in rows)
+
+
+def test_a_search_and_a_read_write_their_result_row_in_their_own_statement(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No round trip after the data: the result row goes in with the query (access_log.ResultRow),
+    so the row written after the query (`deps.write`) is never called for them."""
+
+    def after_the_query(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a result row was written after the query")
+
+    monkeypatch.setattr(deps, "write", after_the_query)
+    headers = site.bearer("ivy")
+    before = site.last_seq()
+    r = site.client.get("/api/v1/reads", params={**CASE, "plate": "7abc123", "limit": "1"}, headers=headers)
+    assert r.status_code == 200, r.text
+    (got,) = r.json()["reads"]
+    assert r.json()["next_cursor"]  # one more matched than the page holds: the row names the page only
+    read = site.reads[0]
+    assert site.client.get(f"/api/v1/reads/{read.read_id}", params=CASE, headers=headers).status_code == 200
+    missing = uuid.uuid4()
+    assert site.client.get(f"/api/v1/reads/{missing}", params=CASE, headers=headers).status_code == 404
+    results = [(x.action, x.returned_ids) for x in site.rows_since(before) if not x.action.endswith(".begun")]
+    assert results == [
+        ("reads.search", (got["read_id"],)),
+        ("reads.get", (read.read_id,)),
+        ("reads.get", ()),
+    ]
+    report = access_log.verify(site.conn)
+    assert report.ok, report.problem
+
+
+def test_requests_after_the_database_closed_the_apis_idle_connections_succeed(site: Site) -> None:
+    """A database restart leaves the pool's idle connections dead. The pool checks a connection
+    before lending it without a round trip (`app.lend_check`: the server's goodbye is waiting on
+    the socket), so a dead one is replaced and the request does not fail."""
+    headers = site.bearer("ivy")
+    search = {**CASE, "plate": "7abc123"}
+    assert site.client.get("/api/v1/reads", params=search, headers=headers).status_code == 200
+    killed = site.conn.execute(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+    ).fetchone()
+    assert killed is not None and killed[0] >= 1
+    time.sleep(0.2)
+    for _ in range(3):
+        r = site.client.get("/api/v1/reads", params=search, headers=headers)
+        assert r.status_code == 200, r.text
+
+
+def test_the_pools_check_makes_no_round_trip_on_a_healthy_connection(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def round_trip(conn: psycopg.Connection) -> None:
+        raise AssertionError("a round trip to check a healthy connection")
+
+    monkeypatch.setattr(ConnectionPool, "check_connection", staticmethod(round_trip))
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT 1")
+        lend_check(conn)  # idle, nothing waiting: no round trip
+    with psycopg.connect(database_url, autocommit=True) as conn, psycopg.connect(database_url) as other:
+        pid = conn.info.backend_pid
+        other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        time.sleep(0.2)
+        with pytest.raises(AssertionError, match="round trip"):
+            lend_check(conn)  # the server's goodbye is waiting: now it checks
 
 
 @pytest.mark.parametrize(
