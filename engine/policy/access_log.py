@@ -438,9 +438,8 @@ class ResultRow:
 def refused_the_row(exc: psycopg.Error) -> bool:
     """Whether a failed statement that wrote a `ResultRow` failed on the row (a constraint, trigger
     or privilege of the access log), not on the query: then it is the log that is unavailable."""
-    diag = exc.diag
-    named = (diag.table_name, diag.message_primary, str(exc))
-    return any(text is not None and "access_log" in text for text in named)
+    diag = exc.diag  # not str(exc): a syntax error quotes the statement, which names the log
+    return any(text is not None and "access_log" in text for text in (diag.table_name, diag.message_primary))
 
 
 def _row(r: Sequence[Any]) -> LogRow:
