@@ -198,7 +198,7 @@ def create_api(
 
     @api.exception_handler(psycopg.Error)
     async def database_error(request: Request, exc: psycopg.Error) -> JSONResponse:
-        log.error("database error on %s: %s: %s", request.url.path, type(exc).__name__, exc)
+        log.error("database error on %s: %s", request.url.path, errors.database_error_summary(exc))
         detail = {"code": "database_unavailable", "message": "the database could not complete this request"}
         return JSONResponse(status_code=503, content={"detail": detail})
 

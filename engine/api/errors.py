@@ -9,12 +9,25 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from platewatch.engine.policy.errors import NotFound, NotPermitted, PolicyError
 from platewatch.engine.policy.passwords import PasswordRejected
+
+
+def database_error_summary(exc: psycopg.Error) -> str:
+    """What a log line may say of a database error: its class, SQLSTATE and primary message.
+
+    Not `str(exc)`: the server's DETAIL rides along there, and for a refused INSERT it is the whole
+    failing row ("Failing row contains (..., 7ABC123, ...)") — an access-log row's plate and read
+    ids, written to a log nobody audits. The primary message names the constraint or table, which is
+    what an operator needs."""
+    diag = exc.diag
+    primary = diag.message_primary if diag.message_primary else type(exc).__name__
+    return f"{type(exc).__name__} [{exc.sqlstate or '-'}]: {primary}"
 
 
 class ApiError(HTTPException):
