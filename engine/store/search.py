@@ -367,7 +367,11 @@ def build_query(
 ) -> tuple[str, dict[str, Any]]:
     """The SQL text and its parameters (`query_parts`, as one statement)."""
     ctes, select, params = query_parts(q, catalogue, keys)
-    return (f"WITH {', '.join(ctes)} " if ctes else "") + select, params
+    return _statement(ctes, select), params
+
+
+def _statement(ctes: Sequence[str], select: str) -> str:
+    return (f"WITH {', '.join(ctes)} " if ctes else "") + select
 
 
 def query_parts(
@@ -476,7 +480,7 @@ def search_reads(
             keys = sorted({plate_key(t) for t in texts}) if len(texts) <= MAX_TEXTS else None
         ctes, select, params = query_parts(q, catalogue, keys)
         if log is None:
-            sql = (f"WITH {', '.join(ctes)} " if ctes else "") + select
+            sql = _statement(ctes, select)
         else:
             sql = log.statement(select, params, ctes, "read_id", _PAGE_ORDER, q.limit)
         generic = (q.plate is not None or keys is not None) and conn.prepare_threshold is not None
