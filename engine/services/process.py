@@ -78,14 +78,20 @@ class ChildProcess:
         self.stop_signal = stop_signal
         self.stop_timeout_s = stop_timeout_s
         self._popen: subprocess.Popen[bytes] | None = None
+        #: The last run's pid, kept once it is reaped: a supervisor swapping a dead server for a new
+        #: one stops (reaps) the old entry first, and a reader outside its lock must still get a pid.
+        self._last_pid: int | None = None
         self._log: IO[bytes] | None = None
         self._log_offset = 0
 
     @property
     def pid(self) -> int:
-        if self._popen is None:
+        """The running process's pid, or the last run's once it was stopped and reaped."""
+        if self._popen is not None:
+            return self._popen.pid
+        if self._last_pid is None:
             raise RuntimeError(f"{self.name} was never started")
-        return self._popen.pid
+        return self._last_pid
 
     def running(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
@@ -178,6 +184,7 @@ class ChildProcess:
         popen, self._popen = self._popen, None
         if popen is None:
             return
+        self._last_pid = popen.pid
         try:
             if popen.poll() is None:
                 descendants = _descendants(popen.pid)

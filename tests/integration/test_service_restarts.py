@@ -107,12 +107,9 @@ def test_each_killed_service_is_back_on_its_address_with_its_data(
 def _revived(services: Services, name: str, old_pid: int) -> bool:
     """Whether `name` runs again under another pid. Read from outside the supervisor's lock, as a
     watcher would: while the thread swaps the dead server for the new one, the old entry is already
-    reaped (it has no pid) and the new one not yet in place."""
+    reaped and still names its old pid (`ChildProcess.pid`)."""
     service = services.embedded[name]
-    try:
-        return service.pid != old_pid and service.process.running()
-    except RuntimeError:
-        return False
+    return service.pid != old_pid and service.process.running()
 
 
 def test_a_background_thread_revives_what_its_process_started(services: Services) -> None:
