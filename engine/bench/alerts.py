@@ -99,6 +99,9 @@ class BenchRead:
     second: Any = field(default=None, compare=False, repr=False)
     #: a pass's vote: its frames' own readings, as the tracker's read carries them (Read.frames)
     frames: tuple[FrameReading, ...] = field(default=(), compare=False, repr=False)
+    #: the synthetic plate's style (SYNTH_STYLES) where the cache recorded it: one-row `us` plates
+    #: and `us_stacked` ones err differently (the recognizer reads one row), so figures are split
+    style: str = ""
 
     def scorer(self) -> Callable[[Sequence[str]], list[float]] | None:
         """What the matcher asks the second opinion through: log P(text) of each text."""
@@ -129,7 +132,7 @@ def _clean(text: str) -> str:
     return "".join(c for c in text.upper() if c.isascii() and c.isalnum())
 
 
-def _from_ocr(source: str, truth: str, result: Any, second: Any = None) -> BenchRead:
+def _from_ocr(source: str, truth: str, result: Any, second: Any = None, style: str = "") -> BenchRead:
     return BenchRead(
         source,
         _clean(truth),
@@ -138,6 +141,7 @@ def _from_ocr(source: str, truth: str, result: Any, second: Any = None) -> Bench
         tuple(float(c) for c in result.char_confidences),
         tuple((c.text, float(c.score)) for c in result.candidates),
         second,
+        style=style,
     )
 
 
@@ -269,13 +273,14 @@ def pass_reads(
     per_batch = max(1, BATCH // frames)
     while len(out) < count * frames:
         crops: list[Any] = []
-        truths: list[str] = []
+        truths: list[tuple[str, str]] = []
         for _ in range(min(per_batch, count - len(out) // frames)):
-            images, truth = synth_pass(rng, styles[int(rng.choice(len(styles), p=weights))], frames)
+            style = styles[int(rng.choice(len(styles), p=weights))]
+            images, truth = synth_pass(rng, style, frames)
             crops += images
-            truths += [truth] * frames
-        for result, truth in zip(reader.read_batch(crops), truths, strict=True):
-            out.append(_from_ocr("pass", truth, result))
+            truths += [(truth, style)] * frames
+        for result, (truth, style) in zip(reader.read_batch(crops), truths, strict=True):
+            out.append(_from_ocr("pass", truth, result, style=style))
         if len(out) % (per_batch * frames * 50) == 0:
             console.print(f"  passes {len(out) // frames:,}/{count:,}")
     return out, len(out) / max(1e-9, time.perf_counter() - began)
@@ -301,10 +306,17 @@ def voted(frames: Sequence[BenchRead]) -> BenchRead:
         if r.plate
     ]
     if not seen:
-        return BenchRead("pass", frames[0].truth, "", 0.0, (), ())
+        return BenchRead("pass", frames[0].truth, "", 0.0, (), (), style=frames[0].style)
     v = vote(seen)
     return BenchRead(
-        "pass", frames[0].truth, v.text, v.confidence, v.char_confidences, v.candidates, frames=v.frames
+        "pass",
+        frames[0].truth,
+        v.text,
+        v.confidence,
+        v.char_confidences,
+        v.candidates,
+        frames=v.frames,
+        style=frames[0].style,
     )
 
 
@@ -357,6 +369,8 @@ class Outcome:
     false_primary: float | None = None
     #: one of the read's matches is one the second opinion is asked about (when it is on)
     verified: bool = False
+    #: the synthetic plate's style, where known (BenchRead.style)
+    style: str = ""
 
 
 def match_all(
@@ -430,6 +444,7 @@ def match_all(
                     m.kind != "partial" and m.entry != _clean(read.plate) and m.primary >= VERIFY_MIN
                     for m in matches
                 ),
+                read.style,
             )
         )
     return outcomes, times
@@ -509,6 +524,33 @@ def figures_at(outcomes: Sequence[Outcome], alert_t: float, possible_t: float) -
             "recall_listed_within_one": rate(sum(_at(o.true_score, alert_t) for o in lw), len(lw)),
         }
     out["by_source"] = by_source
+    if any(o.style for o in outcomes):
+        out["by_style"] = _by_style(outcomes, alert_t, possible_t)
+    return out
+
+
+def _by_style(outcomes: Sequence[Outcome], alert_t: float, possible_t: float) -> dict[str, Any]:
+    """Per plate style, how many reads there are and what they contribute: false alerts and false
+    possible matches per 10k of *all* withheld reads (so the styles' figures add up to the total)
+    and recall within one among the style's own listed reads, with the misses counted."""
+    withheld = [o for o in outcomes if not o.listed]
+    out: dict[str, Any] = {}
+    for style in sorted({o.style for o in outcomes}):
+        own = [o for o in outcomes if o.style == style]
+        near = [o for o in own if o.listed and o.within_one]
+        mine = [o for o in withheld if o.style == style]
+        out[style or "unknown"] = {
+            "reads": len(own),
+            "exact_share": rate(sum(o.exact_read for o in own), len(own)),
+            "false_alerts_per_10k": rate(
+                sum(_at(o.false_score, alert_t) for o in mine), len(withheld), PER_10K
+            ),
+            "false_possible_per_10k": rate(
+                sum(_at(o.false_score, possible_t, alert_t) for o in mine), len(withheld), PER_10K
+            ),
+            "recall_listed_within_one": rate(sum(_at(o.true_score, alert_t) for o in near), len(near)),
+            "missed_within_one": sum(not _at(o.true_score, alert_t) for o in near),
+        }
     return out
 
 
@@ -702,7 +744,10 @@ def load_passes(
 
     reader = default_recognizer(vision or VisionConfig(), data_dir).reader
     model = _file_hash(Path(getattr(reader, "model_path", "none")))
-    path = (data_dir or Path(".")) / "bench-alerts" / f"passes-{model}-{seed}-{passes}x{frames}.jsonl.gz"
+    # "-styled": the reads record each plate's style (older caches did not)
+    path = (
+        (data_dir or Path(".")) / "bench-alerts" / f"passes-{model}-{seed}-{passes}x{frames}-styled.jsonl.gz"
+    )
     console.print(f"passes: {passes:,} of {frames} frames (cached in {path})…")
     reads = _cached(path, lambda: pass_reads(passes, frames, seed, reader, console)[0])
     return [p for p in group_passes(reads, frames) if p[0].truth]

@@ -125,3 +125,22 @@ def test_bench_statistics() -> None:
     assert figures["recall_listed_within_one"]["hits"] == 98
     assert figures["false_alerts_per_10k"]["hits"] == 0 and figures["false_possible_per_10k"]["hits"] == 10
     assert figures["by_kind"]["fuzzy"]["false_possible_per_10k"]["hits"] == 10
+
+
+def test_bench_figures_split_by_plate_style() -> None:
+    """Stacked plates are read far worse than one-row ones, so the bench says which style its
+    false alerts and misses come from; the styles' false alerts add up to the total's."""
+    from dataclasses import replace
+
+    one_row = [replace(_o(True, 0.9), style="us")] * 9 + [replace(_o(False), style="us")] * 9
+    stacked = [
+        replace(_o(True, 0.001), style="us_stacked"),
+        replace(_o(False, false=0.6), style="us_stacked"),
+    ]
+    figures = figures_at(one_row + stacked, 0.5, 0.2)
+    split = figures["by_style"]
+    assert split["us"]["recall_listed_within_one"]["hits"] == 9 and split["us"]["missed_within_one"] == 0
+    assert split["us_stacked"]["missed_within_one"] == 1
+    assert split["us_stacked"]["false_alerts_per_10k"]["hits"] == 1
+    assert split["us_stacked"]["false_alerts_per_10k"]["n"] == figures["withheld_reads"]
+    assert "by_style" not in figures_at([_o(True, 0.9)], 0.5, 0.2)  # no style recorded: no split
