@@ -35,8 +35,8 @@ from .detector import DetectorStream, PlateDetector
 from .image import as_image
 from .model_files import OCR_MODEL
 from .runtime import Runtime, get_runtime
-from .stacked import read_two_rows
-from .stream_reading import StreamReading
+from .stacked import FrameReader, needs_look, read_stacked
+from .stream_reading import MAX_LENGTH, StreamReading
 from .types import Box, Detection, Image, Observation, OcrResult, VisionError
 from .views import VIEWS, BoxRefiner, fuse_views, tiles
 
@@ -161,7 +161,7 @@ class Recognizer:
         #: "single": zoomed re-detection and three crops for single images only; "always": for
         #: camera frames too; "never": one crop of the full-frame box everywhere (fastest).
         self.thorough = _check_thorough(thorough or defaults.thorough)
-        #: Thorough reading also reads unsure plates as two rows (`stacked.py`).
+        #: Thorough reading also reads unsure or short readings as two-row plates (`stacked.py`).
         self.two_rows = two_rows
         self.detector = detector or PlateDetector(self.runtime)
         self.reader = reader or _default_reader(self.runtime)
@@ -225,14 +225,19 @@ class Recognizer:
         return reads
 
     def _read_rows(self, frame: Image, chosen: list[tuple[Detection, OcrResult]], region: str) -> None:
-        """Unsure plates read again as two rows (`stacked.py`), in place where that reads better."""
+        """Unsure or short readings read again as two-row plates (`stacked.py`), in place where
+        that reads better; a reader without CTC probabilities (a stand-in) is left alone."""
+        reader = self.reader
+        if not isinstance(reader, FrameReader):
+            return
         for i, (detection, ocr) in enumerate(chosen):
-            if ocr.confidence >= SURE_CONFIDENCE:
+            if not needs_look(ocr):
                 continue
             crop = crop_box(frame, detection.box, self.crop_grow)
-            two = read_two_rows(self.reader.read_batch, crop, ocr)
+            longest = MAX_LENGTH.get(region, MAX_LENGTH["auto"])
+            two = read_stacked(reader, crop, ocr, lambda r: self.chooser(r, region), longest)
             if two is not ocr:
-                chosen[i] = (detection, self.chooser(two, region))
+                chosen[i] = (detection, two)
 
     def _read_views(
         self, frame: Image, boxes: Sequence[Box], views: Sequence[tuple[float, float]]

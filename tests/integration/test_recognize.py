@@ -197,26 +197,53 @@ def test_stream_path_follows_the_thorough_setting(
         Recognizer(runtime, region="us", reader=EchoOCR(), detector=detector, thorough="sometimes")
 
 
-def test_unsure_plates_showing_two_rows_are_read_row_by_row(
+class EchoFrames(EchoOCR):
+    """`EchoOCR` that also gives CTC probabilities (characters in the middle frames), as the
+    two-row reading needs (`stacked.FrameReader`); the crops it gets them for are `row_crops`."""
+
+    def __init__(self, confidence: float = 0.9) -> None:
+        super().__init__(confidence)
+        self.row_crops: list[Image] = []
+
+    def probabilities(self, crops: Sequence[Image]) -> np.ndarray:
+        self.row_crops.extend(crops)
+        probs = np.zeros((len(crops), 40, 37), np.float32)
+        probs[:, :, 0] = 1.0
+        probs[:, 10:30, 0], probs[:, 10:30, 5] = 0.0, 1.0
+        return probs
+
+    def decode(self, probs: np.ndarray) -> OcrResult:
+        return OcrResult("A", 0.5, (0.5,), (Candidate("A", 0.5),))
+
+
+def test_unsure_plates_showing_two_rows_are_read_reflowed_and_row_by_row(
     runtime: Runtime, detector: PlateDetector
 ) -> None:
-    """The thorough reading cuts an unsure plate showing two text bands at their gap and reads both
-    rows: two more crops, the plate's crop cut in two (which reading wins: test_stacked.py)."""
+    """The thorough reading cuts an unsure plate showing two text bands at their gap: both rows read
+    (the plate's crop cut in two), then one more crop, the rows side by side (which reading wins:
+    test_stacked.py). A stand-in reader without CTC probabilities leaves the rows out."""
     image, _ = scene([("6Z173TC", "us_stacked", 260, (900, 560))], seed=0)
-    crops = {}
     for two_rows in (False, True):
-        ocr = EchoOCR(confidence=0.5)
+        ocr = EchoFrames(confidence=0.5)
         recognizer = Recognizer(
             runtime, region="auto", reader=ocr, chooser=_identity, detector=detector, two_rows=two_rows
         )
         recognizer.read_plates(image, detector.detect(image)[:1], thorough=True)
-        crops[two_rows] = ocr.crops
-    extra = crops[True][len(crops[False]) :]
-    assert len(extra) == 2
-    # one crop (of the plate's box, refined when it was unsure) cut in two rows that overlap a little
-    assert extra[0].shape[1] == extra[1].shape[1]
-    whole = next(c for c in crops[False] if c.shape[1] == extra[0].shape[1])
-    assert max(e.shape[0] for e in extra) < whole.shape[0] < extra[0].shape[0] + extra[1].shape[0]
+        if not two_rows:
+            views = ocr.crops
+    rows, lines = ocr.row_crops, ocr.crops[len(views) :]
+    assert len(rows) in (2, 4) and len(lines) == len(rows) // 2
+    for top, bottom in zip(rows[::2], rows[1::2], strict=True):
+        assert top.shape[1] == bottom.shape[1]  # one crop cut in two rows that overlap a little
+        whole = next(c for c in views if abs(c.shape[1] - top.shape[1]) <= 2)
+        assert max(top.shape[0], bottom.shape[0]) < whole.shape[0] < top.shape[0] + bottom.shape[0]
+    for line in lines:  # the rows side by side: a line wider for its height than the plate
+        assert line.shape[1] / line.shape[0] > rows[0].shape[1] / (rows[0].shape[0] + rows[1].shape[0])
+    plain = EchoOCR(confidence=0.5)
+    Recognizer(runtime, region="auto", reader=plain, chooser=_identity, detector=detector).read_plates(
+        image, detector.detect(image)[:1], thorough=True
+    )
+    assert len(plain.crops) == len(views)
 
 
 def test_refiner_tightens_a_loose_box(runtime: Runtime) -> None:
