@@ -102,6 +102,11 @@ class BenchRead:
     #: the synthetic plate's style (SYNTH_STYLES) where the cache recorded it: one-row `us` plates
     #: and `us_stacked` ones err differently (the recognizer reads one row), so figures are split
     style: str = ""
+    #: a pass's frame re-read thoroughly as the pass closed (`Recognizer.reread`, track/confirm.py):
+    #: (text, confidence, char_confidences, candidates), or None where the frame was not re-read
+    reread: tuple[str, float, tuple[float, ...], tuple[tuple[str, float], ...]] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def scorer(self) -> Callable[[Sequence[str]], list[float]] | None:
         """What the matcher asks the second opinion through: log P(text) of each text."""
@@ -174,6 +179,9 @@ def _cached(
                 d["char_confidences"] = tuple(d["char_confidences"])
                 d["candidates"] = tuple((t, s) for t, s in d["candidates"])
                 d.pop("second", None)
+                if d.get("reread") is not None:
+                    text, q, chars, cands = d["reread"]
+                    d["reread"] = (text, q, tuple(chars), tuple((t, s) for t, s in cands))
                 out.append(BenchRead(**d))
         if lps_path is not None:
             lps = np.load(lps_path)
@@ -258,11 +266,47 @@ def synthetic_reads(
     return out, count / max(1e-9, time.perf_counter() - began)
 
 
+def _as_frame(crop: Any) -> tuple[Any, Box]:
+    """A synthetic crop as a camera frame and the detector's box in it, for the pass-close reread:
+    the crop is what the pipeline cuts around a box (the box grown CROP_GROW), so the box is the
+    crop shrunk by it; the frame around is the crop's edges replicated (the reread's larger views
+    and zoomed re-detection look a little beyond the crop)."""
+    from platewatch.engine.vision.pipeline import CROP_GROW as PIPELINE_GROW
+
+    h, w = crop.shape[:2]
+    pad = max(h, w)
+    frame = cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    bw, bh = w / PIPELINE_GROW[0], h / PIPELINE_GROW[1]
+    return frame, Box(round(pad + (w - bw) / 2), round(pad + (h - bh) / 2), round(bw), round(bh))
+
+
+def _rereads(recognizer: Any, crops: Sequence[Any], results: Sequence[Any]) -> list[Any]:
+    """Per frame of one pass, its thorough reading where production re-reads it as the pass closes
+    (track/confirm.py: the most confident frame and the largest plate), else None."""
+    chosen = {
+        max(range(len(results)), key=lambda i: float(results[i].confidence)),
+        max(range(len(crops)), key=lambda i: int(crops[i].shape[0] * crops[i].shape[1])),
+    }
+    out: list[Any] = [None] * len(crops)
+    for i in sorted(chosen):
+        frame, box = _as_frame(crops[i])
+        again = recognizer.reread(frame, box, "us")
+        if again is not None:
+            out[i] = (
+                again.text,
+                float(again.confidence),
+                tuple(float(c) for c in again.char_confidences),
+                tuple((c.text, float(c.score)) for c in again.candidates),
+            )
+    return out
+
+
 def pass_reads(
-    count: int, frames: int, seed: int, reader: Any, console: Console
+    count: int, frames: int, seed: int, reader: Any, console: Console, recognizer: Any = None
 ) -> tuple[list[BenchRead], float]:
     """`count` plates each read in `frames` camera crops (a pass), frame after frame; returns
-    (reads, frames/s). A pass's frames are consecutive in the list (`group_passes`)."""
+    (reads, frames/s). A pass's frames are consecutive in the list (`group_passes`). With
+    `recognizer`, the frames production re-reads as the pass closes carry that reading (`reread`)."""
     from platewatch.models.training.synth import synth_pass
 
     rng = np.random.default_rng(seed + PASS_SEED)
@@ -279,8 +323,13 @@ def pass_reads(
             images, truth = synth_pass(rng, style, frames)
             crops += images
             truths += [(truth, style)] * frames
-        for result, (truth, style) in zip(reader.read_batch(crops), truths, strict=True):
-            out.append(_from_ocr("pass", truth, result, style=style))
+        results = reader.read_batch(crops)
+        again: list[Any] = [None] * len(crops)
+        if recognizer is not None:
+            for i in range(0, len(crops), frames):
+                again[i : i + frames] = _rereads(recognizer, crops[i : i + frames], results[i : i + frames])
+        for result, (truth, style), reread in zip(results, truths, again, strict=True):
+            out.append(replace(_from_ocr("pass", truth, result, style=style), reread=reread))
         if len(out) % (per_batch * frames * 50) == 0:
             console.print(f"  passes {len(out) // frames:,}/{count:,}")
     return out, len(out) / max(1e-9, time.perf_counter() - began)
@@ -317,6 +366,35 @@ def voted(frames: Sequence[BenchRead]) -> BenchRead:
         v.candidates,
         frames=v.frames,
         style=frames[0].style,
+    )
+
+
+def confirmed_vote(frames: Sequence[BenchRead]) -> BenchRead:
+    """The pass's final read as production sends it: the vote confirmed by the thorough rereads of
+    its frames (`track.confirm.confirmed`: the most confident reread replaces the vote when it
+    reads another text more confidently, the vote's text staying among the candidates)."""
+    from platewatch.codecs import Read
+    from platewatch.engine.track.confirm import confirmed
+
+    v = voted(frames)
+    rereads = [
+        Observation(t, q, chars, tuple(Candidate(c, s) for c, s in cands), Box(0, 0, 1, 1), 1.0, "us")
+        for t, q, chars, cands in (r.reread for r in frames if r.reread is not None)
+    ]
+    if not rereads:
+        return v
+    read = Read(
+        "", "", 0.0, v.plate, v.confidence, char_confidences=v.char_confidences, candidates=v.candidates
+    )
+    final = confirmed(read, rereads)
+    if final is read:
+        return v
+    return replace(
+        v,
+        plate=final.plate,
+        confidence=final.confidence,
+        char_confidences=final.char_confidences,
+        candidates=final.candidates,
     )
 
 
@@ -736,21 +814,42 @@ def load_passes(
     console: Console | None = None,
 ) -> list[list[BenchRead]]:
     """`passes` synthetic plates each read in `frames` crops, grouped by pass, from the cache where
-    it has them (keyed like the synthetic reads, plus the frame count)."""
+    it has them (keyed like the synthetic reads, plus the frame count, and the vision code's hash:
+    the pass-close rereads go through the pipeline's thorough reading, not the recognizer alone).
+    The frames production re-reads as a pass closes carry that reading, unless `vision.thorough`
+    is `never` (production then re-reads nothing either)."""
     if passes <= 0:
         return []
     console = console or Console(stderr=True)
     from platewatch.engine.vision.pipeline import default_recognizer
 
-    reader = default_recognizer(vision or VisionConfig(), data_dir).reader
+    config = vision or VisionConfig()
+    recognizer = default_recognizer(config, data_dir)
+    reader = recognizer.reader
     model = _file_hash(Path(getattr(reader, "model_path", "none")))
-    # "-styled": the reads record each plate's style (older caches did not)
+    confirm = config.thorough != "never"
+    # "-styled": the reads record each plate's style; then the vision code the rereads ran
+    code = _vision_code_hash() if confirm else "unconfirmed"
     path = (
-        (data_dir or Path(".")) / "bench-alerts" / f"passes-{model}-{seed}-{passes}x{frames}-styled.jsonl.gz"
+        (data_dir or Path("."))
+        / "bench-alerts"
+        / f"passes-{model}-{seed}-{passes}x{frames}-styled-{code}.jsonl.gz"
     )
     console.print(f"passes: {passes:,} of {frames} frames (cached in {path})…")
-    reads = _cached(path, lambda: pass_reads(passes, frames, seed, reader, console)[0])
+    reads = _cached(
+        path, lambda: pass_reads(passes, frames, seed, reader, console, recognizer if confirm else None)[0]
+    )
     return [p for p in group_passes(reads, frames) if p[0].truth]
+
+
+def _vision_code_hash() -> str:
+    """A hash of the vision package's sources: the pass-close reread's result depends on them."""
+    from platewatch.engine import vision
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(vision.__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def _either(a: Outcome, b: Outcome, strong: float = 0.0) -> Outcome:
@@ -775,7 +874,9 @@ def pass_figures(
 ) -> dict[str, Any]:
     """The bench's keys for passes (scoring half): on the first frame alone (what one frame gives
     for the same plates), on the vote of the first `PROVISIONAL_FRAMES` frames (the tracker's
-    provisional read), on the vote of all (its final read), and on both as a stream matches them
+    provisional read), on the vote of all confirmed by the pass-close rereads (its final read, as
+    `track.confirm` sends it; `vote_unconfirmed` is the plain vote, as this bench scored passes
+    before December, with its own chosen threshold and curve), and on both as a stream matches them
     (an alert from either), and as a stream does now (`stream_waiting`: the provisional read raises
     only strong evidence, PROVISIONAL_THRESHOLD), with the final vote's curve; `vote_alone` is the
     final vote matched without its frames' readings (the vote's evidence alone, as before the frames
@@ -785,9 +886,11 @@ def pass_figures(
     on the vote's selection half (`chosen_alert_threshold`, `chosen_possible_threshold`)."""
     first, first_us = match_all(index, [p[0] for p in passes], seed, PASS_SEED)
     early_votes = [voted(p[:PROVISIONAL_FRAMES]) for p in passes]
-    final_votes = [voted(p) for p in passes]
+    final_votes = [confirmed_vote(p) for p in passes]
+    plain_votes = [voted(p) for p in passes]
     early, _ = match_all(index, early_votes, seed, PASS_SEED)
     final, final_us = match_all(index, final_votes, seed, PASS_SEED)
+    plain, _ = match_all(index, plain_votes, seed, PASS_SEED)
     alone, _ = match_all(index, final_votes, seed, PASS_SEED, use_frames=False)
     stream = [_either(a, b) for a, b in zip(early, final, strict=True)]
     waiting = [_either(a, b, PROVISIONAL_THRESHOLD) for a, b in zip(early, final, strict=True)]
@@ -800,6 +903,7 @@ def pass_figures(
     # The thresholds a pass's final vote would need (chosen on the selection half, as for single
     # reads): the vote's evidence ranks otherwise than one frame's, so its knee sits elsewhere.
     chosen_alert, chosen_possible = choose_thresholds([o for o in final if o.selection])
+    plain_alert, plain_possible = choose_thresholds([o for o in plain if o.selection])
 
     def provisional_curve() -> list[dict[str, float]]:
         """Selection half: the stream's false alerts and recall within one at the alert threshold,
@@ -830,6 +934,13 @@ def pass_figures(
         "provisional": scored(early),
         "vote": scored(final),
         "vote_alone": scored(alone),
+        "confirmed_changed": rate(
+            sum(a.plate != b.plate for a, b in zip(final_votes, plain_votes, strict=True)), len(passes)
+        ),
+        "vote_unconfirmed": scored(plain),
+        "unconfirmed_chosen_alert_threshold": plain_alert,
+        "vote_unconfirmed_at_chosen": scored(plain, plain_alert, plain_possible),
+        "vote_unconfirmed_curve_selection": curve([o for o in plain if o.selection]),
         "chosen_alert_threshold": chosen_alert,
         "chosen_possible_threshold": chosen_possible,
         "vote_at_chosen": scored(final, chosen_alert, chosen_possible),

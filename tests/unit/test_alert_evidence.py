@@ -4,6 +4,8 @@ alerts bench's statistics."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from platewatch.codecs import Alert, Read, decode_alert, encode_alert
 from platewatch.codecs.envelope import pack_map
 from platewatch.engine.bench.alerts import Outcome, choose_thresholds, figures_at, rate
@@ -144,3 +146,47 @@ def test_bench_figures_split_by_plate_style() -> None:
     assert split["us_stacked"]["false_alerts_per_10k"]["hits"] == 1
     assert split["us_stacked"]["false_alerts_per_10k"]["n"] == figures["withheld_reads"]
     assert "by_style" not in figures_at([_o(True, 0.9)], 0.5, 0.2)  # no style recorded: no split
+
+
+def test_bench_pass_final_read_is_confirmed_by_its_rereads(tmp_path: Path) -> None:
+    """A pass's final read in the bench is what production sends: the vote, replaced by a thorough
+    reread that reads another text more confidently (track/confirm.py), the vote's text kept among
+    the candidates; the rereads survive the bench's cache."""
+    from dataclasses import replace
+
+    from platewatch.engine.bench.alerts import BenchRead, _cached, confirmed_vote, voted
+
+    def frame(text: str, q: float) -> BenchRead:
+        return BenchRead("pass", "AB12345", text, q, (q,) * len(text), ((text, q),), style="us_stacked")
+
+    frames = [frame("12345", 0.9), frame("12345", 0.8), frame("12345", 0.85)]
+    assert confirmed_vote(frames).plate == voted(frames).plate == "12345"  # nothing re-read
+    sure = ("AB12345", 0.95, (0.95,) * 7, (("AB12345", 0.95),))
+    frames[0] = replace(frames[0], reread=sure)
+    final = confirmed_vote(frames)
+    assert final.plate == "AB12345" and final.style == "us_stacked"
+    assert "12345" in {t for t, _ in final.candidates}
+    unsure = replace(frames[0], reread=("AB12345", 0.5, (0.5,) * 7, (("AB12345", 0.5),)))
+    assert confirmed_vote([unsure, *frames[1:]]).plate == "12345"  # less sure than the vote
+    path = tmp_path / "passes.jsonl.gz"
+    _cached(path, lambda: frames)
+    loaded = _cached(path, lambda: [])
+    assert loaded[0].reread == sure and loaded[1].reread is None and loaded[0].style == "us_stacked"
+    assert confirmed_vote(loaded).plate == "AB12345"
+
+
+def test_bench_reread_frame_gives_back_the_crop() -> None:
+    """The frame a synthetic crop is re-read in puts the box where the pipeline's crop of it is the
+    crop itself, so the reread's main view reads what the cheap read read."""
+    import numpy as np
+
+    from platewatch.engine.bench.alerts import _as_frame
+    from platewatch.engine.vision.pipeline import crop_box
+
+    ramp = np.add.outer(np.arange(56), np.arange(171)).astype(np.uint8)  # smooth: a pixel off is close
+    crop = np.repeat(ramp[:, :, None], 3, axis=2)
+    frame, box = _as_frame(crop)
+    again = crop_box(frame, box)
+    assert abs(again.shape[0] - 56) <= 1 and abs(again.shape[1] - 171) <= 1
+    h, w = min(56, again.shape[0]), min(171, again.shape[1])
+    assert np.abs(again[:h, :w].astype(int) - crop[:h, :w].astype(int)).max() <= 2
