@@ -10,8 +10,9 @@ exactly, often reading the bottom row alone, confidently. Retraining is the real
 - read row by row: each row read as a one-row plate, the readings joined (the rows' characters
   are then read without the other row's context, but each at its full height).
 Which wins is the recognizer's confidence (after the region rules): a reading replaces the
-one-line reading when it is more confident and no shorter (a shorter one lost characters: on
-plates with small stacked characters beside the registration, the reflowed line drops them).
+one-line reading when it is more confident, no shorter (a shorter one lost characters: on plates
+with small stacked characters beside the registration, the reflowed line drops them) and no longer
+than the region's plates (a state name read as a top row makes a long, confident join).
 
 Cost: only plates whose one-line reading is unsure or short (`needs_look`) are looked at again,
 and only those whose crop shows a gap; each gap tried costs three more crops read (two rows, one
@@ -29,7 +30,8 @@ import numpy.typing as npt
 from . import reflow
 from .types import Candidate, Image, OcrResult
 
-#: A one-line reading at least this confident (and longer than `SHORT`) is not looked at again.
+#: A one-line reading at least this confident (and longer than `SHORT`) is not looked at again
+#: (the pipeline's `SURE_CONFIDENCE`: the thorough reading's other second looks stop there too).
 SURE: Final = 0.9
 #: A reading this short is looked at again however confident: a two-row plate's one-line reading
 #: is often its bottom row alone (chosen on the synthetic training sets: 41.0 -> 43.0 % exact on
