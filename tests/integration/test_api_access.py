@@ -515,6 +515,32 @@ def test_a_search_whose_access_row_fails_returns_nothing_though_its_result_row_w
         site.conn.execute("ALTER TABLE access_log DROP CONSTRAINT api_test_no_access_row")
 
 
+def test_a_search_or_read_whose_query_fails_is_on_record_by_its_access_row(site: Site) -> None:
+    """The access row (who, why, what was asked) is committed as the query starts, so a query that
+    fails still leaves the access on record: its access row, and no result row, since nothing was
+    returned. The failure is real: the table the search and the read join is briefly missing."""
+    headers, search = site.bearer("ivy"), {**CASE, "plate": "7ABC123"}
+    site.conn.execute("ALTER TABLE read_corrections RENAME TO api_test_gone")
+    before = site.last_seq()
+    try:
+        r = site.client.get("/api/v1/reads", params=search, headers=headers)
+        assert r.status_code == 503 and r.json()["detail"]["code"] == "database_unavailable"
+        r = site.client.get(f"/api/v1/reads/{site.reads[0].read_id}", params=CASE, headers=headers)
+        assert r.status_code == 503 and site.reads[0].plate not in r.text
+    finally:
+        site.conn.execute("ALTER TABLE api_test_gone RENAME TO read_corrections")
+    rows = site.rows_since(before)
+    assert [(x.action, x.outcome, x.returned_count) for x in rows] == [
+        ("reads.search.begun", "allowed", 0),
+        ("reads.get.begun", "allowed", 0),
+    ]
+    assert all(x.username == "ivy" and x.case_number == "24-001234" for x in rows)
+    assert rows[0].terms["plate"] == "7ABC123" and rows[1].terms["read_id"] == site.reads[0].read_id
+    r = site.client.get("/api/v1/reads", params=search, headers=headers)
+    assert r.status_code == 200 and len(r.json()["reads"]) == 2  # the pool's connections recovered
+    assert access_log.verify(site.conn).ok
+
+
 def test_admin_changes_and_listings_write_one_row_each(site: Site) -> None:
     admin = site.bearer("ada")
     before = site.last_seq()
