@@ -15,6 +15,7 @@ known but refused (wrong role, lapsed training, no purpose, a forged cross-site 
 # run time, and one of them names a local variable (the guard) that a string could not resolve.
 
 import logging
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -143,10 +144,74 @@ class Caller:
         )
 
     @contextmanager
+    def in_statement(
+        self, *, terms: Mapping[str, Any] | None = None, purpose: StatedPurpose | None = None
+    ) -> Iterator["Returned"]:
+        """Read data in the block with its one access-log row written by the query's own statement
+        (`access_log.ResultRow`, `returned.statement`) and committed durably with it.
+
+        The block passes `returned.statement` to its query, which runs as one transaction
+        (`store.search.one_round_trip`), and says what it got (`returned.ids(...)`). The answer
+        leaves only once that transaction's commit, WAL flush and all, has been answered. A block
+        that did not write the row (a process that writes none: the bench's no-log baseline) has
+        it written after, durably. If the row cannot be written the request fails with 503; if the
+        query fails, a refused row says so (a failed access is on record too) before the error
+        answers, and if that row cannot be written either, the request fails with 503.
+        """
+        returned = Returned()
+        logged = dict(terms or {})
+        returned.statement = statement_row(self._entry(terms=logged, purpose=purpose))
+        try:
+            yield returned
+        except Exception as exc:
+            self._failed(exc, returned.statement, logged, purpose)
+            raise
+        statement = returned.statement
+        if statement is None or statement.seq is None:
+            self.log(**returned.row(logged, purpose))
+        if statement is not None and statement.done_at:
+            # From the row's INSERT (the server's clock) to now, the commit answered: its flush,
+            # and the result's way back to this thread, which a query without a row pays as well
+            # (the bench's no-log baseline observes that part alone: bench/nolog_api.py).
+            after = max(0.0, time.time() - statement.done_at)
+            access_log.RESULT_ROW_SECONDS.observe(statement.in_statement_s)
+            access_log.WAIT_SECONDS.observe(statement.in_statement_s + after)
+
+    def _failed(
+        self,
+        exc: Exception,
+        statement: ResultRow | None,
+        terms: Mapping[str, Any],
+        purpose: StatedPurpose | None,
+    ) -> None:
+        """A query under `in_statement` failed, so nothing is returned: write a refused row naming
+        the failure (its kind and SQLSTATE, never its message, which can quote the values asked
+        for), and fail with 503 if the log itself refused the row or this one cannot be written."""
+        by_log = isinstance(exc, AccessLogError) or (
+            isinstance(exc, psycopg.Error) and statement is not None and access_log.refused_the_row(exc)
+        )
+        what = "the access-log row" if by_log else "the query"
+        code = f", SQLSTATE {exc.sqlstate}" if isinstance(exc, psycopg.Error) and exc.sqlstate else ""
+        reason = f"{what} failed ({type(exc).__name__}{code}); nothing was returned"
+        if self.conn.closed or self.conn.broken:
+            log.error("access log not written (the connection is closed); the request returns nothing")
+            raise LogUnavailable() from exc
+        try:
+            self.log(outcome="refused", reason=reason, terms=terms, purpose=purpose)
+        except LogUnavailable:  # `write` said why
+            raise LogUnavailable() from exc
+        if by_log:
+            why = exc.diag.message_primary if isinstance(exc, psycopg.Error) else str(exc)
+            log.error("access log not written (%s); the request returns nothing", why)
+            raise LogUnavailable() from exc
+
+    @contextmanager
     def alongside(
         self, *, terms: Mapping[str, Any] | None = None, purpose: StatedPurpose | None = None
     ) -> Iterator["Returned"]:
-        """Read data in the block while this request's access row commits (policy/log_alongside.py).
+        """Read data in the block while this request's access row commits (policy/log_alongside.py):
+        the routes whose query cannot write the row itself (an image, whose id is known once the
+        file is read; alerts). A search and a read use `in_statement`.
 
         The block reads and says what it got (`returned.ids(...)`); after it, the result row is
         written and the access row awaited: the answer leaves only once both are committed, and a
@@ -161,27 +226,14 @@ class Caller:
         except (AccessLogError, RuntimeError) as exc:  # RuntimeError: the writer is shutting down
             log.error("access log not written (%s); the request returns nothing", exc)
             raise LogUnavailable() from exc
-        returned.statement = statement_row(self._entry(terms=logged, purpose=purpose))
         try:
             yield returned
-        except BaseException as exc:
+        except BaseException:
             with suppress(AccessLogError):
                 begun.wait()  # settled before the error answers, so no row is left in flight
-            in_statement = isinstance(exc, AccessLogError) or (
-                isinstance(exc, psycopg.Error)
-                and returned.statement is not None
-                and access_log.refused_the_row(exc)
-            )
-            if in_statement:  # the result row, written by the query's own statement, failed
-                why = exc.diag.message_primary if isinstance(exc, psycopg.Error) else str(exc)
-                log.error("access log not written (%s); the request returns nothing", why)
-                raise LogUnavailable() from exc
             raise
         try:
-            if returned.statement is not None and returned.statement.seq is not None:
-                begun.settle(returned.statement)
-            else:
-                begun.finish(self.conn, self._entry(**returned.row(logged, purpose)), write=write)
+            begun.finish(self.conn, self._entry(**returned.row(logged, purpose)), write=write)
         except AccessLogError as exc:
             log.error("access log not written (%s); the request returns nothing", exc)
             raise LogUnavailable() from exc
@@ -203,9 +255,9 @@ class Returned:
     read: Sequence[str] = ()
     count: int | None = None
     refused: str | None = None  # why nothing was returned, where that makes the access a refused one
-    #: The result row for a query that writes it in its own statement (`ResultRow.statement`): the
-    #: block passes it to the query, and once written (its `seq` set) no row is written after the
-    #: block. None where this process writes no rows (the bench's no-log baseline).
+    #: Under `Caller.in_statement`, the access's row for the query to write in its own statement
+    #: (`ResultRow.statement`); once written (its `seq` set) no row is written after the block.
+    #: None under `alongside`, and where this process writes no rows (the bench's no-log baseline).
     statement: ResultRow | None = None
 
     def ids(self, ids: Sequence[str], count: int | None = None) -> None:

@@ -41,6 +41,7 @@ from platewatch.engine.store.search import (
     StatementLog,
     build_query,
     cameras_in_area,
+    one_round_trip,
     search_reads,
 )
 
@@ -255,7 +256,7 @@ def search(
     except SearchError as exc:
         caller.log(outcome="refused", reason=str(exc), terms=terms, purpose=stated)
         raise ApiError(422, "invalid_search", str(exc)) from None
-    with caller.alongside(terms=terms, purpose=stated) as returned:
+    with caller.in_statement(terms=terms, purpose=stated) as returned:
         page = search_reads(
             caller.conn, q, catalogue.values() if catalogue is not None else None, log=returned.statement
         )
@@ -288,21 +289,37 @@ def cameras(caller: Reader) -> list[CameraOut]:
     return rows
 
 
-def _find(caller: Caller, read_id: uuid.UUID, log: StatementLog | None = None) -> ReadRow | None:
-    """The read, with its current correction; `log`: the result row, written by the same statement."""
-    params: dict[str, Any] = {"read_id": read_id}
+def _find(caller: Caller, read_id: uuid.UUID) -> ReadRow | None:
+    """The read, with its current correction."""
     with caller.conn.cursor(row_factory=dict_row) as cur:
-        if log is None:
-            rows = cur.execute(_ONE_READ, params).fetchall()
-        else:
-            sql = log.statement(_ONE_READ, params, (), "read_id", "read_id", 1)
-            rows = log.rows(cur.execute(sql.encode(), params).fetchall())
+        rows = cur.execute(_ONE_READ, {"read_id": read_id}).fetchall()
     return ReadRow.of(rows[0]) if rows else None
+
+
+def _read_and_history(
+    caller: Caller, read_id: uuid.UUID, log: StatementLog | None
+) -> tuple[ReadRow | None, list[CorrectionRecord]]:
+    """The read with its current correction, and its corrections, in one transaction and one round
+    trip (`one_round_trip`); `log`: the access's row, written by the read's statement and committed
+    durably with it before this returns."""
+    params: dict[str, Any] = {"read_id": read_id}
+    sql = _ONE_READ if log is None else log.statement(_ONE_READ, params, (), "read_id", "read_id", 1)
+    with caller.conn.cursor(row_factory=dict_row) as found, caller.conn.cursor(row_factory=dict_row) as past:
+        with one_round_trip(caller.conn):
+            found.execute(sql.encode(), params)
+            past.execute(_HISTORY, (read_id,))
+        rows, history = found.fetchall(), past.fetchall()
+    if log is not None:
+        rows = log.rows(rows)
+    return (ReadRow.of(rows[0]) if rows else None), (_corrections(history) if rows else [])
 
 
 def _history(caller: Caller, read_id: uuid.UUID) -> list[CorrectionRecord]:
     with caller.conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(_HISTORY, (read_id,)).fetchall()
+        return _corrections(cur.execute(_HISTORY, (read_id,)).fetchall())
+
+
+def _corrections(rows: list[dict[str, Any]]) -> list[CorrectionRecord]:
     return [
         CorrectionRecord(
             plate=r["corrected_plate"],
@@ -322,10 +339,8 @@ def _not_found(read_id: uuid.UUID) -> ApiError:
 
 @router.get("/{read_id}", name="reads.get")
 def get_read(caller: Reader, stated: Purpose, read_id: ReadId) -> ReadDetail:
-    with caller.alongside(terms={"read_id": str(read_id)}, purpose=stated) as returned:
-        with caller.conn.transaction():
-            row = _find(caller, read_id, log=returned.statement)
-            history = _history(caller, read_id) if row else []
+    with caller.in_statement(terms={"read_id": str(read_id)}, purpose=stated) as returned:
+        row, history = _read_and_history(caller, read_id, returned.statement)
         returned.ids([row.read_id] if row else [])
     if row is None:
         raise _not_found(read_id)

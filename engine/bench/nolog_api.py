@@ -13,6 +13,9 @@ instance of `platewatch api` gets (`_instance_env`).
 from __future__ import annotations
 
 import argparse
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import psycopg
 import uvicorn
@@ -20,7 +23,7 @@ import uvicorn
 from platewatch.engine.api import create_api, deps
 from platewatch.engine.config import load_settings
 from platewatch.engine.logs import setup_logging
-from platewatch.engine.policy.access_log import LogEntry
+from platewatch.engine.policy.access_log import LogEntry, ResultRow
 from platewatch.engine.policy.log_alongside import AlongsideWriter, Begun
 
 SCRATCH_PREFIX = "pw_bench_"
@@ -37,9 +40,31 @@ def _no_access_row(writer: AlongsideWriter, entry: LogEntry) -> Begun:
     return Begun.done(None)
 
 
-def _no_statement_row(entry: LogEntry) -> None:
-    """The baseline's `deps.statement_row`: checked, and no row for the query to write."""
+class Unlogged(ResultRow):
+    """The baseline's row in the query's statement: none, only the server's clock once the query is
+    done, so the baseline's instances observe on `platewatch_access_log_wait_seconds` the part of a
+    logged search's wait that is not the log's (the result's way back to the API's thread, its
+    wake-up), from the query's end to the answer (`deps.Caller.in_statement`)."""
+
+    def statement(
+        self, found: str, params: dict[str, Any], ctes: Sequence[str], key: str, order: str, limit: int
+    ) -> str:
+        head = "WITH " + "".join(f"{c}, " for c in ctes)
+        return (
+            f"{head}pw_found AS ({found}) SELECT pw_found.*,"
+            " extract(epoch FROM clock_timestamp())::float8 AS pw_log_done"
+            f" FROM pw_found ORDER BY {order}"
+        )
+
+    def rows(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        self.done_at = float(rows[0]["pw_log_done"]) if rows else time.time()
+        return [{k: v for k, v in r.items() if not k.startswith("pw_log_")} for r in rows]
+
+
+def _no_statement_row(entry: LogEntry) -> ResultRow:
+    """The baseline's `deps.statement_row`: checked, and no row for the query to write (`Unlogged`)."""
     entry.check()
+    return Unlogged(entry)
 
 
 def main() -> None:

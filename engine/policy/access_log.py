@@ -87,23 +87,25 @@ APPEND_SECONDS = Histogram(
     buckets=_BUCKETS,
 )
 
-#: What the access log adds to a request that reads data while its row commits (`log_alongside`):
-#: from the moment the data is ready to the moment the answer may leave, i.e. its access row
-#: committed durably and its result row written. Where the query's own statement writes the result
-#: row (`ResultRow`), the data is ready inside the statement: the wait is then that INSERT (by the
-#: server's clock, from the query's end to the row's) plus what was left of the access row's commit
-#: once the transaction committed. Not counted there: the commit's own WAL record (unflushed) and
-#: the statement's extra bytes, which `bench audit` shows against its no-log instances.
+#: What the access log adds to a request that reads data, from the moment its data is ready to the
+#: moment the answer may leave. A search or a read writes its one row in its query's own statement
+#: (`ResultRow`), so its data is ready inside the statement: the wait is that INSERT (by the
+#: server's clock, from the query's end to the row's) plus the time from the row's INSERT (the
+#: server's clock) to the commit's answer reaching the API (its clock: the same host in the bench),
+#: which holds the commit's WAL flush that a read-only transaction would not pay, and, counted
+#: against the log though a read-only query pays them too, the result's transfer and the API
+#: thread's wake-up. The routes that still write an access row beside their query (`log_alongside`:
+#: images, alerts) count from their data being ready to both rows being written.
 WAIT_SECONDS = Histogram(
     "platewatch_access_log_wait_seconds",
     "Time a response waited for its access-log rows after its data was ready",
     buckets=_BUCKETS,
 )
 
-#: Of WAIT_SECONDS, the result row's part: its INSERT, committed without its flush, on the request's
-#: connection, one round trip; or, written by the query's statement (`ResultRow`), the INSERT inside
-#: it. The rest of the wait is the access row's commit outlasting the query; `bench audit` reports
-#: both, so where the time goes is read off every run.
+#: Of WAIT_SECONDS, the INSERT's part: written by the query's statement (`ResultRow`), the INSERT
+#: inside it; for a route writing its result row after its query (`log_alongside`), that INSERT,
+#: committed without its flush, one round trip. The rest of the wait is the commit's flush (or the
+#: access row's commit outlasting the query); `bench audit` reports both.
 RESULT_ROW_SECONDS = Histogram(
     "platewatch_access_log_result_row_seconds",
     "Time a response spent writing its result row after its data was ready",
@@ -364,45 +366,50 @@ def _written(
 
 #: The parameters of `ResultRow`'s INSERT, in `_INSERTED`'s order, up to the count and ids it makes.
 _NAMED = tuple(f"pw_log_{c.strip()}" for c in _INSERTED.split(","))[:11]
-#: A result row written by its query's own statement (`ResultRow`): the query is the CTE
-#: `pw_found`, read once for its ids; the row is numbered, locked and inserted as `_INSERT_UNFLUSHED`
-#: does it. The number and the time are taken in the projection of the aggregate over the query's
-#: rows, so only once the query is done: a slow query never holds a number without its in-flight
-#: lock, which the sealer could take for a rolled-back row and pass over (sealer.GAP_GRACE_S). The
-#: statement's rows are read off `pw_logged LEFT JOIN pw_found`, so none comes back unless the row
-#: went in (a number still in use inserts nothing and the statement returns no row at all).
+#: An access's row written by its query's own statement (`ResultRow`): the query is the CTE
+#: `pw_found`, read once for its ids; the row is numbered, locked and inserted as `_INSERT` does it.
+#: The number and the time are taken in the projection of the aggregate over the query's rows, so
+#: only once the query is done: a slow query never holds a number without its in-flight lock, which
+#: the sealer could take for a rolled-back row and pass over (sealer.GAP_GRACE_S). The statement's
+#: rows are read off `pw_logged LEFT JOIN pw_found`, so none comes back unless the row went in (a
+#: number still in use inserts nothing and the statement returns no row at all). `pw_log_done` is
+#: the server's clock once the row is in, as seconds since the epoch: where what the log costs the
+#: answer after it (the commit's flush) is counted from.
 _IN_STATEMENT = (
     "pw_found AS ({found}),"
     f" pw_logged AS (INSERT INTO access_log (seq, time, {_INSERTED})"
     " SELECT n.seq, n.at, {named}, cardinality(n.ids), n.ids"
     " FROM (SELECT nextval('access_log_seq') AS seq, clock_timestamp() AS at,"
     " coalesce(array_agg(p.{id}::text ORDER BY {order}), '{{}}'::text[]) AS ids"
-    " FROM (SELECT * FROM pw_found ORDER BY {order} LIMIT %(pw_log_limit)s) p) n,"
-    " (SELECT set_config('synchronous_commit', 'off', true)) a"
+    " FROM (SELECT * FROM pw_found ORDER BY {order} LIMIT %(pw_log_limit)s) p) n"
     f" WHERE pg_try_advisory_xact_lock({IN_FLIGHT_KEY}, (n.seq %% 2147483647)::integer)"
     " RETURNING seq AS pw_log_seq, time AS pw_log_time, clock_timestamp() AS pw_log_done)"
     " SELECT pw_found.*, l.pw_log_seq,"
-    " extract(epoch FROM l.pw_log_done - l.pw_log_time)::float8 AS pw_log_s"
+    " extract(epoch FROM l.pw_log_done - l.pw_log_time)::float8 AS pw_log_s,"
+    " extract(epoch FROM l.pw_log_done)::float8 AS pw_log_done"
     " FROM pw_logged l LEFT JOIN pw_found ON true ORDER BY {order}"
 )
 
 
 @dataclass
 class ResultRow:
-    """A result row (`log_alongside`) written by the query whose result it records, in the same
-    statement: no round trip after the data, where `append` after the query costs one.
+    """An access's one row, written by the query whose result it records, in the same statement,
+    and committed durably with the query's transaction before the caller returns anything.
 
     `entry` is the row as `append` would take it, less what the query returns: its ids and count
-    are the statement's own first `limit` rows' (`statement`). The row is committed with the
-    query's transaction, without waiting for its flush (the access row beside it is the durable
-    record, as for `append(flushed=False)`), and sealed like any other row. `rows` returns the
-    query's rows once the row is in, or raises AccessLogError; a statement that fails writes
-    neither, so no data leaves without its row.
+    are the statement's own first `limit` rows' (`statement`). The statement's transaction commits
+    with its WAL flush (synchronous commit, as `append`'s own transaction): the policy's rule, no
+    data without a durable row, is kept by the one row, and no second connection, thread or commit
+    is spent per access (`log_alongside` did that, docs/audit.md). `rows` returns the query's rows
+    once the row is in, or raises AccessLogError; a statement that fails writes neither, so no data
+    leaves without its row, and the caller records the failure in a row of its own
+    (`deps.Caller.in_statement`).
     """
 
     entry: LogEntry
     seq: int | None = None  # the row's number once written
     in_statement_s: float = 0.0  # its INSERT inside the statement, by the server's clock
+    done_at: float = 0.0  # the server's clock (epoch seconds) once the row was in
     _id: str = ""
 
     def statement(
@@ -425,9 +432,10 @@ class ResultRow:
     def rows(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """The query's rows out of the statement's (`statement`); raises if the row was not written."""
         if not rows or rows[0].get("pw_log_seq") is None:
-            raise AccessLogError("the result row could not be numbered (its number is still in use)")
+            raise AccessLogError("the access-log row could not be numbered (its number is still in use)")
         self.seq = int(rows[0]["pw_log_seq"])
         self.in_statement_s = max(0.0, float(rows[0]["pw_log_s"]))
+        self.done_at = float(rows[0]["pw_log_done"])
         return [
             {k: v for k, v in r.items() if not k.startswith("pw_log_")}
             for r in rows

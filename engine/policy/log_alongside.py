@@ -11,15 +11,18 @@ of its commit that outlasts the query (`access_log.WAIT_SECONDS`).
 
 What the query returned (how many, which ids) is known only after it. That goes in the *result
 row*, the route's ordinary row (action `<route>`, the terms, purpose and ids as every other route
-writes them), committed before the answer too but without waiting for its flush. The search and
-the one-read route have their query write it in its own statement (`access_log.ResultRow`: the
-query as a CTE, the row inserted from its ids, committed with the query's transaction), so no
-round trip follows the data; the other routes (an image, whose id is known only once the file is
-read; alerts) write it after their query (`append(flushed=False)`), one round trip. Both rows carry
-the same `access_id` in their terms, so an auditor can pair them. A crash of the database server
-within the WAL writer's delay (a fraction of a second) after a result row's commit can lose that
-row; the access row, on disk before any data left, still names who asked for what, why and when. A
-crash of the API process loses nothing written: both rows are committed before the answer leaves.
+writes them), written after the query (`append(flushed=False)`, one round trip) and committed before
+the answer too, but without waiting for its flush. Both rows carry the same `access_id` in their
+terms, so an auditor can pair them. A crash of the database server within the WAL writer's delay (a
+fraction of a second) after a result row's commit can lose that row; the access row, on disk before
+any data left, still names who asked for what, why and when. A crash of the API process loses
+nothing written: both rows are committed before the answer leaves.
+
+Used now by the routes whose query cannot write the row itself: an image (its id is known only once
+the file is read) and the alert routes. A search and a read write one row per access instead, in
+their query's own statement, committed durably with it (`access_log.ResultRow`,
+`deps.Caller.in_statement`): one statement, one commit and no second connection, thread or backend
+per request, which beat this arrangement on the same benchmark (docs/measuring.md).
 """
 
 from __future__ import annotations
@@ -40,7 +43,6 @@ from .access_log import (
     AccessLogError,
     LogEntry,
     LogRow,
-    ResultRow,
     append,
     normalise_terms,
 )
@@ -107,17 +109,6 @@ class Begun:
         finally:
             row = self.wait()  # even when the result row failed: the thread's row is settled first
         WAIT_SECONDS.observe(time.perf_counter() - ready)
-        return row
-
-    def settle(self, result: ResultRow) -> LogRow | None:
-        """Wait for the access row once `result` was written by the query's own statement;
-        raises AccessLogError if the access row failed. What the access log added to the request:
-        the result row's INSERT inside the statement (by the server's clock) and the wait here.
-        """
-        ready = time.perf_counter()
-        row = self.wait()
-        RESULT_ROW_SECONDS.observe(result.in_statement_s)
-        WAIT_SECONDS.observe(result.in_statement_s + time.perf_counter() - ready)
         return row
 
 

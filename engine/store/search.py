@@ -37,7 +37,8 @@ import base64
 import math
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -436,8 +437,9 @@ def query_parts(
 
 
 class StatementLog(Protocol):
-    """A row about what a query returned, written by the query's own statement (the API passes the
-    access log's result row, policy/access_log.py `ResultRow`): the store only places it."""
+    """A row about what a query returned, written by the query's own statement and committed with
+    it (the API passes the access log's row, policy/access_log.py `ResultRow`): the store only
+    places it."""
 
     def statement(
         self, found: str, params: dict[str, Any], ctes: Sequence[str], key: str, order: str, limit: int
@@ -445,6 +447,33 @@ class StatementLog(Protocol):
         """The statement that runs `found` (after `ctes`) and writes the row; see `ResultRow`."""
 
     def rows(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]: ...
+
+
+@contextmanager
+def one_round_trip(conn: psycopg.Connection) -> Iterator[None]:
+    """One transaction whose commands (its settings, its queries) go to the server together, and
+    whose commit is answered with their results: one round trip instead of one per command.
+
+    Why: a search was five round trips (BEGIN, two settings, the query, COMMIT), each a wait for a
+    core on a loaded 2-core machine, and its access-log row is made durable by its commit, which
+    must be answered before any data leaves. The block's commands are queued in pipeline mode on
+    an idle autocommit connection: up to the pipeline's Sync they are one implicit transaction
+    (SET LOCAL holds in it; a failing command rolls back the commands before it), committed at the
+    Sync, its WAL flushed, before the server answers. Read their results after the block. A
+    connection in a transaction of its own, or opened with ``prepare_threshold=None`` (PGlite, or a
+    pooler that keeps no state), runs them one by one in `conn.transaction()`.
+    """
+    idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    if (
+        not (conn.autocommit and idle)
+        or conn.prepare_threshold is None
+        or not psycopg.Pipeline.is_supported()
+    ):
+        with conn.transaction():
+            yield
+        return
+    with conn.pipeline():
+        yield
 
 
 def search_reads(
@@ -457,8 +486,11 @@ def search_reads(
     """One page of reads matching `q`, newest first, and the cursor of the next page (None: last).
 
     `catalogue`: the cameras an area search picks from (needed only with `q.area`). `log`: a row
-    naming the page's reads, written by the search's own statement and committed with it (no round
-    trip after the data); a search whose row cannot be written raises and returns nothing.
+    naming the page's reads, written by the search's own statement and committed with it (durably:
+    its transaction's commit is answered before this returns); a search whose row cannot be written
+    raises and returns nothing.
+
+    The search is one round trip (`one_round_trip`), two for a pattern (its plate texts first).
 
     A plate search is prepared once per connection with a generic plan: the policy keeps a year of
     reads, so the plain backend holds some 370 daily partitions, and planning the query afresh over
@@ -473,31 +505,34 @@ def search_reads(
     """
     build_query(q, catalogue)  # refuses what cannot be searched before anything is sent
     keys: list[str] | None = None
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        if q.pattern is not None:
-            text_sql, text_params = texts_query(q)
-            texts = [r["plate_norm"] for r in cur.execute(text_sql.encode(), text_params).fetchall()]
-            keys = sorted({plate_key(t) for t in texts}) if len(texts) <= MAX_TEXTS else None
-        ctes, select, params = query_parts(q, catalogue, keys)
-        if log is None:
-            sql = _statement(ctes, select)
-        else:
-            sql = log.statement(select, params, ctes, "read_id", _PAGE_ORDER, q.limit)
-        generic = (q.plate is not None or keys is not None) and conn.prepare_threshold is not None
-        # A search over all history costs enough for PostgreSQL to JIT-compile it, which alone takes
-        # hundreds of ms across the partitions — far more than the index scans it would speed up.
-        cur.execute("SET LOCAL jit = off")
-        if generic:
-            cur.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        if q.plate is None and q.pattern is None:
-            # A time-range search (a canvass): the day partitions have no btree on time (it would cost
-            # ingest), and the planner's alternative to the BRIN bitmap was walking each day's whole
-            # primary-key index for the time condition (12 ms a day at 10 k reads a day, growing with
-            # the day). The bitmap reads only the range's block ranges.
-            cur.execute("SET LOCAL enable_indexscan = off")
-        rows = cur.execute(sql.encode(), params, prepare=generic).fetchall()
-        if log is not None:
-            rows = log.rows(rows)
+    with conn.cursor(row_factory=dict_row) as cur:
+        with one_round_trip(conn):
+            if q.pattern is not None:
+                text_sql, text_params = texts_query(q)
+                texts = [r["plate_norm"] for r in cur.execute(text_sql.encode(), text_params).fetchall()]
+                keys = sorted({plate_key(t) for t in texts}) if len(texts) <= MAX_TEXTS else None
+            ctes, select, params = query_parts(q, catalogue, keys)
+            if log is None:
+                sql = _statement(ctes, select)
+            else:
+                sql = log.statement(select, params, ctes, "read_id", _PAGE_ORDER, q.limit)
+            generic = (q.plate is not None or keys is not None) and conn.prepare_threshold is not None
+            # A search over all history costs enough for PostgreSQL to JIT-compile it, which alone
+            # takes hundreds of ms across the partitions — far more than the index scans it would
+            # speed up.
+            conn.execute("SET LOCAL jit = off")
+            if generic:
+                conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            if q.plate is None and q.pattern is None:
+                # A time-range search (a canvass): the day partitions have no btree on time (it would
+                # cost ingest), and the planner's alternative to the BRIN bitmap was walking each
+                # day's whole primary-key index for the time condition (12 ms a day at 10 k reads a
+                # day, growing with the day). The bitmap reads only the range's block ranges.
+                conn.execute("SET LOCAL enable_indexscan = off")
+            cur.execute(sql.encode(), params, prepare=generic)
+        rows = cur.fetchall()  # the commit has been answered: the log's row is durable
+    if log is not None:
+        rows = log.rows(rows)
     page = [ReadRow.of(r) for r in rows[: q.limit]]
     cursor = encode_cursor(page[-1].time, page[-1].read_id) if len(rows) > q.limit else None
     return SearchPage(page, cursor)

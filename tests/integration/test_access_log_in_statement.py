@@ -6,7 +6,8 @@ back without the row's columns; an empty result still writes its row; the row's 
 once the query is done, after a row another connection appended meanwhile (a number taken before
 a slow query would sit unlocked while the sealer passes it over); a row that cannot be written fails
 the statement, so nothing is returned, and is told from a failed query; a number still in use
-writes nothing and raises; the transaction skips its flush, for itself only; the chain verifies.
+writes nothing and raises; the transaction commits with its flush, the row seen by others once
+`one_round_trip` returns, and a failure in it rolls the row back; the chain verifies.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from platewatch.engine.policy import access_log
 from platewatch.engine.policy.access_log import AccessLogError, LogEntry, ResultRow, append, verify
 from platewatch.engine.policy.log_encoding import IN_FLIGHT_KEY
 from platewatch.engine.store import migrate
+from platewatch.engine.store.search import one_round_trip
 
 _FOUND = (
     "SELECT v.id, v.n FROM (VALUES ('r-1', 1), ('r-2', 2), ('r-3', 3), ('r-4', 4)) v(id, n)"
@@ -45,7 +47,7 @@ def _entry(username: str = "ivy") -> LogEntry:
         organisation="PAPD",
         user_id=7,
         client_address="10.0.0.9",
-        terms={"plate": "7ABC123", "access_id": "0123456789abcdef"},
+        terms={"plate": "7ABC123"},
         purpose="criminal investigation",
         case_number="24-001234",
     )
@@ -83,7 +85,7 @@ def test_the_statement_returns_the_querys_rows_and_its_row_names_the_first_limit
         "allowed",
         None,
     )
-    assert row.terms == {"plate": "7ABC123", "access_id": "0123456789abcdef"}
+    assert row.terms == {"plate": "7ABC123"}
     report = verify(conn)
     assert report.ok and report.rows == 1, report.problem
 
@@ -143,7 +145,14 @@ def test_a_number_still_in_use_writes_nothing_and_raises(database_url: str, conn
     assert access_log.query(conn) == []
 
 
-def test_the_statement_skips_only_its_own_transactions_flush(conn: psycopg.Connection) -> None:
+def test_the_statements_transaction_commits_with_its_flush_and_the_row_is_committed_once_answered(
+    database_url: str, conn: psycopg.Connection
+) -> None:
+    """The one row per access is the durable record: its transaction keeps synchronous commit on
+    (the row it replaced, written beside an access row, turned it off), and run as
+    `one_round_trip` runs it, the row is committed, seen by another connection, once the block has
+    returned."""
+
     def setting() -> str:
         row = conn.execute("SHOW synchronous_commit").fetchone()
         assert row is not None
@@ -154,5 +163,35 @@ def test_the_statement_skips_only_its_own_transactions_flush(conn: psycopg.Conne
         params: dict[str, Any] = {"upto": 1}
         sql = result.statement(_FOUND, params, (), "id", "n", 3)
         result.rows(cur.execute(sql.encode(), params).fetchall())
-        assert setting() == "off"
-    assert setting() == "on"
+        assert setting() == "on"
+    result = ResultRow(_entry())
+    params = {"upto": 2}
+    sql = result.statement(_FOUND, params, (), "id", "n", 3)
+    with conn.cursor(row_factory=dict_row) as cur:
+        with one_round_trip(conn):
+            cur.execute(sql.encode(), params)
+        assert result.rows(cur.fetchall()) == [{"id": "r-1", "n": 1}, {"id": "r-2", "n": 2}]
+    assert result.done_at > 0
+    with psycopg.connect(database_url, autocommit=True) as other:
+        seen = other.execute("SELECT returned_ids FROM access_log WHERE seq = %s", (result.seq,)).fetchone()
+    assert seen == (["r-1", "r-2"],)
+
+
+def test_a_failure_in_one_round_trip_rolls_back_the_row_and_leaves_the_connection_usable(
+    conn: psycopg.Connection,
+) -> None:
+    jit = conn.execute("SHOW jit").fetchone()
+    result = ResultRow(_entry())
+    params: dict[str, Any] = {"upto": 2}
+    sql = result.statement(_FOUND, params, (), "id", "n", 3)
+    with (
+        pytest.raises(psycopg.errors.DivisionByZero),
+        conn.cursor(row_factory=dict_row) as cur,
+        one_round_trip(conn),
+    ):
+        conn.execute("SET LOCAL jit = " + ("on" if jit == ("off",) else "off"))
+        cur.execute(sql.encode(), params)
+        conn.execute("SELECT 1 / 0")
+    assert access_log.query(conn) == []  # the row went in with the statement, and out with the failure
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert conn.execute("SHOW jit").fetchone() == jit  # the SET LOCAL ended with its transaction
