@@ -10,15 +10,20 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from platewatch.engine.bench.audit import (
     APPEND_HISTOGRAM,
     HISTOGRAM,
+    LOGGED,
     TARGET_OVERHEAD_P95_MS,
+    UNLOGGED,
+    Interleaved,
     Phase,
     SearchLoad,
+    Window,
     _bucket_bins,
     bucket_delta,
     bucket_quantile,
     bucket_sum,
     histogram_from_metrics,
     latency_chart,
+    paired_bootstrap,
     percentile,
 )
 from platewatch.engine.policy.access_log import APPEND_SECONDS, WAIT_SECONDS
@@ -80,11 +85,11 @@ def test_the_wait_and_append_histograms_resolve_the_five_ms_target(histogram: Hi
     assert max(b - a for a, b in zip([0.0, *below], below, strict=False)) <= 0.0005 + 1e-12
 
 
-def test_a_phase_counts_each_histogram_over_every_instance_inside_its_window_only() -> None:
+def test_a_phase_counts_each_histogram_over_every_instance_between_its_readings_only() -> None:
     before = {HISTOGRAM: [([(0.001, 5.0), (INF, 6.0)], 0.01, 6.0), ([(0.001, 1.0), (INF, 1.0)], 0.0005, 1.0)]}
     after = {HISTOGRAM: [([(0.001, 7.0), (INF, 9.0)], 0.02, 9.0), ([(0.001, 4.0), (INF, 5.0)], 0.003, 5.0)]}
     before[APPEND_HISTOGRAM] = after[APPEND_HISTOGRAM] = before[HISTOGRAM]
-    phase = Phase(SearchLoad(), 0.0, 1.0, before, after)
+    phase = Phase(before, after)
     buckets, total, count = phase.observed(HISTOGRAM)
     assert buckets == [(0.001, 5.0), (INF, 7.0)] and count == 7.0 and total == pytest.approx(0.0125)
     assert phase.observed(APPEND_HISTOGRAM) == ([(0.001, 0.0), (INF, 0.0)], 0.0, 0.0)
@@ -98,3 +103,37 @@ def test_the_chart_draws_uneven_buckets_and_the_target() -> None:
     assert svg.count("<rect") == 3 and "target 5 ms" in svg and "4-10 ms: 2" in svg
     assert "target" not in latency_chart(bins, None, "searches")
     assert latency_chart([], 5.0, "logins").startswith("<p>No logins")
+
+
+def test_each_sides_searches_are_those_sent_to_it_that_started_in_its_windows() -> None:
+    load = SearchLoad()
+    load.done = [
+        (0.1, 5.0, LOGGED),
+        (0.9, 900.0, LOGGED),  # ends after the switch: kept, counted by its start
+        (1.05, 7.0, LOGGED),  # read the side just before the switch: neither side's window
+        (1.2, 3.0, UNLOGGED),
+        (2.5, 4.0, UNLOGGED),
+        (3.5, 6.0, LOGGED),
+        (4.0, 1.0, LOGGED),  # after the last window
+    ]
+    windows = [Window(LOGGED, 0.0, 1.0), Window(UNLOGGED, 1.0, 3.0), Window(LOGGED, 3.0, 4.0)]
+    measured = Interleaved(load, windows, Phase({}, {}), Phase({}, {}))
+    assert measured.samples(LOGGED) == [[5.0, 900.0], [6.0]]
+    assert measured.samples(UNLOGGED) == [[3.0, 4.0]]
+    assert measured.seconds(LOGGED) == 2.0 and measured.seconds(UNLOGGED) == 2.0
+
+
+def test_the_bootstrap_interval_brackets_the_p95_difference_and_widens_with_drift() -> None:
+    steady = [[float(v) for v in range(100)]] * 6
+    shifted = [[v + 2.0 for v in w] for w in steady]
+    assert paired_bootstrap(shifted, steady, 0.95) == pytest.approx((2.0, 2.0))
+    # the load drifts from pair to pair, alike on both sides: the pairs keep it out of the interval
+    drift = [[v * (1 + k) for v in range(100)] for k in range(6)]
+    assert paired_bootstrap([[v + 2.0 for v in w] for w in drift], drift, 0.95) == pytest.approx((2.0, 2.0))
+    # unpaired noise (one side's windows alone slow) widens it
+    noisy = paired_bootstrap(
+        [[v * (3 if k % 2 else 1) for v in w] for k, w in enumerate(steady)], steady, 0.95
+    )
+    assert noisy is not None and noisy[1] - noisy[0] > 50
+    assert paired_bootstrap([steady[0]], [steady[0]], 0.95) is None  # one pair: no interval
+    assert paired_bootstrap(steady, steady[:3], 0.95) is None
