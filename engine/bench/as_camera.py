@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import math
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from platewatch.engine.ingest.runner import CameraRunner, Recognize
 from platewatch.engine.ingest.source import Source
 from platewatch.engine.track import TrackerConfig
 from platewatch.engine.track.confirm import Reread
+from platewatch.engine.track.direction import MIN_MOVE, direction_right
+from platewatch.engine.track.geometry import centre
 
 from ..plates import edit_distance
 from ..vision.pipeline import Recognizer
@@ -73,6 +76,13 @@ class View:
     def to_photo(self, box: Box) -> Box:
         s = self.scale
         return Box(round(self.x0 + box.x / s), round(self.y0 + box.y / s), round(box.w / s), round(box.h / s))
+
+    def to_frame(self, box: Box) -> Box:
+        """The inverse of `to_photo`: where a box of the photo shows in this frame."""
+        s = self.scale
+        return Box(
+            round((box.x - self.x0) * s), round((box.y - self.y0) * s), round(box.w * s), round(box.h * s)
+        )
 
 
 def _fit(image: Image) -> Image:
@@ -122,11 +132,14 @@ class PhotoCamera(Source):
     figures do not depend on how fast the machine is; `views` records where each frame looked.
     """
 
-    def __init__(self, samples: Sequence[Sample], start: float = 1_700_000_000.0) -> None:
+    def __init__(
+        self, samples: Sequence[Sample], start: float = 1_700_000_000.0, both_ways: bool = False
+    ) -> None:
         super().__init__(
             "file:///bench/as-camera", reconnect=False, stall_timeout_s=600.0, open_timeout_s=600.0
         )
         self.samples = samples
+        self.both_ways = both_ways
         self.start = start
         self.views: list[View] = []
         self.errors: list[dict[str, str]] = []
@@ -151,6 +164,8 @@ class PhotoCamera(Source):
                 float(np.mean([(b.y + b.h / 2) * scale0 for b in boxes])),
             )
             frames = await asyncio.to_thread(approach, photo, target)
+            if self.way(index) == "receding":  # the approach played backwards: the vehicle drives away
+                frames.reverse()
             out_w = frames[0][0].shape[1]
             for image, window in frames:
                 scale = out_w / window.w  # frame pixels per (fitted) photo pixel
@@ -163,6 +178,27 @@ class PhotoCamera(Source):
                 yield Frame(empty, t, self._next_seq())
                 self.frames_played += 1
                 t += ROAD_STEP_S
+
+    def way(self, photo: int) -> str:
+        """How photo `photo` is played: "approaching", or with `both_ways` every other one "receding"."""
+        return "receding" if self.both_ways and photo % 2 else "approaching"
+
+    def expected_travel(self, photo: int, box: Box) -> tuple[str, float | None, bool]:
+        """(direction, heading, heading required) of a labelled plate (`box`, photo pixels) over its pass.
+
+        The heading is that of the plate's true box between the pass's first and last frame; it is
+        None when the plate moves under half `MIN_MOVE` plate widths, and a heading is not required
+        (none is right too) under twice `MIN_MOVE`, where either answer is fair."""
+        views = [v for v in self.views if v.photo == photo]
+        if not views:
+            return self.way(photo), None, False
+        first, last = (v.to_frame(box) for v in (views[0], views[-1]))
+        (x0, y0), (x1, y1) = centre(first), centre(last)
+        move = math.hypot(x1 - x0, y1 - y0) / max(first.w, last.w, 1)
+        if move < MIN_MOVE / 2:
+            return self.way(photo), None, False
+        heading = math.degrees(math.atan2(-(y1 - y0), x1 - x0)) % 360.0
+        return self.way(photo), heading, move >= 2 * MIN_MOVE
 
     def view_at(self, t: float) -> View | None:
         """The view of the frame captured at `t` (a read's time is its best frame's)."""
@@ -183,7 +219,9 @@ class PassTally:
     passes: int = 0
     unmatched_passes: int = 0
     provisional_exact: int = 0
+    direction_right: int = 0  # of the plates with a pass: its direction and heading as expected
     misreads: list[dict[str, Any]] = field(default_factory=list)
+    direction_misses: list[dict[str, Any]] = field(default_factory=list)
 
 
 def score_passes(
@@ -224,6 +262,18 @@ def score_passes(
             tally.exact += text == truth
             tally.within_one += edit_distance(text, truth) <= 1
             tally.provisional_exact += normalise(provisional.get(best.pass_id, ""), region) == truth
+            way, heading, required = camera.expected_travel(index, label.box)
+            if direction_right(best.direction, best.heading, way, heading, required):
+                tally.direction_right += 1
+            else:
+                tally.direction_misses.append(
+                    {
+                        "image": sample.image.name,
+                        "expected": [way, None if heading is None else round(heading, 1), required],
+                        "got": [best.direction, best.heading],
+                        "track_length": best.track_length,
+                    }
+                )
             if text != truth or len(over) > 1:
                 tally.misreads.append(
                     {
@@ -244,10 +294,12 @@ async def play(
     region: str,
     tracker_config: TrackerConfig | None = None,
     reread: Reread | None = None,
+    both_ways: bool = False,
 ) -> tuple[PhotoCamera, list[Read]]:
     """Run the photos through a camera runner; returns the camera (its views) and every read.
-    `reread` confirms passes as they close, as a worker's runner does with the shared recognizer."""
-    camera = PhotoCamera(samples)
+    `reread` confirms passes as they close, as a worker's runner does with the shared recognizer;
+    `both_ways` plays every other photo backwards (a receding vehicle)."""
+    camera = PhotoCamera(samples, both_ways=both_ways)
     reads: list[Read] = []
 
     async def publish(read: Read) -> None:
@@ -272,6 +324,9 @@ def camera_figures(tally: PassTally, camera: PhotoCamera) -> dict[str, Any]:
         "lost": round(tally.lost / plates, 4),
         "split": round(tally.split / plates, 4),
         "provisional_exact": round(tally.provisional_exact / plates, 4),
+        # of the plates that made a pass (lost ones are counted by `lost`)
+        "direction_right": round(tally.direction_right / max(tally.plates - tally.lost, 1), 4),
+        "direction_misses": tally.direction_misses,
         "unmatched_passes": tally.unmatched_passes,
         "camera_errors": camera.errors,
         "pass_misreads": tally.misreads,
@@ -279,22 +334,31 @@ def camera_figures(tally: PassTally, camera: PhotoCamera) -> dict[str, Any]:
 
 
 def camera_run(
-    samples: list[Sample], recognizer: Recognizer, region: str, single: dict[str, Any], console: Console
+    samples: list[Sample],
+    recognizer: Recognizer,
+    region: str,
+    single: dict[str, Any],
+    console: Console,
+    both_ways: bool = False,
 ) -> dict[str, Any]:
-    """The photos played as a camera through the stream path; the single-photo figures beside."""
+    """The photos played as a camera through the stream path; the single-photo figures beside.
+    `both_ways`: every other photo is played backwards, a vehicle driving away (`--both-ways`)."""
 
     async def recognize(image: Image, region_hint: str | None) -> list[Observation]:
         return await recognizer.recognize_async(image, region_hint)
 
     with console.status(f"bench accuracy --as-camera: playing {len(samples)} photos as a camera"):
         start = time.perf_counter()
-        camera, reads = asyncio.run(play(samples, recognize, region, reread=recognizer.reread))
+        camera, reads = asyncio.run(
+            play(samples, recognize, region, reread=recognizer.reread, both_ways=both_ways)
+        )
         seconds = time.perf_counter() - start
     tally = score_passes(samples, camera, reads, region)
     figures: dict[str, Any] = {
         "directory": single["directory"],
         "region": region,
         "mode": "camera",
+        "both_ways": both_ways,
         "images": single["images"],
         **camera_figures(tally, camera),
         "frames_per_s": round(camera.frames_played / max(seconds, 1e-9), 1),

@@ -64,15 +64,19 @@ class _Camera:
     plateless: int = 0  # plate-less passes: counted apart, never as plate reads
 
 
-def _heading_right(reads: list[Read]) -> float | None:
+def _direction_right(reads: list[Read]) -> tuple[float | None, list[dict[str, Any]]]:
+    """Share of final reads that travel as the demo's cars do (right, at one size: heading 0, no
+    approaching or receding), and the others."""
+    from platewatch.engine.track.direction import direction_right  # loads OpenCV: not at import
+
     if not reads:
-        return None
-    right = sum(
-        1
-        for r in reads
-        if r.heading is not None and min(r.heading, 360 - r.heading) <= 45 and not r.direction
-    )
-    return round(right / len(reads), 4)
+        return None, []
+    wrong = [r for r in reads if not direction_right(r.direction, r.heading, "", 0.0)]
+    misses = [
+        {"plate": r.plate, "direction": r.direction, "heading": r.heading, "track_length": r.track_length}
+        for r in wrong
+    ]
+    return round(1 - len(wrong) / len(reads), 4), misses
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -84,12 +88,20 @@ def _percentile(values: list[float], q: float) -> float | None:
     return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo), 1)
 
 
-def _video(width: int, height: int, fps: int, cache: Path | None) -> DemoVideo:
+def _video(
+    width: int, height: int, fps: int, cache: Path | None, seconds: float = 16.0, lanes: int = 1
+) -> DemoVideo:
+    """The demo video, generated once per size, length and lanes (a longer one with more lanes
+    gives more distinct passes, some at once, for scoring direction: the loop repeats its passes)."""
     from .demo import generate
 
     folder = cache or Path(tempfile.gettempdir()) / "platewatch-bench"
-    path = folder / f"demo-{width}x{height}-{fps}.mp4"
-    return generate(path, width=width, height=height, fps=fps, seconds=16.0, lead_s=1.0)
+    name = f"demo-{width}x{height}-{fps}" + (
+        "" if (seconds, lanes) == (16.0, 1) else f"-{seconds:g}s-{lanes}"
+    )
+    return generate(
+        folder / f"{name}.mp4", width=width, height=height, fps=fps, seconds=seconds, lanes=lanes, lead_s=1.0
+    )
 
 
 def _score(video: DemoVideo, cam: _Camera, elapsed: float) -> tuple[int, int, int]:
@@ -193,6 +205,7 @@ async def _run(
         }
         for cam in cams
     ]
+    right, misses = _direction_right([read for cam in cams for _, read in cam.finals])
     figures = {
         "cameras": cameras,
         "seconds": round(elapsed, 1),
@@ -212,7 +225,8 @@ async def _run(
         "plateless_passes": sum(cam.plateless for cam in cams),
         # The demo's cars drive to the right at one size: heading 0 degrees, neither approaching
         # nor receding. Share of final reads whose heading is within 45 degrees of it, and size-steady.
-        "heading_right": _heading_right([read for cam in cams for _, read in cam.finals]),
+        "direction_right": right,
+        "direction_misses": misses,
         "cpus": os.cpu_count(),
     }
     return figures, latencies, per_camera
@@ -232,6 +246,8 @@ def run_pipeline_bench(
     data_dir: Path | None = None,
     api_owner_url: str | None = None,
     api_database_url: str | None = None,
+    video_seconds: float = 16.0,
+    lanes: int = 1,
 ) -> dict[str, Any]:
     """Run the bench and return its figures (also written to `json_path` when given, with the HTML
     report beside it unless `html_path` names another place). Recognition runs with `vision` (the
@@ -239,10 +255,11 @@ def run_pipeline_bench(
 
     With `api_owner_url` (a PostgreSQL server's owner URL; `api_database_url` the application's
     role there) the cameras run in a real worker behind the API instead (`pipeline_api.py`); the
-    worker takes its vision settings from the package defaults and `PLATEWATCH_VISION__*`."""
+    worker takes its vision settings from the package defaults and `PLATEWATCH_VISION__*`.
+    `video_seconds` and `lanes` shape the looped demo video (16 s, one lane by default)."""
     if cameras < 1 or seconds <= 0:
         raise ValueError("need at least one camera and a positive duration")
-    video = _video(width, height, fps, cache)
+    video = _video(width, height, fps, cache, video_seconds, lanes)
     if api_owner_url is not None:
         from .pipeline_api import run_api_path
 

@@ -80,6 +80,14 @@ def accuracy_command(
             "and score the passes (keys exact, within_one, lost, split; single-photo figures under single)",
         ),
     ] = False,
+    both_ways: Annotated[
+        bool,
+        typer.Option(
+            "--both-ways",
+            help="with --as-camera, play every other photo backwards (a vehicle driving away), so "
+            "direction_right covers receding passes too",
+        ),
+    ] = False,
     vehicles: Annotated[
         Path | None,
         typer.Option(
@@ -95,9 +103,11 @@ def accuracy_command(
     s = settings()
     extend: Extension | None = None
     if as_camera:
+        import functools
+
         from platewatch.engine.bench.as_camera import camera_run
 
-        extend = camera_run
+        extend = functools.partial(camera_run, both_ways=both_ways)
     try:
         run_accuracy(
             directory,
@@ -360,6 +370,10 @@ def pipeline_command(
     down_s: Annotated[
         float, typer.Option(min=0, help="With --faults: how long a killed part stays down.")
     ] = 2.0,
+    video_seconds: Annotated[
+        float, typer.Option(min=4, help="length of the looped demo video (longer: more distinct passes)")
+    ] = 16.0,
+    lanes: Annotated[int, typer.Option(min=1, max=4, help="lanes of the demo video's cars")] = 1,
 ) -> None:
     """Cameras through recognition and tracking (keys frames_per_s, reads, alerts, alert_latency_p50_ms,
     alert_latency_p95_ms, lost, duplicated); with --api, frame to a dispatcher's websocket (keys
@@ -412,10 +426,12 @@ def pipeline_command(
                 data_dir=s.data_dir,
                 api_owner_url=database_url if api else None,
                 api_database_url=app_url,
+                video_seconds=video_seconds,
+                lanes=lanes,
             )
         except BenchError as exc:
             raise _fail(exc) from None
-    print_figures("bench pipeline", figures)
+    print_figures("bench pipeline", {k: v for k, v in figures.items() if not isinstance(v, list)})
 
 
 @bench_app.command("alerts")

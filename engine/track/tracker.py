@@ -26,7 +26,7 @@ from platewatch.engine.vision.boxes import iou
 from platewatch.engine.vision.types import Box, Image, Observation, VisionError
 from platewatch.engine.vision.vehicles import VehicleLook, read_fields, vote_looks
 
-from .direction import travel
+from .direction import travel_along
 from .geometry import along_path, centre, centre_distance, shifted, text_similarity
 from .ids import time_ordered_id
 from .vote import Vote, vote
@@ -44,6 +44,9 @@ PASS_NAMESPACE = uuid.UUID("6f1d3c2e-6a38-5b8e-9a41-7c0b5e2d9f10")
 #: Association score of a read that continues a pass by its text alone: below every pair that
 #: qualifies by motion (those score 0 or more), so it only takes a pass and a read left over.
 SAME_TEXT_SCORE = -1.0
+#: Sightings (capture time, box) a pass keeps for its direction: past twice this many, every other
+#: one is dropped, so a long pass keeps its whole span, thinned.
+MAX_PATH = 64
 #: How far beside the path from a pass's last box to its predicted one (in plate widths) a similar
 #: text continues it: a picture that moved on less than predicted moved the plate along its way,
 #: not sideways into the next lane.
@@ -98,6 +101,7 @@ class _Track:
     duplicate: bool = False
     duplicate_of: str = ""
     looks: list[VehicleLook] = field(default_factory=list)
+    path: list[tuple[float, Box]] = field(default_factory=list)  # (capture time, box): the direction
 
     def predicted(self, t: float) -> Box:
         dt = t - self.last_seen
@@ -157,6 +161,7 @@ class Tracker:
         self._recent: dict[str, _Closed] = {}  # voted text -> its pass, finalised lately
         self._last_t: float | None = None  # capture time of the latest frame fed
         self._started: dict[str, float] = {}  # pass id -> first read's capture time (recent passes)
+        self._frame_size: tuple[int, int] | None = None  # (width, height) of the latest frame
 
     @property
     def open_passes(self) -> int:
@@ -174,6 +179,8 @@ class Tracker:
         their plates meanwhile, and ending them first split a pass in two (about one in 50 on a
         starved machine, stored twice). What this frame does not continue ends after it."""
         cfg = self.config
+        if frame is not None:
+            self._frame_size = (frame.shape[1], frame.shape[0])
         stalled = self._last_t is not None and t - self._last_t > cfg.max_gap_s
         self._last_t = t if self._last_t is None else max(self._last_t, t)
         out = self._expire(t, keep_s=cfg.dedupe_s if stalled else cfg.max_gap_s)
@@ -255,6 +262,9 @@ class Tracker:
             track.velocity = (0.5 * track.velocity[0] + 0.5 * vx, 0.5 * track.velocity[1] + 0.5 * vy)
         track.box, track.last_seen = read.box, max(track.last_seen, t)
         track.reads.append(read)
+        track.path.append((t, read.box))
+        if len(track.path) > 2 * MAX_PATH:
+            track.path = track.path[::2]  # 129 sightings: the first and the last stay
         track.seen += 1
         if len(track.reads) > self.config.max_reads_per_pass:
             # keep the first read (the pass's start) and drop the weakest of the rest
@@ -366,7 +376,7 @@ class Tracker:
             crop = self._encode(track.best_crop) if track.best_crop is not None else None
             overview = self._encode(track.best_frame) if track.best_frame is not None else None
         look = vote_looks(track.looks)
-        direction, heading = travel(track.first_box or best.box, track.box)
+        direction, heading = travel_along(track.path or [(track.best_time, best.box)], self._frame_size)
         return Read(
             read_id=time_ordered_id(PASS_NAMESPACE, f"{track.pass_id}|{kind}", track.best_time),
             camera_id=self.camera_id,

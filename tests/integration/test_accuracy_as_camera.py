@@ -3,6 +3,7 @@ tracker, and the passes scored against the labels (lost, split, exact)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,7 +61,16 @@ def test_approach_zooms_towards_the_plate_and_maps_boxes_back() -> None:
     assert abs(back.x - box.x) <= 2 and abs(back.w - box.w) <= 2
 
 
-def _read(plate: str, t: float, box: Box, pass_id: str, provisional: bool = False, length: int = 5) -> Read:
+def _read(
+    plate: str,
+    t: float,
+    box: Box,
+    pass_id: str,
+    provisional: bool = False,
+    length: int = 5,
+    direction: str = "",
+    heading: float | None = None,
+) -> Read:
     return Read(
         read_id=f"{pass_id}-{'p' if provisional else 'f'}",
         camera_id="c",
@@ -74,6 +84,8 @@ def _read(plate: str, t: float, box: Box, pass_id: str, provisional: bool = Fals
         track_length=length,
         provisional=provisional,
         pass_id=pass_id,
+        direction=direction,
+        heading=heading,
     )
 
 
@@ -122,3 +134,49 @@ def test_bench_accuracy_as_camera_runs_the_stream_path(tmp_path: Path) -> None:
     assert figures["single"]["exact"] == pytest.approx(0.5)
     assert json.loads((tmp_path / "acc.json").read_text())["split"] == 0.0
     assert "played as a camera" in (tmp_path / "acc.html").read_text()
+
+
+def test_both_ways_plays_every_other_photo_backwards_and_scores_the_direction(tmp_path: Path) -> None:
+    samples = []
+    for name, text in (("a", "7ABC123"), ("b", "8XYZ902")):
+        image, placed = scene([(text, "us", 200, (1400, 700))], seed=3)
+        cv2.imwrite(str(tmp_path / f"{name}.jpg"), image)
+        samples.append(Sample(tmp_path / f"{name}.jpg", (Label(placed[0].box, text),)))
+    camera = PhotoCamera(samples, both_ways=True)
+
+    async def frames() -> int:
+        return len([f async for f in camera._session()])
+
+    assert asyncio.run(frames()) == 2 * (APPROACH_FRAMES + 3)
+    widths = [[round(1920 * ZOOM / v.scale) for v in camera.views if v.photo == p] for p in (0, 1)]
+    assert widths[0][0] == 1920 and widths[0][-1] == round(1920 * ZOOM)  # zooms in: approaching
+    assert widths[1] == widths[0][::-1]  # the same approach backwards: receding
+    assert (camera.way(0), camera.way(1)) == ("approaching", "receding")
+    # The plate right of and below the centre: the pan towards it moves it left and up in the picture
+    # as the car approaches, right and down as it recedes.
+    way, heading, required = camera.expected_travel(0, samples[0].labels[0].box)
+    assert way == "approaching" and heading is not None and 90 < heading < 180 and required
+    way, heading, _ = camera.expected_travel(1, samples[1].labels[0].box)
+    assert way == "receding" and heading is not None and 270 < heading < 360
+    box = samples[0].labels[0].box
+    first = next(v for v in camera.views if v.photo == 0)
+    back = first.to_photo(first.to_frame(box))  # to_frame is to_photo's inverse
+    assert abs(back.x - box.x) <= 2 and abs(back.w - box.w) <= 2
+    t0 = [v.time for v in camera.views if v.photo == 0][-1]
+    t1 = next(v.time for v in camera.views if v.photo == 1)
+    reads = [
+        _read(
+            "7ABC123",
+            t0,
+            camera.views[APPROACH_FRAMES - 1].to_frame(box),
+            "p1",
+            direction="approaching",
+            heading=135.0,
+        ),
+        _read(
+            "8XYZ902", t1, camera.views[APPROACH_FRAMES + 3].to_frame(box), "p2", direction="", heading=315.0
+        ),
+    ]
+    tally = score_passes(samples, camera, reads, "us")
+    assert tally.exact == 2 and tally.direction_right == 1  # the second pass missed its receding
+    assert [m["image"] for m in tally.direction_misses] == ["b.jpg"]
