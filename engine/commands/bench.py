@@ -448,6 +448,14 @@ def alerts_command(
         int, typer.Option(min=0, help="synthetic passes (one plate in several frames), voted and matched")
     ] = 0,
     pass_frames: Annotated[int, typer.Option(min=1, max=20, help="frames of each pass")] = 3,
+    stacked_share: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="share of stacked plates in the synthetic traffic (default: the measured share)",
+        ),
+    ] = None,
     fuzzy: Annotated[str, typer.Option(help="the list's leniency: off, strict or lenient")] = "strict",
     json_out: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON")] = None,
     html_out: Annotated[
@@ -456,7 +464,7 @@ def alerts_command(
 ) -> None:
     """False alerts and recall of a hotlist of N entries on real and synthetic reads (keys entries,
     reads, false_alerts_per_10k, false_possible_per_10k, recall_listed, recall_listed_within_one)."""
-    from platewatch.engine.bench.alerts import print_alert_figures, run_alerts_bench
+    from platewatch.engine.bench.alerts import STACKED_SHARE, print_alert_figures, run_alerts_bench
     from platewatch.engine.vision.types import VisionError
 
     if fuzzy not in ("off", "strict", "lenient"):
@@ -470,6 +478,7 @@ def alerts_command(
             synthetic=synthetic,
             passes=passes,
             pass_frames=pass_frames,
+            stacked_share=STACKED_SHARE if stacked_share is None else stacked_share,
             fuzzy=fuzzy,
             json_out=json_out,
             html_out=html_out,

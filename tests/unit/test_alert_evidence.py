@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from platewatch.codecs import Alert, Read, decode_alert, encode_alert
 from platewatch.codecs.envelope import pack_map
 from platewatch.engine.bench.alerts import Outcome, choose_thresholds, figures_at, rate
@@ -190,3 +192,26 @@ def test_bench_reread_frame_gives_back_the_crop() -> None:
     assert abs(again.shape[0] - 56) <= 1 and abs(again.shape[1] - 171) <= 1
     h, w = min(56, again.shape[0]), min(171, again.shape[1])
     assert np.abs(again[:h, :w].astype(int) - crop[:h, :w].astype(int)).max() <= 2
+
+
+def test_bench_traffic_mix_draws_the_measured_share_of_stacked_plates() -> None:
+    """The synthetic traffic's stacked share is a measured figure, drawn as given, and a cache of
+    one mix is never read as another's."""
+    from rich.console import Console
+
+    from platewatch.engine.bench.alerts import STACKED_SHARE, _mix_key, pass_reads, synth_styles
+    from platewatch.engine.vision.types import OcrResult
+
+    class Reader:
+        def read_batch(self, crops: list[object]) -> list[OcrResult]:
+            return [OcrResult("", 0.0, (), ()) for _ in crops]
+
+    assert dict(synth_styles())["us_stacked"] == STACKED_SHARE
+    assert sum(share for _, share in synth_styles(0.1)) == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        synth_styles(1.5)
+    assert _mix_key(0.04) != _mix_key(0.1)
+    quiet = Console(quiet=True)
+    for share, expected in ((0.0, {"us"}), (1.0, {"us_stacked"})):
+        reads, _ = pass_reads(12, 1, 5, Reader(), quiet, stacked_share=share)
+        assert {r.style for r in reads} == expected
