@@ -24,7 +24,7 @@ the bench (the API's database role appends and searches, the owner migrates):
   reads first) with a purpose and a case, and the same clients, with the same sessions, search
   instances that write no row (bench/nolog_api.py); the figure is the clients' search p95 with the
   log less their p95 without it. Both sets of instances run throughout and the clients switch
-  between them in alternating windows of a few seconds (`seconds` on each side), so a shared
+  between them in windows of a few seconds, in turn (`seconds` on each side), so a shared
   machine's drifting load falls on both alike; each side's searches are pooled over its windows.
   Beside it `search_overhead_p50_ms` and `_mean_ms` (the same differences) and a 95 % interval
   of the p95 difference (`search_overhead_p95_low_ms`, `_high_ms`) by resampling pairs of adjacent
@@ -117,7 +117,9 @@ CASE_NUMBER = "24-001234"  # the shipped access.case_number_pattern's example
 ORGANISATION = "Bench PD"
 _START_TIMEOUT_S = 90.0
 _WARMUP_S = 3.0
-WINDOW_S = 2.5  # each window of the interleaved measurement (`_interleaved_phase`)
+#: Each window of the interleaved measurement (`_interleaved_phase`): well under the API server's
+#: keep-alive timeout (uvicorn's 5 s), which a side's connections outlive idle for one window.
+WINDOW_S = 2.5
 
 #: Cumulative histogram buckets as /metrics has them: (upper bound in seconds, count at or below).
 Buckets = list[tuple[float, float]]
@@ -667,9 +669,12 @@ def _interleaved_phase(
     `window_s` (at least two pairs), after a warm-up on each side.
 
     Why interleaved: the machine is shared, so a side measured for 20 s and then the other for 20 s
-    compares two different loads; windows a few seconds long, in the order log, no-log, no-log,
-    log, ... (so neither side always goes first), give both sides the same drift. Both sets of
-    instances run throughout; client n searches instance n of each set with the same session."""
+    compares two different loads; windows a few seconds long, log and no-log in turn (each window
+    follows one of the other side's), give both sides the same drift. Both sets of instances run
+    throughout; client n searches instance n of each set with the same session, its connection to
+    a side idle for one window at a time: a side left idle for two windows (the order log, no-log,
+    no-log, log was tried) reached the server's keep-alive timeout (uvicorn's 5 s), which closed
+    connections as clients sent on them and failed a search."""
     pairs = max(2, round(seconds / window_s))
     window = seconds / pairs
     load = SearchLoad(side=UNLOGGED)
@@ -691,13 +696,13 @@ def _interleaved_phase(
     )
     windows: list[Window] = []
     try:
-        for side in (UNLOGGED, LOGGED):  # the log's side last: the first window is its
+        for side in (LOGGED, UNLOGGED):
             load.side = side
             time.sleep(_WARMUP_S)
             progress.advance(task, _WARMUP_S)
         before = (_scrape(logged), _scrape(unlogged))
-        for i in range(pairs):
-            for side in (LOGGED, UNLOGGED) if i % 2 == 0 else (UNLOGGED, LOGGED):
+        for _ in range(pairs):
+            for side in (LOGGED, UNLOGGED):
                 load.side = side
                 start = time.perf_counter()
                 time.sleep(window)
