@@ -210,7 +210,7 @@ def test_bench_traffic_mix_draws_the_measured_share_of_stacked_plates() -> None:
     assert sum(share for _, share in synth_styles(0.1)) == pytest.approx(1.0)
     with pytest.raises(ValueError):
         synth_styles(1.5)
-    assert _mix_key(0.04) != _mix_key(0.1)
+    assert _mix_key(STACKED_SHARE) != _mix_key(0.1)
     quiet = Console(quiet=True)
     for share, expected in ((0.0, {"us"}), (1.0, {"us_stacked"})):
         reads, _ = pass_reads(12, 1, 5, Reader(), quiet, stacked_share=share)
