@@ -223,7 +223,13 @@ def audit_command(
     rows: Annotated[int, typer.Option("--rows", min=100, help="Access-log rows to append.")] = 1_000_000,
     clients: Annotated[int, typer.Option(min=1, help="Concurrent searching clients.")] = 20,
     instances: ApiInstances = 2,
-    seconds: Annotated[float, typer.Option(min=1, help="How long the clients search.")] = 20.0,
+    seconds: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            help="How long the clients search each side (with and without the log), in alternating windows.",
+        ),
+    ] = 20.0,
     json_out: JsonOut = None,
     html_out: Annotated[
         Path | None, typer.Option("--html", help="HTML report with the histograms (default: beside --json)")
