@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 from pages import CHROMIUM, VIEWPORT
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+
+#: Assertions wait as long as actions do: `expect` has its own 5 s default, which a page whose
+#: request writes a durable access-log row and a Redis entry outlasted in a CI run sharing its two
+#: cores with a benchmark (the hotlist page test, which passes alone in 7 s).
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="module")
