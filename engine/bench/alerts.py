@@ -70,6 +70,15 @@ def synth_styles(stacked_share: float = STACKED_SHARE) -> tuple[tuple[str, float
     return (("us", 1.0 - stacked_share), ("us_stacked", stacked_share))
 
 
+def _style_draw(stacked_share: float) -> Callable[[np.random.Generator], str]:
+    """A draw of one synthetic plate's style from the traffic mix (one `rng.choice` a plate, so a
+    seed gives the same plates as before for the same mix)."""
+    mix = synth_styles(stacked_share)
+    styles = [s for s, _ in mix]
+    weights = np.array([w for _, w in mix])
+    return lambda rng: styles[int(rng.choice(len(styles), p=weights))]
+
+
 def _mix_key(stacked_share: float) -> str:
     """The cache key's part for the traffic mix (the mix draws other plates from the same seed)."""
     return f"st{round(stacked_share * 1000):03d}"
@@ -273,16 +282,11 @@ def synthetic_reads(
     from platewatch.models.training.synth import synth_sample
 
     rng = np.random.default_rng(seed)
-    mix = synth_styles(stacked_share)
-    styles = [s for s, _ in mix]
-    weights = np.array([w for _, w in mix])
+    draw_style = _style_draw(stacked_share)
     out: list[BenchRead] = []
     began = time.perf_counter()
     while len(out) < count:
-        batch = [
-            synth_sample(rng, style=styles[int(rng.choice(len(styles), p=weights))])
-            for _ in range(min(BATCH, count - len(out)))
-        ]
+        batch = [synth_sample(rng, style=draw_style(rng)) for _ in range(min(BATCH, count - len(out)))]
         lps = _second_lps(second, [c for c, _ in batch])
         for result, (_, truth), lp in zip(reader.read_batch([c for c, _ in batch]), batch, lps, strict=True):
             out.append(_from_ocr("synthetic", truth, result, lp))
@@ -341,9 +345,7 @@ def pass_reads(
     from platewatch.models.training.synth import synth_pass
 
     rng = np.random.default_rng(seed + PASS_SEED)
-    mix = synth_styles(stacked_share)
-    styles = [s for s, _ in mix]
-    weights = np.array([w for _, w in mix])
+    draw_style = _style_draw(stacked_share)
     out: list[BenchRead] = []
     began = time.perf_counter()
     per_batch = max(1, BATCH // frames)
@@ -351,7 +353,7 @@ def pass_reads(
         crops: list[Any] = []
         truths: list[tuple[str, str]] = []
         for _ in range(min(per_batch, count - len(out) // frames)):
-            style = styles[int(rng.choice(len(styles), p=weights))]
+            style = draw_style(rng)
             images, truth = synth_pass(rng, style, frames)
             crops += images
             truths += [(truth, style)] * frames
