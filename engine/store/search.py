@@ -49,6 +49,7 @@ from psycopg.rows import dict_row
 from platewatch.engine.config.camera import CameraSpec
 from platewatch.engine.vision.vehicles import COLOURS, TYPES
 
+from .native_sql import native, native_params
 from .reads import normalise_plate
 
 MAX_INPUT = 64  # characters of raw plate or pattern accepted at all
@@ -505,7 +506,7 @@ def search_reads(
     """
     build_query(q, catalogue)  # refuses what cannot be searched before anything is sent
     keys: list[str] | None = None
-    with conn.cursor(row_factory=dict_row) as cur:
+    with conn.cursor(row_factory=dict_row) as cur, psycopg.RawCursor(conn, row_factory=dict_row) as raw:
         with one_round_trip(conn):
             if q.pattern is not None:
                 text_sql, text_params = texts_query(q)
@@ -529,8 +530,9 @@ def search_reads(
                 # day's whole primary-key index for the time condition (12 ms a day at 10 k reads a
                 # day, growing with the day). The bitmap reads only the range's block ranges.
                 conn.execute("SET LOCAL enable_indexscan = off")
-            cur.execute(sql.encode(), params, prepare=generic)
-        rows = cur.fetchall()  # the commit has been answered: the log's row is durable
+            text, names = native(sql)  # converted once per text, at any length (native_sql.py)
+            raw.execute(text, native_params(names, params), prepare=generic)
+        rows = raw.fetchall()  # the commit has been answered: the log's row is durable
     if log is not None:
         rows = log.rows(rows)
     page = [ReadRow.of(r) for r in rows[: q.limit]]
