@@ -199,7 +199,12 @@ def run_accuracy(
         raise VisionError(f"no labelled images (IMAGE + IMAGE.txt) found in {directory}")
     if recognizer is None:
         vision = vision or VisionConfig()
-        recognizer = Recognizer(get_runtime(vision, data_dir), region=region, thorough=vision.thorough)
+        recognizer = Recognizer(
+            get_runtime(vision, data_dir),
+            region=region,
+            thorough=vision.thorough,
+            zoom_search=vision.zoom_search,
+        )
     with contextlib.suppress(VisionError):  # warm-up: the first inference allocates
         recognizer.recognize(samples[0].image.read_bytes(), region)
     tally = _Tally()

@@ -121,6 +121,12 @@ class VisionConfig(Section):
         "camera frames only where a plate is unsure, and each pass's best frames as it closes), "
         "always (every camera frame too), or never",
     )
+    zoom_search: bool = Field(
+        True,
+        title="Under thorough: single, a camera frame in which no plate was read gets one more detector "
+        "run on a half-size region (every other time around the most plate-like box it did not read, "
+        "otherwise the next of nine tiles in turn)",
+    )
     models_dir: Path | None = Field(
         None,
         title="Directory of the department's own retrained models (plate_det.xml, plate_ocr.xml, "

@@ -39,6 +39,7 @@ from .stacked import FrameReader, needs_look, read_stacked
 from .stream_reading import MAX_LENGTH, StreamReading
 from .types import Box, Detection, Image, Observation, OcrResult, VisionError
 from .views import VIEWS, BoxRefiner, fuse_views, tiles
+from .zoomed_search import ZoomedSearch
 
 #: Crops for the OCR are the detector's (tightened) box grown by these factors about its centre,
 #: i.e. the model's own loose box, which the OCR was trained on (label boxes grown 0.97-1.35x
@@ -153,6 +154,7 @@ class Recognizer:
         crop_grow: tuple[float, float] = CROP_GROW,
         thorough: str | None = None,
         two_rows: bool = True,
+        zoom_search: bool | None = None,
     ) -> None:
         self.runtime = runtime or get_runtime()
         self.crop_grow = crop_grow
@@ -169,6 +171,12 @@ class Recognizer:
         self._stream: DetectorStream | None = None
         self._stream_lock = threading.Lock()
         self._refiner: BoxRefiner | None = None
+        #: Camera frames in which nothing was read get a closer look at one region (`zoomed_search.py`).
+        self.zoomed = (
+            ZoomedSearch(self._read_thorough, WEAK_SCORE, WEAK_MIN_CONFIDENCE)
+            if (defaults.zoom_search if zoom_search is None else zoom_search)
+            else None
+        )
 
     def refiner(self) -> BoxRefiner:
         """The zoomed re-detector, compiled on first use (streams on the fast path never need it)."""
@@ -318,6 +326,12 @@ class Recognizer:
                 break
         return kept
 
+    def _read_thorough(
+        self, frame: Image, boxes: Sequence[Detection], region: str, timings: dict[str, float]
+    ) -> list[Observation]:
+        """`read_plates` the thorough way: how the closer look reads the boxes it found."""
+        return self.read_plates(frame, boxes, region, timings, thorough=True)
+
     def reread(self, frame: Image, box: Box, region: str | None = None) -> Observation | None:
         """The thorough reading of one plate box of a camera frame (three crops, and the zoomed
         re-detection when unsure): how a pass's best frames are read when it closes
@@ -344,6 +358,10 @@ class Recognizer:
         frame = await asyncio.to_thread(as_image, image)
         decode_ms = _ms(start)
         start = time.perf_counter()
+        if self.thorough == "single" and self.zoomed is not None:
+            region = _check_region(region) if region else self.region
+            timings = {"decode": decode_ms}
+            return await self.zoomed.read(stream, self.stream_reading(), frame, region, timings)
         if self.thorough == "single":  # camera frames: thorough only where a plate is unsure
             found = await stream.detect_async(frame, WEAK_SCORE)
             timings = {"decode": decode_ms, "detect": _ms(start)}
@@ -414,7 +432,9 @@ def default_recognizer(vision: VisionConfig | None = None, data_dir: Path | None
         recognizer = _defaults.get(key)
         if recognizer is None:
             runtime = get_runtime(vision, data_dir)
-            recognizer = _defaults[key] = Recognizer(runtime, region=vision.region, thorough=vision.thorough)
+            recognizer = _defaults[key] = Recognizer(
+                runtime, region=vision.region, thorough=vision.thorough, zoom_search=vision.zoom_search
+            )
         return recognizer
 
 
