@@ -88,6 +88,14 @@ def accuracy_command(
             "direction_right covers receding passes too",
         ),
     ] = False,
+    widen: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="with --as-camera, play the photos through a view this many times wider and taller "
+            "(each photo at its own pixel size amid its edges repeated, the frame at most 1920 wide)",
+        ),
+    ] = 1.0,
     vehicles: Annotated[
         Path | None,
         typer.Option(
@@ -107,7 +115,7 @@ def accuracy_command(
 
         from platewatch.engine.bench.as_camera import camera_run
 
-        extend = functools.partial(camera_run, both_ways=both_ways)
+        extend = functools.partial(camera_run, both_ways=both_ways, widen=widen)
     try:
         run_accuracy(
             directory,

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from platewatch.codecs import Read
@@ -21,6 +22,7 @@ from platewatch.engine.bench.as_camera import (
     approach,
     run_camera_accuracy,
     score_passes,
+    widened,
 )
 from platewatch.engine.bench.scenes import scene
 from platewatch.engine.vision.pipeline import Recognizer
@@ -180,3 +182,30 @@ def test_both_ways_plays_every_other_photo_backwards_and_scores_the_direction(tm
     tally = score_passes(samples, camera, reads, "us")
     assert tally.exact == 2 and tally.direction_right == 1  # the second pass missed its receding
     assert [m["image"] for m in tally.direction_misses] == ["b.jpg"]
+
+
+def test_widen_keeps_the_photos_pixels_in_a_wider_view_and_maps_its_boxes(tmp_path: Path) -> None:
+    image, placed = scene([("7ABC123", "us", 120, (900, 450))], width=1280, height=720, seed=5)
+    cv2.imwrite(str(tmp_path / "a.png"), image)
+    box = placed[0].box
+    camera = PhotoCamera([Sample(tmp_path / "a.png", (Label(box, "7ABC123"),))], widen=1.5)
+
+    async def frames() -> list[Image]:
+        return [f.image async for f in camera._session()]
+
+    played = asyncio.run(frames())[:APPROACH_FRAMES]
+    assert played[0].shape[:2] == (round(1080 * ZOOM), round(1920 * ZOOM))  # 1.5 x 1280 = 1920 wide
+    first, last = camera.views[0], camera.views[APPROACH_FRAMES - 1]
+    assert (
+        abs(first.scale - ZOOM) < 0.01 and abs(last.scale - 1.0) < 0.01
+    )  # the photo's own pixels at the end
+    for frame, view in ((played[0], first), (played[-1], last)):
+        seen = view.to_frame(box)
+        crop = frame[seen.y : seen.y + seen.h, seen.x : seen.x + seen.w].astype(np.float32)
+        plate = cv2.resize(image[box.y : box.y + box.h, box.x : box.x + box.w], (seen.w, seen.h))
+        assert np.abs(crop - plate.astype(np.float32)).mean() < 12  # the plate is where the view says
+        assert abs(view.to_photo(seen).x - box.x) <= 2
+    # the margin repeats the photo's edges: no second plate
+    assert widened(image, 1.0)[0] is image
+    wide, left, top = widened(image, 1.5)
+    assert (left, top) == (320, 180) and np.array_equal(wide[top : top + 720, left : left + 1280], image)
