@@ -1,5 +1,5 @@
-"""The vehicle stage: decoding the detector, finding a plate's vehicle, the colour features and
-calibration, voting over frames, and the shipped networks on drawn pictures."""
+"""The vehicle stage: decoding the detector, finding a plate's vehicle, voting over frames, and the
+shipped networks on drawn pictures (the colour model's own parts: test_vehicle_colour.py)."""
 
 from __future__ import annotations
 
@@ -15,14 +15,11 @@ from platewatch.engine.vision.vehicles import (
     COLOUR_MIN_CONFIDENCE,
     COLOURS,
     TYPES,
-    ColourCalibration,
     Vehicle,
     VehicleLook,
     VehicleReader,
-    body_features,
     decode_vehicles,
     look_from,
-    plate_guess,
     vehicle_of,
     vote_looks,
 )
@@ -51,12 +48,6 @@ def test_a_plate_belongs_to_the_most_confident_vehicle_holding_its_centre() -> N
     assert vehicle_of(Box(600, 600, 10, 10), [near, sure, far]) is None
 
 
-def test_plate_guess_sits_low_in_the_middle_of_the_vehicle() -> None:
-    guess = plate_guess(Box(100, 100, 400, 300))
-    assert 280 < guess.x + guess.w / 2 < 320
-    assert guess.y > 250 and guess.w < 400 / 3
-
-
 def _car(body: tuple[int, int, int]) -> tuple[np.ndarray, Box]:
     """A flat-coloured rear with a white plate and two red lamps at the sides."""
     frame = np.full((480, 640, 3), 90, np.uint8)
@@ -66,40 +57,6 @@ def _car(body: tuple[int, int, int]) -> tuple[np.ndarray, Box]:
     plate = Box(280, 320, 80, 40)
     cv2.rectangle(frame, (plate.x, plate.y), (plate.x + plate.w, plate.y + plate.h), (245, 245, 245), -1)
     return frame, plate
-
-
-def test_body_features_see_the_panel_above_the_plate_not_the_lamps() -> None:
-    blue, plate = _car((160, 60, 20))
-    light, _ = _car((200, 200, 200))
-    f_blue, f_light = body_features(blue, plate), body_features(light, plate)
-    # b (yellow-blue axis) strongly negative for the blue body; the lamps' red does not show.
-    assert f_blue[3] < -20 and abs(f_blue[2]) < 30
-    assert abs(f_light[2]) < 3 and abs(f_light[3]) < 3
-    # Lightness measured against the plate's white: the light body is near it, the blue far below.
-    assert f_light[1] > f_blue[1] + 30
-    assert f_blue[5] > 0.9  # one flat colour: the dominant cluster is nearly all of it
-
-
-def test_body_features_of_a_panel_outside_the_frame_are_zero() -> None:
-    frame, _ = _car((0, 0, 0))
-    assert not body_features(frame, Box(0, 0, 40, 20)).any()
-
-
-def test_calibration_round_trips_and_refuses_a_wrong_shape(tmp_path: Path) -> None:
-    rng = np.random.default_rng(1)
-    calibration = ColourCalibration(rng.normal(size=14), np.ones(14), rng.normal(size=(14, 7)), np.zeros(7))
-    path = tmp_path / "colour.json"
-    path.write_text(calibration.to_json())
-    again = ColourCalibration.load(path)
-    x = rng.normal(size=14)
-    assert again.probabilities(x) == pytest.approx(calibration.probabilities(x))
-    assert again.probabilities(x).sum() == pytest.approx(1.0)
-    path.write_text(ColourCalibration(np.zeros(3), np.ones(3), np.zeros((3, 2)), np.zeros(2)).to_json())
-    with pytest.raises(VisionError):
-        ColourCalibration.load(path)
-    path.write_text("{not json")
-    with pytest.raises(VisionError):
-        ColourCalibration.load(path)
 
 
 def _look(colour: list[float]) -> VehicleLook:
