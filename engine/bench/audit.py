@@ -120,6 +120,9 @@ _WARMUP_S = 3.0
 #: Each window of the interleaved measurement (`_interleaved_phase`): well under the API server's
 #: keep-alive timeout (uvicorn's 5 s), which a side's connections outlive idle for one window.
 WINDOW_S = 2.5
+#: The paced phase's rate, as a share of the searches per second the no-log instances served back
+#: to back in the same run: a machine kept busy but not saturated (`run_audit_bench`).
+PACED_SHARE = 0.5
 
 #: Cumulative histogram buckets as /metrics has them: (upper bound in seconds, count at or below).
 Buckets = list[tuple[float, float]]
@@ -527,6 +530,8 @@ class SearchLoad:
     first_failure: str | None = None
     side: int = LOGGED
     stop: threading.Event = field(default_factory=threading.Event)
+    #: Searches per second each client sends, at random (Poisson) times; None: back to back.
+    per_client_rate: float | None = None
 
 
 def _searcher(bases: Sequence[str], token: str, plates: Sequence[str], seed: int, load: SearchLoad) -> None:
@@ -534,12 +539,19 @@ def _searcher(bases: Sequence[str], token: str, plates: Sequence[str], seed: int
     `load.side` names, with the same session on both sides."""
     rng = random.Random(seed)
     headers = {"Authorization": f"Bearer {token}"}
+    due = time.perf_counter()
     with contextlib.ExitStack() as stack:
         sides = [stack.enter_context(httpx.Client(base_url=b, headers=headers, timeout=60)) for b in bases]
         while not load.stop.is_set():
+            if load.per_client_rate:
+                # Paced: each search is due at a Poisson arrival and timed from when it was due, so a
+                # search that had to wait for the one before counts that wait (no coordinated omission).
+                due += rng.expovariate(load.per_client_rate)
+                if load.stop.wait(max(0.0, due - time.perf_counter())):
+                    break
             side = load.side
             params = {"plate": rng.choice(plates), "purpose": PURPOSE, "case": CASE_NUMBER}
-            t = time.perf_counter()
+            t = due if load.per_client_rate else time.perf_counter()
             try:
                 r = sides[side].get("/api/v1/reads", params=params)
                 ok, why = r.status_code == 200, f"{r.status_code}: {r.text[:200]}"
@@ -622,8 +634,37 @@ class Interleaved:
             if w.side == side
         ]
 
+    def samples_flat(self, side: int) -> list[float]:
+        return [ms for w in self.samples(side) for ms in w]
+
     def seconds(self, side: int) -> float:
         return sum(w.end - w.start for w in self.windows if w.side == side)
+
+    def overhead(self, prefix: str = "") -> dict[str, Any]:
+        """The log's searches against the no-log ones: the p95, p50 and mean differences, the p95
+        difference's interval, and each side's figures, keyed `prefix` + the bench's names."""
+        by_window, baseline_by_window = self.samples(LOGGED), self.samples(UNLOGGED)
+        search_ms = [ms for w in by_window for ms in w]
+        baseline_ms = [ms for w in baseline_by_window for ms in w]
+        interval = paired_bootstrap(by_window, baseline_by_window, 0.95)
+        p95 = _less(percentile(search_ms, 0.95), percentile(baseline_ms, 0.95))
+        return {
+            f"{prefix}search_overhead_p95_ms": _round(p95),
+            f"{prefix}search_overhead_p95_low_ms": _round(interval[0]) if interval else None,
+            f"{prefix}search_overhead_p95_high_ms": _round(interval[1]) if interval else None,
+            f"{prefix}search_overhead_p50_ms": _round(
+                _less(percentile(search_ms, 0.50), percentile(baseline_ms, 0.50))
+            ),
+            f"{prefix}search_overhead_mean_ms": _round(_less(_mean(search_ms), _mean(baseline_ms))),
+            f"{prefix}search_p50_ms": _round(percentile(search_ms, 0.50)),
+            f"{prefix}search_p95_ms": _round(percentile(search_ms, 0.95)),
+            f"{prefix}searches": len(search_ms),
+            f"{prefix}searches_per_s": round(len(search_ms) / self.seconds(LOGGED), 1),
+            f"{prefix}nolog_search_p50_ms": _round(percentile(baseline_ms, 0.50)),
+            f"{prefix}nolog_search_p95_ms": _round(percentile(baseline_ms, 0.95)),
+            f"{prefix}nolog_searches": len(baseline_ms),
+            f"{prefix}nolog_searches_per_s": round(len(baseline_ms) / self.seconds(UNLOGGED), 1),
+        }
 
 
 def paired_bootstrap(
@@ -664,6 +705,7 @@ def _interleaved_phase(
     seconds: float,
     window_s: float,
     progress: Progress,
+    rate: float | None = None,
 ) -> Interleaved:
     """`clients` threads search for `seconds` on each side, in alternating windows of about
     `window_s` (at least two pairs), after a warm-up on each side.
@@ -677,7 +719,7 @@ def _interleaved_phase(
     connections as clients sent on them and failed a search."""
     pairs = max(2, round(seconds / window_s))
     window = seconds / pairs
-    load = SearchLoad(side=UNLOGGED)
+    load = SearchLoad(side=UNLOGGED, per_client_rate=rate / clients if rate else None)
     threads = []
     for n in range(clients):
         token = people[n].token
@@ -690,8 +732,9 @@ def _interleaved_phase(
         )
     for t in threads:
         t.start()
+    pace = f", {rate:.0f} searches/s in all" if rate else ", back to back"
     task = progress.add_task(
-        f"searches, {clients} clients, log and no-log instances ({len(logged)} each) in turn",
+        f"searches, {clients} clients{pace}, log and no-log instances ({len(logged)} each) in turn",
         total=round(2 * (_WARMUP_S + seconds)),
     )
     windows: list[Window] = []
@@ -745,6 +788,7 @@ def run_audit_bench(
     instances: int = 2,
     seconds: float = 20.0,
     window_s: float = WINDOW_S,
+    paced_share: float = PACED_SHARE,
     logins: int = LOGINS,
     json_out: Path | None = None,
     html_out: Path | None = None,
@@ -759,6 +803,8 @@ def run_audit_bench(
     the clients search each side, in windows of about `window_s` (`_interleaved_phase`).
     `console`: where progress bars go (None: no progress shown).
     """
+    if not 0 <= paced_share < 1:
+        raise BenchError("the paced share is at least 0 (no paced phase) and under 1")
     if rows < 1 or clients < 1 or instances < 1 or seconds <= 0 or window_s <= 0 or logins < 1:
         raise BenchError("rows, clients, instances, seconds, window_s and logins must be positive")
     with psycopg.connect(owner_url, autocommit=True, prepare_threshold=None) as probe:
@@ -835,15 +881,27 @@ def run_audit_bench(
                 measured = _interleaved_phase(
                     servers, base, people, plates, clients, seconds, window_s, progress
                 )
+                paced: Interleaved | None = None
+                if paced_share > 0:
+                    capacity = len(measured.samples_flat(UNLOGGED)) / measured.seconds(UNLOGGED)
+                    paced = _interleaved_phase(
+                        servers,
+                        base,
+                        people,
+                        plates,
+                        clients,
+                        seconds,
+                        window_s,
+                        progress,
+                        rate=paced_share * capacity,
+                    )
 
         waits, waits_sum, waits_count = measured.logged.observed(HISTOGRAM)
         appends, appends_sum, appends_count = measured.logged.observed(APPEND_HISTOGRAM)
         result_rows = measured.logged.observed(RESULT_HISTOGRAM)[0]
         unlogged = measured.unlogged.observed(HISTOGRAM)[0]
-        by_window, baseline_by_window = measured.samples(LOGGED), measured.samples(UNLOGGED)
-        search_ms = [ms for w in by_window for ms in w]
-        baseline_ms = [ms for w in baseline_by_window for ms in w]
-        interval = paired_bootstrap(by_window, baseline_by_window, 0.95)
+        by_window = measured.samples(LOGGED)
+        search_ms, baseline_ms = measured.samples_flat(LOGGED), measured.samples_flat(UNLOGGED)
 
         task = progress.add_task("verify the chain", total=None)
         with psycopg.connect(app, autocommit=True) as conn:
@@ -869,25 +927,13 @@ def run_audit_bench(
         "seal_s": round(seal_s, 2),
         "seal_per_s": round(sealed / seal_s) if seal_s else None,
         "login_p95_ms": _round(percentile(login_ms, 0.95), 1),
-        "search_overhead_p95_ms": _round(_less(percentile(search_ms, 0.95), percentile(baseline_ms, 0.95))),
-        "search_overhead_p95_low_ms": _round(interval[0]) if interval else None,
-        "search_overhead_p95_high_ms": _round(interval[1]) if interval else None,
-        "search_overhead_p50_ms": _round(_less(percentile(search_ms, 0.50), percentile(baseline_ms, 0.50))),
-        "search_overhead_mean_ms": _round(_less(_mean(search_ms), _mean(baseline_ms))),
+        **measured.overhead(),
         **_observed("log_wait", waits, waits_sum, waits_count),
         "log_wait_count": round(waits_count),
         **_observed("nolog_wait", unlogged),
         **_observed("result_row", result_rows),
         **_observed("log_append", appends, appends_sum, appends_count),
         "log_appends": round(appends_count),
-        "search_p50_ms": _round(percentile(search_ms, 0.50)),
-        "search_p95_ms": _round(percentile(search_ms, 0.95)),
-        "searches": len(search_ms),
-        "searches_per_s": round(len(search_ms) / window, 1),
-        "nolog_search_p50_ms": _round(percentile(baseline_ms, 0.50)),
-        "nolog_search_p95_ms": _round(percentile(baseline_ms, 0.95)),
-        "nolog_searches": len(baseline_ms),
-        "nolog_searches_per_s": round(len(baseline_ms) / measured.seconds(UNLOGGED), 1),
         "windows": len(by_window),
         "window_s": round(window / len(by_window), 2),
         "login_p50_ms": _round(percentile(login_ms, 0.50), 1),
@@ -912,13 +958,28 @@ def run_audit_bench(
         "cpus": os.cpu_count(),
         "load_before": round(load_before[0], 2),
         "load_after": round(os.getloadavg()[0], 2),
+        "paced_share": paced_share,
     }
+    if paced is not None:
+        rate = paced.load.per_client_rate or 0.0
+        figures["paced_rate_per_s"] = round(rate * clients, 1)
+        figures.update(paced.overhead("paced_"))
     if json_out is not None:
         write_json(json_out, figures)
     if html_out is None and json_out is not None:
         html_out = json_out.with_suffix(".html")
     if html_out is not None:
-        html_out.write_text(render(figures, login_ms, search_ms, baseline_ms, waits), encoding="utf-8")
+        html_out.write_text(
+            render(
+                figures,
+                login_ms,
+                search_ms,
+                baseline_ms,
+                waits,
+                (paced.samples_flat(LOGGED), paced.samples_flat(UNLOGGED)) if paced is not None else None,
+            ),
+            encoding="utf-8",
+        )
     return figures
 
 
@@ -980,15 +1041,40 @@ def latency_chart(bins: Sequence[tuple[float, float, float]], target_ms: float |
     return chart.svg()
 
 
+def _paced_section(figures: dict[str, Any], paced: tuple[Sequence[float], Sequence[float]] | None) -> str:
+    if paced is None:
+        return ""
+    search_ms, baseline_ms = paced
+    width = max(1.0, (percentile([*search_ms, *baseline_ms], 0.99) or 0) / 40)
+    low, high = (
+        figures.get("paced_search_overhead_p95_low_ms"),
+        figures.get("paced_search_overhead_p95_high_ms"),
+    )
+    interval = f", 95 % interval {low} to {high} ms" if low is not None else ""
+    return (
+        f"<h2>Paced: {figures.get('paced_rate_per_s')} searches/s in all (a share of"
+        f" {figures.get('paced_share')} of what the no-log instances served back to back)</h2>\n"
+        f"<p>Search p95 {figures.get('paced_search_p95_ms')} ms with the log against"
+        f" {figures.get('paced_nolog_search_p95_ms')} ms without it: the log adds"
+        f" <b>{figures.get('paced_search_overhead_p95_ms')} ms</b>{interval}.</p>\n"
+        f"<h3>Searches with the log ({len(search_ms)})</h3>\n"
+        f"{latency_chart(_bins(search_ms, width), None, 'searches')}\n"
+        f"<h3>Without it ({len(baseline_ms)})</h3>\n"
+        f"{latency_chart(_bins(baseline_ms, width), None, 'searches')}\n"
+    )
+
+
 def render(
     figures: dict[str, Any],
     login_ms: Sequence[float],
     search_ms: Sequence[float],
     baseline_ms: Sequence[float],
     waits: Buckets,
+    paced: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> str:
     """The HTML page: what the access log adds to a search (the searches with and without it, side
-    by side on one scale, and the answers' wait for the log), the logins, and the figures."""
+    by side on one scale, and the answers' wait for the log), back to back and paced, the logins,
+    and the figures."""
     search_width = max(1.0, (percentile([*search_ms, *baseline_ms], 0.99) or 0) / 40)
     low, high = figures.get("search_overhead_p95_low_ms"), figures.get("search_overhead_p95_high_ms")
     interval = f", 95 % interval {low} to {high} ms" if low is not None else ""
@@ -1005,6 +1091,7 @@ def render(
         f"{latency_chart(_bins(baseline_ms, search_width), None, 'searches')}\n"
         f"<h3>The answers' wait for the access log once their data was ready</h3>\n"
         f"{latency_chart(_bucket_bins(waits), None, 'waits for the access log')}\n"
+        f"{_paced_section(figures, paced)}"
         f"<h2>Logins, password and TOTP ({len(login_ms)})</h2>\n"
         f"{latency_chart(_bins(login_ms, 10.0), TARGET_LOGIN_P95_MS, 'logins')}\n"
         f"<h2>Figures</h2>{figures_table(figures)}"

@@ -238,6 +238,15 @@ def audit_command(
             help="How long the clients search each side (with and without the log), in alternating windows.",
         ),
     ] = 20.0,
+    paced_share: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.99,
+            help="Then search paced, at this share of the rate the no-log instances served back to back"
+            " (Poisson arrivals); 0: no paced phase.",
+        ),
+    ] = 0.5,
     json_out: JsonOut = None,
     html_out: Annotated[
         Path | None, typer.Option("--html", help="HTML report with the histograms (default: beside --json)")
@@ -259,6 +268,7 @@ def audit_command(
             clients=clients,
             instances=instances,
             seconds=seconds,
+            paced_share=paced_share,
             json_out=json_out,
             html_out=html_out,
             keep=keep,

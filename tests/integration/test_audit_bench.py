@@ -72,8 +72,18 @@ def test_audit_bench_measures_every_target_and_cleans_up(shared_services: Endpoi
     # the filled rows were sealed before the instances started; every row is in the chain after verify
     assert figures["seal_per_s"] > 0 and figures["chained_rows"] == figures["verified_rows"]
     assert figures["cpus"] >= 1 and figures["load_before"] >= 0
+    # then paced, at half the rate the no-log instances served back to back (the default share)
+    assert figures["paced_share"] == 0.5
+    assert 0 < figures["paced_rate_per_s"] == pytest.approx(0.5 * figures["nolog_searches_per_s"], rel=0.01)
+    assert figures["paced_searches"] > 0 and figures["paced_nolog_searches"] > 0
+    # each side served what it was sent, not what it could: under half the rate back to back
+    assert figures["paced_nolog_searches_per_s"] < 0.8 * figures["nolog_searches_per_s"]
+    paced = figures["paced_search_p95_ms"] - figures["paced_nolog_search_p95_ms"]
+    assert figures["paced_search_overhead_p95_ms"] == pytest.approx(paced, abs=0.02)
+    assert figures["paced_search_overhead_p95_low_ms"] <= figures["paced_search_overhead_p95_high_ms"]
     page = out.with_suffix(".html").read_text()
-    assert page.count("<svg") == 4 and "(target 5 ms)" in page and "target 300 ms" in page
+    assert page.count("<svg") == 6 and "(target 5 ms)" in page and "target 300 ms" in page
+    assert "Paced:" in page
     assert _bench_databases(owner) == before  # the scratch database is dropped
 
 
@@ -94,4 +104,9 @@ def test_the_command_hands_the_owner_and_the_application_role_to_the_bench(
     assert seen["rows"] == 2000 and seen["clients"] == 3 and seen["instances"] == 2 and seen["seconds"] == 4
     assert seen["owner_url"] == seen["database_url"] == "postgresql://owner@db/x"
     assert seen["json_out"] == tmp_path / "a.json"
+    assert seen["paced_share"] == 0.5  # the default
     assert "search_overhead_p95_ms" in result.output
+    result = CliRunner().invoke(app, ["bench", "audit", *options, *url, "--paced-share", "0"])
+    assert result.exit_code == 0 and seen["paced_share"] == 0.0
+    result = CliRunner().invoke(app, ["bench", "audit", *options, *url, "--paced-share", "1"])
+    assert result.exit_code != 0  # a share of 1 or more is saturation again: refused

@@ -137,3 +137,23 @@ def test_the_bootstrap_interval_brackets_the_p95_difference_and_widens_with_drif
     assert noisy is not None and noisy[1] - noisy[0] > 50
     assert paired_bootstrap([steady[0]], [steady[0]], 0.95) is None  # one pair: no interval
     assert paired_bootstrap(steady, steady[:3], 0.95) is None
+
+
+def test_a_phase_reports_its_overhead_under_its_own_prefix() -> None:
+    load = SearchLoad()
+    windows = []
+    for k in range(4):  # two pairs of 1 s windows: the log's searches 3 ms slower
+        side = LOGGED if k % 2 == 0 else UNLOGGED
+        windows.append(Window(side, float(k), float(k + 1)))
+        load.done += [(k + 0.01 * i, float(i) + (3.0 if side == LOGGED else 0.0), side) for i in range(100)]
+    measured = Interleaved(load, windows, Phase({}, {}), Phase({}, {}))
+    back_to_back, paced = measured.overhead(), measured.overhead("paced_")
+    assert back_to_back["search_overhead_p95_ms"] == pytest.approx(3.0)
+    assert back_to_back["search_overhead_p50_ms"] == pytest.approx(3.0)
+    assert (back_to_back["search_overhead_p95_low_ms"], back_to_back["search_overhead_p95_high_ms"]) == (
+        3.0,
+        3.0,
+    )
+    assert back_to_back["searches"] == back_to_back["nolog_searches"] == 200
+    assert back_to_back["searches_per_s"] == back_to_back["nolog_searches_per_s"] == 100.0
+    assert paced == {f"paced_{k}": v for k, v in back_to_back.items()}
