@@ -29,6 +29,7 @@ from platewatch.engine.config.camera import CameraSpec, SourceKind, source_kind
 from platewatch.engine.track import Tracker, TrackerConfig
 from platewatch.engine.track.confirm import ConfirmingTracker, Reread
 from platewatch.engine.track.plateless import PlatelessTracker
+from platewatch.engine.vision.camera_vehicles import CameraVehicles
 from platewatch.engine.vision.types import Observation
 from platewatch.engine.vision.vehicles import VehicleDescriber
 
@@ -95,11 +96,12 @@ def default_reread(vision: VisionConfig | None = None, data_dir: Path | None = N
 def default_vehicle_describer(
     vision: VisionConfig | None = None, data_dir: Path | None = None
 ) -> VehicleDescriber:
-    """The process's vehicle describer on the recognizer's runtime (colour of a pass's vehicle)."""
+    """The process's vehicle describer for cameras on the recognizer's runtime (colour of a pass's
+    vehicle; `camera_vehicles.camera_describer`)."""
+    from platewatch.engine.vision.camera_vehicles import camera_describer
     from platewatch.engine.vision.runtime import get_runtime
-    from platewatch.engine.vision.vehicles import default_describer
 
-    return default_describer(get_runtime(vision, data_dir))
+    return camera_describer(get_runtime(vision, data_dir))
 
 
 #: Final reads a camera keeps for sending again while the broker refuses them (about 15 minutes of
@@ -144,6 +146,8 @@ class CameraRunner:
         self._data_dir = data_dir
         #: Plate-less passes (vehicles whose plate could not be read), with the vehicle describer.
         self.plateless: PlatelessTracker | None = None
+        #: This camera's vehicle detections, one per frame, shared by the trackers (`describe_vehicles`).
+        self.vehicles: CameraVehicles | None = None
         #: Final reads the broker refused, sent again by `_resender` (`_keep_for_resend`).
         self._unsent: deque[Read] = deque()
         self._resender: asyncio.Task[None] | None = None
@@ -256,7 +260,7 @@ class CameraRunner:
             for read in await asyncio.to_thread(self.tracker.flush):  # rereads run inference
                 await self._publish(read)
             if self.plateless is not None:
-                for read in self.plateless.flush():
+                for read in await asyncio.to_thread(self.plateless.flush):  # describes vehicles
                     await self._publish(read)
             if self._unsent:  # the stream is closing: a last, bounded try for refused reads
                 if self._resender is not None:
@@ -295,21 +299,26 @@ class CameraRunner:
         return in_roi(reads, self.spec.roi, w, h)
 
     def describe_vehicles(self, describer: VehicleDescriber) -> None:
-        """Describe each pass's vehicle and follow vehicles for plate-less passes (before any frame)."""
-        self.tracker.describe_vehicle = describer
-        reader = describer.reader
+        """Describe each pass's vehicle and follow vehicles for plate-less passes (before any frame).
+
+        Both trackers ask this camera's `CameraVehicles`, so a frame's vehicles are detected once:
+        the plate tracker's describer first, then the plate-less tracker takes what it found."""
+        self.vehicles = vehicles = CameraVehicles(describer.reader)
+        self.tracker.describe_vehicle = vehicles.describe
         self.plateless = PlatelessTracker(
             self.spec.id,
-            reader.detect,
-            lambda image, box: reader.describe(image, box),
+            vehicles.detect,
+            vehicles.look_at,
             encode_jpeg=encode_jpeg,
             region=self.spec.region or "",
+            moved=MotionGate().moved,
         )
 
     def _update(self, reads: list[Observation], frame: Frame, recognized: bool) -> list[Read]:
         out = self.tracker.update(reads, frame.captured_at, frame.image)
         if self.plateless is not None and recognized:
-            out += self.plateless.update(reads, frame.captured_at, frame.image)
+            detected = self.vehicles.detected(frame.image) if self.vehicles is not None else None
+            out += self.plateless.update(reads, frame.captured_at, frame.image, detected)
         return out
 
     async def _track(self, frame: Frame, reads: list[Observation], recognized: bool = True) -> None:

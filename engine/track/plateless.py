@@ -8,6 +8,13 @@ for a vehicle seen in at least `MIN_SIGHTINGS` detections during which no plate 
 its box. Such a read is stored and searchable by camera, time and colour; the match agent never
 matches it (no plate), so it never alerts, and benches count it apart from plate reads.
 
+What it costs is kept to what a pass needs (the detector was most of a camera's time with
+vehicles on, docs/streams.md): a frame whose vehicles the describer already found for a plate's
+look is used as it is, free, and counts as the detection due (`update`'s `detected`); while no
+vehicle is being followed, a due detection waits for something in the view to move (`moved`, a
+thumbnail comparison, well under a millisecond); and a vehicle is described only once its pass is
+known to be plate-less, at its end, not in every pass's frames as they come.
+
 Pure like the plate tracker (no I/O, no clock): the caller hands each frame's plate reads and
 capture time; the detector and the describer are injected.
 """
@@ -28,6 +35,8 @@ from .direction import travel
 from .ids import time_ordered_id
 
 DetectVehicles = Callable[[Image], list[Vehicle]]
+#: Whether anything moved in the view since the last frame asked about (`ingest.gate.MotionGate`).
+Moved = Callable[[Image], bool]
 #: The look of a vehicle (its box) in a frame, without a plate to place the body panel by.
 LookAt = Callable[[Image, Box], VehicleLook | None]
 JpegEncoder = Callable[[Image], bytes | None]
@@ -61,7 +70,8 @@ class _VehicleTrack:
     first_box: Box
     box: Box
     scores: list[float] = field(default_factory=list)
-    looks: list[VehicleLook] = field(default_factory=list)
+    #: Sightings to describe if the pass ends plate-less (up to MAX_LOOKS, each larger than the last).
+    to_describe: list[tuple[Image, Box]] = field(default_factory=list)
     had_plate: bool = False
     best_frame: Image | None = None
     best_time: float = 0.0
@@ -86,29 +96,52 @@ class PlatelessTracker:
         encode_jpeg: JpegEncoder | None = None,
         region: str = "",
         every_s: float = DETECT_EVERY_S,
+        moved: Moved | None = None,
     ) -> None:
+        """`moved` (None: detect whenever due) lets a due detection wait, while no vehicle is
+        followed, until something in the view moves."""
         self.camera_id = camera_id
         self.detect = detect
         self.look_at = look_at
         self.region = region
         self.every_s = every_s
+        self.moved = moved
         self._encode = encode_jpeg
         self._tracks: list[_VehicleTrack] = []
         self._plates: list[Box] = []  # plates read since the last detection
         self._last_detection: float | None = None
 
-    def update(self, reads: Sequence[Observation], t: float, frame: Image | None) -> list[Read]:
-        """Feed one frame's plate reads; detects vehicles when it is time; returns finished passes."""
+    def update(
+        self,
+        reads: Sequence[Observation],
+        t: float,
+        frame: Image | None,
+        detected: Sequence[Vehicle] | None = None,
+    ) -> list[Read]:
+        """Feed one frame's plate reads; detects vehicles when it is time; returns finished passes.
+
+        `detected` is the frame's vehicles where they were found already (the describer looked
+        for a plate's vehicle in it): they are a sighting whether one is due or not, and the next
+        detection is due `every_s` after them."""
         self._plates.extend(r.box for r in reads if r.text)
         out = self._expire(t)
-        due = self._last_detection is None or t - self._last_detection >= self.every_s
-        if frame is None or not due:
+        if frame is None:
             return out
-        self._last_detection = t
-        try:
-            vehicles = self.detect(frame)
-        except VisionError:  # a frame the detector cannot use costs this sighting only
-            return out
+        if detected is not None:
+            self._last_detection = t
+            vehicles = list(detected)
+        else:
+            if self._last_detection is not None and t - self._last_detection < self.every_s:
+                return out
+            self._last_detection = t
+            still = self.moved is not None and not self.moved(frame)  # asked every time: fresh
+            if still and not self._tracks:
+                self._plates = []  # nothing followed, nothing moving: no vehicle to give them to
+                return out
+            try:
+                vehicles = self.detect(frame)
+            except VisionError:  # a frame the detector cannot use costs this sighting only
+                return out
         plates, self._plates = self._plates, []
         for vehicle, track in self._associate(vehicles):
             if track is None:
@@ -151,16 +184,27 @@ class PlatelessTracker:
         track.box, track.last_seen = vehicle.box, t
         track.scores.append(vehicle.score)
         track.had_plate = track.had_plate or any(_holds(vehicle.box, p) for p in plates)
+        if track.had_plate:
+            track.to_describe.clear()  # never a plate-less pass: nothing to describe
         # The nearest (largest) sighting is the one worth keeping and describing.
         if track.best_box is None or vehicle.box.w * vehicle.box.h >= track.best_box.w * track.best_box.h:
             track.best_frame, track.best_time, track.best_box = frame, t, vehicle.box
-            if self.look_at is not None and len(track.looks) < MAX_LOOKS and not track.had_plate:
-                try:
-                    look = self.look_at(frame, vehicle.box)
-                except VisionError:
-                    look = None
-                if look is not None:
-                    track.looks.append(look)
+            if self.look_at is not None and len(track.to_describe) < MAX_LOOKS and not track.had_plate:
+                track.to_describe.append((frame, vehicle.box))
+
+    def _looks(self, track: _VehicleTrack) -> list[VehicleLook]:
+        """The plate-less pass's vehicle described in its kept sightings (at its end: most
+        vehicles turn out to carry a readable plate, and describing those would be wasted)."""
+        looks = []
+        for frame, box in track.to_describe:
+            try:
+                look = self.look_at(frame, box) if self.look_at is not None else None
+            except VisionError:
+                look = None
+            if look is not None:
+                looks.append(look)
+        track.to_describe.clear()
+        return looks
 
     def _expire(self, t: float) -> list[Read]:
         out, alive = [], []
@@ -176,7 +220,7 @@ class PlatelessTracker:
     def _final(self, track: _VehicleTrack) -> Read | None:
         if track.had_plate or len(track.scores) < MIN_SIGHTINGS or track.best_box is None:
             return None
-        look = vote_looks(track.looks)
+        look = vote_looks(self._looks(track))
         direction, heading = travel(track.first_box, track.box, VEHICLE_SIZE_RATIO)
         crop = overview = None
         if self._encode is not None and track.best_frame is not None:
