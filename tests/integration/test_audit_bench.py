@@ -72,6 +72,8 @@ def test_audit_bench_measures_every_target_and_cleans_up(shared_services: Endpoi
     # the filled rows were sealed before the instances started; every row is in the chain after verify
     assert figures["seal_per_s"] > 0 and figures["chained_rows"] == figures["verified_rows"]
     assert figures["cpus"] >= 1 and figures["load_before"] >= 0
+    # the fill's vacuum and checkpoint were done before the searches (the tests' owner may checkpoint)
+    assert figures["settled"] is True
     # then paced, at half the rate the no-log instances served back to back (the default share)
     assert figures["paced_share"] == 0.5
     assert 0 < figures["paced_rate_per_s"] == pytest.approx(0.5 * figures["nolog_searches_per_s"], rel=0.01)
