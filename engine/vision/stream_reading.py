@@ -14,8 +14,9 @@ reading that ran into a neighbouring plate. Here each frame gets:
 - a reading longer than its box can hold (`run_on`) re-read from the tightest crop, and dropped if
   that one is too long as well.
 
-The zoomed re-detection and the tiles stay with single photos: they cost a detector run each, which
-four 1080p cameras do not leave room for.
+The zoomed re-detection and the nine tiles stay with single photos: they cost a detector run each,
+which four 1080p cameras do not leave room for on every frame. A frame in which this reads nothing
+gets one tile's worth (`zoomed_search.py`, `vision.zoom_search`).
 """
 
 from __future__ import annotations
