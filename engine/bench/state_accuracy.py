@@ -11,7 +11,8 @@ Keys (under ``state``): ``state`` (share of the plates showing their state that 
 ``state_shown`` (how many show it), ``state_ci95``, ``state_wrong``, ``state_missed``,
 ``state_said_unshown`` of ``state_unshown``, ``formats_changed``, ``formats_fixed``,
 ``formats_broken``, ``exact_before``, ``exact_after``, ``photos``, ``ms_mean`` (the state
-reader's time per plate).
+reader's time per plate), ``ms_p50``/``ms_p90``, and ``state_by``: for each way a state was named
+(``text``, ``ctc``, ``design``), how many were named right, wrong and where none shows.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -70,6 +72,7 @@ def run_state_accuracy(
     right = wrong = missed = shown = said_unshown = unshown = 0
     before = after = changed = fixed = broken = 0
     times: list[float] = []
+    by: dict[str, dict[str, int]] = {}
     for path, (plate_box, label) in sorted(labelled.items()):
         truth = _truth(path)
         try:
@@ -87,6 +90,10 @@ def run_state_accuracy(
                 guess = None
             times.append(time.perf_counter() - start)
             state = guess.state if guess is not None else ""
+            if guess is not None:
+                tally = by.setdefault(guess.how, {"right": 0, "wrong": 0, "unshown": 0})
+                key = "unshown" if not label.state else "right" if state == label.state else "wrong"
+                tally[key] += 1
         if label.state:
             shown += 1
             right += state == label.state
@@ -121,6 +128,9 @@ def run_state_accuracy(
         "exact_after": round(after / photos, 4) if photos else 0.0,
         "photos": photos,
         "ms_mean": round(1000 * sum(times) / len(times), 1) if times else 0.0,
+        "ms_p50": round(1000 * float(np.percentile(times, 50)), 1) if times else 0.0,
+        "ms_p90": round(1000 * float(np.percentile(times, 90)), 1) if times else 0.0,
+        "state_by": by,
     }
 
 
@@ -134,6 +144,7 @@ def print_state_table(console: Console, found: dict[str, Any]) -> None:
         "missed",
         "said where not shown",
         "formats changed",
+        "ms a plate (p50)",
     ):
         table.add_column(name, justify="right")
     low, high = found["state_ci95"]
@@ -145,8 +156,13 @@ def print_state_table(console: Console, found: dict[str, Any]) -> None:
         str(found["state_missed"]),
         f"{found['state_said_unshown']}/{found['state_unshown']}",
         f"{found['formats_changed']} (fixed {found['formats_fixed']}, broke {found['formats_broken']})",
+        f"{found['ms_p50']:.0f}",
     )
     console.print(table)
+    for how, tally in sorted(found["state_by"].items()):
+        console.print(
+            f"  by {how}: {tally['right']} right, {tally['wrong']} wrong, {tally['unshown']} where none shows"
+        )
 
 
 __all__ = ["print_state_table", "run_state_accuracy"]

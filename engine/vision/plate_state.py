@@ -13,7 +13,11 @@ Two ways to name the state, chosen on the labelled training photos (never the he
   a similarity of at least `FUZZY_MIN` names it;
 * otherwise every name, in capitals and as printed (`PRINTED_NAMES`), scored under the band's
   CTC lattice, anywhere in the band (a frame's dealer text may sit beside it): the best name's
-  mean log-probability per letter at least `CTC_MIN` and `CTC_MARGIN` above the next state's.
+  mean log-probability per letter at least `CTC_MIN` and `CTC_MARGIN` above the next state's;
+* otherwise California's design (`plate_design`): its small red script is too few pixels for the
+  text recognizer, so a classifier of the top band's edges names CA when it scores at least the
+  model's threshold (chosen by leave-one-out on the training photos). The text reading wins:
+  the design is asked only where the reading named nothing.
 
 Run it once per vehicle pass, on the pass's best frame (a band costs ~5-15 ms on one core).
 """
@@ -34,6 +38,8 @@ import numpy as np
 import numpy.typing as npt
 import openvino as ov
 
+from .plate_design import MODEL_FILE as DESIGN_FILE
+from .plate_design import DesignModel, band_of, features
 from .types import Box, Image, VisionError
 from .us_states import PRINTED_NAMES, STATE_NAMES
 
@@ -58,7 +64,7 @@ class StateGuess:
     """A state named from a plate: its USPS code, how (``text`` or ``ctc``) and the score."""
 
     state: str
-    how: str
+    how: str  # text, ctc or design
     score: float
 
 
@@ -136,6 +142,7 @@ class StateReader:
         self._compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
         self._request = self._compiled.create_infer_request()
         self._lock = threading.Lock()
+        self.design = DesignModel.load(folder / DESIGN_FILE)
         self._codes: list[str] = []
         self._spellings: list[list[int]] = []
         for code, name in STATE_NAMES.items():
@@ -193,7 +200,12 @@ class StateReader:
         (first, s1), (_, s2) = ranked[0], ranked[1]
         if s1 >= CTC_MIN and s1 - s2 >= CTC_MARGIN:
             return StateGuess(first, "ctc", round(s1, 3))
-        return None
+        return self.read_design(frame, plate)
+
+    def read_design(self, frame: Image, plate: Box) -> StateGuess | None:
+        """California where the top band looks like its design (`plate_design`), else None."""
+        score = self.design.score(features(band_of(frame, plate)))
+        return StateGuess("CA", "design", round(score, 3)) if score >= self.design.threshold else None
 
 
 @functools.lru_cache(maxsize=1)

@@ -194,6 +194,82 @@ def test_bench_state_figures_count_named_missed_and_unshown(tmp_path, reader: St
         0,
     )
     assert (found["state_said_unshown"], found["state_unshown"]) == (0, 1)
+    assert found["state_by"]["text"] == {"right": 1, "wrong": 0, "unshown": 0}
     # TX's formats chose the close candidate that fits: the misread is fixed, nothing broken
     assert (found["formats_changed"], found["formats_fixed"], found["formats_broken"]) == (1, 1, 0)
     assert (found["exact_before"], found["exact_after"]) == (0.5, 1.0)
+
+
+def _scripted_plate(rng: np.random.Generator, script: bool) -> tuple[Image, Box]:
+    """A small white plate, its characters below; `script` draws a thin slanted wavy word across
+    its top, as California's red script looks at camera distance (else the top is plain or
+    carries a frame's bar of text)."""
+    frame = np.full((120, 200, 3), int(rng.integers(60, 120)), np.uint8)
+    box = Box(int(rng.integers(40, 60)), int(rng.integers(30, 45)), 90, 45)
+    cv2.rectangle(frame, (box.x, box.y), (box.x + box.w, box.y + box.h), (235, 235, 235), -1)
+    cv2.putText(frame, "7ABC123", (box.x + 6, box.y + 38), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (90, 40, 30), 2)
+    if script:
+        xs = np.arange(box.x + 22, box.x + 68)
+        ys = box.y + 7 + 2.5 * np.sin((xs - xs[0]) / 2.0 + rng.uniform(0, 3))
+        for x, y in zip(xs, ys, strict=True):
+            cv2.line(frame, (int(x), int(y) + 2), (int(x) + 1, int(y) - 2), (60, 60, 170), 1)
+    elif rng.random() < 0.5:
+        cv2.rectangle(frame, (box.x, box.y - 4), (box.x + box.w, box.y + 6), (30, 30, 30), -1)
+    noise = rng.normal(0, 6, frame.shape)
+    return np.clip(frame + noise, 0, 255).astype(np.uint8), box
+
+
+def test_design_features_ignore_the_bands_contrast_and_follow_the_box() -> None:
+    from platewatch.engine.vision.plate_design import BAND, CELL, PLATE_H, PLATE_W, band_of, features
+
+    frame, box = _scripted_plate(np.random.default_rng(0), True)
+    band = band_of(frame, box)
+    assert band.shape == (round((BAND[1] - BAND[0]) * PLATE_H), PLATE_W)
+    dimmer = (band.astype(np.float32) * 0.5).astype(np.uint8)
+    assert np.corrcoef(features(band), features(dimmer))[0, 1] > 0.95  # per-cell normalised
+    assert features(band).shape == ((band.shape[0] // CELL) * (PLATE_W // CELL) * 9,)
+    # a plate at the frame's very top still gives a full band (the border repeats)
+    assert band_of(frame, Box(box.x, 0, box.w, box.h)).shape == band.shape
+
+
+def test_design_model_learns_a_script_band_and_its_leave_one_out_scores_separate() -> None:
+    from platewatch.engine.vision.plate_design import band_of, features, fit_ridge, leave_one_out
+
+    rng = np.random.default_rng(1)
+    labels = np.array([1.0, -1.0] * 12)
+    x = np.array([features(band_of(*_scripted_plate(rng, bool(y > 0)))) for y in labels])
+    scores = leave_one_out(x, labels, 0.1)
+    assert scores[labels > 0].min() > scores[labels < 0].max()  # every held-out photo on its side
+    model = fit_ridge(x, labels, 0.1, 0.0)
+    fresh = [model.score(features(band_of(*_scripted_plate(rng, s)))) for s in (True, False)]
+    assert fresh[0] > 0.0 > fresh[1]
+
+
+def test_design_model_round_trips_and_refuses_other_features(tmp_path) -> None:
+    import json
+
+    from platewatch.engine.vision.plate_design import DesignModel, fit_ridge
+    from platewatch.engine.vision.types import VisionError
+
+    rng = np.random.default_rng(2)
+    model = fit_ridge(rng.normal(size=(6, 4)), np.array([1.0, -1.0] * 3), 0.1, 0.25)
+    path = tmp_path / "design.json"
+    path.write_text(json.dumps(model.to_json()))
+    again = DesignModel.load(path)
+    v = rng.normal(size=4)
+    assert again.threshold == 0.25 and abs(again.score(v) - model.score(v)) < 1e-4
+    path.write_text(json.dumps({**model.to_json(), "cell": 4}))
+    with pytest.raises(VisionError):
+        DesignModel.load(path)
+    with pytest.raises(VisionError):
+        DesignModel.load(tmp_path / "missing.json")
+
+
+def test_the_shipped_reader_names_california_by_design_only_where_the_text_named_nothing(
+    reader: StateReader,
+) -> None:
+    frame, box = _plate_scene("TEXAS")
+    assert reader.read(frame, box).how == "text"  # type: ignore[union-attr]
+    guess = reader.read_design(frame, box)
+    assert guess is None or guess.state == "CA"  # the design names California or nothing
+    assert reader.design.threshold > 0.0 and reader.design.weights.shape == reader.design.mean.shape
