@@ -221,3 +221,44 @@ def test_patterns_find_what_a_like_over_the_reads_finds(
     assert [_all_pages(conn, q) for q in queries] == wanted
     monkeypatch.setattr(search, "MAX_TEXTS", 1)  # every pattern above one text takes the LIKE way
     assert [_all_pages(conn, q) for q in queries] == wanted
+
+
+def test_a_search_sets_its_planner_settings_for_its_own_transaction_without_warnings(
+    conn: psycopg.Connection, corpus: list[Read], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The settings go with the query in one pipeline (`one_round_trip`): they hold for its query,
+    end with its transaction, and warn nothing (SET LOCAL there warned once per setting and search,
+    into the server's log and back as a notice)."""
+    notices: list[str] = []
+    conn.add_notice_handler(lambda d: notices.append(f"{d.severity}: {d.message_primary}"))
+    before = conn.execute("SELECT current_setting('jit'), current_setting('plan_cache_mode')").fetchone()
+    seen: list[tuple[str, ...]] = []
+    run = search._statement
+
+    def with_settings(ctes: list[str], select: str) -> str:  # the query reports the settings it ran under
+        sql = run(ctes, select)
+        return sql.replace(
+            "SELECT h.read_id::text AS read_id",
+            "SELECT current_setting('jit') AS pw_jit, current_setting('plan_cache_mode') AS pw_plans,"
+            " current_setting('enable_indexscan') AS pw_index, h.read_id::text AS read_id",
+            1,
+        )
+
+    monkeypatch.setattr(search, "_statement", with_settings)
+    of = search.ReadRow.of
+
+    def noted(r: dict[str, object]) -> search.ReadRow:
+        seen.append((str(r["pw_jit"]), str(r["pw_plans"]), str(r["pw_index"])))
+        return of({k: v for k, v in r.items() if not k.startswith("pw_")})
+
+    monkeypatch.setattr(search.ReadRow, "of", noted)
+    plate = corpus[0].plate
+    search.search_reads(conn, SearchQuery(plate=plate))
+    newest = max(datetime.fromtimestamp(r.time, UTC) for r in corpus)
+    search.search_reads(conn, SearchQuery(time_from=newest - timedelta(hours=1), time_to=newest, limit=3))
+    assert seen and all(s[0] == "off" for s in seen)
+    assert ("off", "force_generic_plan", "on") in seen  # a plate search: generic plan, index scans
+    assert any(s[2] == "off" for s in seen)  # a time-range search: no plain index scans
+    after = conn.execute("SELECT current_setting('jit'), current_setting('plan_cache_mode')").fetchone()
+    assert after == before  # the settings ended with the search's transaction
+    assert notices == []
