@@ -12,11 +12,8 @@ describer made counts as its own.
 
 from __future__ import annotations
 
-import threading
-
-from .runtime import Mode, Runtime, get_runtime
 from .types import Box, Image
-from .vehicles import Vehicle, VehicleDescriber, VehicleLook, VehicleReader, vehicle_of
+from .vehicles import Vehicle, VehicleLook, VehicleReader, vehicle_of
 
 
 class CameraVehicles:
@@ -52,24 +49,3 @@ class CameraVehicles:
     def look_at(self, frame: Image, vehicle: Box) -> VehicleLook | None:
         """The look of a plate-less vehicle (its box)."""
         return self.reader.describe(frame, vehicle)
-
-
-_describers: dict[int, VehicleDescriber] = {}
-_describers_lock = threading.Lock()
-
-
-def camera_describer(runtime: Runtime | None = None) -> VehicleDescriber:
-    """The process's describer for cameras, one per runtime (compiled once, shared by every
-    camera), its detector compiled for THROUGHPUT.
-
-    Why not LATENCY, as for a photo: LATENCY spreads one inference over every core, and on the
-    2-core machine a detection took 15 ms but 30 ms of CPU (its threads wait on each other);
-    THROUGHPUT runs each on one core, 20 ms and 20 ms of CPU. Where cameras keep every core busy,
-    the CPU is what a detection costs the frames. The detections are the same (every vehicle of
-    the 232 training photos found in the same box)."""
-    runtime = runtime or get_runtime()
-    with _describers_lock:
-        found = _describers.get(id(runtime))
-        if found is None:
-            found = _describers[id(runtime)] = VehicleDescriber(VehicleReader(runtime, Mode.THROUGHPUT))
-        return found

@@ -254,15 +254,16 @@ class VehicleDescriber:
         return self.reader.describe(frame, vehicle.box, plate)
 
 
-_describers: dict[int, VehicleDescriber] = {}
+_describers: dict[tuple[int, Mode], VehicleDescriber] = {}
 _describers_lock = threading.Lock()
 
 
-def default_describer(runtime: Runtime | None = None) -> VehicleDescriber:
-    """One describer per runtime (models compiled once per process, shared by its cameras)."""
+def default_describer(runtime: Runtime | None = None, mode: Mode = Mode.LATENCY) -> VehicleDescriber:
+    """One describer per runtime and detector mode (models compiled once per process, shared by
+    its cameras)."""
     runtime = runtime or get_runtime()
     with _describers_lock:
-        found = _describers.get(id(runtime))
+        found = _describers.get((id(runtime), mode))
         if found is None:
-            found = _describers[id(runtime)] = VehicleDescriber(VehicleReader(runtime))
+            found = _describers[(id(runtime), mode)] = VehicleDescriber(VehicleReader(runtime, mode))
         return found
