@@ -5,7 +5,11 @@ source at the camera's resolution, through the real recognizer and tracker, so t
 those of a worker (minus Kafka, whose cost is a few reads per vehicle). Because the video's passes
 are known, every final read is matched to the pass it belongs to:
 
-- `frames_per_s`: frames recognised per second, all cameras together;
+- `frames_per_s`: frames recognised per second, all cameras together, over the whole run (the
+  streams' opening included);
+- `processed_share`: frames recognised over the frames the cameras offered, each camera counted from
+  its first frame at its frame rate (`frames_offered`): the worker's share of the cameras' frames,
+  which the time a stream takes to open (`first_frame_s`, the slowest camera's) does not dilute;
 - `reads`: final reads; `alerts`: passes that produced a provisional read (the read an alert is
   raised from, every demo plate standing for a hotlist entry);
 - `alert_latency_p50_ms` / `_p95_ms`: from the capture of the first frame in which the plate was
@@ -183,7 +187,12 @@ async def _run(
     tasks = [asyncio.create_task(cam.runner.run()) for cam in cams]
     await asyncio.sleep(seconds)
     elapsed = time.monotonic() - began
+    ended = time.time()
     processed = sum(cam.runner.health.frames_processed for cam in cams)
+    offered = frames_offered([cam.runner.health.first_frame_at for cam in cams], ended, fps)
+    opened = [
+        cam.runner.health.first_frame_at - cam.started for cam in cams if cam.runner.health.first_frame_at
+    ]
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -212,6 +221,10 @@ async def _run(
         "resolution": f"{video.width}x{video.height}",
         "camera_fps": fps,
         "frames_per_s": round(processed / elapsed, 2),
+        "frames_processed": processed,
+        "frames_offered": round(offered),
+        "processed_share": round(processed / offered, 4) if offered else None,
+        "first_frame_s": round(max(opened), 2) if opened else None,
         "reads": sum(len(cam.finals) for cam in cams),
         "alerts": sum(cam.provisionals for cam in cams),
         "alert_latency_p50_ms": _percentile(latencies, 0.5),
@@ -230,6 +243,15 @@ async def _run(
         "cpus": os.cpu_count(),
     }
     return figures, latencies, per_camera
+
+
+def frames_offered(first_frames: Sequence[float | None], ended: float, fps: float) -> float:
+    """The frames the cameras delivered or should have, each from its first frame until `ended`.
+
+    Why from the first frame: a camera's stream takes a moment to open (a file's decoder, an RTSP
+    handshake), during which it offers nothing; counting that time as frames the worker failed to
+    process would charge the worker for the camera. A camera that never delivered offers none."""
+    return sum(fps * (ended - first) + 1 for first in first_frames if first is not None and ended >= first)
 
 
 def run_pipeline_bench(

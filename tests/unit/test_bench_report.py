@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from platewatch.engine.bench.pipeline import BIN_MS, render
+from platewatch.engine.bench.pipeline import BIN_MS, frames_offered, render
 from platewatch.engine.bench.report import histogram
 
 
@@ -32,3 +32,10 @@ def test_report_shows_the_histogram_the_figures_and_each_camera() -> None:
     assert "alert_latency_p50_ms" in page and "gate-north" in page
     assert "&lt;yard&gt;" in page and "<yard>" not in page  # camera ids are escaped
     assert "No alerts" in render(figures, [], cameras)
+
+
+def test_frames_offered_counts_each_camera_from_its_first_frame() -> None:
+    # two cameras at 10 fps until t=100: one opened at 90 (101 frames), one at 95 (51), one never
+    assert frames_offered([90.0, 95.0, None], 100.0, 10) == 152.0
+    # a camera whose first frame came after the end (clock skew) offers nothing rather than less than nothing
+    assert frames_offered([101.0], 100.0, 10) == 0
