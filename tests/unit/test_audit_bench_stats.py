@@ -157,3 +157,16 @@ def test_a_phase_reports_its_overhead_under_its_own_prefix() -> None:
     assert back_to_back["searches"] == back_to_back["nolog_searches"] == 200
     assert back_to_back["searches_per_s"] == back_to_back["nolog_searches_per_s"] == 100.0
     assert paced == {f"paced_{k}": v for k, v in back_to_back.items()}
+
+
+def test_failed_searches_are_counted_in_their_sides_window_and_not_timed() -> None:
+    load = SearchLoad()
+    load.done = [(0.5, 5.0, LOGGED), (1.5, 4.0, UNLOGGED)]
+    load.failures = [(0.2, LOGGED), (0.7, LOGGED), (1.9, UNLOGGED), (1.0, LOGGED), (5.0, LOGGED)]
+    windows = [Window(LOGGED, 0.0, 1.0), Window(UNLOGGED, 1.0, 2.0)]
+    measured = Interleaved(load, windows, Phase({}, {}), Phase({}, {}))
+    # the one sent to the log's side as the switch came, and the one after the windows, are neither side's
+    assert (measured.failed(LOGGED), measured.failed(UNLOGGED)) == (2, 1)
+    figures = measured.overhead()
+    assert figures["searches_failed"] == 2 and figures["nolog_searches_failed"] == 1
+    assert figures["searches"] == 1 and figures["search_p95_ms"] == 5.0
