@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from memory_source import MemorySource
 
 from platewatch.codecs import CodecError, Read
 from platewatch.codecs.cameras import decode_spec, encode_spec
@@ -176,19 +177,6 @@ def test_corrupt_file_is_retried_not_fatal(tmp_path: Path) -> None:
     assert health.reconnects >= 2 and health.errors >= 2 and health.frames_in == 0
 
 
-class ListSource(Source):
-    """Frames from memory, one every 0.1 s of capture time, then silence."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__("file:///mem", reconnect=False)
-        self.n = n
-
-    async def _session(self) -> AsyncIterator[Frame]:
-        for i in range(self.n):
-            yield Frame(np.zeros((180, 320, 3), np.uint8), 1000.0 + i / 10, self._next_seq())
-            await asyncio.sleep(0)
-
-
 def test_runner_tracks_reads_and_publishes_one_final_per_pass() -> None:
     out: list[Read] = []
 
@@ -200,7 +188,7 @@ def test_runner_tracks_reads_and_publishes_one_final_per_pass() -> None:
 
     async def main() -> CameraRunner:
         spec = CameraSpec(id="mem", url="file:///mem")
-        runner = CameraRunner(spec, publish, recognize, source=ListSource(12))
+        runner = CameraRunner(spec, publish, recognize, source=MemorySource(12))
         await runner.run()  # the source ends: the open pass is flushed
         return runner
 
@@ -226,7 +214,7 @@ def test_runner_survives_a_failing_recognizer_and_publisher(monkeypatch: pytest.
 
     async def main() -> CameraRunner:
         runner = CameraRunner(
-            CameraSpec(id="mem", url="file:///mem"), publish, recognize, source=ListSource(6)
+            CameraSpec(id="mem", url="file:///mem"), publish, recognize, source=MemorySource(6)
         )
         await runner.run()
         return runner
@@ -251,7 +239,7 @@ def test_a_final_read_the_broker_refused_is_sent_again_once_it_answers() -> None
 
     async def main() -> CameraRunner:
         runner = CameraRunner(
-            CameraSpec(id="mem", url="file:///mem"), publish, recognize, source=ListSource(12)
+            CameraSpec(id="mem", url="file:///mem"), publish, recognize, source=MemorySource(12)
         )
         await runner.run()
         return runner

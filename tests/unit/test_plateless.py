@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
 from typing import cast
 
 import numpy as np
+from memory_source import MemorySource
 
 from platewatch.codecs import Read, decode_read, encode_read
 from platewatch.engine.config.camera import CameraSpec
-from platewatch.engine.ingest import Frame, Source
 from platewatch.engine.ingest.runner import CameraRunner
 from platewatch.engine.track.plateless import MIN_SIGHTINGS, PlatelessTracker
 from platewatch.engine.vision.types import Box, Candidate, Image, Observation, VisionError
@@ -135,19 +134,6 @@ def test_only_a_plate_less_pass_is_described_and_at_most_max_looks_times() -> No
     assert looked == [b[0] for b in _approaching(3)]  # the first three, each larger than the last
 
 
-class _Frames(Source):
-    """Frames from memory, one every 0.1 s of capture time (each its own array, as a decoder's)."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__("file:///mem", reconnect=False)
-        self.n = n
-
-    async def _session(self) -> AsyncIterator[Frame]:
-        for i in range(self.n):
-            yield Frame(np.full((180, 320, 3), i, np.uint8), 1000.0 + i / 10, self._next_seq())
-            await asyncio.sleep(0)
-
-
 class _Reader:
     """The vehicle networks as a camera's trackers use them, counting detector runs per frame."""
 
@@ -180,7 +166,12 @@ def test_a_camera_detects_each_frame_s_vehicles_once_for_both_trackers() -> None
         out.append(read)
 
     async def main() -> None:
-        runner = CameraRunner(CameraSpec(id="mem", url="file:///mem"), publish, recognize, source=_Frames(12))
+        runner = CameraRunner(
+            CameraSpec(id="mem", url="file:///mem"),
+            publish,
+            recognize,
+            source=MemorySource(12, numbered=True),
+        )
         runner.describe_vehicles(VehicleDescriber(cast(VehicleReader, reader)))
         await runner.run()
 
