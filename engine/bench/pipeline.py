@@ -223,6 +223,8 @@ async def _run(
         "frames_per_s": round(processed / elapsed, 2),
         "frames_processed": processed,
         "frames_offered": round(offered),
+        "frames_skipped_backlog": sum(cam.runner.health.skipped_by.get("backlog", 0) for cam in cams),
+        "frames_skipped_rate": sum(cam.runner.health.skipped_by.get("rate", 0) for cam in cams),
         "processed_share": round(processed / offered, 4) if offered else None,
         "first_frame_s": round(max(opened), 2) if opened else None,
         "reads": sum(len(cam.finals) for cam in cams),

@@ -25,6 +25,7 @@ from platewatch.engine.config.camera import SourceKind, source_kind
 from platewatch.engine.config.choices import RTSP_TRANSPORTS, one_of
 
 from .frame import Frame
+from .rate_cap import RateCap
 from .source import Source, StreamEnded
 from .urls import expand_credentials, file_path
 
@@ -96,8 +97,15 @@ class AvSource(Source):
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self.health.error, kind, message)
 
+        def over_rate() -> None:  # a frame the frame-rate cap left out (counted, as the queue's are)
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self.health.skipped, "rate")
+
         thread = threading.Thread(
-            target=self._run, args=(stop, emit, report), name=f"decode-{self.health.camera_id}", daemon=True
+            target=self._run,
+            args=(stop, emit, report, over_rate),
+            name=f"decode-{self.health.camera_id}",
+            daemon=True,
         )
         thread.start()
         try:
@@ -113,12 +121,16 @@ class AvSource(Source):
             await asyncio.to_thread(thread.join, self.read_timeout_s + 1)
 
     def _run(
-        self, stop: threading.Event, emit: Callable[[_Item], None], report: Callable[[str, str], None]
+        self,
+        stop: threading.Event,
+        emit: Callable[[_Item], None],
+        report: Callable[[str, str], None],
+        over_rate: Callable[[], None],
     ) -> None:
         try:
             offset = 0.0  # a looped file's time continues across its loops
             while not stop.is_set():
-                offset = self._play(stop, emit, report, offset)
+                offset = self._play(stop, emit, report, over_rate, offset)
                 if self.kind is not SourceKind.FILE or not self.loop_file:
                     break
             emit(None)
@@ -130,12 +142,12 @@ class AvSource(Source):
         stop: threading.Event,
         emit: Callable[[_Item], None],
         report: Callable[[str, str], None],
+        over_rate: Callable[[], None],
         offset: float,
     ) -> float:
         """Demux and decode one opening of the stream; returns the media time reached (for loops)."""
         paced = self.kind is SourceKind.FILE
-        interval = 1.0 / self.max_fps if self.max_fps else 0.0
-        next_due = 0.0
+        cap = RateCap(self.max_fps)
         media_t = offset
         with self._open() as container:
             stream = container.streams.video[0]
@@ -163,10 +175,9 @@ class AvSource(Source):
                         delay = started + media_t - time.monotonic()
                         if delay > 0 and stop.wait(delay):
                             return media_t
-                    now = time.monotonic()
-                    if interval and now < next_due:
+                    if not cap.admit(time.monotonic()):
+                        over_rate()
                         continue
-                    next_due = max(next_due + interval, now + interval * 0.5) if interval else 0.0
                     image = frame.to_ndarray(format="bgr24")
                     emit(Frame(image=image, captured_at=time.time(), seq=self._next_seq()))
         return media_t + 1.0 / rate

@@ -16,7 +16,9 @@ from prometheus_client import Counter, Gauge
 FRAMES_IN = Counter("platewatch_camera_frames_in_total", "Frames decoded and sampled", ["camera"])
 FRAMES_PROCESSED = Counter("platewatch_camera_frames_processed_total", "Frames recognised", ["camera"])
 FRAMES_SKIPPED = Counter(
-    "platewatch_camera_frames_skipped_total", "Frames not recognised (no motion, backlog)", ["camera", "why"]
+    "platewatch_camera_frames_skipped_total",
+    "Frames not recognised (over the rate cap, backlog, no motion)",
+    ["camera", "why"],
 )
 RECONNECTS = Counter(
     "platewatch_camera_reconnects_total", "Stream (re)connections after a failure", ["camera"]
@@ -45,6 +47,9 @@ class CameraHealth:
     first_frame_at: float | None = None
     last_error: str = ""
     outages: int = 0
+    #: Frames decoded but not recognised, by why (`rate`: over the camera's frame-rate cap;
+    #: `backlog`: a newer frame replaced it in the queue; `no_motion`: the motion gate held it back).
+    skipped_by: dict[str, int] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     _in_outage: bool = field(default=False, repr=False)
     _in_times: deque[float] = field(default_factory=deque, repr=False)
@@ -69,6 +74,7 @@ class CameraHealth:
         FRAMES_PROCESSED.labels(self.camera_id).inc()
 
     def skipped(self, why: str) -> None:
+        self.skipped_by[why] = self.skipped_by.get(why, 0) + 1
         FRAMES_SKIPPED.labels(self.camera_id, why).inc()
 
     def read_out(self, provisional: bool) -> None:

@@ -21,6 +21,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from .frame import Frame
+from .rate_cap import RateCap
 from .source import Source, StreamEnded
 from .urls import expand_credentials, whep_endpoint
 
@@ -76,17 +77,15 @@ class WhepSource(Source):
                 await asyncio.shield(_teardown(pc, resource, auth))
 
     async def _frames(self, track: Any) -> AsyncIterator[Frame]:
-        interval = 1.0 / self.max_fps if self.max_fps else 0.0
-        next_due = 0.0
+        cap = RateCap(self.max_fps)
         while True:
             try:
                 video_frame = await track.recv()
             except MediaStreamError:
                 raise StreamEnded("WebRTC track ended") from None
-            now = time.monotonic()
-            if interval and now < next_due:
+            if not cap.admit(time.monotonic()):
+                self.health.skipped("rate")
                 continue
-            next_due = max(next_due + interval, now + interval * 0.5) if interval else 0.0
             image = await asyncio.to_thread(video_frame.to_ndarray, format="bgr24")
             yield Frame(image=image, captured_at=time.time(), seq=self._next_seq())
 

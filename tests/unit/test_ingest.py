@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from memory_source import MemorySource
 
 from platewatch.codecs import CodecError, Read
@@ -21,6 +23,7 @@ from platewatch.engine.ingest import CameraHealth, Frame, Source, expand_credent
 from platewatch.engine.ingest import runner as runner_module
 from platewatch.engine.ingest.av_source import AvSource
 from platewatch.engine.ingest.gate import MotionGate, in_roi
+from platewatch.engine.ingest.rate_cap import RateCap
 from platewatch.engine.ingest.runner import CameraRunner, encode_jpeg
 from platewatch.engine.redaction import redact_url
 from platewatch.engine.vision.types import Box, Observation
@@ -247,3 +250,32 @@ def test_a_final_read_the_broker_refused_is_sent_again_once_it_answers() -> None
     runner = asyncio.run(asyncio.wait_for(main(), 20))
     assert [(r.plate, r.provisional) for r in out] == [("7ABC123", True), ("7ABC123", False)]
     assert refusals == 0 and runner.health.errors == 3
+
+
+@given(
+    fps=st.sampled_from([5.0, 10.0, 15.0]),
+    jitter=st.lists(st.floats(-0.45, 0.45), min_size=50, max_size=300),
+)
+def test_the_rate_cap_keeps_every_frame_of_a_camera_at_its_rate_whatever_the_jitter(
+    fps: float, jitter: list[float]
+) -> None:
+    # frames due every 1/fps, each late or early by under half a frame's time: all kept
+    cap = RateCap(fps)
+    times = [(k + j) / fps for k, j in enumerate(jitter)]
+    assert all(cap.admit(t) for t in sorted(times))
+
+
+@given(
+    fps=st.sampled_from([5.0, 10.0]),
+    faster=st.sampled_from([2, 3, 6]),
+    seconds=st.integers(2, 20),
+)
+def test_the_rate_cap_keeps_no_more_than_its_rate_and_one_burst(
+    fps: float, faster: int, seconds: int
+) -> None:
+    cap = RateCap(fps)
+    sent = int(seconds * fps * faster)
+    kept = sum(cap.admit(k / (fps * faster)) for k in range(sent))
+    assert kept <= fps * seconds + cap.burst + 1
+    assert kept >= fps * seconds - 1  # and no fewer: the cap samples, it does not starve
+    assert all(RateCap(None).admit(k / 100) for k in range(100))  # no cap: every frame
