@@ -543,12 +543,12 @@ LOGGED, UNLOGGED = 0, 1  # the side a search goes to: the log's instances, or th
 
 @dataclass
 class SearchLoad:
-    """The clients' searches: (start, milliseconds, side) of each answered one, how many failed,
-    and the side the clients search now (`LOGGED` or `UNLOGGED`), switched by the bench."""
+    """The clients' searches: (start, milliseconds, side) of each answered one, (start, side) of
+    each failed one, and the side the clients search now (`LOGGED` or `UNLOGGED`), switched by the
+    bench."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     done: list[tuple[float, float, int]] = field(default_factory=list)
-    failed: int = 0
     #: (start, side) of each failed search, counted in its window like an answered one.
     failures: list[tuple[float, int]] = field(default_factory=list)
     first_failure: str | None = None
@@ -586,7 +586,6 @@ def _searcher(bases: Sequence[str], token: str, plates: Sequence[str], seed: int
                 if ok:
                     load.done.append((t, ms, side))
                 else:
-                    load.failed += 1
                     load.failures.append((t, side))
                     load.first_failure = load.first_failure or why
 
@@ -793,13 +792,14 @@ def _interleaved_phase(
         for t in threads:
             t.join(70)
     progress.remove_task(task)
-    attempts = len(load.done) + load.failed
-    if load.failed > MAX_FAILED_SHARE * attempts:
-        raise BenchError(f"{load.failed} of {attempts} searches failed, the first with {load.first_failure}")
-    if load.failed:
+    failed = len(load.failures)
+    attempts = len(load.done) + failed
+    if failed > MAX_FAILED_SHARE * attempts:
+        raise BenchError(f"{failed} of {attempts} searches failed, the first with {load.first_failure}")
+    if failed:
         log.warning(
             "%d of %d searches failed (counted, not timed), the first with %s",
-            load.failed,
+            failed,
             attempts,
             load.first_failure,
         )

@@ -97,9 +97,9 @@ class AvSource(Source):
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self.health.error, kind, message)
 
-        def over_rate() -> None:  # a frame the frame-rate cap left out (counted, as the queue's are)
+        def over_rate(count: int) -> None:  # frames the frame-rate cap left out (counted, as the queue's are)
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self.health.skipped, "rate")
+                loop.call_soon_threadsafe(self.health.skipped, "rate", count)
 
         thread = threading.Thread(
             target=self._run,
@@ -125,7 +125,7 @@ class AvSource(Source):
         stop: threading.Event,
         emit: Callable[[_Item], None],
         report: Callable[[str, str], None],
-        over_rate: Callable[[], None],
+        over_rate: Callable[[int], None],
     ) -> None:
         try:
             offset = 0.0  # a looped file's time continues across its loops
@@ -142,12 +142,13 @@ class AvSource(Source):
         stop: threading.Event,
         emit: Callable[[_Item], None],
         report: Callable[[str, str], None],
-        over_rate: Callable[[], None],
+        over_rate: Callable[[int], None],
         offset: float,
     ) -> float:
         """Demux and decode one opening of the stream; returns the media time reached (for loops)."""
         paced = self.kind is SourceKind.FILE
         cap = RateCap(self.max_fps)
+        capped = 0  # frames the cap left out since the last one kept, reported with that one
         media_t = offset
         with self._open() as container:
             stream = container.streams.video[0]
@@ -176,8 +177,11 @@ class AvSource(Source):
                         if delay > 0 and stop.wait(delay):
                             return media_t
                     if not cap.admit(time.monotonic()):
-                        over_rate()
+                        capped += 1
                         continue
+                    if capped:  # one call into the event loop per kept frame at most, not per frame left
+                        over_rate(capped)
+                        capped = 0
                     image = frame.to_ndarray(format="bgr24")
                     emit(Frame(image=image, captured_at=time.time(), seq=self._next_seq()))
         return media_t + 1.0 / rate

@@ -73,9 +73,9 @@ class CameraHealth:
         self._push(self._done_times)
         FRAMES_PROCESSED.labels(self.camera_id).inc()
 
-    def skipped(self, why: str) -> None:
-        self.skipped_by[why] = self.skipped_by.get(why, 0) + 1
-        FRAMES_SKIPPED.labels(self.camera_id, why).inc()
+    def skipped(self, why: str, count: int = 1) -> None:
+        self.skipped_by[why] = self.skipped_by.get(why, 0) + count
+        FRAMES_SKIPPED.labels(self.camera_id, why).inc(count)
 
     def read_out(self, provisional: bool) -> None:
         self.reads += 1
